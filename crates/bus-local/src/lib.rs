@@ -1,0 +1,300 @@
+//! The Bus port inside one process. Chat events go through a bounded queue shared by the
+//! fan-out workers (an event dropped without acknowledgement is queued again). Each user
+//! has a bounded replay buffer and a broadcast channel for live streams; event ids are
+//! `<process epoch>-<sequence>`, so an id from before a restart is recognised as a gap.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use domain::{ChatEvent, Error, Event, Result, UserId};
+use futures::StreamExt;
+use ports::{Bus, ChatEventStream, Delivery, UserEventStream, UserSubscription};
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+/// Sizes of the in-process bus.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalBusConfig {
+    /// Events kept per user for `Last-Event-ID` replay.
+    pub replay_per_user: usize,
+    /// Events a live stream may fall behind before it is told to resync.
+    pub live_lag: usize,
+    /// Chat events waiting for fan-out before publishers wait.
+    pub chat_queue: usize,
+}
+
+impl Default for LocalBusConfig {
+    fn default() -> Self {
+        Self {
+            replay_per_user: 1024,
+            live_lag: 1024,
+            chat_queue: 65_536,
+        }
+    }
+}
+
+type Sequenced = (u64, Arc<Event>);
+
+struct UserLog {
+    buffer: VecDeque<Sequenced>,
+    /// The highest sequence dropped from the buffer: a resume from below it has a gap.
+    evicted_up_to: u64,
+    live: broadcast::Sender<Sequenced>,
+}
+
+/// The in-process bus. Cheap to clone.
+#[derive(Clone)]
+pub struct LocalBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: LocalBusConfig,
+    epoch: String,
+    sequence: AtomicU64,
+    chat_tx: mpsc::Sender<ChatEvent>,
+    chat_rx: Arc<tokio::sync::Mutex<mpsc::Receiver<ChatEvent>>>,
+    users: Mutex<HashMap<UserId, UserLog>>,
+}
+
+impl std::fmt::Debug for LocalBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalBus")
+            .field("epoch", &self.inner.epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalBus {
+    pub fn new(config: LocalBusConfig) -> Self {
+        let (chat_tx, chat_rx) = mpsc::channel(config.chat_queue.max(1));
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                epoch: format!("{:08x}", rand::random::<u32>()),
+                sequence: AtomicU64::new(0),
+                chat_tx,
+                chat_rx: Arc::new(tokio::sync::Mutex::new(chat_rx)),
+                users: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    fn event_id(&self, seq: u64) -> String {
+        format!("{}-{seq}", self.inner.epoch)
+    }
+
+    /// The sequence of an event id of this process, if it is one.
+    fn parse_event_id(&self, id: &str) -> Option<u64> {
+        let (epoch, seq) = id.split_once('-')?;
+        if epoch != self.inner.epoch {
+            return None;
+        }
+        seq.parse().ok()
+    }
+
+    fn live_stream(
+        &self,
+        replay: Vec<Sequenced>,
+        rx: broadcast::Receiver<Sequenced>,
+    ) -> UserEventStream {
+        let bus = self.clone();
+        let bus2 = self.clone();
+        let replay = futures::stream::iter(replay)
+            .map(move |(seq, ev)| Ok((bus.event_id(seq), (*ev).clone())));
+        let live = BroadcastStream::new(rx).map(move |item| match item {
+            Ok((seq, ev)) => Ok((bus2.event_id(seq), (*ev).clone())),
+            Err(BroadcastStreamRecvError::Lagged(n)) => Err(Error::unavailable(format!(
+                "the stream fell {n} events behind"
+            ))),
+        });
+        Box::pin(replay.chain(live))
+    }
+}
+
+#[async_trait]
+impl Bus for LocalBus {
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn publish_chat_event(&self, event: &ChatEvent) -> Result<()> {
+        self.inner
+            .chat_tx
+            .send(event.clone())
+            .await
+            .map_err(|_| Error::unavailable("the in-process bus is shut down"))
+    }
+
+    async fn chat_events(&self) -> Result<ChatEventStream> {
+        let rx = self.inner.chat_rx.clone();
+        let tx = self.inner.chat_tx.clone();
+        let stream = futures::stream::unfold((rx, tx), |(rx, tx)| async move {
+            let event = rx.lock().await.recv().await?;
+            let pending = Requeue {
+                event: Some(event.clone()),
+                tx: tx.clone(),
+            };
+            let delivery = Delivery {
+                event,
+                ack: Box::new(move || {
+                    let mut pending = pending;
+                    pending.event = None;
+                    Box::pin(async { Ok(()) })
+                }),
+            };
+            Some((Ok(delivery), (rx, tx)))
+        });
+        Ok(Box::pin(stream))
+    }
+
+    async fn publish_user_event(&self, users: &[UserId], event: &Event) -> Result<()> {
+        let event = Arc::new(event.clone());
+        let mut logs = self.inner.users.lock().unwrap_or_else(|e| e.into_inner());
+        for user in users {
+            let seq = self.inner.sequence.fetch_add(1, Ordering::Relaxed) + 1;
+            let log = logs
+                .entry(*user)
+                .or_insert_with(|| new_log(self.inner.config.live_lag));
+            log.buffer.push_back((seq, event.clone()));
+            while log.buffer.len() > self.inner.config.replay_per_user {
+                if let Some((evicted, _)) = log.buffer.pop_front() {
+                    log.evicted_up_to = evicted;
+                }
+            }
+            // No receiver just means the user has no open stream.
+            let _ = log.live.send((seq, event.clone()));
+        }
+        Ok(())
+    }
+
+    async fn subscribe_user(&self, user: UserId, after: Option<&str>) -> Result<UserSubscription> {
+        let position = after.map(|a| self.parse_event_id(a));
+        let mut logs = self.inner.users.lock().unwrap_or_else(|e| e.into_inner());
+        let log = logs
+            .entry(user)
+            .or_insert_with(|| new_log(self.inner.config.live_lag));
+        let rx = log.live.subscribe();
+        Ok(match position {
+            None => UserSubscription::Complete(self.live_stream(vec![], rx)),
+            Some(None) => UserSubscription::Gap(self.live_stream(vec![], rx)),
+            Some(Some(seq)) => {
+                let replay: Vec<Sequenced> = log
+                    .buffer
+                    .iter()
+                    .filter(|(s, _)| *s > seq)
+                    .cloned()
+                    .collect();
+                if seq < log.evicted_up_to {
+                    UserSubscription::Gap(self.live_stream(replay, rx))
+                } else {
+                    UserSubscription::Complete(self.live_stream(replay, rx))
+                }
+            }
+        })
+    }
+}
+
+fn new_log(live_lag: usize) -> UserLog {
+    UserLog {
+        buffer: VecDeque::new(),
+        evicted_up_to: 0,
+        live: broadcast::channel(live_lag.max(1)).0,
+    }
+}
+
+/// Puts a chat event back on the queue if it is dropped without acknowledgement.
+struct Requeue {
+    event: Option<ChatEvent>,
+    tx: mpsc::Sender<ChatEvent>,
+}
+
+impl Drop for Requeue {
+    fn drop(&mut self) {
+        if let Some(event) = self.event.take() {
+            let tx = self.tx.clone();
+            if let Err(mpsc::error::TrySendError::Full(event)) = tx.try_send(event) {
+                tokio::spawn(async move { tx.send(event).await });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn local_bus_passes_the_bus_conformance_suite() {
+        bus_conformance::run_all(Arc::new(LocalBus::new(LocalBusConfig::default()))).await;
+    }
+
+    #[tokio::test]
+    async fn a_resume_from_before_the_replay_buffer_is_a_gap() {
+        let bus = LocalBus::new(LocalBusConfig {
+            replay_per_user: 3,
+            ..Default::default()
+        });
+        let user = domain::Id(1);
+        let ev = |n: i64| Event::ReceiptUpdated {
+            chat_id: domain::Id(9),
+            user_id: user,
+            read_up_to: domain::Id::from_i64(n),
+        };
+        let UserSubscription::Complete(mut live) = bus.subscribe_user(user, None).await.unwrap()
+        else {
+            panic!()
+        };
+        bus.publish_user_event(&[user], &ev(1)).await.unwrap();
+        let (first_id, _) = live.next().await.unwrap().unwrap();
+        for n in 2..=5 {
+            bus.publish_user_event(&[user], &ev(n)).await.unwrap();
+        }
+        // Events 2..=5 were published; the buffer keeps 3..=5, so resuming after 1 misses 2.
+        match bus.subscribe_user(user, Some(&first_id)).await.unwrap() {
+            UserSubscription::Gap(mut s) => {
+                let (_, e) = s.next().await.unwrap().unwrap();
+                assert_eq!(e, ev(3), "a gap still replays what the buffer has");
+            }
+            UserSubscription::Complete(_) => panic!("missed events must be reported"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_id_from_another_process_is_a_gap() {
+        let bus = LocalBus::new(LocalBusConfig::default());
+        let other = LocalBus::new(LocalBusConfig::default());
+        assert!(matches!(
+            bus.subscribe_user(domain::Id(1), Some(&other.event_id(3)))
+                .await
+                .unwrap(),
+            UserSubscription::Gap(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_lags_is_told_to_resync() {
+        let bus = LocalBus::new(LocalBusConfig {
+            live_lag: 2,
+            ..Default::default()
+        });
+        let user = domain::Id(1);
+        let UserSubscription::Complete(mut live) = bus.subscribe_user(user, None).await.unwrap()
+        else {
+            panic!()
+        };
+        for n in 0..5 {
+            let e = Event::ReceiptUpdated {
+                chat_id: domain::Id(9),
+                user_id: user,
+                read_up_to: domain::Id(n),
+            };
+            bus.publish_user_event(&[user], &e).await.unwrap();
+        }
+        assert!(live.next().await.unwrap().is_err());
+    }
+}

@@ -1,0 +1,69 @@
+//! Events: what changed, as the fan-out worker and the live streams carry it. The API turns
+//! them into wire events; the bus adapters serialize them between nodes with serde.
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::{ChatId, SignalId, UserId};
+use crate::model::{Chat, SignalView};
+
+/// Something that happened, addressed to one user's live streams.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A chat was created with the recipient in it.
+    ChatCreated { chat: Chat, members: Vec<UserId> },
+    /// A new entry of a chat's timeline.
+    SignalCreated { signal: SignalView },
+    /// A reaction was added or removed; `count` is the new per-emoji count.
+    ReactionChanged {
+        chat_id: ChatId,
+        signal_id: SignalId,
+        emoji: String,
+        user_id: UserId,
+        added: bool,
+        count: i64,
+    },
+    /// A member moved their read marker.
+    ReceiptUpdated {
+        chat_id: ChatId,
+        user_id: UserId,
+        read_up_to: SignalId,
+    },
+    /// Users joined a chat.
+    MembersJoined {
+        chat_id: ChatId,
+        user_ids: Vec<UserId>,
+        by: UserId,
+    },
+    /// A user left a chat or was removed from it.
+    MemberLeft {
+        chat_id: ChatId,
+        user_id: UserId,
+        by: UserId,
+    },
+}
+
+impl Event {
+    /// The event's name on the wire (`event:` of SSE).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::ChatCreated { .. } => "chat.created",
+            Event::SignalCreated { .. } => "signal.created",
+            Event::ReactionChanged { .. } => "reaction.changed",
+            Event::ReceiptUpdated { .. } => "receipt.updated",
+            Event::MembersJoined { .. } => "member.joined",
+            Event::MemberLeft { .. } => "member.left",
+        }
+    }
+}
+
+/// An event about a chat, before fan-out: delivered to every current member of the chat,
+/// plus `also_notify` (people who are no longer members but must hear about it, such as
+/// someone just removed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatEvent {
+    pub chat_id: ChatId,
+    pub event: Event,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_notify: Vec<UserId>,
+}

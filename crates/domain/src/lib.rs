@@ -1,0 +1,15 @@
+//! The domain of Petit chat: identifiers, entities, the rules that do not need I/O, and the
+//! transport-neutral error type. This crate performs no I/O and knows nothing of HTTP,
+//! SQL or queues; every other crate depends on it.
+
+pub mod error;
+pub mod event;
+pub mod id;
+pub mod model;
+pub mod rules;
+
+pub use error::{Error, ErrorKind, Result};
+pub use event::{ChatEvent, Event};
+pub use id::{ChatId, Id, IdGenerator, SignalId, UserId};
+pub use model::*;
+pub use rules::Limits;

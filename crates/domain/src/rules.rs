@@ -1,0 +1,151 @@
+//! Validation rules that need no I/O: limits, usernames, texts, emoji, nonces.
+
+use crate::error::{Error, Result};
+
+/// Limits a deployment may tune. Defaults are safe for a public server.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Longest message text, in characters (Unicode scalar values).
+    pub max_text_chars: usize,
+    /// Largest group, creator included.
+    pub max_group_members: usize,
+    /// Longest group title, in characters.
+    pub max_title_chars: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_text_chars: 4000,
+            max_group_members: 1000,
+            max_title_chars: 200,
+        }
+    }
+}
+
+/// Usernames: 1..=64 characters of `a-z 0-9 . _ -` (they come from the identity provider's
+/// `preferred_username`, which Keycloak lowercases).
+pub fn validate_username(username: &str) -> Result<()> {
+    let ok = !username.is_empty()
+        && username.len() <= 64
+        && username.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-' | b'@')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "invalid_username",
+            "a username is 1 to 64 characters of a-z, 0-9, '.', '_', '-' and '@'",
+        ))
+    }
+}
+
+/// A message text: not blank, at most `max` characters.
+pub fn validate_text(text: &str, max: usize) -> Result<()> {
+    if text.trim().is_empty() {
+        return Err(Error::invalid("empty_text", "a message needs some text"));
+    }
+    if text.chars().count() > max {
+        return Err(Error::invalid(
+            "text_too_long",
+            format!("a message is at most {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A group title: not blank, at most `max` characters.
+pub fn validate_title(title: &str, max: usize) -> Result<()> {
+    if title.trim().is_empty() {
+        return Err(Error::invalid("empty_title", "a group needs a title"));
+    }
+    if title.chars().count() > max {
+        return Err(Error::invalid(
+            "title_too_long",
+            format!("a title is at most {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A client nonce: 1..=64 visible ASCII characters.
+pub fn validate_nonce(nonce: &str) -> Result<()> {
+    if nonce.is_empty() || nonce.len() > 64 || !nonce.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::invalid(
+            "invalid_nonce",
+            "a nonce is 1 to 64 visible ASCII characters",
+        ));
+    }
+    Ok(())
+}
+
+/// A reaction: one emoji (possibly a sequence with modifiers and joiners), at most 32 bytes,
+/// no ASCII letters, digits, spaces or control characters.
+pub fn validate_emoji(emoji: &str) -> Result<()> {
+    let ok = !emoji.is_empty()
+        && emoji.len() <= 32
+        && emoji.chars().count() <= 10
+        && emoji
+            .chars()
+            .all(|c| !c.is_ascii() && !c.is_control() && !c.is_whitespace());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "invalid_emoji",
+            "a reaction is a single emoji",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        for good in ["alice", "bob.smith", "x", "a_b-c", "me@example.org"] {
+            assert!(validate_username(good).is_ok(), "{good}");
+        }
+        for bad in ["", "Alice", "with space", "é", &"a".repeat(65)] {
+            assert_eq!(
+                validate_username(bad).unwrap_err().code,
+                "invalid_username",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn texts_count_characters_not_bytes() {
+        assert!(validate_text(&"é".repeat(10), 10).is_ok());
+        assert_eq!(
+            validate_text(&"é".repeat(11), 10).unwrap_err().code,
+            "text_too_long"
+        );
+        assert_eq!(validate_text("  \n", 10).unwrap_err().code, "empty_text");
+    }
+
+    #[test]
+    fn emoji() {
+        for good in ["👍", "❤️", "👩🏽‍💻", "🇫🇷"] {
+            assert!(validate_emoji(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a", ":)", "👍 ", "👍\n", &"👍".repeat(11)] {
+            assert_eq!(
+                validate_emoji(bad).unwrap_err().code,
+                "invalid_emoji",
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn nonces() {
+        assert!(validate_nonce("3f2a-11").is_ok());
+        for bad in ["", "with space", &"n".repeat(65), "é"] {
+            assert_eq!(validate_nonce(bad).unwrap_err().code, "invalid_nonce");
+        }
+    }
+}

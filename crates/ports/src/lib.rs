@@ -1,0 +1,12 @@
+//! Ports: the traits the service layer is written against. Each has one adapter per
+//! technology (SQLite and CQL for [`Store`], in-process and NATS for [`Bus`], dev and OIDC
+//! for [`Identity`]), and every adapter of a port passes that port's conformance suite.
+//! This crate names no technology.
+
+pub mod bus;
+pub mod identity;
+pub mod store;
+
+pub use bus::{Bus, ChatEventStream, Delivery, EventId, UserEventStream, UserSubscription};
+pub use identity::{Identity, VerifiedIdentity};
+pub use store::{CreateUserOutcome, InsertSignalOutcome, SignalRange, Store};

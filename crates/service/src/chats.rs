@@ -1,0 +1,383 @@
+//! Chats and membership: direct chats (one per pair), groups with roles, joining and
+//! leaving (each written into the timeline), and the inbox.
+
+use std::collections::BTreeSet;
+
+use domain::{
+    Chat, ChatEvent, ChatId, ChatKind, Error, Event, Id, InboxEntry, Member, Page, Result, Role,
+    Signal, SignalKind, User, UserId, id::now_ms, rules,
+};
+
+use crate::{ChatService, cursor};
+
+/// A chat as one member sees it in their list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatSummary {
+    pub chat: Chat,
+    pub me: Member,
+    /// The latest signal's id, or the chat's id when it has none.
+    pub activity: Id,
+}
+
+impl ChatService {
+    /// The chat, if the actor is a member; otherwise "not found", whether or not it exists.
+    pub async fn chat_for(&self, actor: &User, chat_id: ChatId) -> Result<(Chat, Member)> {
+        let member = self
+            .store
+            .member(chat_id, actor.id)
+            .await?
+            .ok_or_else(Error::chat_not_found)?;
+        let chat = self
+            .store
+            .chat(chat_id)
+            .await?
+            .ok_or_else(Error::chat_not_found)?;
+        Ok((chat, member))
+    }
+
+    pub async fn members_of(&self, actor: &User, chat_id: ChatId) -> Result<Vec<Member>> {
+        self.chat_for(actor, chat_id).await?;
+        self.store.members(chat_id).await
+    }
+
+    /// The direct chat between the actor and `other`, created on first call. Returns the
+    /// chat and whether this call created it.
+    pub async fn open_direct(&self, actor: &User, other: UserId) -> Result<(Chat, bool)> {
+        if other == actor.id {
+            return Err(Error::invalid(
+                "direct_with_self",
+                "a direct chat is between two different people",
+            ));
+        }
+        self.user(other).await?;
+        let proposed = self.ids.next_id();
+        let chat_id = self
+            .store
+            .claim_direct_chat(actor.id, other, proposed)
+            .await?;
+        let created = chat_id == proposed;
+        let chat = match self.store.chat(chat_id).await? {
+            Some(chat) => chat,
+            None => {
+                // Either this call won the pair, or the winner has not finished (or died)
+                // between claiming the pair and writing the chat. Writing the same chat
+                // again is harmless: a direct chat's rows follow from the pair alone.
+                let chat = Chat {
+                    id: chat_id,
+                    kind: ChatKind::Direct,
+                    title: None,
+                    created_by: actor.id,
+                    created_at: chat_id.unix_ms() as i64,
+                };
+                let members = [actor.id, other]
+                    .map(|u| new_member(chat_id, u, Role::Member, chat.created_at));
+                self.store.create_chat(&chat, &members).await?;
+                chat
+            }
+        };
+        if created {
+            self.publish(ChatEvent {
+                chat_id,
+                event: Event::ChatCreated {
+                    chat: chat.clone(),
+                    members: sorted(vec![actor.id, other]),
+                },
+                also_notify: vec![],
+            })
+            .await?;
+        }
+        Ok((chat, created))
+    }
+
+    /// Creates a group chat with the actor as owner; writes a `joined` signal for everyone.
+    pub async fn create_group(
+        &self,
+        actor: &User,
+        title: &str,
+        members: &[UserId],
+    ) -> Result<Chat> {
+        let title = title.trim();
+        rules::validate_title(title, self.limits.max_title_chars)?;
+        let mut ids: BTreeSet<UserId> = members.iter().copied().collect();
+        ids.insert(actor.id);
+        if ids.len() < 2 {
+            return Err(Error::invalid(
+                "too_few_members",
+                "a group has at least two members",
+            ));
+        }
+        self.check_group_size(ids.len())?;
+        self.check_users_exist(ids.iter().copied()).await?;
+
+        let chat_id = self.ids.next_id();
+        let now = chat_id.unix_ms() as i64;
+        let chat = Chat {
+            id: chat_id,
+            kind: ChatKind::Group,
+            title: Some(title.to_string()),
+            created_by: actor.id,
+            created_at: now,
+        };
+        let rows: Vec<Member> = ids
+            .iter()
+            .map(|u| {
+                new_member(
+                    chat_id,
+                    *u,
+                    if *u == actor.id {
+                        Role::Owner
+                    } else {
+                        Role::Member
+                    },
+                    now,
+                )
+            })
+            .collect();
+        self.store.create_chat(&chat, &rows).await?;
+        let member_ids: Vec<UserId> = ids.into_iter().collect();
+        self.publish(ChatEvent {
+            chat_id,
+            event: Event::ChatCreated {
+                chat: chat.clone(),
+                members: member_ids.clone(),
+            },
+            also_notify: vec![],
+        })
+        .await?;
+        self.write_membership_signal(chat_id, actor.id, SignalKind::Joined, member_ids)
+            .await?;
+        Ok(chat)
+    }
+
+    /// Renames a group (owner or admin).
+    pub async fn rename_group(&self, actor: &User, chat_id: ChatId, title: &str) -> Result<Chat> {
+        let (chat, me) = self.chat_for(actor, chat_id).await?;
+        if chat.kind != ChatKind::Group {
+            return Err(Error::invalid("not_a_group", "only a group has a title"));
+        }
+        if !me.role.manages_members() {
+            return Err(Error::forbidden(
+                "not_an_admin",
+                "only the owner or an admin may do this",
+            ));
+        }
+        let title = title.trim();
+        rules::validate_title(title, self.limits.max_title_chars)?;
+        self.store.set_chat_title(chat_id, title).await?;
+        Ok(Chat {
+            title: Some(title.to_string()),
+            ..chat
+        })
+    }
+
+    /// Adds people to a group (owner or admin). People already in it are skipped; when
+    /// nobody is new nothing is written.
+    pub async fn add_members(
+        &self,
+        actor: &User,
+        chat_id: ChatId,
+        users: &[UserId],
+    ) -> Result<Vec<Member>> {
+        let (chat, me) = self.chat_for(actor, chat_id).await?;
+        if chat.kind != ChatKind::Group {
+            return Err(Error::invalid(
+                "direct_chat_is_fixed",
+                "a direct chat always has the same two people",
+            ));
+        }
+        if !me.role.manages_members() {
+            return Err(Error::forbidden(
+                "not_an_admin",
+                "only the owner or an admin may add people",
+            ));
+        }
+        if users.is_empty() {
+            return Err(Error::invalid("no_users", "name at least one user to add"));
+        }
+        let current = self.store.members(chat_id).await?;
+        let new: BTreeSet<UserId> = users
+            .iter()
+            .copied()
+            .filter(|u| !current.iter().any(|m| m.user_id == *u))
+            .collect();
+        self.check_group_size(current.len() + new.len())?;
+        self.check_users_exist(new.iter().copied()).await?;
+        if new.is_empty() {
+            return Ok(current);
+        }
+        let now = now_ms() as i64;
+        let rows: Vec<Member> = new
+            .iter()
+            .map(|u| new_member(chat_id, *u, Role::Member, now))
+            .collect();
+        self.store.add_members(chat_id, &rows).await?;
+        let new: Vec<UserId> = new.into_iter().collect();
+        self.publish(ChatEvent {
+            chat_id,
+            event: Event::MembersJoined {
+                chat_id,
+                user_ids: new.clone(),
+                by: actor.id,
+            },
+            also_notify: vec![],
+        })
+        .await?;
+        self.write_membership_signal(chat_id, actor.id, SignalKind::Joined, new)
+            .await?;
+        self.store.members(chat_id).await
+    }
+
+    /// Removes `user` from a group: anyone may leave; the owner and admins may remove
+    /// others, but only the owner may remove an admin and nobody removes the owner. When
+    /// the owner leaves, the longest-standing admin (else member) becomes owner.
+    pub async fn remove_member(&self, actor: &User, chat_id: ChatId, user: UserId) -> Result<()> {
+        let (chat, me) = self.chat_for(actor, chat_id).await?;
+        if chat.kind != ChatKind::Group {
+            return Err(Error::invalid(
+                "direct_chat_is_fixed",
+                "a direct chat always has the same two people",
+            ));
+        }
+        let members = self.store.members(chat_id).await?;
+        let target = members.iter().find(|m| m.user_id == user).ok_or_else(|| {
+            Error::not_found("member_not_found", "this user is not a member of the chat")
+        })?;
+        if user != actor.id {
+            let allowed = me.role.manages_members() && target.role < me.role;
+            if !allowed {
+                return Err(Error::forbidden(
+                    "not_allowed",
+                    "you may not remove this member",
+                ));
+            }
+        }
+        self.store.remove_member(chat_id, user).await?;
+        if target.role == Role::Owner {
+            let successor = members
+                .iter()
+                .filter(|m| m.user_id != user)
+                .max_by_key(|m| {
+                    (
+                        m.role,
+                        std::cmp::Reverse(m.joined_at),
+                        std::cmp::Reverse(m.user_id),
+                    )
+                });
+            if let Some(successor) = successor {
+                self.store
+                    .set_role(chat_id, successor.user_id, Role::Owner)
+                    .await?;
+            }
+        }
+        self.publish(ChatEvent {
+            chat_id,
+            event: Event::MemberLeft {
+                chat_id,
+                user_id: user,
+                by: actor.id,
+            },
+            also_notify: vec![user],
+        })
+        .await?;
+        self.write_membership_signal(chat_id, actor.id, SignalKind::Left, vec![user])
+            .await?;
+        Ok(())
+    }
+
+    /// The actor's chats, most recently active first.
+    pub async fn my_chats(
+        &self,
+        actor: &User,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<ChatSummary>> {
+        let after = cursor.map(cursor::parse_inbox_cursor).transpose()?;
+        let entries = self.store.inbox(actor.id, after, limit + 1).await?;
+        let more = entries.len() > limit;
+        let mut items = Vec::with_capacity(limit.min(entries.len()));
+        for InboxEntry { chat_id, activity } in entries.into_iter().take(limit) {
+            // A chat left between the two reads is simply skipped.
+            let (Some(chat), Some(me)) = (
+                self.store.chat(chat_id).await?,
+                self.store.member(chat_id, actor.id).await?,
+            ) else {
+                continue;
+            };
+            items.push(ChatSummary { chat, me, activity });
+        }
+        let next_cursor = if more {
+            items
+                .last()
+                .map(|s| cursor::inbox_cursor(s.activity, s.chat.id))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    fn check_group_size(&self, n: usize) -> Result<()> {
+        if n > self.limits.max_group_members {
+            return Err(Error::invalid(
+                "too_many_members",
+                format!(
+                    "a group has at most {} members",
+                    self.limits.max_group_members
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn check_users_exist(&self, users: impl Iterator<Item = UserId>) -> Result<()> {
+        for u in users {
+            if self.store.user(u).await?.is_none() {
+                return Err(Error::not_found(
+                    "user_not_found",
+                    format!("no user with id {u}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a server-authored `joined` / `left` signal and announces it.
+    async fn write_membership_signal(
+        &self,
+        chat_id: ChatId,
+        author: UserId,
+        kind: SignalKind,
+        subjects: Vec<UserId>,
+    ) -> Result<()> {
+        let signal = Signal {
+            id: self.ids.next_id(),
+            chat_id,
+            author_id: author,
+            kind,
+            text: None,
+            reply_to: None,
+            subjects,
+        };
+        self.store.insert_signal(&signal, None).await?;
+        self.after_signal_stored(signal).await
+    }
+
+    pub(crate) async fn publish(&self, event: ChatEvent) -> Result<()> {
+        self.bus.publish_chat_event(&event).await
+    }
+}
+
+fn new_member(chat_id: ChatId, user_id: UserId, role: Role, joined_at: i64) -> Member {
+    Member {
+        chat_id,
+        user_id,
+        role,
+        joined_at,
+        delivered_up_to: Id::ZERO,
+        read_up_to: Id::ZERO,
+    }
+}
+
+fn sorted(mut v: Vec<UserId>) -> Vec<UserId> {
+    v.sort();
+    v
+}

@@ -1,0 +1,68 @@
+//! The service layer: Petit chat's use cases, written against the ports only. It decides
+//! who may do what, makes ids, validates input, keeps sends idempotent and decides what
+//! each change tells whom. It never names an adapter and knows nothing of HTTP.
+
+mod chats;
+mod cursor;
+pub mod fanout;
+mod receipts;
+mod signals;
+mod users;
+
+use std::sync::Arc;
+
+use domain::{IdGenerator, Limits};
+use ports::{Bus, Store};
+
+pub use cursor::SignalQuery;
+pub use fanout::{DeliveryTracker, run_fanout};
+
+/// Petit chat's use cases. Cheap to clone.
+#[derive(Clone)]
+pub struct ChatService {
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    ids: Arc<IdGenerator>,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for ChatService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatService")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChatService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        ids: Arc<IdGenerator>,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            store,
+            bus,
+            ids,
+            limits,
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn bus(&self) -> &Arc<dyn Bus> {
+        &self.bus
+    }
+}
+
+/// Clamps a requested page size to `1..=max`, `default` when absent.
+pub fn page_limit(requested: Option<usize>, default: usize, max: usize) -> usize {
+    requested.unwrap_or(default).clamp(1, max)
+}

@@ -1,0 +1,174 @@
+//! The Store port on SQLite: one file, WAL mode, one writer connection and a few reader
+//! connections. Every call runs on the blocking pool so the async executor never waits on
+//! disk. Schema changes are numbered migrations recorded in `schema_migrations`.
+
+mod migrations;
+mod rows;
+mod store;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use domain::{Error, Result};
+use rusqlite::{Connection, OpenFlags};
+
+pub use migrations::MIGRATIONS;
+
+/// How hard SQLite works to keep a commit through a power cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous = FULL`: an acknowledged write survives a power cut (the default).
+    #[default]
+    Full,
+    /// `synchronous = NORMAL`: survives a crash of the process, may lose the last commits
+    /// on a power cut. Faster.
+    Normal,
+}
+
+/// The SQLite store. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Vec<Mutex<Connection>>>,
+    next_reader: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("readers", &self.readers.len())
+            .finish()
+    }
+}
+
+const READERS: usize = 4;
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub fn open(path: &Path, durability: Durability) -> Result<Self> {
+        let mut writer = open_connection(path, durability, false)?;
+        migrations::apply(&mut writer)?;
+        let readers = (0..READERS)
+            .map(|_| open_connection(path, durability, true).map(Mutex::new))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(readers),
+            next_reader: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    /// Applies pending migrations to the file without keeping it open; returns the versions applied.
+    pub fn migrate(path: &Path) -> Result<Vec<i64>> {
+        let mut conn = open_connection(path, Durability::Full, false)?;
+        migrations::apply(&mut conn)
+    }
+
+    /// Runs `f` with the writer connection on the blocking pool.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let writer = self.writer.clone();
+        run_blocking(move || {
+            let mut conn = writer.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut conn)
+        })
+        .await
+    }
+
+    /// Runs `f` with a reader connection on the blocking pool.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        run_blocking(move || {
+            // Take the first idle reader, else wait for the one round-robin picked.
+            let n = readers.len();
+            for i in 0..n {
+                if let Ok(conn) = readers[(start + i) % n].try_lock() {
+                    return f(&conn);
+                }
+            }
+            let conn = readers[start % n].lock().unwrap_or_else(|e| e.into_inner());
+            f(&conn)
+        })
+        .await
+    }
+}
+
+async fn run_blocking<T, F>(f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> rusqlite::Result<T> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result.map_err(sql_error),
+        Err(join) => Err(Error::internal(format!("sqlite task failed: {join}"))),
+    }
+}
+
+fn open_connection(path: &Path, durability: Durability, read_only: bool) -> Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(sql_error)?;
+    let synchronous = match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(sql_error)?;
+    if !read_only {
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql_error)?;
+    }
+    conn.pragma_update(None, "synchronous", synchronous)
+        .map_err(sql_error)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(sql_error)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn sql_error(e: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+    match e.sqlite_error_code() {
+        Some(DatabaseBusy | DatabaseLocked) => Error::unavailable(format!("sqlite busy: {e}")),
+        _ => Error::internal(format!("sqlite: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_store_passes_the_store_conformance_suite() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store =
+            SqliteStore::open(&dir.path().join("petit-chat.db"), Durability::Normal).expect("open");
+        store_conformance::run_all(Arc::new(store)).await;
+    }
+
+    #[test]
+    fn migrations_are_recorded_and_safe_to_rerun() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("m.db");
+        let first = SqliteStore::migrate(&path).expect("first");
+        assert_eq!(first, MIGRATIONS.iter().map(|m| m.0).collect::<Vec<_>>());
+        assert_eq!(
+            SqliteStore::migrate(&path).expect("second"),
+            Vec::<i64>::new()
+        );
+    }
+}

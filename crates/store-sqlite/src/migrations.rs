@@ -1,0 +1,45 @@
+//! Numbered schema migrations, applied in order inside one immediate transaction each and
+//! recorded in `schema_migrations`, so re-running (or running from two processes) is safe.
+
+use domain::Result;
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::sql_error;
+
+/// (version, name, SQL), in order. Never edit a shipped migration; add a new one.
+pub const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+
+/// Applies the migrations not yet recorded; returns their versions.
+pub fn apply(conn: &mut Connection) -> Result<Vec<i64>> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+    )
+    .map_err(sql_error)?;
+    let mut applied = vec![];
+    for (version, name, sql) in MIGRATIONS {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql_error)?;
+        let done: bool = tx
+            .query_row(
+                "SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE version = ?1)",
+                [version],
+                |r| r.get(0),
+            )
+            .map_err(sql_error)?;
+        if !done {
+            tx.execute_batch(sql).map_err(sql_error)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, unixepoch())",
+                rusqlite::params![version, name],
+            )
+            .map_err(sql_error)?;
+            applied.push(*version);
+            tracing::info!(version, name, "sqlite migration applied");
+        }
+        tx.commit().map_err(sql_error)?;
+    }
+    Ok(applied)
+}

@@ -1,0 +1,79 @@
+//! Mapping between SQLite rows and domain types.
+
+use domain::{Chat, ChatKind, Id, Member, Role, Signal, SignalKind, User};
+use rusqlite::Row;
+use rusqlite::types::Type;
+
+pub const USER_COLUMNS: &str = "id, username, display_name, issuer, subject, created_at";
+pub const CHAT_COLUMNS: &str = "id, kind, title, created_by, created_at";
+pub const MEMBER_COLUMNS: &str = "chat_id, user_id, role, joined_at, delivered_up_to, read_up_to";
+pub const SIGNAL_COLUMNS: &str = "chat_id, id, author_id, kind, text, reply_to, subjects";
+
+fn id(row: &Row<'_>, i: usize) -> rusqlite::Result<Id> {
+    row.get::<_, i64>(i).map(Id::from_i64)
+}
+
+fn bad(i: usize, what: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(i, Type::Text, format!("unknown {what}").into())
+}
+
+pub fn user(row: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: id(row, 0)?,
+        username: row.get(1)?,
+        display_name: row.get(2)?,
+        issuer: row.get(3)?,
+        subject: row.get(4)?,
+        created_at: row.get(5)?,
+    })
+}
+
+pub fn chat(row: &Row<'_>) -> rusqlite::Result<Chat> {
+    let kind: String = row.get(1)?;
+    Ok(Chat {
+        id: id(row, 0)?,
+        kind: ChatKind::parse(&kind).ok_or_else(|| bad(1, "chat kind"))?,
+        title: row.get(2)?,
+        created_by: id(row, 3)?,
+        created_at: row.get(4)?,
+    })
+}
+
+pub fn member(row: &Row<'_>) -> rusqlite::Result<Member> {
+    let role: String = row.get(2)?;
+    Ok(Member {
+        chat_id: id(row, 0)?,
+        user_id: id(row, 1)?,
+        role: Role::parse(&role).ok_or_else(|| bad(2, "role"))?,
+        joined_at: row.get(3)?,
+        delivered_up_to: id(row, 4)?,
+        read_up_to: id(row, 5)?,
+    })
+}
+
+pub fn signal(row: &Row<'_>) -> rusqlite::Result<Signal> {
+    let kind: String = row.get(3)?;
+    let subjects: String = row.get(6)?;
+    Ok(Signal {
+        chat_id: id(row, 0)?,
+        id: id(row, 1)?,
+        author_id: id(row, 2)?,
+        kind: SignalKind::parse(&kind).ok_or_else(|| bad(3, "signal kind"))?,
+        text: row.get(4)?,
+        reply_to: row.get::<_, Option<i64>>(5)?.map(Id::from_i64),
+        subjects: subjects
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse::<Id>().map_err(|_| bad(6, "subject id")))
+            .collect::<rusqlite::Result<_>>()?,
+    })
+}
+
+pub fn join_ids(ids: &[Id]) -> String {
+    ids.iter().map(Id::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// `?,?,?` with `n` placeholders (n ≥ 1).
+pub fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(",")
+}
