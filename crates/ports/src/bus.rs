@@ -11,12 +11,16 @@ use futures::Stream;
 /// The id of a per-user event, opaque to clients (`id:` in SSE, `Last-Event-ID` back).
 pub type EventId = String;
 
+/// Acknowledges a chat event (see [`Delivery`]).
+pub type Ack = Box<dyn FnOnce() -> AckFuture + Send>;
+/// The future an [`Ack`] returns.
+pub type AckFuture = Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>;
+
 /// A chat event handed to a fan-out worker. The worker calls `ack` once it has published
 /// the per-user events; an unacknowledged event is delivered again (to this worker or another).
 pub struct Delivery {
     pub event: ChatEvent,
-    pub ack:
-        Box<dyn FnOnce() -> Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>> + Send>,
+    pub ack: Ack,
 }
 
 impl std::fmt::Debug for Delivery {

@@ -3,10 +3,11 @@
 //! each change tells whom. It never names an adapter and knows nothing of HTTP.
 
 mod chats;
+pub use chats::ChatSummary;
 mod cursor;
 pub mod fanout;
 mod receipts;
-mod signals;
+pub mod signals;
 mod users;
 
 use std::sync::Arc;

@@ -145,7 +145,7 @@ impl ChatService {
                     .store
                     .signals(
                         chat_id,
-                        SignalRange::Before(SignalId(id.0 + 1)),
+                        SignalRange::Before(domain::Id(id.0 + 1)),
                         older_count + 1,
                     )
                     .await?;

@@ -1,0 +1,123 @@
+//! Extractors: JSON bodies, paths and queries whose rejections are problem documents, and
+//! the authenticated user.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use domain::{Error, User};
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// A JSON body. Malformed JSON is a 400, JSON of the wrong shape a 422, a body over the
+/// limit a 413, a missing `Content-Type: application/json` a 415.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Self(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    match r {
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request("malformed_json", e.body_text()),
+        JsonRejection::JsonDataError(e) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            e.body_text(),
+        ),
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as application/json",
+        ),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is too large",
+        ),
+        other => ApiError::bad_request("unreadable_body", other.body_text()),
+    }
+}
+
+/// Path parameters; ids that do not parse are a 400.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Self(v)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                Err(ApiError::bad_request("invalid_path", e.body_text()))
+            }
+            Err(other) => Err(ApiError::bad_request("invalid_path", other.body_text())),
+        }
+    }
+}
+
+/// Query parameters; values that do not parse are a 400.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Self(v)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                Err(ApiError::bad_request("invalid_query", e.body_text()))
+            }
+            Err(other) => Err(ApiError::bad_request("invalid_query", other.body_text())),
+        }
+    }
+}
+
+/// The caller, authenticated by `Authorization: Bearer <token>` and provisioned on first sight.
+#[derive(Debug, Clone)]
+pub struct CurrentUser(pub User);
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(parts)?;
+        let identity = state.identity.verify(token).await?;
+        let user = state.service.user_for_identity(&identity).await?;
+        Ok(Self(user))
+    }
+}
+
+fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| Error::unauthenticated("send an Authorization: Bearer <token> header"))?;
+    let value = header
+        .to_str()
+        .map_err(|_| Error::unauthenticated("the Authorization header is not text"))?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(|| {
+        Error::unauthenticated("the Authorization header must be: Bearer <token>")
+    })?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(
+            Error::unauthenticated("the Authorization header must be: Bearer <token>").into(),
+        );
+    }
+    Ok(token.trim())
+}

@@ -1,0 +1,180 @@
+//! Chats and their members.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use domain::{ChatKind, Error, Id};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::{ApiResult, Problem};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser};
+use crate::wire::{AddMembersIn, ChatOut, CreateChatIn, MemberOut, Page, PatchChatIn};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_chat, my_chats))
+        .routes(routes!(chat, patch_chat))
+        .routes(routes!(members, add_members))
+        .routes(routes!(remove_member))
+}
+
+/// Creates a chat. A direct chat is one per pair: asking again returns the same chat
+/// (200 instead of 201).
+#[utoipa::path(post, path = "/api/v1/chats", tag = "chats", security(("bearer" = [])), request_body = CreateChatIn,
+    responses((status = 201, body = ChatOut), (status = 200, body = ChatOut, description = "the existing direct chat"),
+        (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn create_chat(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiJson(body): ApiJson<CreateChatIn>,
+) -> ApiResult<(StatusCode, Json<ChatOut>)> {
+    let svc = &state.service;
+    let (chat, created) = match ChatKind::parse(&body.kind) {
+        Some(ChatKind::Direct) => {
+            if body.title.is_some() {
+                return Err(
+                    Error::invalid("direct_has_no_title", "a direct chat has no title").into(),
+                );
+            }
+            let others: Vec<Id> = body
+                .members
+                .iter()
+                .copied()
+                .filter(|m| *m != user.id)
+                .collect();
+            let [other] = others[..] else {
+                return Err(Error::invalid(
+                    "direct_needs_one_other",
+                    "a direct chat has exactly one other member",
+                )
+                .into());
+            };
+            svc.open_direct(&user, other).await?
+        }
+        Some(ChatKind::Group) => {
+            let title = body.title.as_deref().unwrap_or_default();
+            (svc.create_group(&user, title, &body.members).await?, true)
+        }
+        None => {
+            return Err(Error::invalid("unknown_chat_kind", "kind is `direct` or `group`").into());
+        }
+    };
+    let members = svc.members_of(&user, chat.id).await?;
+    let me = members.iter().find(|m| m.user_id == user.id).cloned();
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(ChatOut::new(chat, me, Some(members)))))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+struct PageQuery {
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Page size, 1 to 100 (default 50).
+    limit: Option<usize>,
+}
+
+/// The caller's chats, most recently active first.
+#[utoipa::path(get, path = "/api/v1/chats", tag = "chats", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = Page<ChatOut>), (status = 401, body = Problem), (status = 422, body = Problem)))]
+async fn my_chats(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<ChatOut>>> {
+    let limit = service::page_limit(q.limit, 50, 100);
+    let page = state
+        .service
+        .my_chats(&user, q.cursor.as_deref(), limit)
+        .await?;
+    Ok(Json(Page::from_domain(page, ChatOut::from)))
+}
+
+/// One chat, with its members.
+#[utoipa::path(get, path = "/api/v1/chats/{chat_id}", tag = "chats", security(("bearer" = [])),
+    params(("chat_id" = String, Path)),
+    responses((status = 200, body = ChatOut), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn chat(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(chat_id): ApiPath<Id>,
+) -> ApiResult<Json<ChatOut>> {
+    let (chat, me) = state.service.chat_for(&user, chat_id).await?;
+    let members = state.service.members_of(&user, chat_id).await?;
+    Ok(Json(ChatOut::new(chat, Some(me), Some(members))))
+}
+
+/// Renames a group (owner or admin).
+#[utoipa::path(patch, path = "/api/v1/chats/{chat_id}", tag = "chats", security(("bearer" = [])),
+    params(("chat_id" = String, Path)), request_body = PatchChatIn,
+    responses((status = 200, body = ChatOut), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn patch_chat(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(chat_id): ApiPath<Id>,
+    ApiJson(body): ApiJson<PatchChatIn>,
+) -> ApiResult<Json<ChatOut>> {
+    let chat = state
+        .service
+        .rename_group(&user, chat_id, &body.title)
+        .await?;
+    let members = state.service.members_of(&user, chat_id).await?;
+    let me = members.iter().find(|m| m.user_id == user.id).cloned();
+    Ok(Json(ChatOut::new(chat, me, Some(members))))
+}
+
+/// The members of a chat, with their roles and receipt markers.
+#[utoipa::path(get, path = "/api/v1/chats/{chat_id}/members", tag = "chats", security(("bearer" = [])),
+    params(("chat_id" = String, Path)),
+    responses((status = 200, body = Page<MemberOut>), (status = 404, body = Problem)))]
+async fn members(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(chat_id): ApiPath<Id>,
+) -> ApiResult<Json<Page<MemberOut>>> {
+    let members = state.service.members_of(&user, chat_id).await?;
+    Ok(Json(Page {
+        items: members.into_iter().map(MemberOut::from).collect(),
+        next_cursor: None,
+    }))
+}
+
+/// Adds people to a group (owner or admin); a `joined` signal records it.
+#[utoipa::path(post, path = "/api/v1/chats/{chat_id}/members", tag = "chats", security(("bearer" = [])),
+    params(("chat_id" = String, Path)), request_body = AddMembersIn,
+    responses((status = 200, body = Page<MemberOut>), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn add_members(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(chat_id): ApiPath<Id>,
+    ApiJson(body): ApiJson<AddMembersIn>,
+) -> ApiResult<Json<Page<MemberOut>>> {
+    let members = state
+        .service
+        .add_members(&user, chat_id, &body.user_ids)
+        .await?;
+    Ok(Json(Page {
+        items: members.into_iter().map(MemberOut::from).collect(),
+        next_cursor: None,
+    }))
+}
+
+/// Removes a member from a group, or leaves it (your own id); a `left` signal records it.
+#[utoipa::path(delete, path = "/api/v1/chats/{chat_id}/members/{user_id}", tag = "chats", security(("bearer" = [])),
+    params(("chat_id" = String, Path), ("user_id" = String, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn remove_member(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath((chat_id, user_id)): ApiPath<(Id, Id)>,
+) -> ApiResult<StatusCode> {
+    state.service.remove_member(&user, chat_id, user_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,100 @@
+//! Live events over Server-Sent Events. Each event has an `id:`; reconnecting with
+//! `Last-Event-ID` replays what was missed, or sends `resync` when that is no longer
+//! possible. Comments every few seconds keep proxies from closing idle streams.
+
+use std::convert::Infallible;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures::{Stream, StreamExt};
+use ports::UserSubscription;
+use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::{ApiResult, Problem};
+use crate::extract::CurrentUser;
+use crate::wire::event_data;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(events))
+}
+
+/// The caller's live events (`text/event-stream`). First comes `ready` (no id); then
+/// `chat.created`, `signal.created`, `reaction.changed`, `receipt.updated`,
+/// `member.joined`, `member.left`, each with an `id`. `resync` (no id) means events were
+/// missed: reload by REST.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", security(("bearer" = [])),
+    params(("Last-Event-ID" = Option<String>, Header, description = "resume after this event")),
+    responses((status = 200, content_type = "text/event-stream", description = "the event stream"),
+        (status = 401, body = Problem)))]
+async fn events(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    headers: HeaderMap,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    let last = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty());
+    let subscription = state.service.bus().subscribe_user(user.id, last).await?;
+    let (gap, mut live) = match subscription {
+        UserSubscription::Complete(s) => (false, s),
+        UserSubscription::Gap(s) => (true, s),
+    };
+    let metrics = state.metrics.clone();
+    let delivery = state.delivery.clone();
+    let shutdown = state.shutdown.clone();
+    let user_id = user.id;
+    let stream = async_stream::stream! {
+        let _open = StreamGauge::open(metrics.clone());
+        yield Ok(SseEvent::default().event("ready").data(json!({ "user_id": user_id }).to_string()));
+        if gap {
+            yield Ok(resync("the events since Last-Event-ID are no longer available"));
+        }
+        while let Some(item) = live.next().await {
+            match item {
+                Ok((id, event)) => {
+                    let data = event_data(event.clone()).to_string();
+                    yield Ok(SseEvent::default().id(id).event(event.name()).data(data));
+                    metrics.events_sent.inc();
+                    delivery.written(user_id, &event);
+                }
+                Err(error) => {
+                    tracing::info!(%error, user = %user_id, "live stream fell behind; asking the client to resync");
+                    yield Ok(resync("this stream fell behind"));
+                }
+            }
+        }
+    };
+    let stream = stream.take_until(shutdown.cancelled_owned());
+    Ok(Sse::new(stream).keep_alive(
+        KeepAlive::new()
+            .interval(state.settings.sse_heartbeat)
+            .text("heartbeat"),
+    ))
+}
+
+fn resync(reason: &str) -> SseEvent {
+    SseEvent::default()
+        .event("resync")
+        .data(json!({ "type": "resync", "reason": reason }).to_string())
+}
+
+/// Counts open streams for `/metrics`.
+struct StreamGauge(std::sync::Arc<crate::Metrics>);
+
+impl StreamGauge {
+    fn open(metrics: std::sync::Arc<crate::Metrics>) -> Self {
+        metrics.live_streams.inc();
+        Self(metrics)
+    }
+}
+
+impl Drop for StreamGauge {
+    fn drop(&mut self) {
+        self.0.live_streams.dec();
+    }
+}

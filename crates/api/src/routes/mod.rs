@@ -1,0 +1,28 @@
+//! The routes, one module per resource, each with its own router.
+
+mod auth;
+mod chats;
+mod events;
+pub mod health;
+mod signals;
+mod users;
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Every documented route under `/api/v1`.
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(chats::router())
+        .merge(signals::router())
+        .merge(events::router())
+}
+
+/// Unknown paths get a problem document too.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no_such_route", "no such route; see /docs")
+}

@@ -1,0 +1,220 @@
+//! The timeline: signals, reactions, receipts and the read marker.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use domain::{Error, Id};
+use serde::Deserialize;
+use service::SignalQuery;
+use service::signals::NewMessage;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::{ApiResult, Problem};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser};
+use crate::wire::{
+    MemberOut, Page, ReactionCountOut, ReactorsOut, ReadIn, ReceiptsOut, SendSignalIn, SignalOut,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(send_signal, list_signals))
+        .routes(routes!(get_signal))
+        .routes(routes!(add_reaction, remove_reaction, reactors))
+        .routes(routes!(receipts))
+        .routes(routes!(mark_read))
+}
+
+/// Posts a message. Retrying with the same `nonce` returns the first signal (200) and
+/// posts nothing.
+#[utoipa::path(post, path = "/api/v1/chats/{chat_id}/signals", tag = "signals", security(("bearer" = [])),
+    params(("chat_id" = String, Path)), request_body = SendSignalIn,
+    responses((status = 201, body = SignalOut), (status = 200, body = SignalOut, description = "a retry of an earlier send"),
+        (status = 404, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
+async fn send_signal(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(chat_id): ApiPath<Id>,
+    ApiJson(body): ApiJson<SendSignalIn>,
+) -> ApiResult<(StatusCode, Json<SignalOut>)> {
+    if body.kind != "msg" {
+        return Err(
+            Error::invalid("unknown_signal_kind", "clients send signals of kind `msg`").into(),
+        );
+    }
+    let msg = NewMessage {
+        text: body.text,
+        nonce: body.nonce,
+        reply_to: body.reply_to,
+    };
+    let (signal, created) = state.service.send_message(&user, chat_id, msg).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(signal.into())))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+struct TimelineQuery {
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Signals older than this id.
+    #[param(value_type = Option<String>)]
+    before: Option<Id>,
+    /// The signals just newer than this id (still returned newest first).
+    #[param(value_type = Option<String>)]
+    after: Option<Id>,
+    /// The signals around this id, itself included.
+    #[param(value_type = Option<String>)]
+    around: Option<Id>,
+    /// Page size, 1 to 100 (default 50).
+    limit: Option<usize>,
+}
+
+/// A page of the timeline, newest first. At most one of `cursor`, `before`, `after`,
+/// `around`.
+#[utoipa::path(get, path = "/api/v1/chats/{chat_id}/signals", tag = "signals", security(("bearer" = [])),
+    params(("chat_id" = String, Path), TimelineQuery),
+    responses((status = 200, body = Page<SignalOut>), (status = 400, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn list_signals(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(chat_id): ApiPath<Id>,
+    ApiQuery(q): ApiQuery<TimelineQuery>,
+) -> ApiResult<Json<Page<SignalOut>>> {
+    let query = SignalQuery {
+        cursor: q.cursor,
+        before: q.before,
+        after: q.after,
+        around: q.around,
+        limit: q.limit,
+    };
+    let page = state.service.signals(&user, chat_id, &query).await?;
+    Ok(Json(Page::from_domain(page, SignalOut::from)))
+}
+
+/// One signal.
+#[utoipa::path(get, path = "/api/v1/chats/{chat_id}/signals/{signal_id}", tag = "signals", security(("bearer" = [])),
+    params(("chat_id" = String, Path), ("signal_id" = String, Path)),
+    responses((status = 200, body = SignalOut), (status = 404, body = Problem)))]
+async fn get_signal(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath((chat_id, signal_id)): ApiPath<(Id, Id)>,
+) -> ApiResult<Json<SignalOut>> {
+    Ok(Json(
+        state
+            .service
+            .signal(&user, chat_id, signal_id)
+            .await?
+            .into(),
+    ))
+}
+
+/// Adds the caller's reaction (the emoji URL-encoded in the path). Adding twice counts once.
+#[utoipa::path(put, path = "/api/v1/chats/{chat_id}/signals/{signal_id}/reactions/{emoji}", tag = "signals",
+    security(("bearer" = [])), params(("chat_id" = String, Path), ("signal_id" = String, Path), ("emoji" = String, Path)),
+    responses((status = 200, body = ReactionCountOut), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn add_reaction(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath((chat_id, signal_id, emoji)): ApiPath<(Id, Id, String)>,
+) -> ApiResult<Json<ReactionCountOut>> {
+    let count = state
+        .service
+        .react(&user, chat_id, signal_id, &emoji, true)
+        .await?;
+    Ok(Json(ReactionCountOut { emoji, count }))
+}
+
+/// Removes the caller's reaction. Removing twice changes nothing.
+#[utoipa::path(delete, path = "/api/v1/chats/{chat_id}/signals/{signal_id}/reactions/{emoji}", tag = "signals",
+    security(("bearer" = [])), params(("chat_id" = String, Path), ("signal_id" = String, Path), ("emoji" = String, Path)),
+    responses((status = 200, body = ReactionCountOut), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn remove_reaction(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath((chat_id, signal_id, emoji)): ApiPath<(Id, Id, String)>,
+) -> ApiResult<Json<ReactionCountOut>> {
+    let count = state
+        .service
+        .react(&user, chat_id, signal_id, &emoji, false)
+        .await?;
+    Ok(Json(ReactionCountOut { emoji, count }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+struct ReactorsQuery {
+    cursor: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    limit: Option<usize>,
+}
+
+/// Who reacted with this emoji, by user id.
+#[utoipa::path(get, path = "/api/v1/chats/{chat_id}/signals/{signal_id}/reactions/{emoji}", tag = "signals",
+    security(("bearer" = [])),
+    params(("chat_id" = String, Path), ("signal_id" = String, Path), ("emoji" = String, Path), ReactorsQuery),
+    responses((status = 200, body = ReactorsOut), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn reactors(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath((chat_id, signal_id, emoji)): ApiPath<(Id, Id, String)>,
+    ApiQuery(q): ApiQuery<ReactorsQuery>,
+) -> ApiResult<Json<ReactorsOut>> {
+    let page = state
+        .service
+        .reactors(
+            &user,
+            chat_id,
+            signal_id,
+            &emoji,
+            q.cursor.as_deref(),
+            q.limit,
+        )
+        .await?;
+    Ok(Json(ReactorsOut {
+        items: page.items,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Who the signal reached and who saw it (the author excluded).
+#[utoipa::path(get, path = "/api/v1/chats/{chat_id}/signals/{signal_id}/receipts", tag = "signals",
+    security(("bearer" = [])), params(("chat_id" = String, Path), ("signal_id" = String, Path)),
+    responses((status = 200, body = ReceiptsOut), (status = 404, body = Problem)))]
+async fn receipts(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath((chat_id, signal_id)): ApiPath<(Id, Id)>,
+) -> ApiResult<Json<ReceiptsOut>> {
+    Ok(Json(
+        state
+            .service
+            .receipts(&user, chat_id, signal_id)
+            .await?
+            .into(),
+    ))
+}
+
+/// Moves the caller's read marker forward (never back).
+#[utoipa::path(post, path = "/api/v1/chats/{chat_id}/read", tag = "signals", security(("bearer" = [])),
+    params(("chat_id" = String, Path)), request_body = ReadIn,
+    responses((status = 200, body = MemberOut), (status = 404, body = Problem)))]
+async fn mark_read(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(chat_id): ApiPath<Id>,
+    ApiJson(body): ApiJson<ReadIn>,
+) -> ApiResult<Json<MemberOut>> {
+    Ok(Json(
+        state
+            .service
+            .mark_read(&user, chat_id, body.up_to)
+            .await?
+            .into(),
+    ))
+}

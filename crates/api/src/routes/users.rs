@@ -1,0 +1,78 @@
+//! The caller (`/me`) and other users.
+
+use axum::Json;
+use axum::extract::State;
+use domain::Id;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::{ApiResult, Problem};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser};
+use crate::wire::{Page, PatchMeIn, UserOut};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(me, patch_me))
+        .routes(routes!(find_users))
+        .routes(routes!(user))
+}
+
+/// The caller.
+#[utoipa::path(get, path = "/api/v1/me", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = UserOut), (status = 401, body = Problem)))]
+async fn me(CurrentUser(user): CurrentUser) -> Json<UserOut> {
+    Json(user.into())
+}
+
+/// Changes the caller's display name.
+#[utoipa::path(patch, path = "/api/v1/me", tag = "users", security(("bearer" = [])), request_body = PatchMeIn,
+    responses((status = 200, body = UserOut), (status = 401, body = Problem), (status = 422, body = Problem)))]
+async fn patch_me(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiJson(body): ApiJson<PatchMeIn>,
+) -> ApiResult<Json<UserOut>> {
+    Ok(Json(
+        state
+            .service
+            .set_display_name(&user, &body.display_name)
+            .await?
+            .into(),
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+struct FindUsers {
+    /// The exact username.
+    username: String,
+}
+
+/// Finds a user by exact username (an empty page when there is none).
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])), params(FindUsers),
+    responses((status = 200, body = Page<UserOut>), (status = 401, body = Problem)))]
+async fn find_users(
+    State(state): State<AppState>,
+    _caller: CurrentUser,
+    ApiQuery(q): ApiQuery<FindUsers>,
+) -> ApiResult<Json<Page<UserOut>>> {
+    let found = state.service.user_by_username(&q.username).await?;
+    Ok(Json(Page {
+        items: found.into_iter().map(UserOut::from).collect(),
+        next_cursor: None,
+    }))
+}
+
+/// One user.
+#[utoipa::path(get, path = "/api/v1/users/{user_id}", tag = "users", security(("bearer" = [])),
+    params(("user_id" = String, Path)),
+    responses((status = 200, body = UserOut), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn user(
+    State(state): State<AppState>,
+    _caller: CurrentUser,
+    ApiPath(user_id): ApiPath<Id>,
+) -> ApiResult<Json<UserOut>> {
+    Ok(Json(state.service.user(user_id).await?.into()))
+}

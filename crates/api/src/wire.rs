@@ -1,0 +1,346 @@
+//! Wire types: what clients send and receive, versioned with the API (`/api/v1`) and
+//! documented in the OpenAPI document. The domain is free to change behind them. Ids are
+//! decimal strings; times are RFC 3339 (UTC, milliseconds).
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use domain::{Chat, Event, Id, Member, ReactionCount, Receipts, SignalView, User};
+use serde::{Deserialize, Serialize};
+use service::ChatSummary;
+use utoipa::ToSchema;
+
+/// Unix milliseconds as RFC 3339.
+pub fn timestamp(unix_ms: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(unix_ms.max(0) as u64);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn opt_id(id: Id) -> Option<Id> {
+    (id != Id::ZERO).then_some(id)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserOut {
+    #[schema(value_type = String, example = "190127649832337408")]
+    pub id: Id,
+    pub username: String,
+    pub display_name: String,
+    pub created_at: String,
+}
+
+impl From<User> for UserOut {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id,
+            username: u.username,
+            display_name: u.display_name,
+            created_at: timestamp(u.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberOut {
+    #[schema(value_type = String)]
+    pub user_id: Id,
+    /// `owner`, `admin` or `member`.
+    pub role: String,
+    pub joined_at: String,
+    /// The newest signal that reached one of this member's live streams.
+    #[schema(value_type = Option<String>)]
+    pub delivered_up_to: Option<Id>,
+    /// The newest signal this member has read.
+    #[schema(value_type = Option<String>)]
+    pub read_up_to: Option<Id>,
+}
+
+impl From<Member> for MemberOut {
+    fn from(m: Member) -> Self {
+        Self {
+            user_id: m.user_id,
+            role: m.role.as_str().to_string(),
+            joined_at: timestamp(m.joined_at),
+            delivered_up_to: opt_id(m.delivered_up_to),
+            read_up_to: opt_id(m.read_up_to),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatOut {
+    #[schema(value_type = String)]
+    pub id: Id,
+    /// `direct` or `group`.
+    pub kind: String,
+    pub title: Option<String>,
+    #[schema(value_type = String)]
+    pub created_by: Id,
+    pub created_at: String,
+    /// The id of the chat's newest signal (the chat's own id when it has none yet): the
+    /// order of "my chats"; newer than `me.read_up_to` means unread signals.
+    #[schema(value_type = Option<String>)]
+    pub last_activity_id: Option<Id>,
+    /// The caller's membership.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub me: Option<MemberOut>,
+    /// All members (on single-chat responses).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<MemberOut>>,
+}
+
+impl ChatOut {
+    pub fn new(chat: Chat, me: Option<Member>, members: Option<Vec<Member>>) -> Self {
+        Self {
+            id: chat.id,
+            kind: chat.kind.as_str().to_string(),
+            title: chat.title,
+            created_by: chat.created_by,
+            created_at: timestamp(chat.created_at),
+            last_activity_id: None,
+            me: me.map(MemberOut::from),
+            members: members.map(|m| m.into_iter().map(MemberOut::from).collect()),
+        }
+    }
+}
+
+impl From<ChatSummary> for ChatOut {
+    fn from(s: ChatSummary) -> Self {
+        Self {
+            last_activity_id: Some(s.activity),
+            ..Self::new(s.chat, Some(s.me), None)
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReactionOut {
+    pub emoji: String,
+    pub count: i64,
+    /// Whether the caller is one of the reactors.
+    pub me: bool,
+}
+
+impl From<ReactionCount> for ReactionOut {
+    fn from(r: ReactionCount) -> Self {
+        Self {
+            emoji: r.emoji,
+            count: r.count,
+            me: r.me,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignalOut {
+    #[schema(value_type = String)]
+    pub id: Id,
+    #[schema(value_type = String)]
+    pub chat_id: Id,
+    #[schema(value_type = String)]
+    pub author_id: Id,
+    /// `msg`, `joined` or `left`.
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub reply_to: Option<Id>,
+    /// For `joined` / `left`: who joined or left.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    pub user_ids: Vec<Id>,
+    pub created_at: String,
+    pub reactions: Vec<ReactionOut>,
+}
+
+impl From<SignalView> for SignalOut {
+    fn from(v: SignalView) -> Self {
+        let s = v.signal;
+        Self {
+            id: s.id,
+            chat_id: s.chat_id,
+            author_id: s.author_id,
+            kind: s.kind.as_str().to_string(),
+            text: s.text,
+            reply_to: s.reply_to,
+            user_ids: s.subjects,
+            created_at: timestamp(s.id.unix_ms() as i64),
+            reactions: v.reactions.into_iter().map(ReactionOut::from).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceiptsOut {
+    /// Members (other than the author) the signal reached.
+    #[schema(value_type = Vec<String>)]
+    pub delivered_to: Vec<Id>,
+    /// Members (other than the author) who read it.
+    #[schema(value_type = Vec<String>)]
+    pub seen_by: Vec<Id>,
+}
+
+impl From<Receipts> for ReceiptsOut {
+    fn from(r: Receipts) -> Self {
+        Self {
+            delivered_to: r.delivered_to,
+            seen_by: r.seen_by,
+        }
+    }
+}
+
+/// A page of a list. Pass `next_cursor` back as `?cursor=` for the next page; `null` means
+/// there is none.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T: ToSchema> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T: ToSchema> Page<T> {
+    pub fn from_domain<U>(page: domain::Page<U>, f: impl FnMut(U) -> T) -> Self {
+        Self {
+            items: page.items.into_iter().map(f).collect(),
+            next_cursor: page.next_cursor,
+        }
+    }
+}
+
+/// A reaction's reactors, paged.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReactorsOut {
+    #[schema(value_type = Vec<String>)]
+    pub items: Vec<Id>,
+    pub next_cursor: Option<String>,
+}
+
+/// What one reaction change did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReactionCountOut {
+    pub emoji: String,
+    /// The emoji's count on the signal after the change.
+    pub count: i64,
+}
+
+/// The JSON `data` of a live event. `type` repeats the SSE `event:` name.
+pub fn event_data(event: Event) -> serde_json::Value {
+    use serde_json::json;
+    let name = event.name();
+    let body = match event {
+        Event::ChatCreated { chat, members } => {
+            json!({ "chat": ChatOut::new(chat, None, None), "member_ids": members })
+        }
+        Event::SignalCreated { signal } => json!({ "signal": SignalOut::from(signal) }),
+        Event::ReactionChanged {
+            chat_id,
+            signal_id,
+            emoji,
+            user_id,
+            added,
+            count,
+        } => {
+            json!({ "chat_id": chat_id, "signal_id": signal_id, "emoji": emoji, "user_id": user_id, "added": added, "count": count })
+        }
+        Event::ReceiptUpdated {
+            chat_id,
+            user_id,
+            read_up_to,
+        } => {
+            json!({ "chat_id": chat_id, "user_id": user_id, "read_up_to": read_up_to })
+        }
+        Event::MembersJoined {
+            chat_id,
+            user_ids,
+            by,
+        } => json!({ "chat_id": chat_id, "user_ids": user_ids, "by": by }),
+        Event::MemberLeft {
+            chat_id,
+            user_id,
+            by,
+        } => json!({ "chat_id": chat_id, "user_id": user_id, "by": by }),
+    };
+    let mut body = body;
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("type".into(), json!(name));
+    }
+    body
+}
+
+// --- requests ---
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DevLoginIn {
+    pub username: String,
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DevLoginOut {
+    /// A bearer token for `Authorization: Bearer …`.
+    pub token: String,
+    pub user: UserOut,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchMeIn {
+    pub display_name: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateChatIn {
+    /// `direct` or `group`.
+    pub kind: String,
+    /// The other members (the caller is always a member).
+    #[schema(value_type = Vec<String>)]
+    pub members: Vec<Id>,
+    /// Required for a group.
+    pub title: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchChatIn {
+    pub title: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMembersIn {
+    #[schema(value_type = Vec<String>)]
+    pub user_ids: Vec<Id>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendSignalIn {
+    /// Only `msg` can be sent by clients.
+    pub kind: String,
+    pub text: String,
+    /// A client-chosen id of this send (1–64 visible ASCII characters): retrying with the
+    /// same nonce returns the first signal instead of posting twice.
+    pub nonce: String,
+    #[schema(value_type = Option<String>)]
+    pub reply_to: Option<Id>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadIn {
+    /// The newest signal the caller has read.
+    #[schema(value_type = String)]
+    pub up_to: Id,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthConfigOut {
+    /// `dev` (embedded shape: `POST /api/v1/dev/login`) or `oidc`.
+    pub mode: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    pub scopes: Vec<String>,
+}

@@ -1,0 +1,202 @@
+//! Typed, documented configuration. Sources, later ones winning: defaults, the TOML file
+//! given with `--config`, environment variables `PETIT_CHAT__<SECTION>__<KEY>` (for example
+//! `PETIT_CHAT__SERVER__LISTEN=0.0.0.0:8080`), then command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub limits: LimitsConfig,
+    pub store: StoreConfig,
+    pub bus: BusConfig,
+    pub identity: IdentityConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Where the embedded shape keeps its database and keys.
+    pub data_dir: PathBuf,
+    /// This process's id generator node (0..=1023). Give each process of a cluster its own;
+    /// unset, a random one is picked (fine for the single process of the embedded shape).
+    pub node_id: Option<u16>,
+    /// Seconds between SSE heartbeat comments.
+    pub sse_heartbeat_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            node_id: None,
+            sse_heartbeat_secs: 15,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// Longest message, in characters.
+    pub max_text_chars: usize,
+    /// Largest group, creator included.
+    pub max_group_members: usize,
+    /// Largest JSON request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let d = domain::Limits::default();
+        Self {
+            max_text_chars: d.max_text_chars,
+            max_group_members: d.max_group_members,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// An SQLite file in the data directory (embedded shape).
+    Sqlite,
+    /// ScyllaDB / Cassandra over CQL (cluster shape).
+    Cql,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StoreConfig {
+    pub kind: StoreKind,
+    /// SQLite: `full` (an acknowledged write survives a power cut) or `normal` (faster;
+    /// survives a process crash).
+    pub sqlite_durability: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            kind: StoreKind::Sqlite,
+            sqlite_durability: "full".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BusKind {
+    /// In-process (embedded shape: one process).
+    Local,
+    /// NATS JetStream (cluster shape).
+    Nats,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BusConfig {
+    pub kind: BusKind,
+    /// Events kept per user for `Last-Event-ID` replay (local bus).
+    pub replay_per_user: usize,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            kind: BusKind::Local,
+            replay_per_user: 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentityKind {
+    /// Dev login, loopback only (embedded shape).
+    Dev,
+    /// OpenID Connect (Keycloak).
+    Oidc,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IdentityConfig {
+    pub kind: IdentityKind,
+    /// Lifetime of dev-login tokens, in hours.
+    pub dev_token_hours: u64,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            kind: IdentityKind::Dev,
+            dev_token_hours: 24 * 7,
+        }
+    }
+}
+
+/// Command-line values that override the other sources.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads defaults, then `file`, then the environment, then `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                anyhow::bail!("config file {} does not exist", file.display());
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("PETIT_CHAT__").split("__"));
+        let mut config: Config = figment.extract()?;
+        if let Some(listen) = overrides.listen {
+            config.server.listen = listen;
+        }
+        if let Some(dir) = &overrides.data_dir {
+            config.server.data_dir = dir.clone();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.limits.max_text_chars == 0 || self.limits.max_group_members < 2 {
+            anyhow::bail!("limits: max_text_chars must be ≥ 1 and max_group_members ≥ 2");
+        }
+        if let Some(node) = self.server.node_id
+            && node > domain::id::MAX_NODE_ID
+        {
+            anyhow::bail!(
+                "server.node_id must be between 0 and {}",
+                domain::id::MAX_NODE_ID
+            );
+        }
+        if !matches!(self.store.sqlite_durability.as_str(), "full" | "normal") {
+            anyhow::bail!("store.sqlite_durability is `full` or `normal`");
+        }
+        Ok(())
+    }
+
+    pub fn domain_limits(&self) -> domain::Limits {
+        domain::Limits {
+            max_text_chars: self.limits.max_text_chars,
+            max_group_members: self.limits.max_group_members,
+            ..domain::Limits::default()
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The petit-chat binary's library half: configuration and the wiring of adapters to
+//! ports for each shape. The only crate that names every adapter.
+
+pub mod config;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use api::{ApiSettings, AppState, AuthConfig, DevTokenIssuer, Metrics};
+use axum::Router;
+use bus_local::{LocalBus, LocalBusConfig};
+use domain::IdGenerator;
+use identity_dev::DevIdentity;
+use ports::{Bus, Identity, Store};
+use service::{ChatService, DeliveryTracker};
+use store_sqlite::{Durability, SqliteStore};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{BusKind, Config, IdentityKind, StoreKind};
+
+/// A built application: the router and what runs beside it.
+pub struct App {
+    pub router: Router,
+    pub state: AppState,
+    pub shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").finish_non_exhaustive()
+    }
+}
+
+/// Opens the adapters the configuration names, starts the workers and builds the router.
+pub async fn build(config: &Config) -> anyhow::Result<App> {
+    let data_dir = &config.server.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+
+    let store: Arc<dyn Store> = match config.store.kind {
+        StoreKind::Sqlite => {
+            let durability = if config.store.sqlite_durability == "normal" {
+                Durability::Normal
+            } else {
+                Durability::Full
+            };
+            let path = data_dir.join("petit-chat.db");
+            Arc::new(
+                SqliteStore::open(&path, durability)
+                    .with_context(|| format!("cannot open {}", path.display()))?,
+            )
+        }
+        StoreKind::Cql => {
+            anyhow::bail!("store.kind = \"cql\" is not available in this build yet (see issue #4)")
+        }
+    };
+    let bus: Arc<dyn Bus> = match config.bus.kind {
+        BusKind::Local => Arc::new(LocalBus::new(LocalBusConfig {
+            replay_per_user: config.bus.replay_per_user,
+            ..LocalBusConfig::default()
+        })),
+        BusKind::Nats => {
+            anyhow::bail!("bus.kind = \"nats\" is not available in this build yet (see issue #6)")
+        }
+    };
+    let (identity, dev_login, auth_config): (
+        Arc<dyn Identity>,
+        Option<DevTokenIssuer>,
+        AuthConfig,
+    ) = match config.identity.kind {
+        IdentityKind::Dev => {
+            let lifetime = Duration::from_secs(config.identity.dev_token_hours * 3600);
+            let dev = Arc::new(
+                DevIdentity::load_or_create(data_dir, lifetime)
+                    .context("cannot load the dev login key")?,
+            );
+            let issuer = dev.clone();
+            let issue: DevTokenIssuer = Arc::new(move |username: &str| issuer.issue(username));
+            let auth = AuthConfig {
+                mode: "dev".into(),
+                issuer: None,
+                client_id: None,
+                scopes: vec![],
+            };
+            (dev, Some(issue), auth)
+        }
+        IdentityKind::Oidc => anyhow::bail!(
+            "identity.kind = \"oidc\" is not available in this build yet (see issue #5)"
+        ),
+    };
+
+    let ids = Arc::new(
+        config
+            .server
+            .node_id
+            .map_or_else(IdGenerator::with_random_node, IdGenerator::new),
+    );
+    let service = ChatService::new(store.clone(), bus.clone(), ids, config.domain_limits());
+    tokio::spawn({
+        let (store, bus) = (store.clone(), bus.clone());
+        async move {
+            if let Err(error) = service::run_fanout(store, bus).await {
+                tracing::error!(%error, "fan-out worker stopped");
+            }
+        }
+    });
+    let delivery = DeliveryTracker::start(service.clone(), Duration::from_millis(250));
+    let shutdown = CancellationToken::new();
+    let state = AppState {
+        service,
+        identity,
+        dev_login,
+        auth_config: Arc::new(auth_config),
+        delivery,
+        metrics: Arc::new(Metrics::default()),
+        settings: ApiSettings {
+            max_body_bytes: config.limits.max_body_bytes,
+            sse_heartbeat: Duration::from_secs(config.server.sse_heartbeat_secs.max(1)),
+        },
+        shutdown: shutdown.clone(),
+    };
+    Ok(App {
+        router: api::router(state.clone()),
+        state,
+        shutdown,
+    })
+}
+
+/// Runs the server until Ctrl-C or SIGTERM, then drains: live streams end, requests in
+/// flight finish.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = build(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    announce(&config, addr);
+    let shutdown = app.shutdown.clone();
+    axum::serve(
+        listener,
+        app.router
+            .into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: closing live streams, finishing requests");
+        shutdown.cancel();
+    })
+    .await?;
+    Ok(())
+}
+
+fn announce(config: &Config, addr: SocketAddr) {
+    tracing::info!(%addr, data_dir = %config.server.data_dir.display(), "petit chat is listening");
+    if config.identity.kind == IdentityKind::Dev {
+        let banner = "DEV LOGIN IS ON: anyone who reaches this server from the loopback address can log in \
+                      as any username (POST /api/v1/dev/login). It answers only on loopback. Use Keycloak \
+                      (identity.kind = \"oidc\") for real users.";
+        tracing::warn!("{banner}");
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "listening beyond loopback: the dev login still refuses non-loopback clients");
+        }
+    }
+    println!("Petit chat is up: http://{addr}  (API docs: http://{addr}/docs)");
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Applies pending migrations of the configured store.
+pub fn migrate(config: &Config) -> anyhow::Result<()> {
+    match config.store.kind {
+        StoreKind::Sqlite => {
+            std::fs::create_dir_all(&config.server.data_dir)?;
+            let path = config.server.data_dir.join("petit-chat.db");
+            let applied = SqliteStore::migrate(&path)?;
+            if applied.is_empty() {
+                println!("{}: schema is up to date", path.display());
+            } else {
+                println!("{}: applied migrations {applied:?}", path.display());
+            }
+            Ok(())
+        }
+        StoreKind::Cql => {
+            anyhow::bail!("store.kind = \"cql\" is not available in this build yet (see issue #4)")
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! `petit-chat`: the one binary. `serve` runs the API (and its workers); `migrate` applies
+//! schema migrations.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use petit_chat::config::{Config, Overrides};
+
+/// Petit chat: self-hosted team chat.
+///
+/// With no configuration, `serve` runs the embedded shape: an SQLite file, an in-process
+/// event bus and a dev login that answers only on loopback, all in one process.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the HTTP API, live events and the background workers.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Directory for the embedded database and keys [default: ./data].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// TOML configuration file; environment variables PETIT_CHAT__SECTION__KEY override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Applies pending database schema migrations and exits (safe to run again).
+    Migrate {
+        /// Directory for the embedded database [default: ./data].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Serve {
+            listen,
+            data_dir,
+            config,
+        } => {
+            let config = Config::load(config.as_deref(), &Overrides { listen, data_dir })?;
+            runtime.block_on(petit_chat::serve(config))
+        }
+        Command::Migrate { data_dir, config } => {
+            let config = Config::load(
+                config.as_deref(),
+                &Overrides {
+                    listen: None,
+                    data_dir,
+                },
+            )?;
+            petit_chat::migrate(&config)
+        }
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default `info`), `PETIT_CHAT_LOG_FORMAT=json` for JSON lines.
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("PETIT_CHAT_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,1 @@
+//! Intentionally empty: the smoke tests live in `tests/`; see `docs/stack.md`.
