@@ -1,0 +1,15 @@
+//! HTTP tests through the real router, served on a loopback port, with the embedded
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed check
+//! adapters (SQLite in a temp dir, in-process bus, dev login).
+
+mod api {
+    mod auth;
+    mod chats;
+    mod errors;
+    mod events;
+    pub mod harness;
+    mod ops;
+    mod receipts;
+    mod signals;
+}

@@ -1,0 +1,332 @@
+//! The test harness: a real server on 127.0.0.1:0, logged-in sessions, and an SSE reader.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use petit_chat::config::{Config, Overrides};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub app: petit_chat::App,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tune: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::load(
+            None,
+            &Overrides {
+                listen: None,
+                data_dir: Some(dir.path().to_path_buf()),
+            },
+        )
+        .expect("config");
+        config.store.sqlite_durability = "normal".into();
+        config.server.sse_heartbeat_secs = 1;
+        tune(&mut config);
+        let app = petit_chat::build(&config).await.expect("build app");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let router = app.router.clone();
+        let shutdown = app.shutdown.clone();
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+            .expect("serve");
+        });
+        Self {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            app,
+            _dir: dir,
+        }
+    }
+
+    /// Logs in with the dev login (creating the user the first time).
+    pub async fn login(&self, username: &str) -> Session {
+        let (status, body) = self
+            .call(
+                None,
+                Method::POST,
+                "/api/v1/dev/login",
+                Some(json!({ "username": username })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        Session {
+            base: self.base.clone(),
+            client: self.client.clone(),
+            token: body["token"].as_str().expect("token").to_string(),
+            id: body["user"]["id"].as_str().expect("id").to_string(),
+        }
+    }
+
+    pub async fn call(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        call(&self.client, &self.base, token, method, path, body).await
+    }
+}
+
+pub async fn call(
+    client: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = client.request(method, format!("{base}{path}"));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status();
+    let is_problem = resp
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v == "application/problem+json");
+    let text = resp.text().await.expect("body");
+    let value: Value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    if status.is_client_error() || status.is_server_error() {
+        assert!(
+            is_problem,
+            "an error must be a problem document: {status} {value}"
+        );
+        assert_eq!(value["status"], status.as_u16(), "{value}");
+        assert!(value["code"].is_string(), "{value}");
+    }
+    (status, value)
+}
+
+/// A logged-in user.
+#[derive(Clone)]
+pub struct Session {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub token: String,
+    pub id: String,
+}
+
+impl Session {
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        call(
+            &self.client,
+            &self.base,
+            Some(&self.token),
+            Method::GET,
+            path,
+            None,
+        )
+        .await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        call(
+            &self.client,
+            &self.base,
+            Some(&self.token),
+            Method::POST,
+            path,
+            Some(body),
+        )
+        .await
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        call(
+            &self.client,
+            &self.base,
+            Some(&self.token),
+            Method::PATCH,
+            path,
+            Some(body),
+        )
+        .await
+    }
+    pub async fn put(&self, path: &str) -> (StatusCode, Value) {
+        call(
+            &self.client,
+            &self.base,
+            Some(&self.token),
+            Method::PUT,
+            path,
+            None,
+        )
+        .await
+    }
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        call(
+            &self.client,
+            &self.base,
+            Some(&self.token),
+            Method::DELETE,
+            path,
+            None,
+        )
+        .await
+    }
+
+    /// Creates a group with these members and returns its id.
+    pub async fn group(&self, title: &str, members: &[&Session]) -> String {
+        let ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
+        let (status, chat) = self
+            .post(
+                "/api/v1/chats",
+                json!({ "kind": "group", "title": title, "members": ids }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{chat}");
+        chat["id"].as_str().expect("chat id").to_string()
+    }
+
+    /// Posts a message with a fresh nonce; returns the signal.
+    pub async fn say(&self, chat: &str, text: &str) -> Value {
+        let nonce = format!("n-{:x}", rand_u64());
+        let (status, signal) = self
+            .post(
+                &format!("/api/v1/chats/{chat}/signals"),
+                json!({ "kind": "msg", "text": text, "nonce": nonce }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{signal}");
+        signal
+    }
+
+    /// Opens the live event stream (optionally resuming) and waits for `ready`.
+    pub async fn stream(&self, last_event_id: Option<&str>) -> EventStream {
+        let mut req = self
+            .client
+            .get(format!("{}/api/v1/events", self.base))
+            .bearer_auth(&self.token);
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id);
+        }
+        let resp = req.send().await.expect("events");
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        let mut stream = EventStream {
+            body: Box::pin(resp.bytes_stream()),
+            buffer: String::new(),
+            heartbeats: 0,
+        };
+        let ready = stream.next().await;
+        assert_eq!(ready.event, "ready");
+        stream
+    }
+}
+
+fn rand_u64() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    t ^ N
+        .fetch_add(1, Ordering::Relaxed)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// One parsed SSE event.
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    pub id: Option<String>,
+    pub event: String,
+    pub data: Value,
+}
+
+pub struct EventStream {
+    body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+    pub heartbeats: usize,
+}
+
+impl EventStream {
+    /// The next event (heartbeat comments are counted and skipped); panics after 10 s.
+    pub async fn next(&mut self) -> SseEvent {
+        tokio::time::timeout(Duration::from_secs(10), self.next_inner())
+            .await
+            .expect("no event within 10 s")
+    }
+
+    /// The next event if one comes within `wait`.
+    pub async fn try_next(&mut self, wait: Duration) -> Option<SseEvent> {
+        tokio::time::timeout(wait, self.next_inner()).await.ok()
+    }
+
+    /// The next event named `name`, skipping others.
+    pub async fn next_named(&mut self, name: &str) -> SseEvent {
+        loop {
+            let e = self.next().await;
+            if e.event == name {
+                return e;
+            }
+        }
+    }
+
+    async fn next_inner(&mut self) -> SseEvent {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let frame: String = self.buffer.drain(..end + 2).collect();
+                let (mut id, mut event, mut data) = (None, String::from("message"), String::new());
+                let mut comment_only = true;
+                for line in frame.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = Some(v.trim().to_string());
+                        comment_only = false;
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_string();
+                        comment_only = false;
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                        comment_only = false;
+                    }
+                }
+                if comment_only {
+                    self.heartbeats += 1;
+                    continue;
+                }
+                let data = serde_json::from_str(&data).unwrap_or(Value::String(data));
+                return SseEvent { id, event, data };
+            }
+            let chunk = self
+                .body
+                .next()
+                .await
+                .expect("stream ended")
+                .expect("stream error");
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
