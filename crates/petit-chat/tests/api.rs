@@ -1,7 +1,7 @@
 //! HTTP tests through the real router, served on a loopback port, with the embedded
+//! adapters (SQLite in a temp dir, in-process bus, dev login).
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed check
-//! adapters (SQLite in a temp dir, in-process bus, dev login).
 
 mod api {
     mod auth;
