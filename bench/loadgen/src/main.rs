@@ -1,0 +1,3 @@
+//! Load generator for Petit chat (work in progress).
+
+fn main() {}
