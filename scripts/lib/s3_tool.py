@@ -4,12 +4,15 @@
 Usage:
   s3_tool.py ensure-bucket ENDPOINT REGION ACCESS_KEY SECRET_KEY BUCKET
   s3_tool.py check         ENDPOINT REGION ACCESS_KEY SECRET_KEY BUCKET
+  s3_tool.py ping          ENDPOINT REGION ACCESS_KEY SECRET_KEY -
 
 `ensure-bucket` creates BUCKET if it does not exist; `check` lists at most one key
-of BUCKET with the given credentials. Exit 0 on success, 1 with the reason on
+of BUCKET with the given credentials; `ping` lists the buckets (the gateway answers
+signed requests). Exit 0 on success, 1 with the reason on
 stderr otherwise. Used by scripts/stack (S3 health check and bucket creation).
 """
 import datetime
+import re
 import hashlib
 import hmac
 import sys
@@ -67,8 +70,17 @@ def request(method, endpoint, region, access_key, secret_key, path, query=None, 
         return err.code, err.read()
 
 
+def describe(status, body):
+    text = body.decode(errors="replace")
+    code = re.search(r"<Code>([^<]*)</Code>", text)
+    msg = re.search(r"<Message>([^<]*)</Message>", text)
+    if code:
+        return "HTTP %d %s%s" % (status, code.group(1), (": " + msg.group(1)) if msg else "")
+    return "HTTP %d %s" % (status, text[:200])
+
+
 def main():
-    if len(sys.argv) != 7 or sys.argv[1] not in ("ensure-bucket", "check"):
+    if len(sys.argv) != 7 or sys.argv[1] not in ("ensure-bucket", "check", "ping"):
         print(__doc__.strip(), file=sys.stderr)
         return 2
     cmd, endpoint, region, access_key, secret_key, bucket = sys.argv[1:]
@@ -80,14 +92,20 @@ def main():
             status, body = request("PUT", endpoint, region, access_key, secret_key, "/" + bucket)
             if status in (200, 409):
                 return 0
-            print("S3 create bucket %s: HTTP %d %s" % (bucket, status, body[:300].decode(errors="replace")), file=sys.stderr)
+            print("S3 create bucket %s: %s" % (bucket, describe(status, body)), file=sys.stderr)
+            return 1
+        if cmd == "ping":
+            status, body = request("GET", endpoint, region, access_key, secret_key, "/")
+            if status == 200:
+                return 0
+            print("S3 list buckets: %s" % describe(status, body), file=sys.stderr)
             return 1
         status, body = request(
             "GET", endpoint, region, access_key, secret_key, "/" + bucket, {"list-type": "2", "max-keys": "1"}
         )
         if status == 200:
             return 0
-        print("S3 list bucket %s: HTTP %d %s" % (bucket, status, body[:300].decode(errors="replace")), file=sys.stderr)
+        print("S3 list bucket %s: %s" % (bucket, describe(status, body)), file=sys.stderr)
         return 1
     except OSError as exc:
         print("S3 %s: %s" % (endpoint, exc), file=sys.stderr)
