@@ -30,21 +30,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 fn json_rejection(r: JsonRejection) -> ApiError {
     match r {
         JsonRejection::JsonSyntaxError(e) => ApiError::bad_request("malformed_json", e.body_text()),
-        JsonRejection::JsonDataError(e) => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            e.body_text(),
-        ),
+        JsonRejection::JsonDataError(e) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.body_text())
+        }
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             "send the body as application/json",
         ),
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "the request body is too large",
-        ),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
+        }
         other => ApiError::bad_request("unreadable_body", other.body_text()),
     }
 }
@@ -92,10 +88,7 @@ pub struct CurrentUser(pub User);
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts)?;
         let identity = state.identity.verify(token).await?;
         let user = state.service.user_for_identity(&identity).await?;
@@ -108,16 +101,12 @@ fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
         .headers
         .get(axum::http::header::AUTHORIZATION)
         .ok_or_else(|| Error::unauthenticated("send an Authorization: Bearer <token> header"))?;
-    let value = header
-        .to_str()
-        .map_err(|_| Error::unauthenticated("the Authorization header is not text"))?;
-    let (scheme, token) = value.split_once(' ').ok_or_else(|| {
-        Error::unauthenticated("the Authorization header must be: Bearer <token>")
-    })?;
+    let value = header.to_str().map_err(|_| Error::unauthenticated("the Authorization header is not text"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| Error::unauthenticated("the Authorization header must be: Bearer <token>"))?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(
-            Error::unauthenticated("the Authorization header must be: Bearer <token>").into(),
-        );
+        return Err(Error::unauthenticated("the Authorization header must be: Bearer <token>").into());
     }
     Ok(token.trim())
 }

@@ -45,9 +45,7 @@ pub struct AppState {
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState")
-            .field("settings", &self.settings)
-            .finish_non_exhaustive()
+        f.debug_struct("AppState").field("settings", &self.settings).finish_non_exhaustive()
     }
 }
 
@@ -62,10 +60,7 @@ pub struct ApiSettings {
 
 impl Default for ApiSettings {
     fn default() -> Self {
-        Self {
-            max_body_bytes: 64 * 1024,
-            sse_heartbeat: Duration::from_secs(15),
-        }
+        Self { max_body_bytes: 64 * 1024, sse_heartbeat: Duration::from_secs(15) }
     }
 }
 
@@ -77,10 +72,7 @@ pub fn router(state: AppState) -> Router {
     api.merge(routes::health::router(openapi))
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(
-            metrics,
-            metrics::track,
-        ))
+        .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

@@ -47,35 +47,15 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("petit_chat");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new([
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-            ])
+            Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
         });
         let live_streams = Gauge::default();
         let events_sent = Counter::default();
         registry.register("http_requests", "HTTP requests answered", requests.clone());
-        registry.register(
-            "http_request_duration_seconds",
-            "HTTP request latency",
-            latency.clone(),
-        );
-        registry.register(
-            "live_streams",
-            "Open SSE streams on this node",
-            live_streams.clone(),
-        );
-        registry.register(
-            "live_events_sent",
-            "Events written to SSE streams",
-            events_sent.clone(),
-        );
-        Self {
-            registry: Mutex::new(registry),
-            requests,
-            latency,
-            live_streams,
-            events_sent,
-        }
+        registry.register("http_request_duration_seconds", "HTTP request latency", latency.clone());
+        registry.register("live_streams", "Open SSE streams on this node", live_streams.clone());
+        registry.register("live_events_sent", "Events written to SSE streams", events_sent.clone());
+        Self { registry: Mutex::new(registry), requests, latency, live_streams, events_sent }
     }
 }
 
@@ -93,25 +73,11 @@ impl Metrics {
 /// Middleware: counts and times every request by its route template.
 pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let method = req.method().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_string();
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_string();
     let start = Instant::now();
     let response = next.run(req).await;
     let status = response.status().as_u16();
-    metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            method: method.clone(),
-            route: route.clone(),
-            status,
-        })
-        .inc();
-    metrics
-        .latency
-        .get_or_create(&RouteLabels { method, route })
-        .observe(start.elapsed().as_secs_f64());
+    metrics.requests.get_or_create(&RequestLabels { method: method.clone(), route: route.clone(), status }).inc();
+    metrics.latency.get_or_create(&RouteLabels { method, route }).observe(start.elapsed().as_secs_f64());
     response
 }

@@ -30,12 +30,7 @@ pub struct UserOut {
 
 impl From<User> for UserOut {
     fn from(u: User) -> Self {
-        Self {
-            id: u.id,
-            username: u.username,
-            display_name: u.display_name,
-            created_at: timestamp(u.created_at),
-        }
+        Self { id: u.id, username: u.username, display_name: u.display_name, created_at: timestamp(u.created_at) }
     }
 }
 
@@ -105,10 +100,7 @@ impl ChatOut {
 
 impl From<ChatSummary> for ChatOut {
     fn from(s: ChatSummary) -> Self {
-        Self {
-            last_activity_id: Some(s.activity),
-            ..Self::new(s.chat, Some(s.me), None)
-        }
+        Self { last_activity_id: Some(s.activity), ..Self::new(s.chat, Some(s.me), None) }
     }
 }
 
@@ -122,11 +114,7 @@ pub struct ReactionOut {
 
 impl From<ReactionCount> for ReactionOut {
     fn from(r: ReactionCount) -> Self {
-        Self {
-            emoji: r.emoji,
-            count: r.count,
-            me: r.me,
-        }
+        Self { emoji: r.emoji, count: r.count, me: r.me }
     }
 }
 
@@ -182,10 +170,7 @@ pub struct ReceiptsOut {
 
 impl From<Receipts> for ReceiptsOut {
     fn from(r: Receipts) -> Self {
-        Self {
-            delivered_to: r.delivered_to,
-            seen_by: r.seen_by,
-        }
+        Self { delivered_to: r.delivered_to, seen_by: r.seen_by }
     }
 }
 
@@ -199,10 +184,7 @@ pub struct Page<T: ToSchema> {
 
 impl<T: ToSchema> Page<T> {
     pub fn from_domain<U>(page: domain::Page<U>, f: impl FnMut(U) -> T) -> Self {
-        Self {
-            items: page.items.into_iter().map(f).collect(),
-            next_cursor: page.next_cursor,
-        }
+        Self { items: page.items.into_iter().map(f).collect(), next_cursor: page.next_cursor }
     }
 }
 
@@ -231,33 +213,14 @@ pub fn event_data(event: Event) -> serde_json::Value {
             json!({ "chat": ChatOut::new(chat, None, None), "member_ids": members })
         }
         Event::SignalCreated { signal } => json!({ "signal": SignalOut::from(signal) }),
-        Event::ReactionChanged {
-            chat_id,
-            signal_id,
-            emoji,
-            user_id,
-            added,
-            count,
-        } => {
+        Event::ReactionChanged { chat_id, signal_id, emoji, user_id, added, count } => {
             json!({ "chat_id": chat_id, "signal_id": signal_id, "emoji": emoji, "user_id": user_id, "added": added, "count": count })
         }
-        Event::ReceiptUpdated {
-            chat_id,
-            user_id,
-            read_up_to,
-        } => {
+        Event::ReceiptUpdated { chat_id, user_id, read_up_to } => {
             json!({ "chat_id": chat_id, "user_id": user_id, "read_up_to": read_up_to })
         }
-        Event::MembersJoined {
-            chat_id,
-            user_ids,
-            by,
-        } => json!({ "chat_id": chat_id, "user_ids": user_ids, "by": by }),
-        Event::MemberLeft {
-            chat_id,
-            user_id,
-            by,
-        } => json!({ "chat_id": chat_id, "user_id": user_id, "by": by }),
+        Event::MembersJoined { chat_id, user_ids, by } => json!({ "chat_id": chat_id, "user_ids": user_ids, "by": by }),
+        Event::MemberLeft { chat_id, user_id, by } => json!({ "chat_id": chat_id, "user_id": user_id, "by": by }),
     };
     let mut body = body;
     if let Some(obj) = body.as_object_mut() {

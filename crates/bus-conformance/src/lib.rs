@@ -26,11 +26,7 @@ fn random_id() -> Id {
 }
 
 fn receipt(user: Id, n: u64) -> Event {
-    Event::ReceiptUpdated {
-        chat_id: Id(7),
-        user_id: user,
-        read_up_to: Id(n),
-    }
+    Event::ReceiptUpdated { chat_id: Id(7), user_id: user, read_up_to: Id(n) }
 }
 
 async fn next(stream: &mut UserEventStream) -> (String, Event) {
@@ -62,9 +58,7 @@ async fn live_events_reach_only_their_users(bus: &dyn Bus) {
     for n in 1..=3 {
         bus.publish_user_event(&[a], &receipt(a, n)).await.unwrap();
     }
-    bus.publish_user_event(&[a, b], &receipt(b, 4))
-        .await
-        .unwrap();
+    bus.publish_user_event(&[a, b], &receipt(b, 4)).await.unwrap();
     for stream in [&mut sa, &mut sa2] {
         let mut ids = vec![];
         for n in 1..=4 {
@@ -83,39 +77,27 @@ async fn live_events_reach_only_their_users(bus: &dyn Bus) {
 async fn resuming_replays_exactly_the_gap(bus: &dyn Bus) {
     let user = random_id();
     let mut live = complete(bus.subscribe_user(user, None).await.unwrap());
-    bus.publish_user_event(&[user], &receipt(user, 1))
-        .await
-        .unwrap();
-    bus.publish_user_event(&[user], &receipt(user, 2))
-        .await
-        .unwrap();
+    bus.publish_user_event(&[user], &receipt(user, 1)).await.unwrap();
+    bus.publish_user_event(&[user], &receipt(user, 2)).await.unwrap();
     let _ = next(&mut live).await;
     let (second, _) = next(&mut live).await;
     drop(live); // the client disconnects
     for n in 3..=5 {
-        bus.publish_user_event(&[user], &receipt(user, n))
-            .await
-            .unwrap();
+        bus.publish_user_event(&[user], &receipt(user, n)).await.unwrap();
     }
     let mut resumed = complete(bus.subscribe_user(user, Some(&second)).await.unwrap());
     for n in 3..=5 {
         assert_eq!(next(&mut resumed).await.1, receipt(user, n));
     }
     // Then live, without a gap or a duplicate.
-    bus.publish_user_event(&[user], &receipt(user, 6))
-        .await
-        .unwrap();
+    bus.publish_user_event(&[user], &receipt(user, 6)).await.unwrap();
     assert_eq!(next(&mut resumed).await.1, receipt(user, 6));
     nothing_more(&mut resumed).await;
 }
 
 async fn an_unknown_position_is_a_gap(bus: &dyn Bus) {
     for garbage in ["not-an-id", "", "0-0-0", "ffffffff-1"] {
-        match bus
-            .subscribe_user(random_id(), Some(garbage))
-            .await
-            .unwrap()
-        {
+        match bus.subscribe_user(random_id(), Some(garbage)).await.unwrap() {
             UserSubscription::Gap(_) => {}
             UserSubscription::Complete(_) => panic!("{garbage:?} is no position this bus gave"),
         }
@@ -125,11 +107,7 @@ async fn an_unknown_position_is_a_gap(bus: &dyn Bus) {
 /// The next chat event of `chat`, acknowledging events of other runs sharing the bus.
 async fn take_event_of(events: &mut ports::ChatEventStream, chat: Id) -> ports::Delivery {
     loop {
-        let d = tokio::time::timeout(WAIT, events.next())
-            .await
-            .expect("no chat event")
-            .unwrap()
-            .unwrap();
+        let d = tokio::time::timeout(WAIT, events.next()).await.expect("no chat event").unwrap().unwrap();
         if d.event.chat_id == chat {
             return d;
         }
@@ -140,11 +118,7 @@ async fn take_event_of(events: &mut ports::ChatEventStream, chat: Id) -> ports::
 async fn chat_events_reach_a_worker_and_come_back_until_acked(bus: &dyn Bus) {
     let mut events = bus.chat_events().await.unwrap();
     let chat = random_id();
-    let event = ChatEvent {
-        chat_id: chat,
-        event: receipt(random_id(), 1),
-        also_notify: vec![random_id()],
-    };
+    let event = ChatEvent { chat_id: chat, event: receipt(random_id(), 1), also_notify: vec![random_id()] };
     bus.publish_chat_event(&event).await.unwrap();
     let first = take_event_of(&mut events, chat).await;
     assert_eq!(first.event, event);

@@ -28,11 +28,7 @@ pub struct LocalBusConfig {
 
 impl Default for LocalBusConfig {
     fn default() -> Self {
-        Self {
-            replay_per_user: 1024,
-            live_lag: 1024,
-            chat_queue: 65_536,
-        }
+        Self { replay_per_user: 1024, live_lag: 1024, chat_queue: 65_536 }
     }
 }
 
@@ -62,9 +58,7 @@ struct Inner {
 
 impl std::fmt::Debug for LocalBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalBus")
-            .field("epoch", &self.inner.epoch)
-            .finish_non_exhaustive()
+        f.debug_struct("LocalBus").field("epoch", &self.inner.epoch).finish_non_exhaustive()
     }
 }
 
@@ -96,20 +90,15 @@ impl LocalBus {
         seq.parse().ok()
     }
 
-    fn live_stream(
-        &self,
-        replay: Vec<Sequenced>,
-        rx: broadcast::Receiver<Sequenced>,
-    ) -> UserEventStream {
+    fn live_stream(&self, replay: Vec<Sequenced>, rx: broadcast::Receiver<Sequenced>) -> UserEventStream {
         let bus = self.clone();
         let bus2 = self.clone();
-        let replay = futures::stream::iter(replay)
-            .map(move |(seq, ev)| Ok((bus.event_id(seq), (*ev).clone())));
+        let replay = futures::stream::iter(replay).map(move |(seq, ev)| Ok((bus.event_id(seq), (*ev).clone())));
         let live = BroadcastStream::new(rx).map(move |item| match item {
             Ok((seq, ev)) => Ok((bus2.event_id(seq), (*ev).clone())),
-            Err(BroadcastStreamRecvError::Lagged(n)) => Err(Error::unavailable(format!(
-                "the stream fell {n} events behind"
-            ))),
+            Err(BroadcastStreamRecvError::Lagged(n)) => {
+                Err(Error::unavailable(format!("the stream fell {n} events behind")))
+            }
         });
         Box::pin(replay.chain(live))
     }
@@ -122,11 +111,7 @@ impl Bus for LocalBus {
     }
 
     async fn publish_chat_event(&self, event: &ChatEvent) -> Result<()> {
-        self.inner
-            .chat_tx
-            .send(event.clone())
-            .await
-            .map_err(|_| Error::unavailable("the in-process bus is shut down"))
+        self.inner.chat_tx.send(event.clone()).await.map_err(|_| Error::unavailable("the in-process bus is shut down"))
     }
 
     async fn chat_events(&self) -> Result<ChatEventStream> {
@@ -134,10 +119,7 @@ impl Bus for LocalBus {
         let tx = self.inner.chat_tx.clone();
         let stream = futures::stream::unfold((rx, tx), |(rx, tx)| async move {
             let event = rx.lock().await.recv().await?;
-            let pending = Requeue {
-                event: Some(event.clone()),
-                tx: tx.clone(),
-            };
+            let pending = Requeue { event: Some(event.clone()), tx: tx.clone() };
             let delivery = Delivery {
                 event,
                 ack: Box::new(move || {
@@ -156,9 +138,7 @@ impl Bus for LocalBus {
         let mut logs = self.inner.users.lock().unwrap_or_else(|e| e.into_inner());
         for user in users {
             let seq = self.inner.sequence.fetch_add(1, Ordering::Relaxed) + 1;
-            let log = logs
-                .entry(*user)
-                .or_insert_with(|| new_log(self.inner.config.live_lag));
+            let log = logs.entry(*user).or_insert_with(|| new_log(self.inner.config.live_lag));
             log.buffer.push_back((seq, event.clone()));
             while log.buffer.len() > self.inner.config.replay_per_user {
                 if let Some((evicted, _)) = log.buffer.pop_front() {
@@ -174,20 +154,13 @@ impl Bus for LocalBus {
     async fn subscribe_user(&self, user: UserId, after: Option<&str>) -> Result<UserSubscription> {
         let position = after.map(|a| self.parse_event_id(a));
         let mut logs = self.inner.users.lock().unwrap_or_else(|e| e.into_inner());
-        let log = logs
-            .entry(user)
-            .or_insert_with(|| new_log(self.inner.config.live_lag));
+        let log = logs.entry(user).or_insert_with(|| new_log(self.inner.config.live_lag));
         let rx = log.live.subscribe();
         Ok(match position {
             None => UserSubscription::Complete(self.live_stream(vec![], rx)),
             Some(None) => UserSubscription::Gap(self.live_stream(vec![], rx)),
             Some(Some(seq)) => {
-                let replay: Vec<Sequenced> = log
-                    .buffer
-                    .iter()
-                    .filter(|(s, _)| *s > seq)
-                    .cloned()
-                    .collect();
+                let replay: Vec<Sequenced> = log.buffer.iter().filter(|(s, _)| *s > seq).cloned().collect();
                 if seq < log.evicted_up_to {
                     UserSubscription::Gap(self.live_stream(replay, rx))
                 } else {
@@ -199,11 +172,7 @@ impl Bus for LocalBus {
 }
 
 fn new_log(live_lag: usize) -> UserLog {
-    UserLog {
-        buffer: VecDeque::new(),
-        evicted_up_to: 0,
-        live: broadcast::channel(live_lag.max(1)).0,
-    }
+    UserLog { buffer: VecDeque::new(), evicted_up_to: 0, live: broadcast::channel(live_lag.max(1)).0 }
 }
 
 /// Puts a chat event back on the queue if it is dropped without acknowledgement.
@@ -235,20 +204,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_resume_from_before_the_replay_buffer_is_a_gap() {
-        let bus = LocalBus::new(LocalBusConfig {
-            replay_per_user: 3,
-            ..Default::default()
-        });
+        let bus = LocalBus::new(LocalBusConfig { replay_per_user: 3, ..Default::default() });
         let user = domain::Id(1);
         let ev = |n: i64| Event::ReceiptUpdated {
             chat_id: domain::Id(9),
             user_id: user,
             read_up_to: domain::Id::from_i64(n),
         };
-        let UserSubscription::Complete(mut live) = bus.subscribe_user(user, None).await.unwrap()
-        else {
-            panic!()
-        };
+        let UserSubscription::Complete(mut live) = bus.subscribe_user(user, None).await.unwrap() else { panic!() };
         bus.publish_user_event(&[user], &ev(1)).await.unwrap();
         let (first_id, _) = live.next().await.unwrap().unwrap();
         for n in 2..=5 {
@@ -269,30 +232,18 @@ mod tests {
         let bus = LocalBus::new(LocalBusConfig::default());
         let other = LocalBus::new(LocalBusConfig::default());
         assert!(matches!(
-            bus.subscribe_user(domain::Id(1), Some(&other.event_id(3)))
-                .await
-                .unwrap(),
+            bus.subscribe_user(domain::Id(1), Some(&other.event_id(3))).await.unwrap(),
             UserSubscription::Gap(_)
         ));
     }
 
     #[tokio::test]
     async fn a_stream_that_lags_is_told_to_resync() {
-        let bus = LocalBus::new(LocalBusConfig {
-            live_lag: 2,
-            ..Default::default()
-        });
+        let bus = LocalBus::new(LocalBusConfig { live_lag: 2, ..Default::default() });
         let user = domain::Id(1);
-        let UserSubscription::Complete(mut live) = bus.subscribe_user(user, None).await.unwrap()
-        else {
-            panic!()
-        };
+        let UserSubscription::Complete(mut live) = bus.subscribe_user(user, None).await.unwrap() else { panic!() };
         for n in 0..5 {
-            let e = Event::ReceiptUpdated {
-                chat_id: domain::Id(9),
-                user_id: user,
-                read_up_to: domain::Id(n),
-            };
+            let e = Event::ReceiptUpdated { chat_id: domain::Id(9), user_id: user, read_up_to: domain::Id(n) };
             bus.publish_user_event(&[user], &e).await.unwrap();
         }
         assert!(live.next().await.unwrap().is_err());

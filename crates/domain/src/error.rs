@@ -38,11 +38,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            kind,
-            code,
-            detail: detail.into(),
-        }
+        Self { kind, code, detail: detail.into() }
     }
 
     pub fn invalid(code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {

@@ -15,32 +15,13 @@ pub enum Event {
     /// A new entry of a chat's timeline.
     SignalCreated { signal: SignalView },
     /// A reaction was added or removed; `count` is the new per-emoji count.
-    ReactionChanged {
-        chat_id: ChatId,
-        signal_id: SignalId,
-        emoji: String,
-        user_id: UserId,
-        added: bool,
-        count: i64,
-    },
+    ReactionChanged { chat_id: ChatId, signal_id: SignalId, emoji: String, user_id: UserId, added: bool, count: i64 },
     /// A member moved their read marker.
-    ReceiptUpdated {
-        chat_id: ChatId,
-        user_id: UserId,
-        read_up_to: SignalId,
-    },
+    ReceiptUpdated { chat_id: ChatId, user_id: UserId, read_up_to: SignalId },
     /// Users joined a chat.
-    MembersJoined {
-        chat_id: ChatId,
-        user_ids: Vec<UserId>,
-        by: UserId,
-    },
+    MembersJoined { chat_id: ChatId, user_ids: Vec<UserId>, by: UserId },
     /// A user left a chat or was removed from it.
-    MemberLeft {
-        chat_id: ChatId,
-        user_id: UserId,
-        by: UserId,
-    },
+    MemberLeft { chat_id: ChatId, user_id: UserId, by: UserId },
 }
 
 impl Event {

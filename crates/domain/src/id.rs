@@ -124,10 +124,7 @@ impl IdGenerator {
     /// A generator with an explicit node id (`0..=MAX_NODE_ID`); out of range values are
     /// reduced modulo 1024.
     pub fn new(node: u16) -> Self {
-        Self {
-            node: u64::from(node & MAX_NODE_ID),
-            state: Mutex::new((0, 0)),
-        }
+        Self { node: u64::from(node & MAX_NODE_ID), state: Mutex::new((0, 0)) }
     }
 
     /// A generator with a random node id.
@@ -164,10 +161,7 @@ impl IdGenerator {
 
 /// Wall-clock Unix milliseconds.
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -219,20 +213,9 @@ mod tests {
 
     #[test]
     fn parsing_rejects_what_is_not_an_id() {
-        for bad in [
-            "",
-            "-1",
-            "12a",
-            "1.5",
-            " 1",
-            "99999999999999999999",
-            "9223372036854775808",
-        ] {
+        for bad in ["", "-1", "12a", "1.5", " 1", "99999999999999999999", "9223372036854775808"] {
             assert!(bad.parse::<Id>().is_err(), "{bad:?} parsed");
         }
-        assert_eq!(
-            "9223372036854775807".parse::<Id>().unwrap(),
-            Id(i64::MAX as u64)
-        );
+        assert_eq!("9223372036854775807".parse::<Id>().unwrap(), Id(i64::MAX as u64));
     }
 }

@@ -15,11 +15,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_text_chars: 4000,
-            max_group_members: 1000,
-            max_title_chars: 200,
-        }
+        Self { max_text_chars: 4000, max_group_members: 1000, max_title_chars: 200 }
     }
 }
 
@@ -28,16 +24,13 @@ impl Default for Limits {
 pub fn validate_username(username: &str) -> Result<()> {
     let ok = !username.is_empty()
         && username.len() <= 64
-        && username.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-' | b'@')
-        });
+        && username
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-' | b'@'));
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid(
-            "invalid_username",
-            "a username is 1 to 64 characters of a-z, 0-9, '.', '_', '-' and '@'",
-        ))
+        Err(Error::invalid("invalid_username", "a username is 1 to 64 characters of a-z, 0-9, '.', '_', '-' and '@'"))
     }
 }
 
@@ -47,10 +40,7 @@ pub fn validate_text(text: &str, max: usize) -> Result<()> {
         return Err(Error::invalid("empty_text", "a message needs some text"));
     }
     if text.chars().count() > max {
-        return Err(Error::invalid(
-            "text_too_long",
-            format!("a message is at most {max} characters"),
-        ));
+        return Err(Error::invalid("text_too_long", format!("a message is at most {max} characters")));
     }
     Ok(())
 }
@@ -61,10 +51,7 @@ pub fn validate_title(title: &str, max: usize) -> Result<()> {
         return Err(Error::invalid("empty_title", "a group needs a title"));
     }
     if title.chars().count() > max {
-        return Err(Error::invalid(
-            "title_too_long",
-            format!("a title is at most {max} characters"),
-        ));
+        return Err(Error::invalid("title_too_long", format!("a title is at most {max} characters")));
     }
     Ok(())
 }
@@ -72,10 +59,7 @@ pub fn validate_title(title: &str, max: usize) -> Result<()> {
 /// A client nonce: 1..=64 visible ASCII characters.
 pub fn validate_nonce(nonce: &str) -> Result<()> {
     if nonce.is_empty() || nonce.len() > 64 || !nonce.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Error::invalid(
-            "invalid_nonce",
-            "a nonce is 1 to 64 visible ASCII characters",
-        ));
+        return Err(Error::invalid("invalid_nonce", "a nonce is 1 to 64 visible ASCII characters"));
     }
     Ok(())
 }
@@ -86,17 +70,8 @@ pub fn validate_emoji(emoji: &str) -> Result<()> {
     let ok = !emoji.is_empty()
         && emoji.len() <= 32
         && emoji.chars().count() <= 10
-        && emoji
-            .chars()
-            .all(|c| !c.is_ascii() && !c.is_control() && !c.is_whitespace());
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "invalid_emoji",
-            "a reaction is a single emoji",
-        ))
-    }
+        && emoji.chars().all(|c| !c.is_ascii() && !c.is_control() && !c.is_whitespace());
+    if ok { Ok(()) } else { Err(Error::invalid("invalid_emoji", "a reaction is a single emoji")) }
 }
 
 #[cfg(test)]
@@ -109,21 +84,14 @@ mod tests {
             assert!(validate_username(good).is_ok(), "{good}");
         }
         for bad in ["", "Alice", "with space", "é", &"a".repeat(65)] {
-            assert_eq!(
-                validate_username(bad).unwrap_err().code,
-                "invalid_username",
-                "{bad}"
-            );
+            assert_eq!(validate_username(bad).unwrap_err().code, "invalid_username", "{bad}");
         }
     }
 
     #[test]
     fn texts_count_characters_not_bytes() {
         assert!(validate_text(&"é".repeat(10), 10).is_ok());
-        assert_eq!(
-            validate_text(&"é".repeat(11), 10).unwrap_err().code,
-            "text_too_long"
-        );
+        assert_eq!(validate_text(&"é".repeat(11), 10).unwrap_err().code, "text_too_long");
         assert_eq!(validate_text("  \n", 10).unwrap_err().code, "empty_text");
     }
 
@@ -133,11 +101,7 @@ mod tests {
             assert!(validate_emoji(good).is_ok(), "{good}");
         }
         for bad in ["", "a", ":)", "👍 ", "👍\n", &"👍".repeat(11)] {
-            assert_eq!(
-                validate_emoji(bad).unwrap_err().code,
-                "invalid_emoji",
-                "{bad:?}"
-            );
+            assert_eq!(validate_emoji(bad).unwrap_err().code, "invalid_emoji", "{bad:?}");
         }
     }
 

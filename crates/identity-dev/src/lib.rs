@@ -26,9 +26,7 @@ pub struct DevIdentity {
 
 impl std::fmt::Debug for DevIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DevIdentity")
-            .field("lifetime", &self.lifetime)
-            .finish_non_exhaustive()
+        f.debug_struct("DevIdentity").field("lifetime", &self.lifetime).finish_non_exhaustive()
     }
 }
 
@@ -63,8 +61,7 @@ impl DevIdentity {
 
     fn mac(&self, payload: &str) -> Hmac<Sha256> {
         // HMAC takes keys of any length: `new_from_slice` cannot fail for it.
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
         mac.update(payload.as_bytes());
         mac
     }
@@ -76,15 +73,10 @@ impl Identity for DevIdentity {
         let bad = || Error::unauthenticated("the token is not valid");
         let (payload, signature) = token.split_once('.').ok_or_else(bad)?;
         let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| bad())?;
-        self.mac(payload)
-            .verify_slice(&signature)
-            .map_err(|_| bad())?;
-        let text = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).map_err(|_| bad())?)
-            .map_err(|_| bad())?;
+        self.mac(payload).verify_slice(&signature).map_err(|_| bad())?;
+        let text = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).map_err(|_| bad())?).map_err(|_| bad())?;
         let mut parts = text.splitn(3, ':');
-        let (Some(PREFIX), Some(username), Some(expires)) =
-            (parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(PREFIX), Some(username), Some(expires)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(bad());
         };
         let expires: u64 = expires.parse().map_err(|_| bad())?;
@@ -122,10 +114,7 @@ mod tests {
     async fn a_token_verifies_as_its_username() {
         let id = identity();
         let v = id.verify(&id.issue("alice").unwrap()).await.unwrap();
-        assert_eq!(
-            (v.issuer.as_str(), v.subject.as_str(), v.username.as_str()),
-            ("dev", "alice", "alice")
-        );
+        assert_eq!((v.issuer.as_str(), v.subject.as_str(), v.username.as_str()), ("dev", "alice", "alice"));
     }
 
     #[tokio::test]
@@ -133,14 +122,9 @@ mod tests {
         let id = identity();
         let token = id.issue("alice").unwrap();
         let (payload, sig) = token.split_once('.').unwrap();
-        let forged_payload =
-            URL_SAFE_NO_PAD.encode(format!("{PREFIX}:mallory:{}", now_ms() + 60_000));
-        let other_key = DevIdentity::new(vec![8; 32], Duration::from_secs(60))
-            .issue("alice")
-            .unwrap();
-        let expired = DevIdentity::new(vec![7; 32], Duration::ZERO)
-            .issue("alice")
-            .unwrap();
+        let forged_payload = URL_SAFE_NO_PAD.encode(format!("{PREFIX}:mallory:{}", now_ms() + 60_000));
+        let other_key = DevIdentity::new(vec![8; 32], Duration::from_secs(60)).issue("alice").unwrap();
+        let expired = DevIdentity::new(vec![7; 32], Duration::ZERO).issue("alice").unwrap();
         for bad in [
             "",
             "garbage",

@@ -58,11 +58,7 @@ pub struct LimitsConfig {
 impl Default for LimitsConfig {
     fn default() -> Self {
         let d = domain::Limits::default();
-        Self {
-            max_text_chars: d.max_text_chars,
-            max_group_members: d.max_group_members,
-            max_body_bytes: 64 * 1024,
-        }
+        Self { max_text_chars: d.max_text_chars, max_group_members: d.max_group_members, max_body_bytes: 64 * 1024 }
     }
 }
 
@@ -82,14 +78,15 @@ pub struct StoreConfig {
     /// SQLite: `full` (an acknowledged write survives a power cut) or `normal` (faster;
     /// survives a process crash).
     pub sqlite_durability: String,
+    /// CQL: contact points, keyspace, datacenter, replication, credentials, consistency,
+    /// timeouts (see `store_cql::CqlConfig`).
+    #[serde(flatten)]
+    pub cql: store_cql::CqlConfig,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self {
-            kind: StoreKind::Sqlite,
-            sqlite_durability: "full".into(),
-        }
+        Self { kind: StoreKind::Sqlite, sqlite_durability: "full".into(), cql: store_cql::CqlConfig::default() }
     }
 }
 
@@ -112,10 +109,7 @@ pub struct BusConfig {
 
 impl Default for BusConfig {
     fn default() -> Self {
-        Self {
-            kind: BusKind::Local,
-            replay_per_user: 1024,
-        }
+        Self { kind: BusKind::Local, replay_per_user: 1024 }
     }
 }
 
@@ -138,10 +132,7 @@ pub struct IdentityConfig {
 
 impl Default for IdentityConfig {
     fn default() -> Self {
-        Self {
-            kind: IdentityKind::Dev,
-            dev_token_hours: 24 * 7,
-        }
+        Self { kind: IdentityKind::Dev, dev_token_hours: 24 * 7 }
     }
 }
 
@@ -181,10 +172,7 @@ impl Config {
         if let Some(node) = self.server.node_id
             && node > domain::id::MAX_NODE_ID
         {
-            anyhow::bail!(
-                "server.node_id must be between 0 and {}",
-                domain::id::MAX_NODE_ID
-            );
+            anyhow::bail!("server.node_id must be between 0 and {}", domain::id::MAX_NODE_ID);
         }
         if !matches!(self.store.sqlite_durability.as_str(), "full" | "normal") {
             anyhow::bail!("store.sqlite_durability is `full` or `normal`");

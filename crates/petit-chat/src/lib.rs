@@ -15,6 +15,7 @@ use domain::IdGenerator;
 use identity_dev::DevIdentity;
 use ports::{Bus, Identity, Store};
 use service::{ChatService, DeliveryTracker};
+use store_cql::CqlStore;
 use store_sqlite::{Durability, SqliteStore};
 use tokio_util::sync::CancellationToken;
 
@@ -36,25 +37,16 @@ impl std::fmt::Debug for App {
 /// Opens the adapters the configuration names, starts the workers and builds the router.
 pub async fn build(config: &Config) -> anyhow::Result<App> {
     let data_dir = &config.server.data_dir;
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
 
     let store: Arc<dyn Store> = match config.store.kind {
         StoreKind::Sqlite => {
-            let durability = if config.store.sqlite_durability == "normal" {
-                Durability::Normal
-            } else {
-                Durability::Full
-            };
+            let durability =
+                if config.store.sqlite_durability == "normal" { Durability::Normal } else { Durability::Full };
             let path = data_dir.join("petit-chat.db");
-            Arc::new(
-                SqliteStore::open(&path, durability)
-                    .with_context(|| format!("cannot open {}", path.display()))?,
-            )
+            Arc::new(SqliteStore::open(&path, durability).with_context(|| format!("cannot open {}", path.display()))?)
         }
-        StoreKind::Cql => {
-            anyhow::bail!("store.kind = \"cql\" is not available in this build yet (see issue #4)")
-        }
+        StoreKind::Cql => Arc::new(CqlStore::connect(&config.store.cql).await.context("cannot open the CQL store")?),
     };
     let bus: Arc<dyn Bus> = match config.bus.kind {
         BusKind::Local => Arc::new(LocalBus::new(LocalBusConfig {
@@ -65,38 +57,23 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             anyhow::bail!("bus.kind = \"nats\" is not available in this build yet (see issue #6)")
         }
     };
-    let (identity, dev_login, auth_config): (
-        Arc<dyn Identity>,
-        Option<DevTokenIssuer>,
-        AuthConfig,
-    ) = match config.identity.kind {
-        IdentityKind::Dev => {
-            let lifetime = Duration::from_secs(config.identity.dev_token_hours * 3600);
-            let dev = Arc::new(
-                DevIdentity::load_or_create(data_dir, lifetime)
-                    .context("cannot load the dev login key")?,
-            );
-            let issuer = dev.clone();
-            let issue: DevTokenIssuer = Arc::new(move |username: &str| issuer.issue(username));
-            let auth = AuthConfig {
-                mode: "dev".into(),
-                issuer: None,
-                client_id: None,
-                scopes: vec![],
-            };
-            (dev, Some(issue), auth)
-        }
-        IdentityKind::Oidc => anyhow::bail!(
-            "identity.kind = \"oidc\" is not available in this build yet (see issue #5)"
-        ),
-    };
+    let (identity, dev_login, auth_config): (Arc<dyn Identity>, Option<DevTokenIssuer>, AuthConfig) =
+        match config.identity.kind {
+            IdentityKind::Dev => {
+                let lifetime = Duration::from_secs(config.identity.dev_token_hours * 3600);
+                let dev =
+                    Arc::new(DevIdentity::load_or_create(data_dir, lifetime).context("cannot load the dev login key")?);
+                let issuer = dev.clone();
+                let issue: DevTokenIssuer = Arc::new(move |username: &str| issuer.issue(username));
+                let auth = AuthConfig { mode: "dev".into(), issuer: None, client_id: None, scopes: vec![] };
+                (dev, Some(issue), auth)
+            }
+            IdentityKind::Oidc => {
+                anyhow::bail!("identity.kind = \"oidc\" is not available in this build yet (see issue #5)")
+            }
+        };
 
-    let ids = Arc::new(
-        config
-            .server
-            .node_id
-            .map_or_else(IdGenerator::with_random_node, IdGenerator::new),
-    );
+    let ids = Arc::new(config.server.node_id.map_or_else(IdGenerator::with_random_node, IdGenerator::new));
     let service = ChatService::new(store.clone(), bus.clone(), ids, config.domain_limits());
     tokio::spawn({
         let (store, bus) = (store.clone(), bus.clone());
@@ -121,11 +98,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         },
         shutdown: shutdown.clone(),
     };
-    Ok(App {
-        router: api::router(state.clone()),
-        state,
-        shutdown,
-    })
+    Ok(App { router: api::router(state.clone()), state, shutdown })
 }
 
 /// Runs the server until Ctrl-C or SIGTERM, then drains: live streams end, requests in
@@ -138,17 +111,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     announce(&config, addr);
     let shutdown = app.shutdown.clone();
-    axum::serve(
-        listener,
-        app.router
-            .into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        wait_for_signal().await;
-        tracing::info!("shutting down: closing live streams, finishing requests");
-        shutdown.cancel();
-    })
-    .await?;
+    axum::serve(listener, app.router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down: closing live streams, finishing requests");
+            shutdown.cancel();
+        })
+        .await?;
     Ok(())
 }
 
@@ -170,14 +139,13 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -204,7 +172,14 @@ pub fn migrate(config: &Config) -> anyhow::Result<()> {
             Ok(())
         }
         StoreKind::Cql => {
-            anyhow::bail!("store.kind = \"cql\" is not available in this build yet (see issue #4)")
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let applied = runtime.block_on(CqlStore::migrate(&config.store.cql))?;
+            if applied.is_empty() {
+                println!("keyspace {}: schema is up to date", config.store.cql.keyspace);
+            } else {
+                println!("keyspace {}: applied migrations {applied:?}", config.store.cql.keyspace);
+            }
+            Ok(())
         }
     }
 }

@@ -46,26 +46,14 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
-        Command::Serve {
-            listen,
-            data_dir,
-            config,
-        } => {
+        Command::Serve { listen, data_dir, config } => {
             let config = Config::load(config.as_deref(), &Overrides { listen, data_dir })?;
             runtime.block_on(petit_chat::serve(config))
         }
         Command::Migrate { data_dir, config } => {
-            let config = Config::load(
-                config.as_deref(),
-                &Overrides {
-                    listen: None,
-                    data_dir,
-                },
-            )?;
+            let config = Config::load(config.as_deref(), &Overrides { listen: None, data_dir })?;
             petit_chat::migrate(&config)
         }
     }
@@ -74,11 +62,8 @@ fn main() -> anyhow::Result<()> {
 /// Logs to stderr; `RUST_LOG` filters (default `info`), `PETIT_CHAT_LOG_FORMAT=json` for JSON lines.
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if std::env::var("PETIT_CHAT_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
     } else {

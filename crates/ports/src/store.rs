@@ -73,30 +73,16 @@ pub trait Store: Send + Sync + 'static {
     // --- the inbox: my chats, most recently active first ---
 
     /// Moves the chat's activity forward to `activity` for the given members (never back).
-    async fn record_activity(
-        &self,
-        chat: ChatId,
-        activity: SignalId,
-        members: &[UserId],
-    ) -> Result<()>;
+    async fn record_activity(&self, chat: ChatId, activity: SignalId, members: &[UserId]) -> Result<()>;
     /// A page of the user's chats by activity, newest first, strictly after `after` in that
     /// order (`(activity, chat_id)` of the last entry of the previous page).
-    async fn inbox(
-        &self,
-        user: UserId,
-        after: Option<(SignalId, ChatId)>,
-        limit: usize,
-    ) -> Result<Vec<InboxEntry>>;
+    async fn inbox(&self, user: UserId, after: Option<(SignalId, ChatId)>, limit: usize) -> Result<Vec<InboxEntry>>;
 
     // --- signals ---
 
     /// Inserts a signal. With a nonce, a second insert by the same author in the same chat
     /// with the same nonce writes nothing and returns the first signal's id.
-    async fn insert_signal(
-        &self,
-        signal: &Signal,
-        nonce: Option<&str>,
-    ) -> Result<InsertSignalOutcome>;
+    async fn insert_signal(&self, signal: &Signal, nonce: Option<&str>) -> Result<InsertSignalOutcome>;
     async fn signal(&self, chat: ChatId, id: SignalId) -> Result<Option<Signal>>;
     /// Up to `limit` signals of `range`, newest first.
     async fn signals(&self, chat: ChatId, range: SignalRange, limit: usize) -> Result<Vec<Signal>>;
@@ -105,27 +91,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Adds `user`'s `emoji` to the signal; returns whether it was new (only then does the
     /// count move, by exactly one).
-    async fn add_reaction(
-        &self,
-        chat: ChatId,
-        signal: SignalId,
-        emoji: &str,
-        user: UserId,
-    ) -> Result<bool>;
+    async fn add_reaction(&self, chat: ChatId, signal: SignalId, emoji: &str, user: UserId) -> Result<bool>;
     /// Removes it; returns whether it was there.
-    async fn remove_reaction(
-        &self,
-        chat: ChatId,
-        signal: SignalId,
-        emoji: &str,
-        user: UserId,
-    ) -> Result<bool>;
+    async fn remove_reaction(&self, chat: ChatId, signal: SignalId, emoji: &str, user: UserId) -> Result<bool>;
     /// The per-emoji counts of these signals (all from one chat), zero counts omitted.
-    async fn reaction_counts(
-        &self,
-        chat: ChatId,
-        signals: &[SignalId],
-    ) -> Result<Vec<(SignalId, String, i64)>>;
+    async fn reaction_counts(&self, chat: ChatId, signals: &[SignalId]) -> Result<Vec<(SignalId, String, i64)>>;
     /// Which of these signals `user` reacted to, and with what.
     async fn reactions_by_user(
         &self,

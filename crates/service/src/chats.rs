@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use domain::{
-    Chat, ChatEvent, ChatId, ChatKind, Error, Event, Id, InboxEntry, Member, Page, Result, Role,
-    Signal, SignalKind, User, UserId, id::now_ms, rules,
+    Chat, ChatEvent, ChatId, ChatKind, Error, Event, Id, InboxEntry, Member, Page, Result, Role, Signal, SignalKind,
+    User, UserId, id::now_ms, rules,
 };
 
 use crate::{ChatService, cursor};
@@ -22,16 +22,8 @@ pub struct ChatSummary {
 impl ChatService {
     /// The chat, if the actor is a member; otherwise "not found", whether or not it exists.
     pub async fn chat_for(&self, actor: &User, chat_id: ChatId) -> Result<(Chat, Member)> {
-        let member = self
-            .store
-            .member(chat_id, actor.id)
-            .await?
-            .ok_or_else(Error::chat_not_found)?;
-        let chat = self
-            .store
-            .chat(chat_id)
-            .await?
-            .ok_or_else(Error::chat_not_found)?;
+        let member = self.store.member(chat_id, actor.id).await?.ok_or_else(Error::chat_not_found)?;
+        let chat = self.store.chat(chat_id).await?.ok_or_else(Error::chat_not_found)?;
         Ok((chat, member))
     }
 
@@ -44,17 +36,11 @@ impl ChatService {
     /// chat and whether this call created it.
     pub async fn open_direct(&self, actor: &User, other: UserId) -> Result<(Chat, bool)> {
         if other == actor.id {
-            return Err(Error::invalid(
-                "direct_with_self",
-                "a direct chat is between two different people",
-            ));
+            return Err(Error::invalid("direct_with_self", "a direct chat is between two different people"));
         }
         self.user(other).await?;
         let proposed = self.ids.next_id();
-        let chat_id = self
-            .store
-            .claim_direct_chat(actor.id, other, proposed)
-            .await?;
+        let chat_id = self.store.claim_direct_chat(actor.id, other, proposed).await?;
         let created = chat_id == proposed;
         let chat = match self.store.chat(chat_id).await? {
             Some(chat) => chat,
@@ -69,8 +55,7 @@ impl ChatService {
                     created_by: actor.id,
                     created_at: chat_id.unix_ms() as i64,
                 };
-                let members = [actor.id, other]
-                    .map(|u| new_member(chat_id, u, Role::Member, chat.created_at));
+                let members = [actor.id, other].map(|u| new_member(chat_id, u, Role::Member, chat.created_at));
                 self.store.create_chat(&chat, &members).await?;
                 chat
             }
@@ -78,10 +63,7 @@ impl ChatService {
         if created {
             self.publish(ChatEvent {
                 chat_id,
-                event: Event::ChatCreated {
-                    chat: chat.clone(),
-                    members: sorted(vec![actor.id, other]),
-                },
+                event: Event::ChatCreated { chat: chat.clone(), members: sorted(vec![actor.id, other]) },
                 also_notify: vec![],
             })
             .await?;
@@ -90,21 +72,13 @@ impl ChatService {
     }
 
     /// Creates a group chat with the actor as owner; writes a `joined` signal for everyone.
-    pub async fn create_group(
-        &self,
-        actor: &User,
-        title: &str,
-        members: &[UserId],
-    ) -> Result<Chat> {
+    pub async fn create_group(&self, actor: &User, title: &str, members: &[UserId]) -> Result<Chat> {
         let title = title.trim();
         rules::validate_title(title, self.limits.max_title_chars)?;
         let mut ids: BTreeSet<UserId> = members.iter().copied().collect();
         ids.insert(actor.id);
         if ids.len() < 2 {
-            return Err(Error::invalid(
-                "too_few_members",
-                "a group has at least two members",
-            ));
+            return Err(Error::invalid("too_few_members", "a group has at least two members"));
         }
         self.check_group_size(ids.len())?;
         self.check_users_exist(ids.iter().copied()).await?;
@@ -120,32 +94,17 @@ impl ChatService {
         };
         let rows: Vec<Member> = ids
             .iter()
-            .map(|u| {
-                new_member(
-                    chat_id,
-                    *u,
-                    if *u == actor.id {
-                        Role::Owner
-                    } else {
-                        Role::Member
-                    },
-                    now,
-                )
-            })
+            .map(|u| new_member(chat_id, *u, if *u == actor.id { Role::Owner } else { Role::Member }, now))
             .collect();
         self.store.create_chat(&chat, &rows).await?;
         let member_ids: Vec<UserId> = ids.into_iter().collect();
         self.publish(ChatEvent {
             chat_id,
-            event: Event::ChatCreated {
-                chat: chat.clone(),
-                members: member_ids.clone(),
-            },
+            event: Event::ChatCreated { chat: chat.clone(), members: member_ids.clone() },
             also_notify: vec![],
         })
         .await?;
-        self.write_membership_signal(chat_id, actor.id, SignalKind::Joined, member_ids)
-            .await?;
+        self.write_membership_signal(chat_id, actor.id, SignalKind::Joined, member_ids).await?;
         Ok(chat)
     }
 
@@ -156,74 +115,46 @@ impl ChatService {
             return Err(Error::invalid("not_a_group", "only a group has a title"));
         }
         if !me.role.manages_members() {
-            return Err(Error::forbidden(
-                "not_an_admin",
-                "only the owner or an admin may do this",
-            ));
+            return Err(Error::forbidden("not_an_admin", "only the owner or an admin may do this"));
         }
         let title = title.trim();
         rules::validate_title(title, self.limits.max_title_chars)?;
         self.store.set_chat_title(chat_id, title).await?;
-        Ok(Chat {
-            title: Some(title.to_string()),
-            ..chat
-        })
+        Ok(Chat { title: Some(title.to_string()), ..chat })
     }
 
     /// Adds people to a group (owner or admin). People already in it are skipped; when
     /// nobody is new nothing is written.
-    pub async fn add_members(
-        &self,
-        actor: &User,
-        chat_id: ChatId,
-        users: &[UserId],
-    ) -> Result<Vec<Member>> {
+    pub async fn add_members(&self, actor: &User, chat_id: ChatId, users: &[UserId]) -> Result<Vec<Member>> {
         let (chat, me) = self.chat_for(actor, chat_id).await?;
         if chat.kind != ChatKind::Group {
-            return Err(Error::invalid(
-                "direct_chat_is_fixed",
-                "a direct chat always has the same two people",
-            ));
+            return Err(Error::invalid("direct_chat_is_fixed", "a direct chat always has the same two people"));
         }
         if !me.role.manages_members() {
-            return Err(Error::forbidden(
-                "not_an_admin",
-                "only the owner or an admin may add people",
-            ));
+            return Err(Error::forbidden("not_an_admin", "only the owner or an admin may add people"));
         }
         if users.is_empty() {
             return Err(Error::invalid("no_users", "name at least one user to add"));
         }
         let current = self.store.members(chat_id).await?;
-        let new: BTreeSet<UserId> = users
-            .iter()
-            .copied()
-            .filter(|u| !current.iter().any(|m| m.user_id == *u))
-            .collect();
+        let new: BTreeSet<UserId> =
+            users.iter().copied().filter(|u| !current.iter().any(|m| m.user_id == *u)).collect();
         self.check_group_size(current.len() + new.len())?;
         self.check_users_exist(new.iter().copied()).await?;
         if new.is_empty() {
             return Ok(current);
         }
         let now = now_ms() as i64;
-        let rows: Vec<Member> = new
-            .iter()
-            .map(|u| new_member(chat_id, *u, Role::Member, now))
-            .collect();
+        let rows: Vec<Member> = new.iter().map(|u| new_member(chat_id, *u, Role::Member, now)).collect();
         self.store.add_members(chat_id, &rows).await?;
         let new: Vec<UserId> = new.into_iter().collect();
         self.publish(ChatEvent {
             chat_id,
-            event: Event::MembersJoined {
-                chat_id,
-                user_ids: new.clone(),
-                by: actor.id,
-            },
+            event: Event::MembersJoined { chat_id, user_ids: new.clone(), by: actor.id },
             also_notify: vec![],
         })
         .await?;
-        self.write_membership_signal(chat_id, actor.id, SignalKind::Joined, new)
-            .await?;
+        self.write_membership_signal(chat_id, actor.id, SignalKind::Joined, new).await?;
         self.store.members(chat_id).await
     }
 
@@ -233,22 +164,17 @@ impl ChatService {
     pub async fn remove_member(&self, actor: &User, chat_id: ChatId, user: UserId) -> Result<()> {
         let (chat, me) = self.chat_for(actor, chat_id).await?;
         if chat.kind != ChatKind::Group {
-            return Err(Error::invalid(
-                "direct_chat_is_fixed",
-                "a direct chat always has the same two people",
-            ));
+            return Err(Error::invalid("direct_chat_is_fixed", "a direct chat always has the same two people"));
         }
         let members = self.store.members(chat_id).await?;
-        let target = members.iter().find(|m| m.user_id == user).ok_or_else(|| {
-            Error::not_found("member_not_found", "this user is not a member of the chat")
-        })?;
+        let target = members
+            .iter()
+            .find(|m| m.user_id == user)
+            .ok_or_else(|| Error::not_found("member_not_found", "this user is not a member of the chat"))?;
         if user != actor.id {
             let allowed = me.role.manages_members() && target.role < me.role;
             if !allowed {
-                return Err(Error::forbidden(
-                    "not_allowed",
-                    "you may not remove this member",
-                ));
+                return Err(Error::forbidden("not_allowed", "you may not remove this member"));
             }
         }
         self.store.remove_member(chat_id, user).await?;
@@ -256,62 +182,36 @@ impl ChatService {
             let successor = members
                 .iter()
                 .filter(|m| m.user_id != user)
-                .max_by_key(|m| {
-                    (
-                        m.role,
-                        std::cmp::Reverse(m.joined_at),
-                        std::cmp::Reverse(m.user_id),
-                    )
-                });
+                .max_by_key(|m| (m.role, std::cmp::Reverse(m.joined_at), std::cmp::Reverse(m.user_id)));
             if let Some(successor) = successor {
-                self.store
-                    .set_role(chat_id, successor.user_id, Role::Owner)
-                    .await?;
+                self.store.set_role(chat_id, successor.user_id, Role::Owner).await?;
             }
         }
         self.publish(ChatEvent {
             chat_id,
-            event: Event::MemberLeft {
-                chat_id,
-                user_id: user,
-                by: actor.id,
-            },
+            event: Event::MemberLeft { chat_id, user_id: user, by: actor.id },
             also_notify: vec![user],
         })
         .await?;
-        self.write_membership_signal(chat_id, actor.id, SignalKind::Left, vec![user])
-            .await?;
+        self.write_membership_signal(chat_id, actor.id, SignalKind::Left, vec![user]).await?;
         Ok(())
     }
 
     /// The actor's chats, most recently active first.
-    pub async fn my_chats(
-        &self,
-        actor: &User,
-        cursor: Option<&str>,
-        limit: usize,
-    ) -> Result<Page<ChatSummary>> {
+    pub async fn my_chats(&self, actor: &User, cursor: Option<&str>, limit: usize) -> Result<Page<ChatSummary>> {
         let after = cursor.map(cursor::parse_inbox_cursor).transpose()?;
         let entries = self.store.inbox(actor.id, after, limit + 1).await?;
         let more = entries.len() > limit;
         let mut items = Vec::with_capacity(limit.min(entries.len()));
         for InboxEntry { chat_id, activity } in entries.into_iter().take(limit) {
             // A chat left between the two reads is simply skipped.
-            let (Some(chat), Some(me)) = (
-                self.store.chat(chat_id).await?,
-                self.store.member(chat_id, actor.id).await?,
-            ) else {
+            let (Some(chat), Some(me)) = (self.store.chat(chat_id).await?, self.store.member(chat_id, actor.id).await?)
+            else {
                 continue;
             };
             items.push(ChatSummary { chat, me, activity });
         }
-        let next_cursor = if more {
-            items
-                .last()
-                .map(|s| cursor::inbox_cursor(s.activity, s.chat.id))
-        } else {
-            None
-        };
+        let next_cursor = if more { items.last().map(|s| cursor::inbox_cursor(s.activity, s.chat.id)) } else { None };
         Ok(Page { items, next_cursor })
     }
 
@@ -319,10 +219,7 @@ impl ChatService {
         if n > self.limits.max_group_members {
             return Err(Error::invalid(
                 "too_many_members",
-                format!(
-                    "a group has at most {} members",
-                    self.limits.max_group_members
-                ),
+                format!("a group has at most {} members", self.limits.max_group_members),
             ));
         }
         Ok(())
@@ -331,10 +228,7 @@ impl ChatService {
     async fn check_users_exist(&self, users: impl Iterator<Item = UserId>) -> Result<()> {
         for u in users {
             if self.store.user(u).await?.is_none() {
-                return Err(Error::not_found(
-                    "user_not_found",
-                    format!("no user with id {u}"),
-                ));
+                return Err(Error::not_found("user_not_found", format!("no user with id {u}")));
             }
         }
         Ok(())
@@ -348,15 +242,8 @@ impl ChatService {
         kind: SignalKind,
         subjects: Vec<UserId>,
     ) -> Result<()> {
-        let signal = Signal {
-            id: self.ids.next_id(),
-            chat_id,
-            author_id: author,
-            kind,
-            text: None,
-            reply_to: None,
-            subjects,
-        };
+        let signal =
+            Signal { id: self.ids.next_id(), chat_id, author_id: author, kind, text: None, reply_to: None, subjects };
         self.store.insert_signal(&signal, None).await?;
         self.after_signal_stored(signal).await
     }
@@ -367,14 +254,7 @@ impl ChatService {
 }
 
 fn new_member(chat_id: ChatId, user_id: UserId, role: Role, joined_at: i64) -> Member {
-    Member {
-        chat_id,
-        user_id,
-        role,
-        joined_at,
-        delivered_up_to: Id::ZERO,
-        read_up_to: Id::ZERO,
-    }
+    Member { chat_id, user_id, role, joined_at, delivered_up_to: Id::ZERO, read_up_to: Id::ZERO }
 }
 
 fn sorted(mut v: Vec<UserId>) -> Vec<UserId> {

@@ -11,11 +11,7 @@ fn encode(text: &str) -> String {
 }
 
 fn decode(cursor: &str) -> Result<String> {
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(invalid_cursor)
+    URL_SAFE_NO_PAD.decode(cursor).ok().and_then(|bytes| String::from_utf8(bytes).ok()).ok_or_else(invalid_cursor)
 }
 
 fn invalid_cursor() -> Error {
@@ -77,20 +73,12 @@ pub(crate) enum Position {
 
 impl SignalQuery {
     pub(crate) fn position(&self) -> Result<Position> {
-        let given = [
-            self.cursor.is_some(),
-            self.before.is_some(),
-            self.after.is_some(),
-            self.around.is_some(),
-        ]
-        .iter()
-        .filter(|g| **g)
-        .count();
+        let given = [self.cursor.is_some(), self.before.is_some(), self.after.is_some(), self.around.is_some()]
+            .iter()
+            .filter(|g| **g)
+            .count();
         if given > 1 {
-            return Err(Error::invalid(
-                "conflicting_position",
-                "give at most one of cursor, before, after and around",
-            ));
+            return Err(Error::invalid("conflicting_position", "give at most one of cursor, before, after and around"));
         }
         if let Some(cursor) = &self.cursor {
             let text = decode(cursor)?;
@@ -118,43 +106,20 @@ mod tests {
         let (a, c) = (Id(42), Id(7));
         assert_eq!(parse_inbox_cursor(&inbox_cursor(a, c)).unwrap(), (a, c));
         assert_eq!(parse_id_cursor(&id_cursor(a)).unwrap(), a);
-        let q = SignalQuery {
-            cursor: Some(older_cursor(a)),
-            ..Default::default()
-        };
-        assert_eq!(
-            q.position().unwrap(),
-            Position::Range(SignalRange::Before(a))
-        );
-        let q = SignalQuery {
-            cursor: Some(newer_cursor(a)),
-            ..Default::default()
-        };
-        assert_eq!(
-            q.position().unwrap(),
-            Position::Range(SignalRange::After(a))
-        );
+        let q = SignalQuery { cursor: Some(older_cursor(a)), ..Default::default() };
+        assert_eq!(q.position().unwrap(), Position::Range(SignalRange::Before(a)));
+        let q = SignalQuery { cursor: Some(newer_cursor(a)), ..Default::default() };
+        assert_eq!(q.position().unwrap(), Position::Range(SignalRange::After(a)));
         for garbage in ["", "!!", "Zm9v", &encode("b:x"), &encode("i:1")] {
-            let q = SignalQuery {
-                cursor: Some(garbage.to_string()),
-                ..Default::default()
-            };
-            assert_eq!(
-                q.position().unwrap_err().code,
-                "invalid_cursor",
-                "{garbage}"
-            );
+            let q = SignalQuery { cursor: Some(garbage.to_string()), ..Default::default() };
+            assert_eq!(q.position().unwrap_err().code, "invalid_cursor", "{garbage}");
             assert!(parse_inbox_cursor(garbage).is_err());
         }
     }
 
     #[test]
     fn two_positions_conflict() {
-        let q = SignalQuery {
-            before: Some(Id(1)),
-            after: Some(Id(2)),
-            ..Default::default()
-        };
+        let q = SignalQuery { before: Some(Id(1)), after: Some(Id(2)), ..Default::default() };
         assert_eq!(q.position().unwrap_err().code, "conflicting_position");
     }
 }

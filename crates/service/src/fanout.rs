@@ -42,12 +42,7 @@ pub async fn run_fanout(store: Arc<dyn Store>, bus: Arc<dyn Bus>) -> Result<()> 
 }
 
 async fn fan_out_one(store: &dyn Store, bus: &dyn Bus, event: &domain::ChatEvent) -> Result<()> {
-    let mut users: Vec<UserId> = store
-        .members(event.chat_id)
-        .await?
-        .into_iter()
-        .map(|m| m.user_id)
-        .collect();
+    let mut users: Vec<UserId> = store.members(event.chat_id).await?.into_iter().map(|m| m.user_id).collect();
     for u in &event.also_notify {
         if !users.contains(u) {
             users.push(*u);
@@ -90,9 +85,7 @@ impl DeliveryTracker {
     pub fn written(&self, user: UserId, event: &Event) {
         if let Event::SignalCreated { signal } = event {
             // Dropping a note under extreme load only delays the watermark to the next signal.
-            let _ = self
-                .tx
-                .try_send((signal.signal.chat_id, user, signal.signal.id));
+            let _ = self.tx.try_send((signal.signal.chat_id, user, signal.signal.id));
         }
     }
 }

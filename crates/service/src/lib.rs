@@ -29,25 +29,13 @@ pub struct ChatService {
 
 impl std::fmt::Debug for ChatService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatService")
-            .field("limits", &self.limits)
-            .finish_non_exhaustive()
+        f.debug_struct("ChatService").field("limits", &self.limits).finish_non_exhaustive()
     }
 }
 
 impl ChatService {
-    pub fn new(
-        store: Arc<dyn Store>,
-        bus: Arc<dyn Bus>,
-        ids: Arc<IdGenerator>,
-        limits: Limits,
-    ) -> Self {
-        Self {
-            store,
-            bus,
-            ids,
-            limits,
-        }
+    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, ids: Arc<IdGenerator>, limits: Limits) -> Self {
+        Self { store, bus, ids, limits }
     }
 
     pub fn limits(&self) -> &Limits {

@@ -7,46 +7,24 @@ use crate::ChatService;
 impl ChatService {
     /// Moves the actor's read marker to `up_to` (a signal of the chat). Markers never move
     /// back; reading implies delivery. Returns the actor's membership after the move.
-    pub async fn mark_read(
-        &self,
-        actor: &User,
-        chat_id: ChatId,
-        up_to: SignalId,
-    ) -> Result<Member> {
+    pub async fn mark_read(&self, actor: &User, chat_id: ChatId, up_to: SignalId) -> Result<Member> {
         self.chat_for(actor, chat_id).await?;
-        self.store
-            .signal(chat_id, up_to)
-            .await?
-            .ok_or_else(Error::signal_not_found)?;
-        self.store
-            .advance_delivered(chat_id, actor.id, up_to)
-            .await?;
+        self.store.signal(chat_id, up_to).await?.ok_or_else(Error::signal_not_found)?;
+        self.store.advance_delivered(chat_id, actor.id, up_to).await?;
         if self.store.advance_read(chat_id, actor.id, up_to).await? {
             self.publish(ChatEvent {
                 chat_id,
-                event: Event::ReceiptUpdated {
-                    chat_id,
-                    user_id: actor.id,
-                    read_up_to: up_to,
-                },
+                event: Event::ReceiptUpdated { chat_id, user_id: actor.id, read_up_to: up_to },
                 also_notify: vec![],
             })
             .await?;
         }
-        self.store
-            .member(chat_id, actor.id)
-            .await?
-            .ok_or_else(Error::chat_not_found)
+        self.store.member(chat_id, actor.id).await?.ok_or_else(Error::chat_not_found)
     }
 
     /// Records that a signal reached one of the user's live streams (called by the delivery
     /// tracker, in batches). A user who is no longer a member is ignored.
-    pub async fn mark_delivered(
-        &self,
-        user: UserId,
-        chat_id: ChatId,
-        up_to: SignalId,
-    ) -> Result<()> {
+    pub async fn mark_delivered(&self, user: UserId, chat_id: ChatId, up_to: SignalId) -> Result<()> {
         if self.store.member(chat_id, user).await?.is_some() {
             self.store.advance_delivered(chat_id, user, up_to).await?;
         }
@@ -57,11 +35,7 @@ impl ChatService {
     /// neither list.
     pub async fn receipts(&self, actor: &User, chat_id: ChatId, id: SignalId) -> Result<Receipts> {
         let members = self.members_of(actor, chat_id).await?;
-        let signal = self
-            .store
-            .signal(chat_id, id)
-            .await?
-            .ok_or_else(Error::signal_not_found)?;
+        let signal = self.store.signal(chat_id, id).await?.ok_or_else(Error::signal_not_found)?;
         let others = members.iter().filter(|m| m.user_id != signal.author_id);
         let mut receipts = Receipts::default();
         for m in others {

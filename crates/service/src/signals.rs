@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use domain::{
-    ChatEvent, ChatId, Error, Event, Page, ReactionCount, Result, Signal, SignalId, SignalKind,
-    SignalView, User, UserId, rules,
+    ChatEvent, ChatId, Error, Event, Page, ReactionCount, Result, Signal, SignalId, SignalKind, SignalView, User,
+    UserId, rules,
 };
 use ports::{InsertSignalOutcome, SignalRange};
 
@@ -26,22 +26,14 @@ pub struct NewMessage {
 impl ChatService {
     /// Posts a message. A retry with the same nonce returns the first signal, stores nothing
     /// and announces nothing; the flag says whether this call created it.
-    pub async fn send_message(
-        &self,
-        actor: &User,
-        chat_id: ChatId,
-        msg: NewMessage,
-    ) -> Result<(SignalView, bool)> {
+    pub async fn send_message(&self, actor: &User, chat_id: ChatId, msg: NewMessage) -> Result<(SignalView, bool)> {
         rules::validate_nonce(&msg.nonce)?;
         rules::validate_text(&msg.text, self.limits.max_text_chars)?;
         self.chat_for(actor, chat_id).await?;
         if let Some(reply_to) = msg.reply_to
             && self.store.signal(chat_id, reply_to).await?.is_none()
         {
-            return Err(Error::invalid(
-                "reply_to_unknown",
-                "reply_to names no signal of this chat",
-            ));
+            return Err(Error::invalid("reply_to_unknown", "reply_to names no signal of this chat"));
         }
         let signal = Signal {
             id: self.ids.next_id(),
@@ -55,18 +47,13 @@ impl ChatService {
         match self.store.insert_signal(&signal, Some(&msg.nonce)).await? {
             InsertSignalOutcome::Inserted => {
                 self.after_signal_stored(signal.clone()).await?;
-                Ok((
-                    SignalView {
-                        signal,
-                        reactions: vec![],
-                    },
-                    true,
-                ))
+                Ok((SignalView { signal, reactions: vec![] }, true))
             }
             InsertSignalOutcome::Duplicate(first) => {
-                let signal = self.store.signal(chat_id, first).await?.ok_or_else(|| {
-                    Error::unavailable("the first signal of this nonce is not readable yet; retry")
-                })?;
+                let signal =
+                    self.store.signal(chat_id, first).await?.ok_or_else(|| {
+                        Error::unavailable("the first signal of this nonce is not readable yet; retry")
+                    })?;
                 let mut views = self.views(actor.id, chat_id, vec![signal]).await?;
                 Ok((views.remove(0), false))
             }
@@ -75,37 +62,19 @@ impl ChatService {
 
     /// Moves the chat up its members' inboxes and announces the signal.
     pub(crate) async fn after_signal_stored(&self, signal: Signal) -> Result<()> {
-        let members: Vec<UserId> = self
-            .store
-            .members(signal.chat_id)
-            .await?
-            .iter()
-            .map(|m| m.user_id)
-            .collect();
-        self.store
-            .record_activity(signal.chat_id, signal.id, &members)
-            .await?;
+        let members: Vec<UserId> = self.store.members(signal.chat_id).await?.iter().map(|m| m.user_id).collect();
+        self.store.record_activity(signal.chat_id, signal.id, &members).await?;
         let chat_id = signal.chat_id;
         self.publish(ChatEvent {
             chat_id,
-            event: Event::SignalCreated {
-                signal: SignalView {
-                    signal,
-                    reactions: vec![],
-                },
-            },
+            event: Event::SignalCreated { signal: SignalView { signal, reactions: vec![] } },
             also_notify: vec![],
         })
         .await
     }
 
     /// A page of the timeline, newest first, with reactions as the actor sees them.
-    pub async fn signals(
-        &self,
-        actor: &User,
-        chat_id: ChatId,
-        query: &SignalQuery,
-    ) -> Result<Page<SignalView>> {
+    pub async fn signals(&self, actor: &User, chat_id: ChatId, query: &SignalQuery) -> Result<Page<SignalView>> {
         let position = query.position()?;
         let limit = page_limit(query.limit, DEFAULT_SIGNAL_PAGE, MAX_SIGNAL_PAGE);
         self.chat_for(actor, chat_id).await?;
@@ -114,11 +83,7 @@ impl ChatService {
                 let mut signals = self.store.signals(chat_id, range, limit + 1).await?;
                 let more = signals.len() > limit;
                 signals.truncate(limit);
-                let next = if more {
-                    signals.last().map(|s| cursor::older_cursor(s.id))
-                } else {
-                    None
-                };
+                let next = if more { signals.last().map(|s| cursor::older_cursor(s.id)) } else { None };
                 (signals, next)
             }
             Position::Range(range @ SignalRange::After(_)) => {
@@ -128,35 +93,18 @@ impl ChatService {
                 if more {
                     signals.remove(0);
                 }
-                let next = if more {
-                    signals.first().map(|s| cursor::newer_cursor(s.id))
-                } else {
-                    None
-                };
+                let next = if more { signals.first().map(|s| cursor::newer_cursor(s.id)) } else { None };
                 (signals, next)
             }
             Position::Around(id) => {
                 let older_count = limit.div_ceil(2);
-                let newer = self
-                    .store
-                    .signals(chat_id, SignalRange::After(id), limit - older_count)
-                    .await?;
-                let older = self
-                    .store
-                    .signals(
-                        chat_id,
-                        SignalRange::Before(domain::Id(id.0 + 1)),
-                        older_count + 1,
-                    )
-                    .await?;
+                let newer = self.store.signals(chat_id, SignalRange::After(id), limit - older_count).await?;
+                let older =
+                    self.store.signals(chat_id, SignalRange::Before(domain::Id(id.0 + 1)), older_count + 1).await?;
                 let more = older.len() > older_count;
                 let mut signals = newer;
                 signals.extend(older.into_iter().take(older_count));
-                let next = if more {
-                    signals.last().map(|s| cursor::older_cursor(s.id))
-                } else {
-                    None
-                };
+                let next = if more { signals.last().map(|s| cursor::older_cursor(s.id)) } else { None };
                 (signals, next)
             }
         };
@@ -167,45 +115,23 @@ impl ChatService {
     /// One signal, as the actor sees it.
     pub async fn signal(&self, actor: &User, chat_id: ChatId, id: SignalId) -> Result<SignalView> {
         self.chat_for(actor, chat_id).await?;
-        let signal = self
-            .store
-            .signal(chat_id, id)
-            .await?
-            .ok_or_else(Error::signal_not_found)?;
+        let signal = self.store.signal(chat_id, id).await?.ok_or_else(Error::signal_not_found)?;
         Ok(self.views(actor.id, chat_id, vec![signal]).await?.remove(0))
     }
 
     /// Adds (`add`) or removes the actor's reaction. Doing it twice changes nothing the
     /// second time. Returns the new count of that emoji on the signal.
-    pub async fn react(
-        &self,
-        actor: &User,
-        chat_id: ChatId,
-        id: SignalId,
-        emoji: &str,
-        add: bool,
-    ) -> Result<i64> {
+    pub async fn react(&self, actor: &User, chat_id: ChatId, id: SignalId, emoji: &str, add: bool) -> Result<i64> {
         rules::validate_emoji(emoji)?;
         self.chat_for(actor, chat_id).await?;
-        let signal = self
-            .store
-            .signal(chat_id, id)
-            .await?
-            .ok_or_else(Error::signal_not_found)?;
+        let signal = self.store.signal(chat_id, id).await?.ok_or_else(Error::signal_not_found)?;
         if signal.kind != SignalKind::Msg {
-            return Err(Error::invalid(
-                "not_reactable",
-                "only messages take reactions",
-            ));
+            return Err(Error::invalid("not_reactable", "only messages take reactions"));
         }
         let changed = if add {
-            self.store
-                .add_reaction(chat_id, id, emoji, actor.id)
-                .await?
+            self.store.add_reaction(chat_id, id, emoji, actor.id).await?
         } else {
-            self.store
-                .remove_reaction(chat_id, id, emoji, actor.id)
-                .await?
+            self.store.remove_reaction(chat_id, id, emoji, actor.id).await?
         };
         let count = self
             .store
@@ -246,34 +172,16 @@ impl ChatService {
         let after = cursor.map(cursor::parse_id_cursor).transpose()?;
         let limit = page_limit(limit, 100, 1000);
         self.chat_for(actor, chat_id).await?;
-        self.store
-            .signal(chat_id, id)
-            .await?
-            .ok_or_else(Error::signal_not_found)?;
-        let mut users = self
-            .store
-            .reactors(chat_id, id, emoji, after, limit + 1)
-            .await?;
+        self.store.signal(chat_id, id).await?.ok_or_else(Error::signal_not_found)?;
+        let mut users = self.store.reactors(chat_id, id, emoji, after, limit + 1).await?;
         let more = users.len() > limit;
         users.truncate(limit);
-        let next_cursor = if more {
-            users.last().map(|u| cursor::id_cursor(*u))
-        } else {
-            None
-        };
-        Ok(Page {
-            items: users,
-            next_cursor,
-        })
+        let next_cursor = if more { users.last().map(|u| cursor::id_cursor(*u)) } else { None };
+        Ok(Page { items: users, next_cursor })
     }
 
     /// Attaches reaction counts (one read for the page, plus one for the viewer's own).
-    async fn views(
-        &self,
-        viewer: UserId,
-        chat_id: ChatId,
-        signals: Vec<Signal>,
-    ) -> Result<Vec<SignalView>> {
+    async fn views(&self, viewer: UserId, chat_id: ChatId, signals: Vec<Signal>) -> Result<Vec<SignalView>> {
         let ids: Vec<SignalId> = signals.iter().map(|s| s.id).collect();
         if ids.is_empty() {
             return Ok(vec![]);
@@ -283,10 +191,7 @@ impl ChatService {
         let mut by_signal: HashMap<SignalId, Vec<ReactionCount>> = HashMap::new();
         for (sid, emoji, count) in counts {
             let me = mine.iter().any(|(s, e)| *s == sid && *e == emoji);
-            by_signal
-                .entry(sid)
-                .or_default()
-                .push(ReactionCount { emoji, count, me });
+            by_signal.entry(sid).or_default().push(ReactionCount { emoji, count, me });
         }
         Ok(signals
             .into_iter()

@@ -10,16 +10,8 @@ impl ChatService {
     /// a changed display name updates it. The username is only ever taken from the first
     /// login; a username held by someone else is a conflict, not a takeover.
     pub async fn user_for_identity(&self, identity: &VerifiedIdentity) -> Result<User> {
-        if let Some(mut user) = self
-            .store
-            .user_by_subject(&identity.issuer, &identity.subject)
-            .await?
-        {
-            if let Some(name) = identity
-                .display_name
-                .as_deref()
-                .filter(|n| *n != user.display_name)
-            {
+        if let Some(mut user) = self.store.user_by_subject(&identity.issuer, &identity.subject).await? {
+            if let Some(name) = identity.display_name.as_deref().filter(|n| *n != user.display_name) {
                 self.store.set_display_name(user.id, name).await?;
                 user.display_name = name.to_string();
             }
@@ -29,10 +21,7 @@ impl ChatService {
         let user = User {
             id: self.ids.next_id(),
             username: identity.username.clone(),
-            display_name: identity
-                .display_name
-                .clone()
-                .unwrap_or_else(|| identity.username.clone()),
+            display_name: identity.display_name.clone().unwrap_or_else(|| identity.username.clone()),
             issuer: identity.issuer.clone(),
             subject: identity.subject.clone(),
             created_at: now_ms() as i64,
@@ -44,10 +33,9 @@ impl ChatService {
             }
             // Two first requests of the same person raced: the other one won.
             CreateUserOutcome::SubjectTaken(existing) => Ok(existing),
-            CreateUserOutcome::UsernameTaken => Err(Error::conflict(
-                "username_taken",
-                "this username belongs to another account",
-            )),
+            CreateUserOutcome::UsernameTaken => {
+                Err(Error::conflict("username_taken", "this username belongs to another account"))
+            }
         }
     }
 
@@ -66,15 +54,9 @@ impl ChatService {
     pub async fn set_display_name(&self, actor: &User, display_name: &str) -> Result<User> {
         let name = display_name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(Error::invalid(
-                "invalid_display_name",
-                "a display name is 1 to 100 characters",
-            ));
+            return Err(Error::invalid("invalid_display_name", "a display name is 1 to 100 characters"));
         }
         self.store.set_display_name(actor.id, name).await?;
-        Ok(User {
-            display_name: name.to_string(),
-            ..actor.clone()
-        })
+        Ok(User { display_name: name.to_string(), ..actor.clone() })
     }
 }

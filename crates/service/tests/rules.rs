@@ -24,18 +24,9 @@ async fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("db"), Durability::Normal).unwrap());
     let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(LocalBusConfig::default()));
-    let service = ChatService::new(
-        store.clone(),
-        bus.clone(),
-        Arc::new(IdGenerator::new(1)),
-        Limits::default(),
-    );
+    let service = ChatService::new(store.clone(), bus.clone(), Arc::new(IdGenerator::new(1)), Limits::default());
     tokio::spawn(service::run_fanout(store, bus.clone()));
-    Harness {
-        service,
-        bus,
-        _dir: dir,
-    }
+    Harness { service, bus, _dir: dir }
 }
 
 fn identity(issuer: &str, subject: &str, username: &str, name: Option<&str>) -> VerifiedIdentity {
@@ -49,10 +40,7 @@ fn identity(issuer: &str, subject: &str, username: &str, name: Option<&str>) -> 
 
 impl Harness {
     async fn user(&self, name: &str) -> User {
-        self.service
-            .user_for_identity(&identity("test", name, name, None))
-            .await
-            .unwrap()
+        self.service.user_for_identity(&identity("test", name, name, None)).await.unwrap()
     }
 
     async fn events(&self, user: &User) -> ports::UserEventStream {
@@ -65,8 +53,7 @@ impl Harness {
 
 async fn drain(stream: &mut ports::UserEventStream) -> Vec<Event> {
     let mut out = vec![];
-    while let Ok(Some(item)) = tokio::time::timeout(Duration::from_millis(300), stream.next()).await
-    {
+    while let Ok(Some(item)) = tokio::time::timeout(Duration::from_millis(300), stream.next()).await {
         out.push(item.unwrap().1);
     }
     out
@@ -75,35 +62,15 @@ async fn drain(stream: &mut ports::UserEventStream) -> Vec<Event> {
 #[tokio::test]
 async fn users_are_provisioned_once_renamed_at_login_and_usernames_never_taken_over() {
     let h = harness().await;
-    let first = h
-        .service
-        .user_for_identity(&identity("kc", "sub-1", "alice", Some("Alice")))
-        .await
-        .unwrap();
-    let again = h
-        .service
-        .user_for_identity(&identity("kc", "sub-1", "alice", Some("Alice L.")))
-        .await
-        .unwrap();
+    let first = h.service.user_for_identity(&identity("kc", "sub-1", "alice", Some("Alice"))).await.unwrap();
+    let again = h.service.user_for_identity(&identity("kc", "sub-1", "alice", Some("Alice L."))).await.unwrap();
     assert_eq!(first.id, again.id);
-    assert_eq!(
-        again.display_name, "Alice L.",
-        "a rename at the provider shows at the next login"
-    );
-    assert_eq!(
-        h.service.user(first.id).await.unwrap().display_name,
-        "Alice L."
-    );
+    assert_eq!(again.display_name, "Alice L.", "a rename at the provider shows at the next login");
+    assert_eq!(h.service.user(first.id).await.unwrap().display_name, "Alice L.");
     // Another person (or another issuer) claiming the username gets a conflict, not the account.
-    for other in [
-        identity("kc", "sub-2", "alice", None),
-        identity("evil", "sub-1", "alice", None),
-    ] {
+    for other in [identity("kc", "sub-2", "alice", None), identity("evil", "sub-1", "alice", None)] {
         let err = h.service.user_for_identity(&other).await.unwrap_err();
-        assert_eq!(
-            (err.kind, err.code),
-            (ErrorKind::Conflict, "username_taken")
-        );
+        assert_eq!((err.kind, err.code), (ErrorKind::Conflict, "username_taken"));
     }
     // Concurrent first logins of one person create one user.
     let bob = identity("kc", "sub-3", "bob", None);
@@ -118,35 +85,18 @@ async fn concurrent_direct_chat_requests_from_both_sides_make_one_chat_announced
     let (alice, bob) = (h.user("alice").await, h.user("bob").await);
     let mut bob_events = h.events(&bob).await;
     let opens = futures::future::join_all((0..10).map(|i| {
-        let (svc, me, other) = if i % 2 == 0 {
-            (&h.service, &alice, bob.id)
-        } else {
-            (&h.service, &bob, alice.id)
-        };
+        let (svc, me, other) = if i % 2 == 0 { (&h.service, &alice, bob.id) } else { (&h.service, &bob, alice.id) };
         svc.open_direct(me, other)
     }))
     .await;
     let results: Vec<_> = opens.into_iter().map(Result::unwrap).collect();
     assert!(results.iter().all(|(c, _)| c.id == results[0].0.id));
-    assert_eq!(
-        results.iter().filter(|(_, created)| *created).count(),
-        1,
-        "exactly one call created it"
-    );
+    assert_eq!(results.iter().filter(|(_, created)| *created).count(), 1, "exactly one call created it");
     let chat = &results[0].0;
     assert_eq!(chat.kind, ChatKind::Direct);
-    assert_eq!(
-        h.service.members_of(&alice, chat.id).await.unwrap().len(),
-        2
-    );
+    assert_eq!(h.service.members_of(&alice, chat.id).await.unwrap().len(), 2);
     let announced = drain(&mut bob_events).await;
-    assert_eq!(
-        announced
-            .iter()
-            .filter(|e| matches!(e, Event::ChatCreated { .. }))
-            .count(),
-        1
-    );
+    assert_eq!(announced.iter().filter(|e| matches!(e, Event::ChatCreated { .. })).count(), 1);
     let err = h.service.open_direct(&alice, alice.id).await.unwrap_err();
     assert_eq!(err.code, "direct_with_self");
 }
@@ -155,43 +105,21 @@ async fn concurrent_direct_chat_requests_from_both_sides_make_one_chat_announced
 async fn concurrent_sends_with_one_nonce_store_and_announce_one_message() {
     let h = harness().await;
     let (alice, bob) = (h.user("alice").await, h.user("bob").await);
-    let chat = h
-        .service
-        .create_group(&alice, "g", &[bob.id])
-        .await
-        .unwrap();
+    let chat = h.service.create_group(&alice, "g", &[bob.id]).await.unwrap();
     let mut bob_events = h.events(&bob).await;
     let sends = futures::future::join_all((0..8).map(|_| {
         h.service.send_message(
             &alice,
             chat.id,
-            NewMessage {
-                text: "once".into(),
-                nonce: "same".into(),
-                reply_to: None,
-            },
+            NewMessage { text: "once".into(), nonce: "same".into(), reply_to: None },
         )
     }))
     .await;
     let sends: Vec<_> = sends.into_iter().map(Result::unwrap).collect();
     assert_eq!(sends.iter().filter(|(_, created)| *created).count(), 1);
-    assert!(
-        sends
-            .iter()
-            .all(|(v, _)| v.signal.id == sends[0].0.signal.id)
-    );
-    let page = h
-        .service
-        .signals(&bob, chat.id, &SignalQuery::default())
-        .await
-        .unwrap();
-    assert_eq!(
-        page.items
-            .iter()
-            .filter(|v| v.signal.kind == SignalKind::Msg)
-            .count(),
-        1
-    );
+    assert!(sends.iter().all(|(v, _)| v.signal.id == sends[0].0.signal.id));
+    let page = h.service.signals(&bob, chat.id, &SignalQuery::default()).await.unwrap();
+    assert_eq!(page.items.iter().filter(|v| v.signal.kind == SignalKind::Msg).count(), 1);
     let created: Vec<_> = drain(&mut bob_events)
         .await
         .into_iter()
@@ -210,187 +138,71 @@ async fn reaction_counts_stay_exact_under_concurrent_toggles() {
     }
     let ids: Vec<Id> = people.iter().map(|p| p.id).collect();
     let chat = h.service.create_group(&owner, "g", &ids).await.unwrap();
-    let msg = NewMessage {
-        text: "vote".into(),
-        nonce: "v".into(),
-        reply_to: None,
-    };
+    let msg = NewMessage { text: "vote".into(), nonce: "v".into(), reply_to: None };
     let (signal, _) = h.service.send_message(&owner, chat.id, msg).await.unwrap();
     let sid = signal.signal.id;
     // Everyone adds twice at once; the even ones then remove twice at once.
-    let adds = people
-        .iter()
-        .flat_map(|p| [p, p])
-        .map(|p| h.service.react(p, chat.id, sid, "🗳️", true));
-    futures::future::join_all(adds)
-        .await
-        .into_iter()
-        .for_each(|r| {
-            r.unwrap();
-        });
-    let removes = people
-        .iter()
-        .step_by(2)
-        .flat_map(|p| [p, p])
-        .map(|p| h.service.react(p, chat.id, sid, "🗳️", false));
-    futures::future::join_all(removes)
-        .await
-        .into_iter()
-        .for_each(|r| {
-            r.unwrap();
-        });
+    let adds = people.iter().flat_map(|p| [p, p]).map(|p| h.service.react(p, chat.id, sid, "🗳️", true));
+    futures::future::join_all(adds).await.into_iter().for_each(|r| {
+        r.unwrap();
+    });
+    let removes = people.iter().step_by(2).flat_map(|p| [p, p]).map(|p| h.service.react(p, chat.id, sid, "🗳️", false));
+    futures::future::join_all(removes).await.into_iter().for_each(|r| {
+        r.unwrap();
+    });
     let view = h.service.signal(&people[1], chat.id, sid).await.unwrap();
     assert_eq!(view.reactions.len(), 1);
     assert_eq!((view.reactions[0].count, view.reactions[0].me), (5, true));
-    let who = h
-        .service
-        .reactors(&owner, chat.id, sid, "🗳️", None, None)
-        .await
-        .unwrap();
+    let who = h.service.reactors(&owner, chat.id, sid, "🗳️", None, None).await.unwrap();
     assert_eq!(who.items.len(), 5);
 }
 
 #[tokio::test]
 async fn admins_manage_members_the_owner_role_passes_on_and_outsiders_see_nothing() {
     let h = harness().await;
-    let (owner, admin, member, outsider) = (
-        h.user("owner").await,
-        h.user("admin").await,
-        h.user("member").await,
-        h.user("outsider").await,
-    );
-    let chat = h
-        .service
-        .create_group(&owner, "g", &[admin.id, member.id])
-        .await
-        .unwrap();
-    h.service
-        .store()
-        .set_role(chat.id, admin.id, Role::Admin)
-        .await
-        .unwrap();
+    let (owner, admin, member, outsider) =
+        (h.user("owner").await, h.user("admin").await, h.user("member").await, h.user("outsider").await);
+    let chat = h.service.create_group(&owner, "g", &[admin.id, member.id]).await.unwrap();
+    h.service.store().set_role(chat.id, admin.id, Role::Admin).await.unwrap();
     // An admin adds and removes members, but not the owner nor another admin.
-    h.service
-        .add_members(&admin, chat.id, &[outsider.id])
-        .await
-        .unwrap();
-    h.service
-        .remove_member(&admin, chat.id, outsider.id)
-        .await
-        .unwrap();
-    assert_eq!(
-        h.service
-            .remove_member(&admin, chat.id, owner.id)
-            .await
-            .unwrap_err()
-            .code,
-        "not_allowed"
-    );
-    assert_eq!(
-        h.service
-            .remove_member(&member, chat.id, admin.id)
-            .await
-            .unwrap_err()
-            .code,
-        "not_allowed"
-    );
+    h.service.add_members(&admin, chat.id, &[outsider.id]).await.unwrap();
+    h.service.remove_member(&admin, chat.id, outsider.id).await.unwrap();
+    assert_eq!(h.service.remove_member(&admin, chat.id, owner.id).await.unwrap_err().code, "not_allowed");
+    assert_eq!(h.service.remove_member(&member, chat.id, admin.id).await.unwrap_err().code, "not_allowed");
     // The outsider, removed, sees nothing: not the chat, not its timeline.
     for err in [
-        h.service
-            .chat_for(&outsider, chat.id)
-            .await
-            .map(drop)
-            .unwrap_err(),
-        h.service
-            .signals(&outsider, chat.id, &SignalQuery::default())
-            .await
-            .map(drop)
-            .unwrap_err(),
+        h.service.chat_for(&outsider, chat.id).await.map(drop).unwrap_err(),
+        h.service.signals(&outsider, chat.id, &SignalQuery::default()).await.map(drop).unwrap_err(),
     ] {
-        assert_eq!(
-            (err.kind, err.code),
-            (ErrorKind::NotFound, "chat_not_found")
-        );
+        assert_eq!((err.kind, err.code), (ErrorKind::NotFound, "chat_not_found"));
     }
     // The owner leaves: the admin (highest remaining role) becomes owner.
-    h.service
-        .remove_member(&owner, chat.id, owner.id)
-        .await
-        .unwrap();
+    h.service.remove_member(&owner, chat.id, owner.id).await.unwrap();
     let (_, me) = h.service.chat_for(&admin, chat.id).await.unwrap();
     assert_eq!(me.role, Role::Owner);
     // joined (creation), joined (outsider), left (outsider), left (owner)
-    let page = h
-        .service
-        .signals(&admin, chat.id, &SignalQuery::default())
-        .await
-        .unwrap();
+    let page = h.service.signals(&admin, chat.id, &SignalQuery::default()).await.unwrap();
     let kinds: Vec<SignalKind> = page.items.iter().rev().map(|v| v.signal.kind).collect();
-    assert_eq!(
-        kinds,
-        [
-            SignalKind::Joined,
-            SignalKind::Joined,
-            SignalKind::Left,
-            SignalKind::Left
-        ]
-    );
+    assert_eq!(kinds, [SignalKind::Joined, SignalKind::Joined, SignalKind::Left, SignalKind::Left]);
 }
 
 #[tokio::test]
 async fn receipts_come_from_watermarks_and_exclude_the_author() {
     let h = harness().await;
-    let (alice, bob, carol) = (
-        h.user("alice").await,
-        h.user("bob").await,
-        h.user("carol").await,
-    );
-    let chat = h
-        .service
-        .create_group(&alice, "g", &[bob.id, carol.id])
-        .await
-        .unwrap();
-    let send = |text: &str, nonce: &str| NewMessage {
-        text: text.into(),
-        nonce: nonce.into(),
-        reply_to: None,
-    };
-    let (m1, _) = h
-        .service
-        .send_message(&alice, chat.id, send("one", "1"))
-        .await
-        .unwrap();
-    let (m2, _) = h
-        .service
-        .send_message(&alice, chat.id, send("two", "2"))
-        .await
-        .unwrap();
-    h.service
-        .mark_delivered(carol.id, chat.id, m2.signal.id)
-        .await
-        .unwrap();
-    h.service
-        .mark_read(&bob, chat.id, m1.signal.id)
-        .await
-        .unwrap();
-    let r1 = h
-        .service
-        .receipts(&alice, chat.id, m1.signal.id)
-        .await
-        .unwrap();
+    let (alice, bob, carol) = (h.user("alice").await, h.user("bob").await, h.user("carol").await);
+    let chat = h.service.create_group(&alice, "g", &[bob.id, carol.id]).await.unwrap();
+    let send = |text: &str, nonce: &str| NewMessage { text: text.into(), nonce: nonce.into(), reply_to: None };
+    let (m1, _) = h.service.send_message(&alice, chat.id, send("one", "1")).await.unwrap();
+    let (m2, _) = h.service.send_message(&alice, chat.id, send("two", "2")).await.unwrap();
+    h.service.mark_delivered(carol.id, chat.id, m2.signal.id).await.unwrap();
+    h.service.mark_read(&bob, chat.id, m1.signal.id).await.unwrap();
+    let r1 = h.service.receipts(&alice, chat.id, m1.signal.id).await.unwrap();
     let mut both = vec![bob.id, carol.id];
     both.sort();
     assert_eq!(r1.delivered_to, both);
     assert_eq!(r1.seen_by, vec![bob.id]);
-    let r2 = h
-        .service
-        .receipts(&alice, chat.id, m2.signal.id)
-        .await
-        .unwrap();
+    let r2 = h.service.receipts(&alice, chat.id, m2.signal.id).await.unwrap();
     assert_eq!((r2.delivered_to, r2.seen_by), (vec![carol.id], vec![]));
     // A delivery note for someone who is not a member is ignored.
-    h.service
-        .mark_delivered(Id(12345), chat.id, m2.signal.id)
-        .await
-        .unwrap();
+    h.service.mark_delivered(Id(12345), chat.id, m2.signal.id).await.unwrap();
 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 async fn jetstream_publish_and_durable_pull() {
     within("JetStream", 60, async {
         let url = env("NATS_URL", "nats://127.0.0.1:4222");
-        let client = async_nats::connect(&url).await.with_context(|| format!("connect to {url}"))?;
+        let client = async_nats::connect(&url)
+            .await
+            .with_context(|| format!("connect to {url}"))?;
         let js = jetstream::new(client);
         let name = unique("SMOKE");
         let subject = format!("smoke.{name}");

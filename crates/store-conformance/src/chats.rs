@@ -24,26 +24,11 @@ async fn chat_and_members(f: &Fixture) {
     let mut sorted = vec![a, b, c];
     sorted.sort();
     assert_eq!(ids, sorted, "members are ordered by user id");
-    assert_eq!(
-        f.store.member(chat.id, b).await.unwrap().unwrap().role,
-        Role::Owner
-    );
-    assert_eq!(
-        f.store.member(chat.id, a).await.unwrap().unwrap().role,
-        Role::Member
-    );
+    assert_eq!(f.store.member(chat.id, b).await.unwrap().unwrap().role, Role::Owner);
+    assert_eq!(f.store.member(chat.id, a).await.unwrap().unwrap().role, Role::Member);
     assert_eq!(f.store.member(chat.id, f.id()).await.unwrap(), None);
     f.store.set_chat_title(chat.id, "renamed").await.unwrap();
-    assert_eq!(
-        f.store
-            .chat(chat.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .title
-            .as_deref(),
-        Some("renamed")
-    );
+    assert_eq!(f.store.chat(chat.id).await.unwrap().unwrap().title.as_deref(), Some("renamed"));
 }
 
 async fn membership_changes(f: &Fixture) {
@@ -51,40 +36,21 @@ async fn membership_changes(f: &Fixture) {
     let chat = f.group(&[a, b]).await;
     f.store.set_role(chat.id, b, Role::Admin).await.unwrap();
     // Adding an existing member leaves them as they are.
-    f.store
-        .add_members(
-            chat.id,
-            &[
-                member(chat.id, b, Role::Member),
-                member(chat.id, c, Role::Member),
-            ],
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        f.store.member(chat.id, b).await.unwrap().unwrap().role,
-        Role::Admin
-    );
+    f.store.add_members(chat.id, &[member(chat.id, b, Role::Member), member(chat.id, c, Role::Member)]).await.unwrap();
+    assert_eq!(f.store.member(chat.id, b).await.unwrap().unwrap().role, Role::Admin);
     assert_eq!(f.store.members(chat.id).await.unwrap().len(), 3);
     f.store.remove_member(chat.id, a).await.unwrap();
     assert_eq!(f.store.member(chat.id, a).await.unwrap(), None);
     assert_eq!(f.store.members(chat.id).await.unwrap().len(), 2);
     let inbox = f.store.inbox(a, None, 10).await.unwrap();
-    assert!(
-        inbox.iter().all(|e| e.chat_id != chat.id),
-        "a chat I left is not in my inbox"
-    );
+    assert!(inbox.iter().all(|e| e.chat_id != chat.id), "a chat I left is not in my inbox");
 }
 
 async fn one_direct_chat_per_pair(f: &Fixture) {
     let (a, b) = (f.user().await.id, f.user().await.id);
     let first = f.id();
     assert_eq!(f.store.claim_direct_chat(a, b, first).await.unwrap(), first);
-    assert_eq!(
-        f.store.claim_direct_chat(b, a, f.id()).await.unwrap(),
-        first,
-        "the pair is unordered"
-    );
+    assert_eq!(f.store.claim_direct_chat(b, a, f.id()).await.unwrap(), first, "the pair is unordered");
     // Many concurrent claims of a fresh pair agree on one winner.
     let (c, d) = (f.user().await.id, f.user().await.id);
     let proposals: Vec<Id> = (0..8).map(|_| f.id()).collect();
@@ -92,33 +58,17 @@ async fn one_direct_chat_per_pair(f: &Fixture) {
         let store = Arc::clone(&f.store);
         let p = *p;
         async move {
-            if i % 2 == 0 {
-                store.claim_direct_chat(c, d, p).await
-            } else {
-                store.claim_direct_chat(d, c, p).await
-            }
+            if i % 2 == 0 { store.claim_direct_chat(c, d, p).await } else { store.claim_direct_chat(d, c, p).await }
         }
     }))
     .await;
     let winners: Vec<Id> = winners.into_iter().map(|w| w.unwrap()).collect();
     assert!(proposals.contains(&winners[0]));
-    assert!(
-        winners.iter().all(|w| *w == winners[0]),
-        "claims disagree: {winners:?}"
-    );
+    assert!(winners.iter().all(|w| *w == winners[0]), "claims disagree: {winners:?}");
 
     // Writing a direct chat twice is harmless.
-    let chat = Chat {
-        id: first,
-        kind: ChatKind::Direct,
-        title: None,
-        created_by: a,
-        created_at: 1,
-    };
-    let rows = [
-        member(first, a, Role::Member),
-        member(first, b, Role::Member),
-    ];
+    let chat = Chat { id: first, kind: ChatKind::Direct, title: None, created_by: a, created_at: 1 };
+    let rows = [member(first, a, Role::Member), member(first, b, Role::Member)];
     f.store.create_chat(&chat, &rows).await.unwrap();
     f.store.create_chat(&chat, &rows).await.unwrap();
     assert_eq!(f.store.members(first).await.unwrap().len(), 2);
@@ -140,15 +90,9 @@ async fn inbox_orders_by_activity_and_pages(f: &Fixture) {
 
     // Activity in chat 1 moves it to the top, for both members.
     let activity = f.id();
-    f.store
-        .record_activity(chats[1].id, activity, &[me, other])
-        .await
-        .unwrap();
+    f.store.record_activity(chats[1].id, activity, &[me, other]).await.unwrap();
     // An older activity never moves it back.
-    f.store
-        .record_activity(chats[1].id, chats[1].id, &[me, other])
-        .await
-        .unwrap();
+    f.store.record_activity(chats[1].id, chats[1].id, &[me, other]).await.unwrap();
     for user in [me, other] {
         let top = f.store.inbox(user, None, 1).await.unwrap();
         assert_eq!(top.len(), 1);
@@ -167,13 +111,7 @@ async fn inbox_orders_by_activity_and_pages(f: &Fixture) {
         after = page.last().map(|e| (e.activity, e.chat_id));
         seen.extend(page.into_iter().map(|e| e.chat_id));
     }
-    let expected = vec![
-        chats[1].id,
-        chats[4].id,
-        chats[3].id,
-        chats[2].id,
-        chats[0].id,
-    ];
+    let expected = vec![chats[1].id, chats[4].id, chats[3].id, chats[2].id, chats[0].id];
     assert_eq!(seen, expected);
 }
 
@@ -182,10 +120,7 @@ async fn watermarks_only_move_forward(f: &Fixture) {
     let chat = f.group(&[a, b]).await;
     let (s1, s2) = (f.id(), f.id());
     assert!(f.store.advance_read(chat.id, a, s2).await.unwrap());
-    assert!(
-        !f.store.advance_read(chat.id, a, s1).await.unwrap(),
-        "read marker moved back"
-    );
+    assert!(!f.store.advance_read(chat.id, a, s1).await.unwrap(), "read marker moved back");
     assert!(!f.store.advance_read(chat.id, a, s2).await.unwrap());
     assert!(f.store.advance_delivered(chat.id, a, s1).await.unwrap());
     assert!(f.store.advance_delivered(chat.id, a, s2).await.unwrap());
@@ -193,8 +128,5 @@ async fn watermarks_only_move_forward(f: &Fixture) {
     let m = f.store.member(chat.id, a).await.unwrap().unwrap();
     assert_eq!((m.read_up_to, m.delivered_up_to), (s2, s2));
     let untouched = f.store.member(chat.id, b).await.unwrap().unwrap();
-    assert_eq!(
-        (untouched.read_up_to, untouched.delivered_up_to),
-        (Id::ZERO, Id::ZERO)
-    );
+    assert_eq!((untouched.read_up_to, untouched.delivered_up_to), (Id::ZERO, Id::ZERO));
 }

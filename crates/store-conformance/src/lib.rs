@@ -31,10 +31,7 @@ pub(crate) struct Fixture {
 
 impl Fixture {
     fn new(store: Arc<dyn Store>) -> Self {
-        Self {
-            store,
-            ids: IdGenerator::with_random_node(),
-        }
+        Self { store, ids: IdGenerator::with_random_node() }
     }
 
     pub fn id(&self) -> Id {
@@ -54,10 +51,7 @@ impl Fixture {
             subject: self.unique("sub"),
             created_at: 1_700_000_000_000,
         };
-        assert_eq!(
-            self.store.create_user(&user).await.unwrap(),
-            ports::CreateUserOutcome::Created
-        );
+        assert_eq!(self.store.create_user(&user).await.unwrap(), ports::CreateUserOutcome::Created);
         user
     }
 

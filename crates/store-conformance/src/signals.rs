@@ -31,10 +31,7 @@ async fn insert_and_read(f: &Fixture) {
     let (a, b) = (f.user().await.id, f.user().await.id);
     let chat = f.group(&[a, b]).await;
     let first = msg(chat.id, f.id(), a, "hello 👋, «world»");
-    let reply = Signal {
-        reply_to: Some(first.id),
-        ..msg(chat.id, f.id(), b, "hi")
-    };
+    let reply = Signal { reply_to: Some(first.id), ..msg(chat.id, f.id(), b, "hi") };
     let joined = Signal {
         id: f.id(),
         chat_id: chat.id,
@@ -45,78 +42,32 @@ async fn insert_and_read(f: &Fixture) {
         subjects: vec![a, b],
     };
     for s in [&first, &reply, &joined] {
-        assert_eq!(
-            f.store.insert_signal(s, None).await.unwrap(),
-            InsertSignalOutcome::Inserted
-        );
-        assert_eq!(
-            f.store.signal(chat.id, s.id).await.unwrap().as_ref(),
-            Some(s)
-        );
+        assert_eq!(f.store.insert_signal(s, None).await.unwrap(), InsertSignalOutcome::Inserted);
+        assert_eq!(f.store.signal(chat.id, s.id).await.unwrap().as_ref(), Some(s));
     }
     assert_eq!(f.store.signal(chat.id, f.id()).await.unwrap(), None);
     let other = f.group(&[a, b]).await;
-    assert_eq!(
-        f.store.signal(other.id, first.id).await.unwrap(),
-        None,
-        "a signal belongs to its chat"
-    );
-    let page = f
-        .store
-        .signals(chat.id, SignalRange::Latest, 10)
-        .await
-        .unwrap();
+    assert_eq!(f.store.signal(other.id, first.id).await.unwrap(), None, "a signal belongs to its chat");
+    let page = f.store.signals(chat.id, SignalRange::Latest, 10).await.unwrap();
     assert_eq!(page, vec![joined, reply, first]);
-    assert!(
-        f.store
-            .signals(other.id, SignalRange::Latest, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(f.store.signals(other.id, SignalRange::Latest, 10).await.unwrap().is_empty());
 }
 
 async fn nonces_make_sends_idempotent(f: &Fixture) {
     let (a, b) = (f.user().await.id, f.user().await.id);
     let chat = f.group(&[a, b]).await;
     let first = msg(chat.id, f.id(), a, "once");
-    assert_eq!(
-        f.store.insert_signal(&first, Some("n-1")).await.unwrap(),
-        InsertSignalOutcome::Inserted
-    );
+    assert_eq!(f.store.insert_signal(&first, Some("n-1")).await.unwrap(), InsertSignalOutcome::Inserted);
     let retry = msg(chat.id, f.id(), a, "once");
-    assert_eq!(
-        f.store.insert_signal(&retry, Some("n-1")).await.unwrap(),
-        InsertSignalOutcome::Duplicate(first.id)
-    );
-    assert_eq!(
-        f.store.signal(chat.id, retry.id).await.unwrap(),
-        None,
-        "a duplicate must store nothing"
-    );
+    assert_eq!(f.store.insert_signal(&retry, Some("n-1")).await.unwrap(), InsertSignalOutcome::Duplicate(first.id));
+    assert_eq!(f.store.signal(chat.id, retry.id).await.unwrap(), None, "a duplicate must store nothing");
     // The nonce is scoped to (chat, author).
     let by_b = msg(chat.id, f.id(), b, "same nonce, other author");
-    assert_eq!(
-        f.store.insert_signal(&by_b, Some("n-1")).await.unwrap(),
-        InsertSignalOutcome::Inserted
-    );
+    assert_eq!(f.store.insert_signal(&by_b, Some("n-1")).await.unwrap(), InsertSignalOutcome::Inserted);
     let other = f.group(&[a, b]).await;
     let elsewhere = msg(other.id, f.id(), a, "same nonce, other chat");
-    assert_eq!(
-        f.store
-            .insert_signal(&elsewhere, Some("n-1"))
-            .await
-            .unwrap(),
-        InsertSignalOutcome::Inserted
-    );
-    assert_eq!(
-        f.store
-            .signals(chat.id, SignalRange::Latest, 10)
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(f.store.insert_signal(&elsewhere, Some("n-1")).await.unwrap(), InsertSignalOutcome::Inserted);
+    assert_eq!(f.store.signals(chat.id, SignalRange::Latest, 10).await.unwrap().len(), 2);
 
     // Concurrent retries of one send store exactly one signal.
     let attempts: Vec<Signal> = (0..8).map(|_| msg(chat.id, f.id(), a, "racing")).collect();
@@ -126,23 +77,15 @@ async fn nonces_make_sends_idempotent(f: &Fixture) {
         async move { store.insert_signal(&s, Some("n-race")).await.unwrap() }
     }))
     .await;
-    let inserted: Vec<&Signal> = attempts
-        .iter()
-        .zip(&outcomes)
-        .filter(|(_, o)| **o == InsertSignalOutcome::Inserted)
-        .map(|(s, _)| s)
-        .collect();
+    let inserted: Vec<&Signal> =
+        attempts.iter().zip(&outcomes).filter(|(_, o)| **o == InsertSignalOutcome::Inserted).map(|(s, _)| s).collect();
     assert_eq!(inserted.len(), 1, "{outcomes:?}");
-    assert!(outcomes.iter().all(|o| *o == InsertSignalOutcome::Inserted
-        || *o == InsertSignalOutcome::Duplicate(inserted[0].id)));
-    assert_eq!(
-        f.store
-            .signals(chat.id, SignalRange::Latest, 10)
-            .await
-            .unwrap()
-            .len(),
-        3
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| *o == InsertSignalOutcome::Inserted || *o == InsertSignalOutcome::Duplicate(inserted[0].id))
     );
+    assert_eq!(f.store.signals(chat.id, SignalRange::Latest, 10).await.unwrap().len(), 3);
 }
 
 async fn pages_walk_buckets_newest_first(f: &Fixture) {
@@ -151,96 +94,28 @@ async fn pages_walk_buckets_newest_first(f: &Fixture) {
     // Signals spread over several time buckets with empty buckets between them, as a chat
     // that was quiet for a month would have. Ids are built from times in the past.
     let now = now_ms();
-    let times = [
-        now - 95 * BUCKET_MS / 10,
-        now - 9 * BUCKET_MS,
-        now - 5 * BUCKET_MS,
-        now - 5 * BUCKET_MS + 1,
-        now - 1000,
-    ];
+    let times =
+        [now - 95 * BUCKET_MS / 10, now - 9 * BUCKET_MS, now - 5 * BUCKET_MS, now - 5 * BUCKET_MS + 1, now - 1000];
     let mut ids = vec![];
     for (i, t) in times.iter().enumerate() {
         let id = Id(Id::first_at(*t).0 + (u64::from(f.ids.node()) << 12) + i as u64);
         ids.push(id);
-        f.store
-            .insert_signal(&msg(chat.id, id, a, &format!("m{i}")), None)
-            .await
-            .unwrap();
+        f.store.insert_signal(&msg(chat.id, id, a, &format!("m{i}")), None).await.unwrap();
     }
     assert!(ids.windows(2).all(|w| w[0] < w[1]));
     assert!(ids[4].bucket() - ids[0].bucket() >= 9);
     let newest_first: Vec<Id> = ids.iter().rev().copied().collect();
 
     let ids_of = |v: Vec<Signal>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
-    assert_eq!(
-        ids_of(
-            f.store
-                .signals(chat.id, SignalRange::Latest, 10)
-                .await
-                .unwrap()
-        ),
-        newest_first
-    );
-    assert_eq!(
-        ids_of(
-            f.store
-                .signals(chat.id, SignalRange::Latest, 2)
-                .await
-                .unwrap()
-        ),
-        newest_first[..2]
-    );
-    assert_eq!(
-        ids_of(
-            f.store
-                .signals(chat.id, SignalRange::Before(ids[3]), 2)
-                .await
-                .unwrap()
-        ),
-        vec![ids[2], ids[1]]
-    );
-    assert_eq!(
-        ids_of(
-            f.store
-                .signals(chat.id, SignalRange::Before(ids[1]), 5)
-                .await
-                .unwrap()
-        ),
-        vec![ids[0]]
-    );
-    assert!(
-        f.store
-            .signals(chat.id, SignalRange::Before(ids[0]), 5)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(ids_of(f.store.signals(chat.id, SignalRange::Latest, 10).await.unwrap()), newest_first);
+    assert_eq!(ids_of(f.store.signals(chat.id, SignalRange::Latest, 2).await.unwrap()), newest_first[..2]);
+    assert_eq!(ids_of(f.store.signals(chat.id, SignalRange::Before(ids[3]), 2).await.unwrap()), vec![ids[2], ids[1]]);
+    assert_eq!(ids_of(f.store.signals(chat.id, SignalRange::Before(ids[1]), 5).await.unwrap()), vec![ids[0]]);
+    assert!(f.store.signals(chat.id, SignalRange::Before(ids[0]), 5).await.unwrap().is_empty());
     // After: the closest newer signals, returned newest first.
-    assert_eq!(
-        ids_of(
-            f.store
-                .signals(chat.id, SignalRange::After(ids[0]), 2)
-                .await
-                .unwrap()
-        ),
-        vec![ids[2], ids[1]]
-    );
-    assert_eq!(
-        ids_of(
-            f.store
-                .signals(chat.id, SignalRange::After(ids[2]), 10)
-                .await
-                .unwrap()
-        ),
-        vec![ids[4], ids[3]]
-    );
-    assert!(
-        f.store
-            .signals(chat.id, SignalRange::After(ids[4]), 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(ids_of(f.store.signals(chat.id, SignalRange::After(ids[0]), 2).await.unwrap()), vec![ids[2], ids[1]]);
+    assert_eq!(ids_of(f.store.signals(chat.id, SignalRange::After(ids[2]), 10).await.unwrap()), vec![ids[4], ids[3]]);
+    assert!(f.store.signals(chat.id, SignalRange::After(ids[4]), 10).await.unwrap().is_empty());
     // Walking pages of one covers each signal once.
     let mut walked = vec![];
     let mut range = SignalRange::Latest;
@@ -254,36 +129,23 @@ async fn pages_walk_buckets_newest_first(f: &Fixture) {
 async fn reactions_count_exactly_once(f: &Fixture) {
     let (a, b, c) = (f.user().await.id, f.user().await.id, f.user().await.id);
     let chat = f.group(&[a, b, c]).await;
-    let (s1, s2) = (
-        msg(chat.id, f.id(), a, "one"),
-        msg(chat.id, f.id(), a, "two"),
-    );
+    let (s1, s2) = (msg(chat.id, f.id(), a, "one"), msg(chat.id, f.id(), a, "two"));
     f.store.insert_signal(&s1, None).await.unwrap();
     f.store.insert_signal(&s2, None).await.unwrap();
     let s = &f.store;
     assert!(s.add_reaction(chat.id, s1.id, "👍", b).await.unwrap());
-    assert!(
-        !s.add_reaction(chat.id, s1.id, "👍", b).await.unwrap(),
-        "adding twice must not count twice"
-    );
+    assert!(!s.add_reaction(chat.id, s1.id, "👍", b).await.unwrap(), "adding twice must not count twice");
     assert!(s.add_reaction(chat.id, s1.id, "👍", c).await.unwrap());
     assert!(s.add_reaction(chat.id, s1.id, "🎉", b).await.unwrap());
     assert!(s.add_reaction(chat.id, s2.id, "👍", a).await.unwrap());
 
     let mut counts = s.reaction_counts(chat.id, &[s1.id, s2.id]).await.unwrap();
     counts.sort();
-    let mut expected = vec![
-        (s1.id, "👍".to_string(), 2),
-        (s1.id, "🎉".to_string(), 1),
-        (s2.id, "👍".to_string(), 1),
-    ];
+    let mut expected = vec![(s1.id, "👍".to_string(), 2), (s1.id, "🎉".to_string(), 1), (s2.id, "👍".to_string(), 1)];
     expected.sort();
     assert_eq!(counts, expected);
 
-    let mut mine = s
-        .reactions_by_user(chat.id, b, &[s1.id, s2.id])
-        .await
-        .unwrap();
+    let mut mine = s.reactions_by_user(chat.id, b, &[s1.id, s2.id]).await.unwrap();
     mine.sort();
     let mut expected_mine = vec![(s1.id, "👍".to_string()), (s1.id, "🎉".to_string())];
     expected_mine.sort();
@@ -291,42 +153,16 @@ async fn reactions_count_exactly_once(f: &Fixture) {
 
     let mut reactors = vec![b, c];
     reactors.sort();
-    assert_eq!(
-        s.reactors(chat.id, s1.id, "👍", None, 10).await.unwrap(),
-        reactors
-    );
-    assert_eq!(
-        s.reactors(chat.id, s1.id, "👍", None, 1).await.unwrap(),
-        reactors[..1]
-    );
-    assert_eq!(
-        s.reactors(chat.id, s1.id, "👍", Some(reactors[0]), 10)
-            .await
-            .unwrap(),
-        reactors[1..]
-    );
+    assert_eq!(s.reactors(chat.id, s1.id, "👍", None, 10).await.unwrap(), reactors);
+    assert_eq!(s.reactors(chat.id, s1.id, "👍", None, 1).await.unwrap(), reactors[..1]);
+    assert_eq!(s.reactors(chat.id, s1.id, "👍", Some(reactors[0]), 10).await.unwrap(), reactors[1..]);
 
     assert!(s.remove_reaction(chat.id, s1.id, "🎉", b).await.unwrap());
-    assert!(
-        !s.remove_reaction(chat.id, s1.id, "🎉", b).await.unwrap(),
-        "removing twice must not count twice"
-    );
-    assert!(
-        !s.remove_reaction(chat.id, s1.id, "👍", a).await.unwrap(),
-        "removing what is not there changes nothing"
-    );
+    assert!(!s.remove_reaction(chat.id, s1.id, "🎉", b).await.unwrap(), "removing twice must not count twice");
+    assert!(!s.remove_reaction(chat.id, s1.id, "👍", a).await.unwrap(), "removing what is not there changes nothing");
     let counts = s.reaction_counts(chat.id, &[s1.id]).await.unwrap();
-    assert_eq!(
-        counts,
-        vec![(s1.id, "👍".to_string(), 2)],
-        "zero counts are omitted"
-    );
-    assert!(
-        s.reactors(chat.id, s1.id, "🎉", None, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(counts, vec![(s1.id, "👍".to_string(), 2)], "zero counts are omitted");
+    assert!(s.reactors(chat.id, s1.id, "🎉", None, 10).await.unwrap().is_empty());
     assert!(s.reaction_counts(chat.id, &[]).await.unwrap().is_empty());
 }
 
@@ -368,12 +204,5 @@ async fn concurrent_reactions_keep_exact_counts(f: &Fixture) {
     }
     let counts = f.store.reaction_counts(chat.id, &[s1.id]).await.unwrap();
     assert_eq!(counts, vec![(s1.id, "🔥".to_string(), 6)]);
-    assert_eq!(
-        f.store
-            .reactors(chat.id, s1.id, "🔥", None, 100)
-            .await
-            .unwrap()
-            .len(),
-        6
-    );
+    assert_eq!(f.store.reactors(chat.id, s1.id, "🔥", None, 100).await.unwrap().len(), 6);
 }

@@ -36,9 +36,7 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore")
-            .field("readers", &self.readers.len())
-            .finish()
+        f.debug_struct("SqliteStore").field("readers", &self.readers.len()).finish()
     }
 }
 
@@ -117,25 +115,19 @@ fn open_connection(path: &Path, durability: Durability, read_only: bool) -> Resu
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
     let conn = Connection::open_with_flags(path, flags).map_err(sql_error)?;
     let synchronous = match durability {
         Durability::Full => "FULL",
         Durability::Normal => "NORMAL",
     };
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(sql_error)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql_error)?;
     if !read_only {
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sql_error)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql_error)?;
     }
-    conn.pragma_update(None, "synchronous", synchronous)
-        .map_err(sql_error)?;
-    conn.pragma_update(None, "foreign_keys", "ON")
-        .map_err(sql_error)?;
+    conn.pragma_update(None, "synchronous", synchronous).map_err(sql_error)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(sql_error)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -155,8 +147,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite_store_passes_the_store_conformance_suite() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store =
-            SqliteStore::open(&dir.path().join("petit-chat.db"), Durability::Normal).expect("open");
+        let store = SqliteStore::open(&dir.path().join("petit-chat.db"), Durability::Normal).expect("open");
         store_conformance::run_all(Arc::new(store)).await;
     }
 
@@ -166,9 +157,6 @@ mod tests {
         let path = dir.path().join("m.db");
         let first = SqliteStore::migrate(&path).expect("first");
         assert_eq!(first, MIGRATIONS.iter().map(|m| m.0).collect::<Vec<_>>());
-        assert_eq!(
-            SqliteStore::migrate(&path).expect("second"),
-            Vec::<i64>::new()
-        );
+        assert_eq!(SqliteStore::migrate(&path).expect("second"), Vec::<i64>::new());
     }
 }

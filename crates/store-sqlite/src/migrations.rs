@@ -7,8 +7,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::sql_error;
 
 /// (version, name, SQL), in order. Never edit a shipped migration; add a new one.
-pub const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
 
 /// Applies the migrations not yet recorded; returns their versions.
 pub fn apply(conn: &mut Connection) -> Result<Vec<i64>> {
@@ -19,15 +18,9 @@ pub fn apply(conn: &mut Connection) -> Result<Vec<i64>> {
     .map_err(sql_error)?;
     let mut applied = vec![];
     for (version, name, sql) in MIGRATIONS {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql_error)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_error)?;
         let done: bool = tx
-            .query_row(
-                "SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE version = ?1)",
-                [version],
-                |r| r.get(0),
-            )
+            .query_row("SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE version = ?1)", [version], |r| r.get(0))
             .map_err(sql_error)?;
         if !done {
             tx.execute_batch(sql).map_err(sql_error)?;

@@ -6,9 +6,7 @@ use ports::{CreateUserOutcome, InsertSignalOutcome, SignalRange, Store};
 use rusqlite::{OptionalExtension, params, params_from_iter};
 
 use crate::SqliteStore;
-use crate::rows::{
-    self, CHAT_COLUMNS, MEMBER_COLUMNS, SIGNAL_COLUMNS, USER_COLUMNS, join_ids, placeholders,
-};
+use crate::rows::{self, CHAT_COLUMNS, MEMBER_COLUMNS, SIGNAL_COLUMNS, USER_COLUMNS, join_ids, placeholders};
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -30,24 +28,14 @@ impl Store for SqliteStore {
             if let Some(existing) = existing {
                 return Ok(CreateUserOutcome::SubjectTaken(existing));
             }
-            let taken: bool = tx.query_row(
-                "SELECT EXISTS(SELECT 1 FROM users WHERE username = ?1)",
-                [&user.username],
-                |r| r.get(0),
-            )?;
+            let taken: bool =
+                tx.query_row("SELECT EXISTS(SELECT 1 FROM users WHERE username = ?1)", [&user.username], |r| r.get(0))?;
             if taken {
                 return Ok(CreateUserOutcome::UsernameTaken);
             }
             tx.execute(
                 &format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-                params![
-                    user.id.as_i64(),
-                    user.username,
-                    user.display_name,
-                    user.issuer,
-                    user.subject,
-                    user.created_at
-                ],
+                params![user.id.as_i64(), user.username, user.display_name, user.issuer, user.subject, user.created_at],
             )?;
             tx.commit()?;
             Ok(CreateUserOutcome::Created)
@@ -67,11 +55,9 @@ impl Store for SqliteStore {
     async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
         let username = username.to_string();
         self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {USER_COLUMNS} FROM users WHERE username = ?1"
-            ))?
-            .query_row([username], rows::user)
-            .optional()
+            c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1"))?
+                .query_row([username], rows::user)
+                .optional()
         })
         .await
     }
@@ -79,11 +65,9 @@ impl Store for SqliteStore {
     async fn user_by_subject(&self, issuer: &str, subject: &str) -> Result<Option<User>> {
         let (issuer, subject) = (issuer.to_string(), subject.to_string());
         self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {USER_COLUMNS} FROM users WHERE issuer = ?1 AND subject = ?2"
-            ))?
-            .query_row([issuer, subject], rows::user)
-            .optional()
+            c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE issuer = ?1 AND subject = ?2"))?
+                .query_row([issuer, subject], rows::user)
+                .optional()
         })
         .await
     }
@@ -91,11 +75,7 @@ impl Store for SqliteStore {
     async fn set_display_name(&self, id: UserId, display_name: &str) -> Result<()> {
         let name = display_name.to_string();
         self.write(move |c| {
-            c.execute(
-                "UPDATE users SET display_name = ?1 WHERE id = ?2",
-                params![name, id.as_i64()],
-            )
-            .map(drop)
+            c.execute("UPDATE users SET display_name = ?1 WHERE id = ?2", params![name, id.as_i64()]).map(drop)
         })
         .await
     }
@@ -105,16 +85,8 @@ impl Store for SqliteStore {
         self.write(move |c| {
             let tx = c.transaction()?;
             tx.execute(
-                &format!(
-                    "INSERT OR IGNORE INTO chats ({CHAT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"
-                ),
-                params![
-                    chat.id.as_i64(),
-                    chat.kind.as_str(),
-                    chat.title,
-                    chat.created_by.as_i64(),
-                    chat.created_at
-                ],
+                &format!("INSERT OR IGNORE INTO chats ({CHAT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
+                params![chat.id.as_i64(), chat.kind.as_str(), chat.title, chat.created_by.as_i64(), chat.created_at],
             )?;
             insert_members(&tx, &members, chat.id)?;
             tx.commit()
@@ -150,33 +122,25 @@ impl Store for SqliteStore {
     async fn set_chat_title(&self, id: ChatId, title: &str) -> Result<()> {
         let title = title.to_string();
         self.write(move |c| {
-            c.execute(
-                "UPDATE chats SET title = ?1 WHERE id = ?2",
-                params![title, id.as_i64()],
-            )
-            .map(drop)
+            c.execute("UPDATE chats SET title = ?1 WHERE id = ?2", params![title, id.as_i64()]).map(drop)
         })
         .await
     }
 
     async fn member(&self, chat: ChatId, user: UserId) -> Result<Option<Member>> {
         self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {MEMBER_COLUMNS} FROM chat_members WHERE chat_id = ?1 AND user_id = ?2"
-            ))?
-            .query_row([chat.as_i64(), user.as_i64()], rows::member)
-            .optional()
+            c.prepare_cached(&format!("SELECT {MEMBER_COLUMNS} FROM chat_members WHERE chat_id = ?1 AND user_id = ?2"))?
+                .query_row([chat.as_i64(), user.as_i64()], rows::member)
+                .optional()
         })
         .await
     }
 
     async fn members(&self, chat: ChatId) -> Result<Vec<Member>> {
         self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {MEMBER_COLUMNS} FROM chat_members WHERE chat_id = ?1 ORDER BY user_id"
-            ))?
-            .query_map([chat.as_i64()], rows::member)?
-            .collect()
+            c.prepare_cached(&format!("SELECT {MEMBER_COLUMNS} FROM chat_members WHERE chat_id = ?1 ORDER BY user_id"))?
+                .query_map([chat.as_i64()], rows::member)?
+                .collect()
         })
         .await
     }
@@ -193,11 +157,8 @@ impl Store for SqliteStore {
 
     async fn remove_member(&self, chat: ChatId, user: UserId) -> Result<()> {
         self.write(move |c| {
-            c.execute(
-                "DELETE FROM chat_members WHERE chat_id = ?1 AND user_id = ?2",
-                [chat.as_i64(), user.as_i64()],
-            )
-            .map(drop)
+            c.execute("DELETE FROM chat_members WHERE chat_id = ?1 AND user_id = ?2", [chat.as_i64(), user.as_i64()])
+                .map(drop)
         })
         .await
     }
@@ -213,12 +174,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn record_activity(
-        &self,
-        chat: ChatId,
-        activity: SignalId,
-        members: &[UserId],
-    ) -> Result<()> {
+    async fn record_activity(&self, chat: ChatId, activity: SignalId, members: &[UserId]) -> Result<()> {
         let members = members.to_vec();
         self.write(move |c| {
             let tx = c.transaction()?;
@@ -235,12 +191,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn inbox(
-        &self,
-        user: UserId,
-        after: Option<(SignalId, ChatId)>,
-        limit: usize,
-    ) -> Result<Vec<InboxEntry>> {
+    async fn inbox(&self, user: UserId, after: Option<(SignalId, ChatId)>, limit: usize) -> Result<Vec<InboxEntry>> {
         let (activity, chat) = after.unwrap_or((Id(i64::MAX as u64), Id(i64::MAX as u64)));
         self.read(move |c| {
             c.prepare_cached(
@@ -255,11 +206,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn insert_signal(
-        &self,
-        signal: &Signal,
-        nonce: Option<&str>,
-    ) -> Result<InsertSignalOutcome> {
+    async fn insert_signal(&self, signal: &Signal, nonce: Option<&str>) -> Result<InsertSignalOutcome> {
         let (s, nonce) = (signal.clone(), nonce.map(str::to_string));
         self.write(move |c| {
             let tx = c.transaction()?;
@@ -297,11 +244,9 @@ impl Store for SqliteStore {
 
     async fn signal(&self, chat: ChatId, id: SignalId) -> Result<Option<Signal>> {
         self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {SIGNAL_COLUMNS} FROM signals WHERE chat_id = ?1 AND id = ?2"
-            ))?
-            .query_row([chat.as_i64(), id.as_i64()], rows::signal)
-            .optional()
+            c.prepare_cached(&format!("SELECT {SIGNAL_COLUMNS} FROM signals WHERE chat_id = ?1 AND id = ?2"))?
+                .query_row([chat.as_i64(), id.as_i64()], rows::signal)
+                .optional()
         })
         .await
     }
@@ -314,9 +259,7 @@ impl Store for SqliteStore {
                 SignalRange::After(id) => ("id > ?2 ORDER BY id ASC", id.as_i64(), true),
             };
             let mut signals: Vec<Signal> = c
-                .prepare_cached(&format!(
-                    "SELECT {SIGNAL_COLUMNS} FROM signals WHERE chat_id = ?1 AND {sql} LIMIT ?3"
-                ))?
+                .prepare_cached(&format!("SELECT {SIGNAL_COLUMNS} FROM signals WHERE chat_id = ?1 AND {sql} LIMIT ?3"))?
                 .query_map(params![chat.as_i64(), bound, limit as i64], rows::signal)?
                 .collect::<rusqlite::Result<_>>()?;
             if ascending {
@@ -327,13 +270,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn add_reaction(
-        &self,
-        chat: ChatId,
-        signal: SignalId,
-        emoji: &str,
-        user: UserId,
-    ) -> Result<bool> {
+    async fn add_reaction(&self, chat: ChatId, signal: SignalId, emoji: &str, user: UserId) -> Result<bool> {
         let emoji = emoji.to_string();
         self.write(move |c| {
             let tx = c.transaction()?;
@@ -354,13 +291,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn remove_reaction(
-        &self,
-        chat: ChatId,
-        signal: SignalId,
-        emoji: &str,
-        user: UserId,
-    ) -> Result<bool> {
+    async fn remove_reaction(&self, chat: ChatId, signal: SignalId, emoji: &str, user: UserId) -> Result<bool> {
         let emoji = emoji.to_string();
         self.write(move |c| {
             let tx = c.transaction()?;
@@ -380,11 +311,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn reaction_counts(
-        &self,
-        chat: ChatId,
-        signals: &[SignalId],
-    ) -> Result<Vec<(SignalId, String, i64)>> {
+    async fn reaction_counts(&self, chat: ChatId, signals: &[SignalId]) -> Result<Vec<(SignalId, String, i64)>> {
         if signals.is_empty() {
             return Ok(vec![]);
         }
@@ -471,11 +398,7 @@ impl Store for SqliteStore {
     }
 }
 
-fn insert_members(
-    tx: &rusqlite::Transaction<'_>,
-    members: &[Member],
-    chat: ChatId,
-) -> rusqlite::Result<()> {
+fn insert_members(tx: &rusqlite::Transaction<'_>, members: &[Member], chat: ChatId) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare_cached(&format!(
         "INSERT OR IGNORE INTO chat_members ({MEMBER_COLUMNS}, activity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
     ))?;

@@ -16,9 +16,7 @@ use crate::extract::ApiJson;
 use crate::wire::{AuthConfigOut, DevLoginIn, DevLoginOut};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(auth_config))
-        .routes(routes!(dev_login))
+    OpenApiRouter::new().routes(routes!(auth_config)).routes(routes!(dev_login))
 }
 
 /// How clients log in to this server.
@@ -51,16 +49,7 @@ async fn dev_login(
     }
     let token = issuer(&body.username)?;
     let identity = state.identity.verify(&token).await?;
-    let identity = VerifiedIdentity {
-        display_name: body.display_name.clone(),
-        ..identity
-    };
+    let identity = VerifiedIdentity { display_name: body.display_name.clone(), ..identity };
     let user = state.service.user_for_identity(&identity).await?;
-    Ok((
-        StatusCode::OK,
-        Json(DevLoginOut {
-            token,
-            user: user.into(),
-        }),
-    ))
+    Ok((StatusCode::OK, Json(DevLoginOut { token, user: user.into() })))
 }

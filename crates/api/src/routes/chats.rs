@@ -36,22 +36,13 @@ async fn create_chat(
     let (chat, created) = match ChatKind::parse(&body.kind) {
         Some(ChatKind::Direct) => {
             if body.title.is_some() {
-                return Err(
-                    Error::invalid("direct_has_no_title", "a direct chat has no title").into(),
-                );
+                return Err(Error::invalid("direct_has_no_title", "a direct chat has no title").into());
             }
-            let others: Vec<Id> = body
-                .members
-                .iter()
-                .copied()
-                .filter(|m| *m != user.id)
-                .collect();
+            let others: Vec<Id> = body.members.iter().copied().filter(|m| *m != user.id).collect();
             let [other] = others[..] else {
-                return Err(Error::invalid(
-                    "direct_needs_one_other",
-                    "a direct chat has exactly one other member",
-                )
-                .into());
+                return Err(
+                    Error::invalid("direct_needs_one_other", "a direct chat has exactly one other member").into()
+                );
             };
             svc.open_direct(&user, other).await?
         }
@@ -65,11 +56,7 @@ async fn create_chat(
     };
     let members = svc.members_of(&user, chat.id).await?;
     let me = members.iter().find(|m| m.user_id == user.id).cloned();
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(ChatOut::new(chat, me, Some(members)))))
 }
 
@@ -90,10 +77,7 @@ async fn my_chats(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<ChatOut>>> {
     let limit = service::page_limit(q.limit, 50, 100);
-    let page = state
-        .service
-        .my_chats(&user, q.cursor.as_deref(), limit)
-        .await?;
+    let page = state.service.my_chats(&user, q.cursor.as_deref(), limit).await?;
     Ok(Json(Page::from_domain(page, ChatOut::from)))
 }
 
@@ -121,10 +105,7 @@ async fn patch_chat(
     ApiPath(chat_id): ApiPath<Id>,
     ApiJson(body): ApiJson<PatchChatIn>,
 ) -> ApiResult<Json<ChatOut>> {
-    let chat = state
-        .service
-        .rename_group(&user, chat_id, &body.title)
-        .await?;
+    let chat = state.service.rename_group(&user, chat_id, &body.title).await?;
     let members = state.service.members_of(&user, chat_id).await?;
     let me = members.iter().find(|m| m.user_id == user.id).cloned();
     Ok(Json(ChatOut::new(chat, me, Some(members))))
@@ -140,10 +121,7 @@ async fn members(
     ApiPath(chat_id): ApiPath<Id>,
 ) -> ApiResult<Json<Page<MemberOut>>> {
     let members = state.service.members_of(&user, chat_id).await?;
-    Ok(Json(Page {
-        items: members.into_iter().map(MemberOut::from).collect(),
-        next_cursor: None,
-    }))
+    Ok(Json(Page { items: members.into_iter().map(MemberOut::from).collect(), next_cursor: None }))
 }
 
 /// Adds people to a group (owner or admin); a `joined` signal records it.
@@ -156,14 +134,8 @@ async fn add_members(
     ApiPath(chat_id): ApiPath<Id>,
     ApiJson(body): ApiJson<AddMembersIn>,
 ) -> ApiResult<Json<Page<MemberOut>>> {
-    let members = state
-        .service
-        .add_members(&user, chat_id, &body.user_ids)
-        .await?;
-    Ok(Json(Page {
-        items: members.into_iter().map(MemberOut::from).collect(),
-        next_cursor: None,
-    }))
+    let members = state.service.add_members(&user, chat_id, &body.user_ids).await?;
+    Ok(Json(Page { items: members.into_iter().map(MemberOut::from).collect(), next_cursor: None }))
 }
 
 /// Removes a member from a group, or leaves it (your own id); a `left` signal records it.

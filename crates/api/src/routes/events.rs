@@ -35,10 +35,7 @@ async fn events(
     CurrentUser(user): CurrentUser,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
-    let last = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty());
+    let last = headers.get("last-event-id").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
     let subscription = state.service.bus().subscribe_user(user.id, last).await?;
     let (gap, mut live) = match subscription {
         UserSubscription::Complete(s) => (false, s),
@@ -70,17 +67,11 @@ async fn events(
         }
     };
     let stream = stream.take_until(shutdown.cancelled_owned());
-    Ok(Sse::new(stream).keep_alive(
-        KeepAlive::new()
-            .interval(state.settings.sse_heartbeat)
-            .text("heartbeat"),
-    ))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(state.settings.sse_heartbeat).text("heartbeat")))
 }
 
 fn resync(reason: &str) -> SseEvent {
-    SseEvent::default()
-        .event("resync")
-        .data(json!({ "type": "resync", "reason": reason }).to_string())
+    SseEvent::default().event("resync").data(json!({ "type": "resync", "reason": reason }).to_string())
 }
 
 /// Counts open streams for `/metrics`.

@@ -15,10 +15,7 @@ use crate::AppState;
 
 pub fn router(openapi: OpenApi) -> Router<AppState> {
     Router::new()
-        .route(
-            "/healthz",
-            get(|| async { Json(json!({ "status": "ok" })) }),
-        )
+        .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
@@ -33,20 +30,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         Err(e) => json!(format!("unavailable: {}", e.detail)),
     };
     let body = json!({ "store": status(&store), "bus": status(&bus) });
-    let code = if store.is_ok() && bus.is_ok() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let code = if store.is_ok() && bus.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(body))
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.encode(),
-    )
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode())
 }

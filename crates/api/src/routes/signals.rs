@@ -14,9 +14,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser};
-use crate::wire::{
-    MemberOut, Page, ReactionCountOut, ReactorsOut, ReadIn, ReceiptsOut, SendSignalIn, SignalOut,
-};
+use crate::wire::{MemberOut, Page, ReactionCountOut, ReactorsOut, ReadIn, ReceiptsOut, SendSignalIn, SignalOut};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -40,21 +38,11 @@ async fn send_signal(
     ApiJson(body): ApiJson<SendSignalIn>,
 ) -> ApiResult<(StatusCode, Json<SignalOut>)> {
     if body.kind != "msg" {
-        return Err(
-            Error::invalid("unknown_signal_kind", "clients send signals of kind `msg`").into(),
-        );
+        return Err(Error::invalid("unknown_signal_kind", "clients send signals of kind `msg`").into());
     }
-    let msg = NewMessage {
-        text: body.text,
-        nonce: body.nonce,
-        reply_to: body.reply_to,
-    };
+    let msg = NewMessage { text: body.text, nonce: body.nonce, reply_to: body.reply_to };
     let (signal, created) = state.service.send_message(&user, chat_id, msg).await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(signal.into())))
 }
 
@@ -86,13 +74,7 @@ async fn list_signals(
     ApiPath(chat_id): ApiPath<Id>,
     ApiQuery(q): ApiQuery<TimelineQuery>,
 ) -> ApiResult<Json<Page<SignalOut>>> {
-    let query = SignalQuery {
-        cursor: q.cursor,
-        before: q.before,
-        after: q.after,
-        around: q.around,
-        limit: q.limit,
-    };
+    let query = SignalQuery { cursor: q.cursor, before: q.before, after: q.after, around: q.around, limit: q.limit };
     let page = state.service.signals(&user, chat_id, &query).await?;
     Ok(Json(Page::from_domain(page, SignalOut::from)))
 }
@@ -106,13 +88,7 @@ async fn get_signal(
     CurrentUser(user): CurrentUser,
     ApiPath((chat_id, signal_id)): ApiPath<(Id, Id)>,
 ) -> ApiResult<Json<SignalOut>> {
-    Ok(Json(
-        state
-            .service
-            .signal(&user, chat_id, signal_id)
-            .await?
-            .into(),
-    ))
+    Ok(Json(state.service.signal(&user, chat_id, signal_id).await?.into()))
 }
 
 /// Adds the caller's reaction (the emoji URL-encoded in the path). Adding twice counts once.
@@ -124,10 +100,7 @@ async fn add_reaction(
     CurrentUser(user): CurrentUser,
     ApiPath((chat_id, signal_id, emoji)): ApiPath<(Id, Id, String)>,
 ) -> ApiResult<Json<ReactionCountOut>> {
-    let count = state
-        .service
-        .react(&user, chat_id, signal_id, &emoji, true)
-        .await?;
+    let count = state.service.react(&user, chat_id, signal_id, &emoji, true).await?;
     Ok(Json(ReactionCountOut { emoji, count }))
 }
 
@@ -140,10 +113,7 @@ async fn remove_reaction(
     CurrentUser(user): CurrentUser,
     ApiPath((chat_id, signal_id, emoji)): ApiPath<(Id, Id, String)>,
 ) -> ApiResult<Json<ReactionCountOut>> {
-    let count = state
-        .service
-        .react(&user, chat_id, signal_id, &emoji, false)
-        .await?;
+    let count = state.service.react(&user, chat_id, signal_id, &emoji, false).await?;
     Ok(Json(ReactionCountOut { emoji, count }))
 }
 
@@ -165,21 +135,8 @@ async fn reactors(
     ApiPath((chat_id, signal_id, emoji)): ApiPath<(Id, Id, String)>,
     ApiQuery(q): ApiQuery<ReactorsQuery>,
 ) -> ApiResult<Json<ReactorsOut>> {
-    let page = state
-        .service
-        .reactors(
-            &user,
-            chat_id,
-            signal_id,
-            &emoji,
-            q.cursor.as_deref(),
-            q.limit,
-        )
-        .await?;
-    Ok(Json(ReactorsOut {
-        items: page.items,
-        next_cursor: page.next_cursor,
-    }))
+    let page = state.service.reactors(&user, chat_id, signal_id, &emoji, q.cursor.as_deref(), q.limit).await?;
+    Ok(Json(ReactorsOut { items: page.items, next_cursor: page.next_cursor }))
 }
 
 /// Who the signal reached and who saw it (the author excluded).
@@ -191,13 +148,7 @@ async fn receipts(
     CurrentUser(user): CurrentUser,
     ApiPath((chat_id, signal_id)): ApiPath<(Id, Id)>,
 ) -> ApiResult<Json<ReceiptsOut>> {
-    Ok(Json(
-        state
-            .service
-            .receipts(&user, chat_id, signal_id)
-            .await?
-            .into(),
-    ))
+    Ok(Json(state.service.receipts(&user, chat_id, signal_id).await?.into()))
 }
 
 /// Moves the caller's read marker forward (never back).
@@ -210,11 +161,5 @@ async fn mark_read(
     ApiPath(chat_id): ApiPath<Id>,
     ApiJson(body): ApiJson<ReadIn>,
 ) -> ApiResult<Json<MemberOut>> {
-    Ok(Json(
-        state
-            .service
-            .mark_read(&user, chat_id, body.up_to)
-            .await?
-            .into(),
-    ))
+    Ok(Json(state.service.mark_read(&user, chat_id, body.up_to).await?.into()))
 }

@@ -14,10 +14,7 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser};
 use crate::wire::{Page, PatchMeIn, UserOut};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(me, patch_me))
-        .routes(routes!(find_users))
-        .routes(routes!(user))
+    OpenApiRouter::new().routes(routes!(me, patch_me)).routes(routes!(find_users)).routes(routes!(user))
 }
 
 /// The caller.
@@ -35,13 +32,7 @@ async fn patch_me(
     CurrentUser(user): CurrentUser,
     ApiJson(body): ApiJson<PatchMeIn>,
 ) -> ApiResult<Json<UserOut>> {
-    Ok(Json(
-        state
-            .service
-            .set_display_name(&user, &body.display_name)
-            .await?
-            .into(),
-    ))
+    Ok(Json(state.service.set_display_name(&user, &body.display_name).await?.into()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -59,10 +50,7 @@ async fn find_users(
     ApiQuery(q): ApiQuery<FindUsers>,
 ) -> ApiResult<Json<Page<UserOut>>> {
     let found = state.service.user_by_username(&q.username).await?;
-    Ok(Json(Page {
-        items: found.into_iter().map(UserOut::from).collect(),
-        next_cursor: None,
-    }))
+    Ok(Json(Page { items: found.into_iter().map(UserOut::from).collect(), next_cursor: None }))
 }
 
 /// One user.

@@ -6,27 +6,14 @@ use serde_json::{Value, json};
 use super::harness::{Session, TestServer};
 
 fn ids(v: &Value, field: &str) -> Vec<String> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x[field].as_str().unwrap().to_string())
-        .collect()
+    v.as_array().unwrap().iter().map(|x| x[field].as_str().unwrap().to_string()).collect()
 }
 
 #[tokio::test]
 async fn one_direct_chat_per_pair_whoever_creates_it() {
     let server = TestServer::start().await;
-    let (alice, bob, carol) = (
-        server.login("alice").await,
-        server.login("bob").await,
-        server.login("carol").await,
-    );
-    let (status, chat) = alice
-        .post(
-            "/api/v1/chats",
-            json!({ "kind": "direct", "members": [bob.id] }),
-        )
-        .await;
+    let (alice, bob, carol) = (server.login("alice").await, server.login("bob").await, server.login("carol").await);
+    let (status, chat) = alice.post("/api/v1/chats", json!({ "kind": "direct", "members": [bob.id] })).await;
     assert_eq!(status, StatusCode::CREATED, "{chat}");
     assert_eq!(chat["kind"], "direct");
     let mut members = ids(&chat["members"], "user_id");
@@ -35,27 +22,14 @@ async fn one_direct_chat_per_pair_whoever_creates_it() {
     expected.sort();
     assert_eq!(members, expected);
 
-    let (status, again) = bob
-        .post(
-            "/api/v1/chats",
-            json!({ "kind": "direct", "members": [alice.id] }),
-        )
-        .await;
+    let (status, again) = bob.post("/api/v1/chats", json!({ "kind": "direct", "members": [alice.id] })).await;
     assert_eq!((status, &again["id"]), (StatusCode::OK, &chat["id"]));
-    let (status, same) = alice
-        .post(
-            "/api/v1/chats",
-            json!({ "kind": "direct", "members": [bob.id, alice.id] }),
-        )
-        .await;
+    let (status, same) = alice.post("/api/v1/chats", json!({ "kind": "direct", "members": [bob.id, alice.id] })).await;
     assert_eq!((status, &same["id"]), (StatusCode::OK, &chat["id"]));
 
     let path = format!("/api/v1/chats/{}", chat["id"].as_str().unwrap());
     let (status, problem) = carol.get(&path).await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (StatusCode::NOT_FOUND, Some("chat_not_found"))
-    );
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::NOT_FOUND, Some("chat_not_found")));
 
     let cases: [(Value, StatusCode, &str); 5] = [
         (
@@ -68,36 +42,20 @@ async fn one_direct_chat_per_pair_whoever_creates_it() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "direct_needs_one_other",
         ),
-        (
-            json!({ "kind": "direct", "members": ["12345"] }),
-            StatusCode::NOT_FOUND,
-            "user_not_found",
-        ),
+        (json!({ "kind": "direct", "members": ["12345"] }), StatusCode::NOT_FOUND, "user_not_found"),
         (
             json!({ "kind": "direct", "members": [bob.id], "title": "x" }),
             StatusCode::UNPROCESSABLE_ENTITY,
             "direct_has_no_title",
         ),
-        (
-            json!({ "kind": "channel", "members": [bob.id] }),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown_chat_kind",
-        ),
+        (json!({ "kind": "channel", "members": [bob.id] }), StatusCode::UNPROCESSABLE_ENTITY, "unknown_chat_kind"),
     ];
     for (body, status, code) in cases {
         let (got, problem) = alice.post("/api/v1/chats", body.clone()).await;
-        assert_eq!(
-            (got, problem["code"].as_str()),
-            (status, Some(code)),
-            "{body}"
-        );
+        assert_eq!((got, problem["code"].as_str()), (status, Some(code)), "{body}");
     }
     let (_, mine) = alice.get("/api/v1/chats").await;
-    assert_eq!(
-        mine["items"].as_array().unwrap().len(),
-        1,
-        "refused creations stored nothing"
-    );
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1, "refused creations stored nothing");
 }
 
 async fn timeline_kinds(session: &Session, chat: &str) -> Vec<(String, Vec<String>)> {
@@ -107,13 +65,8 @@ async fn timeline_kinds(session: &Session, chat: &str) -> Vec<(String, Vec<Strin
         .unwrap()
         .iter()
         .map(|s| {
-            let users = s["user_ids"]
-                .as_array()
-                .map(|a| a.iter().map(|u| u.as_str().unwrap().to_string()).collect());
-            (
-                s["kind"].as_str().unwrap().to_string(),
-                users.unwrap_or_default(),
-            )
+            let users = s["user_ids"].as_array().map(|a| a.iter().map(|u| u.as_str().unwrap().to_string()).collect());
+            (s["kind"].as_str().unwrap().to_string(), users.unwrap_or_default())
         })
         .collect();
     v.reverse();
@@ -136,40 +89,16 @@ async fn groups_have_roles_and_every_membership_change_is_in_the_timeline() {
     assert_eq!(c["me"]["role"], "owner");
 
     // A member may not add people.
-    let (status, p) = bob
-        .post(
-            &format!("{base}/members"),
-            json!({ "user_ids": [carol.id] }),
-        )
-        .await;
-    assert_eq!(
-        (status, p["code"].as_str()),
-        (StatusCode::FORBIDDEN, Some("not_an_admin"))
-    );
+    let (status, p) = bob.post(&format!("{base}/members"), json!({ "user_ids": [carol.id] })).await;
+    assert_eq!((status, p["code"].as_str()), (StatusCode::FORBIDDEN, Some("not_an_admin")));
     // The owner may; adding someone twice adds them once.
-    let (status, members) = owner
-        .post(
-            &format!("{base}/members"),
-            json!({ "user_ids": [carol.id, carol.id] }),
-        )
-        .await;
-    assert_eq!(
-        (status, members["items"].as_array().unwrap().len()),
-        (StatusCode::OK, 3)
-    );
-    let (status, _) = owner
-        .post(
-            &format!("{base}/members"),
-            json!({ "user_ids": [carol.id] }),
-        )
-        .await;
+    let (status, members) = owner.post(&format!("{base}/members"), json!({ "user_ids": [carol.id, carol.id] })).await;
+    assert_eq!((status, members["items"].as_array().unwrap().len()), (StatusCode::OK, 3));
+    let (status, _) = owner.post(&format!("{base}/members"), json!({ "user_ids": [carol.id] })).await;
     assert_eq!(status, StatusCode::OK);
     // Carol can now read the chat; dave cannot.
     assert_eq!(carol.get(&base).await.0, StatusCode::OK);
-    assert_eq!(
-        dave.get(&format!("{base}/signals")).await.0,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(dave.get(&format!("{base}/signals")).await.0, StatusCode::NOT_FOUND);
 
     // A member cannot remove another member, nor the owner.
     let (status, _) = bob.delete(&format!("{base}/members/{}", carol.id)).await;
@@ -179,11 +108,7 @@ async fn groups_have_roles_and_every_membership_change_is_in_the_timeline() {
     // Anyone may leave.
     let (status, _) = carol.delete(&format!("{base}/members/{}", carol.id)).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert_eq!(
-        carol.get(&base).await.0,
-        StatusCode::NOT_FOUND,
-        "after leaving, the chat is gone for carol"
-    );
+    assert_eq!(carol.get(&base).await.0, StatusCode::NOT_FOUND, "after leaving, the chat is gone for carol");
     // The owner removes bob.
     let (status, _) = owner.delete(&format!("{base}/members/{}", bob.id)).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
@@ -204,87 +129,42 @@ async fn groups_have_roles_and_every_membership_change_is_in_the_timeline() {
 
     // Renaming is for the owner or an admin; a bad title is refused.
     let (status, c) = owner.patch(&base, json!({ "title": "Core team" })).await;
-    assert_eq!(
-        (status, c["title"].as_str()),
-        (StatusCode::OK, Some("Core team"))
-    );
+    assert_eq!((status, c["title"].as_str()), (StatusCode::OK, Some("Core team")));
     let (status, p) = owner.patch(&base, json!({ "title": "  " })).await;
-    assert_eq!(
-        (status, p["code"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("empty_title"))
-    );
+    assert_eq!((status, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("empty_title")));
 }
 
 #[tokio::test]
 async fn when_the_owner_leaves_someone_else_owns_the_group() {
     let server = TestServer::start().await;
-    let (owner, bob, carol) = (
-        server.login("owner").await,
-        server.login("bob").await,
-        server.login("carol").await,
-    );
+    let (owner, bob, carol) = (server.login("owner").await, server.login("bob").await, server.login("carol").await);
     let chat = owner.group("Team", &[&bob, &carol]).await;
-    let (status, _) = owner
-        .delete(&format!("/api/v1/chats/{chat}/members/{}", owner.id))
-        .await;
+    let (status, _) = owner.delete(&format!("/api/v1/chats/{chat}/members/{}", owner.id)).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, members) = bob.get(&format!("/api/v1/chats/{chat}/members")).await;
-    let owners: Vec<&Value> = members["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["role"] == "owner")
-        .collect();
+    let owners: Vec<&Value> = members["items"].as_array().unwrap().iter().filter(|m| m["role"] == "owner").collect();
     assert_eq!(owners.len(), 1);
 }
 
 #[tokio::test]
 async fn group_rules_are_enforced() {
     let server = TestServer::start_with(|c| c.limits.max_group_members = 3).await;
-    let (a, b, c, d) = (
-        server.login("a").await,
-        server.login("b").await,
-        server.login("c").await,
-        server.login("d").await,
-    );
+    let (a, b, c, d) =
+        (server.login("a").await, server.login("b").await, server.login("c").await, server.login("d").await);
     let cases: [(Value, &str); 5] = [
         (json!({ "kind": "group", "members": [b.id] }), "empty_title"),
-        (
-            json!({ "kind": "group", "title": "solo", "members": [] }),
-            "too_few_members",
-        ),
-        (
-            json!({ "kind": "group", "title": "solo", "members": [a.id] }),
-            "too_few_members",
-        ),
-        (
-            json!({ "kind": "group", "title": "big", "members": [b.id, c.id, d.id] }),
-            "too_many_members",
-        ),
-        (
-            json!({ "kind": "group", "title": "x".repeat(201), "members": [b.id] }),
-            "title_too_long",
-        ),
+        (json!({ "kind": "group", "title": "solo", "members": [] }), "too_few_members"),
+        (json!({ "kind": "group", "title": "solo", "members": [a.id] }), "too_few_members"),
+        (json!({ "kind": "group", "title": "big", "members": [b.id, c.id, d.id] }), "too_many_members"),
+        (json!({ "kind": "group", "title": "x".repeat(201), "members": [b.id] }), "title_too_long"),
     ];
     for (body, code) in cases {
         let (status, p) = a.post("/api/v1/chats", body.clone()).await;
-        assert_eq!(
-            (status, p["code"].as_str()),
-            (StatusCode::UNPROCESSABLE_ENTITY, Some(code)),
-            "{body}"
-        );
+        assert_eq!((status, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(code)), "{body}");
     }
     let chat = a.group("three", &[&b, &c]).await;
-    let (status, p) = a
-        .post(
-            &format!("/api/v1/chats/{chat}/members"),
-            json!({ "user_ids": [d.id] }),
-        )
-        .await;
-    assert_eq!(
-        (status, p["code"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("too_many_members"))
-    );
+    let (status, p) = a.post(&format!("/api/v1/chats/{chat}/members"), json!({ "user_ids": [d.id] })).await;
+    assert_eq!((status, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("too_many_members")));
     let (_, mine) = a.get("/api/v1/chats").await;
     assert_eq!(mine["items"].as_array().unwrap().len(), 1);
 }
@@ -299,13 +179,7 @@ async fn my_chats_are_ordered_by_recent_activity_and_paged() {
     }
     // Activity in the oldest chat brings it to the top.
     bob.say(&chats[0], "wake up").await;
-    let expected = vec![
-        chats[0].clone(),
-        chats[4].clone(),
-        chats[3].clone(),
-        chats[2].clone(),
-        chats[1].clone(),
-    ];
+    let expected = vec![chats[0].clone(), chats[4].clone(), chats[3].clone(), chats[2].clone(), chats[1].clone()];
     let (_, all) = alice.get("/api/v1/chats").await;
     assert_eq!(ids(&all["items"], "id"), expected);
     assert_eq!(all["next_cursor"], Value::Null);
@@ -324,8 +198,5 @@ async fn my_chats_are_ordered_by_recent_activity_and_paged() {
     }
     assert_eq!(seen, expected);
     let (status, p) = alice.get("/api/v1/chats?cursor=bogus").await;
-    assert_eq!(
-        (status, p["code"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_cursor"))
-    );
+    assert_eq!((status, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_cursor")));
 }

@@ -10,11 +10,7 @@ use super::harness::TestServer;
 #[tokio::test]
 async fn members_receive_chat_signal_reaction_and_receipt_events_outsiders_nothing() {
     let server = TestServer::start().await;
-    let (alice, bob, eve) = (
-        server.login("alice").await,
-        server.login("bob").await,
-        server.login("eve").await,
-    );
+    let (alice, bob, eve) = (server.login("alice").await, server.login("bob").await, server.login("eve").await);
     let mut bob_events = bob.stream(None).await;
     let mut eve_events = eve.stream(None).await;
 
@@ -23,13 +19,7 @@ async fn members_receive_chat_signal_reaction_and_receipt_events_outsiders_nothi
     assert_eq!(created.event, "chat.created");
     assert_eq!(created.data["chat"]["id"], chat.as_str());
     let joined = bob_events.next().await;
-    assert_eq!(
-        (
-            joined.event.as_str(),
-            joined.data["signal"]["kind"].as_str()
-        ),
-        ("signal.created", Some("joined"))
-    );
+    assert_eq!((joined.event.as_str(), joined.data["signal"]["kind"].as_str()), ("signal.created", Some("joined")));
 
     let msg = alice.say(&chat, "hi bob").await;
     let e = bob_events.next().await;
@@ -40,64 +30,31 @@ async fn members_receive_chat_signal_reaction_and_receipt_events_outsiders_nothi
     assert!(e.id.is_some(), "every event but ready/resync has an id");
 
     let sid = msg["id"].as_str().unwrap();
-    alice
-        .put(&format!(
-            "/api/v1/chats/{chat}/signals/{sid}/reactions/%F0%9F%91%8D"
-        ))
-        .await;
+    alice.put(&format!("/api/v1/chats/{chat}/signals/{sid}/reactions/%F0%9F%91%8D")).await;
     let e = bob_events.next().await;
     assert_eq!(e.event, "reaction.changed");
     assert_eq!(
-        (
-            e.data["emoji"].as_str(),
-            e.data["count"].as_i64(),
-            e.data["added"].as_bool()
-        ),
+        (e.data["emoji"].as_str(), e.data["count"].as_i64(), e.data["added"].as_bool()),
         (Some("👍"), Some(1), Some(true))
     );
 
-    alice
-        .post(
-            &format!("/api/v1/chats/{chat}/read"),
-            json!({ "up_to": sid }),
-        )
-        .await;
+    alice.post(&format!("/api/v1/chats/{chat}/read"), json!({ "up_to": sid })).await;
     let e = bob_events.next().await;
-    assert_eq!(
-        (e.event.as_str(), e.data["user_id"].as_str()),
-        ("receipt.updated", Some(alice.id.as_str()))
-    );
+    assert_eq!((e.event.as_str(), e.data["user_id"].as_str()), ("receipt.updated", Some(alice.id.as_str())));
 
-    let (status, _) = alice
-        .post(
-            &format!("/api/v1/chats/{chat}/members"),
-            json!({ "user_ids": [eve.id] }),
-        )
-        .await;
+    let (status, _) = alice.post(&format!("/api/v1/chats/{chat}/members"), json!({ "user_ids": [eve.id] })).await;
     assert_eq!(status, StatusCode::OK);
     let e = bob_events.next().await;
-    assert_eq!(
-        (e.event.as_str(), &e.data["user_ids"]),
-        ("member.joined", &json!([eve.id]))
-    );
+    assert_eq!((e.event.as_str(), &e.data["user_ids"]), ("member.joined", &json!([eve.id])));
     // Eve hears from the moment she joins, not before.
     let e = eve_events.next().await;
     assert_eq!(e.event, "member.joined");
-    bob.delete(&format!("/api/v1/chats/{chat}/members/{}", bob.id))
-        .await;
+    bob.delete(&format!("/api/v1/chats/{chat}/members/{}", bob.id)).await;
     let left = bob_events.next_named("member.left").await;
-    assert_eq!(
-        left.data["user_id"],
-        bob.id.as_str(),
-        "the one who leaves hears it too"
-    );
+    assert_eq!(left.data["user_id"], bob.id.as_str(), "the one who leaves hears it too");
     alice.say(&chat, "bob is gone").await;
     let late = bob_events.try_next(Duration::from_millis(500)).await;
-    assert!(
-        late.as_ref()
-            .is_none_or(|e| e.event != "signal.created" || e.data["signal"]["kind"] != "msg"),
-        "{late:?}"
-    );
+    assert!(late.as_ref().is_none_or(|e| e.event != "signal.created" || e.data["signal"]["kind"] != "msg"), "{late:?}");
 }
 
 #[tokio::test]

@@ -21,53 +21,38 @@ impl TestServer {
         Self::start_with(|_| {}).await
     }
 
+    /// A server on the embedded shape, or, when `PETIT_CHAT_TEST_CONFIG` names a config
+    /// file (e.g. `deploy/local/cluster.toml`), on that file's store with a keyspace of its
+    /// own. The bus and identity stay embedded until their cluster adapters land.
     pub async fn start_with(tune: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::load(
-            None,
-            &Overrides {
-                listen: None,
-                data_dir: Some(dir.path().to_path_buf()),
-            },
-        )
-        .expect("config");
+        let file = std::env::var("PETIT_CHAT_TEST_CONFIG").ok().map(std::path::PathBuf::from);
+        let overrides = Overrides { listen: None, data_dir: Some(dir.path().to_path_buf()) };
+        let mut config = Config::load(file.as_deref(), &overrides).expect("config");
         config.store.sqlite_durability = "normal".into();
+        config.store.cql.keyspace = format!("http_test_{:x}", rand_u64() >> 16);
+        config.bus.kind = petit_chat::config::BusKind::Local;
+        config.identity.kind = petit_chat::config::IdentityKind::Dev;
         config.server.sse_heartbeat_secs = 1;
         tune(&mut config);
         let app = petit_chat::build(&config).await.expect("build app");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let router = app.router.clone();
         let shutdown = app.shutdown.clone();
         tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
-            .expect("serve");
+            axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+                .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                .await
+                .expect("serve");
         });
-        Self {
-            base: format!("http://{addr}"),
-            client: reqwest::Client::new(),
-            app,
-            _dir: dir,
-        }
+        Self { base: format!("http://{addr}"), client: reqwest::Client::new(), app, _dir: dir }
     }
 
     /// Logs in with the dev login (creating the user the first time).
     pub async fn login(&self, username: &str) -> Session {
-        let (status, body) = self
-            .call(
-                None,
-                Method::POST,
-                "/api/v1/dev/login",
-                Some(json!({ "username": username })),
-            )
-            .await;
+        let (status, body) =
+            self.call(None, Method::POST, "/api/v1/dev/login", Some(json!({ "username": username }))).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         Session {
             base: self.base.clone(),
@@ -105,21 +90,12 @@ pub async fn call(
     }
     let resp = req.send().await.expect("request");
     let status = resp.status();
-    let is_problem = resp
-        .headers()
-        .get("content-type")
-        .is_some_and(|v| v == "application/problem+json");
+    let is_problem = resp.headers().get("content-type").is_some_and(|v| v == "application/problem+json");
     let text = resp.text().await.expect("body");
-    let value: Value = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
+    let value: Value =
+        if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
     if status.is_client_error() || status.is_server_error() {
-        assert!(
-            is_problem,
-            "an error must be a problem document: {status} {value}"
-        );
+        assert!(is_problem, "an error must be a problem document: {status} {value}");
         assert_eq!(value["status"], status.as_u16(), "{value}");
         assert!(value["code"].is_string(), "{value}");
     }
@@ -137,70 +113,26 @@ pub struct Session {
 
 impl Session {
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        call(
-            &self.client,
-            &self.base,
-            Some(&self.token),
-            Method::GET,
-            path,
-            None,
-        )
-        .await
+        call(&self.client, &self.base, Some(&self.token), Method::GET, path, None).await
     }
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        call(
-            &self.client,
-            &self.base,
-            Some(&self.token),
-            Method::POST,
-            path,
-            Some(body),
-        )
-        .await
+        call(&self.client, &self.base, Some(&self.token), Method::POST, path, Some(body)).await
     }
     pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        call(
-            &self.client,
-            &self.base,
-            Some(&self.token),
-            Method::PATCH,
-            path,
-            Some(body),
-        )
-        .await
+        call(&self.client, &self.base, Some(&self.token), Method::PATCH, path, Some(body)).await
     }
     pub async fn put(&self, path: &str) -> (StatusCode, Value) {
-        call(
-            &self.client,
-            &self.base,
-            Some(&self.token),
-            Method::PUT,
-            path,
-            None,
-        )
-        .await
+        call(&self.client, &self.base, Some(&self.token), Method::PUT, path, None).await
     }
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
-        call(
-            &self.client,
-            &self.base,
-            Some(&self.token),
-            Method::DELETE,
-            path,
-            None,
-        )
-        .await
+        call(&self.client, &self.base, Some(&self.token), Method::DELETE, path, None).await
     }
 
     /// Creates a group with these members and returns its id.
     pub async fn group(&self, title: &str, members: &[&Session]) -> String {
         let ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
-        let (status, chat) = self
-            .post(
-                "/api/v1/chats",
-                json!({ "kind": "group", "title": title, "members": ids }),
-            )
-            .await;
+        let (status, chat) =
+            self.post("/api/v1/chats", json!({ "kind": "group", "title": title, "members": ids })).await;
         assert_eq!(status, StatusCode::CREATED, "{chat}");
         chat["id"].as_str().expect("chat id").to_string()
     }
@@ -209,10 +141,7 @@ impl Session {
     pub async fn say(&self, chat: &str, text: &str) -> Value {
         let nonce = format!("n-{:x}", rand_u64());
         let (status, signal) = self
-            .post(
-                &format!("/api/v1/chats/{chat}/signals"),
-                json!({ "kind": "msg", "text": text, "nonce": nonce }),
-            )
+            .post(&format!("/api/v1/chats/{chat}/signals"), json!({ "kind": "msg", "text": text, "nonce": nonce }))
             .await;
         assert_eq!(status, StatusCode::CREATED, "{signal}");
         signal
@@ -220,26 +149,14 @@ impl Session {
 
     /// Opens the live event stream (optionally resuming) and waits for `ready`.
     pub async fn stream(&self, last_event_id: Option<&str>) -> EventStream {
-        let mut req = self
-            .client
-            .get(format!("{}/api/v1/events", self.base))
-            .bearer_auth(&self.token);
+        let mut req = self.client.get(format!("{}/api/v1/events", self.base)).bearer_auth(&self.token);
         if let Some(id) = last_event_id {
             req = req.header("Last-Event-ID", id);
         }
         let resp = req.send().await.expect("events");
         assert_eq!(resp.status(), StatusCode::OK);
-        assert!(
-            resp.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("text/event-stream")
-        );
-        let mut stream = EventStream {
-            body: Box::pin(resp.bytes_stream()),
-            buffer: String::new(),
-            heartbeats: 0,
-        };
+        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        let mut stream = EventStream { body: Box::pin(resp.bytes_stream()), buffer: String::new(), heartbeats: 0 };
         let ready = stream.next().await;
         assert_eq!(ready.event, "ready");
         stream
@@ -249,13 +166,8 @@ impl Session {
 fn rand_u64() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    t ^ N
-        .fetch_add(1, Ordering::Relaxed)
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    t ^ N.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 /// One parsed SSE event.
@@ -275,9 +187,7 @@ pub struct EventStream {
 impl EventStream {
     /// The next event (heartbeat comments are counted and skipped); panics after 10 s.
     pub async fn next(&mut self) -> SseEvent {
-        tokio::time::timeout(Duration::from_secs(10), self.next_inner())
-            .await
-            .expect("no event within 10 s")
+        tokio::time::timeout(Duration::from_secs(10), self.next_inner()).await.expect("no event within 10 s")
     }
 
     /// The next event if one comes within `wait`.
@@ -320,12 +230,7 @@ impl EventStream {
                 let data = serde_json::from_str(&data).unwrap_or(Value::String(data));
                 return SseEvent { id, event, data };
             }
-            let chunk = self
-                .body
-                .next()
-                .await
-                .expect("stream ended")
-                .expect("stream error");
+            let chunk = self.body.next().await.expect("stream ended").expect("stream error");
             self.buffer.push_str(&String::from_utf8_lossy(&chunk));
         }
     }

@@ -7,12 +7,7 @@ use serde_json::{Value, json};
 use super::harness::TestServer;
 
 fn ids(page: &Value) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_string())
-        .collect()
+    page["items"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect()
 }
 
 #[tokio::test]
@@ -24,10 +19,7 @@ async fn a_retry_with_the_same_nonce_posts_once() {
     let body = json!({ "kind": "msg", "text": "hello, bob", "nonce": "client-1" });
     let (status, first) = alice.post(&path, body.clone()).await;
     assert_eq!(status, StatusCode::CREATED);
-    assert_eq!(
-        (first["kind"].as_str(), first["text"].as_str()),
-        (Some("msg"), Some("hello, bob"))
-    );
+    assert_eq!((first["kind"].as_str(), first["text"].as_str()), (Some("msg"), Some("hello, bob")));
     assert_eq!(first["author_id"], alice.id.as_str());
     assert_eq!(first["chat_id"], chat.as_str());
     assert_eq!(first["reactions"], json!([]));
@@ -38,15 +30,7 @@ async fn a_retry_with_the_same_nonce_posts_once() {
     assert_eq!(status, StatusCode::CREATED);
     assert_ne!(other["id"], first["id"]);
     let (_, page) = alice.get(&path).await;
-    assert_eq!(
-        page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| s["kind"] == "msg")
-            .count(),
-        2
-    );
+    assert_eq!(page["items"].as_array().unwrap().iter().filter(|s| s["kind"] == "msg").count(), 2);
     // Ids are strings and increase with time.
     let (a, b) = (first["id"].as_str().unwrap(), other["id"].as_str().unwrap());
     assert!(a.parse::<u64>().unwrap() < b.parse::<u64>().unwrap());
@@ -61,26 +45,12 @@ async fn replies_must_point_into_the_chat() {
     let elsewhere = alice.say(&other, "elsewhere").await;
     let first = alice.say(&chat, "question?").await;
     let path = format!("/api/v1/chats/{chat}/signals");
-    let (status, reply) = bob
-        .post(
-            &path,
-            json!({ "kind": "msg", "text": "answer", "nonce": "r1", "reply_to": first["id"] }),
-        )
-        .await;
-    assert_eq!(
-        (status, &reply["reply_to"]),
-        (StatusCode::CREATED, &first["id"])
-    );
-    let (status, p) = bob
-        .post(
-            &path,
-            json!({ "kind": "msg", "text": "x", "nonce": "r2", "reply_to": elsewhere["id"] }),
-        )
-        .await;
-    assert_eq!(
-        (status, p["code"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("reply_to_unknown"))
-    );
+    let (status, reply) =
+        bob.post(&path, json!({ "kind": "msg", "text": "answer", "nonce": "r1", "reply_to": first["id"] })).await;
+    assert_eq!((status, &reply["reply_to"]), (StatusCode::CREATED, &first["id"]));
+    let (status, p) =
+        bob.post(&path, json!({ "kind": "msg", "text": "x", "nonce": "r2", "reply_to": elsewhere["id"] })).await;
+    assert_eq!((status, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("reply_to_unknown")));
 }
 
 #[tokio::test]
@@ -92,13 +62,7 @@ async fn the_timeline_pages_newest_first_without_gaps_or_repeats() {
     let (_, joined) = alice.get(&path).await;
     let mut all = ids(&joined); // the `joined` signal
     for i in 0..120 {
-        all.insert(
-            0,
-            alice.say(&chat, &format!("m{i}")).await["id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
+        all.insert(0, alice.say(&chat, &format!("m{i}")).await["id"].as_str().unwrap().to_string());
     }
     // Default page: 50, newest first.
     let (_, page) = alice.get(&path).await;
@@ -117,70 +81,23 @@ async fn the_timeline_pages_newest_first_without_gaps_or_repeats() {
     }
     assert_eq!(walked, all);
     // A limit above 100 is capped.
-    assert_eq!(
-        ids(&alice.get(&format!("{path}?limit=1000")).await.1).len(),
-        100
-    );
+    assert_eq!(ids(&alice.get(&format!("{path}?limit=1000")).await.1).len(), 100);
     // before / after / around.
-    assert_eq!(
-        ids(&alice
-            .get(&format!("{path}?before={}&limit=3", all[10]))
-            .await
-            .1),
-        all[11..14]
-    );
-    assert_eq!(
-        ids(&alice
-            .get(&format!("{path}?after={}&limit=3", all[10]))
-            .await
-            .1),
-        all[7..10]
-    );
-    assert_eq!(
-        ids(&alice
-            .get(&format!("{path}?around={}&limit=5", all[10]))
-            .await
-            .1),
-        all[8..13]
-    );
+    assert_eq!(ids(&alice.get(&format!("{path}?before={}&limit=3", all[10])).await.1), all[11..14]);
+    assert_eq!(ids(&alice.get(&format!("{path}?after={}&limit=3", all[10])).await.1), all[7..10]);
+    assert_eq!(ids(&alice.get(&format!("{path}?around={}&limit=5", all[10])).await.1), all[8..13]);
     // Walking forward with `after` cursors reaches the newest and stops.
-    let (_, page) = alice
-        .get(&format!("{path}?after={}&limit=4", all[10]))
-        .await;
-    let (_, newer) = alice
-        .get(&format!(
-            "{path}?limit=4&cursor={}",
-            page["next_cursor"].as_str().unwrap()
-        ))
-        .await;
+    let (_, page) = alice.get(&format!("{path}?after={}&limit=4", all[10])).await;
+    let (_, newer) = alice.get(&format!("{path}?limit=4&cursor={}", page["next_cursor"].as_str().unwrap())).await;
     assert_eq!(ids(&newer), all[2..6]);
     let (_, newest) = alice.get(&format!("{path}?after={}&limit=4", all[3])).await;
-    assert_eq!(
-        (ids(&newest), &newest["next_cursor"]),
-        (all[..3].to_vec(), &Value::Null)
-    );
+    assert_eq!((ids(&newest), &newest["next_cursor"]), (all[..3].to_vec(), &Value::Null));
 
     let cases = [
-        (
-            format!("{path}?before=1&after=2"),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "conflicting_position",
-        ),
-        (
-            format!("{path}?cursor=nope"),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_cursor",
-        ),
-        (
-            format!("{path}?before=abc"),
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-        ),
-        (
-            format!("{path}?limit=-1"),
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-        ),
+        (format!("{path}?before=1&after=2"), StatusCode::UNPROCESSABLE_ENTITY, "conflicting_position"),
+        (format!("{path}?cursor=nope"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_cursor"),
+        (format!("{path}?before=abc"), StatusCode::BAD_REQUEST, "invalid_query"),
+        (format!("{path}?limit=-1"), StatusCode::BAD_REQUEST, "invalid_query"),
     ];
     for (url, status, code) in cases {
         let (got, p) = alice.get(&url).await;
@@ -195,38 +112,24 @@ fn enc(emoji: &str) -> String {
 #[tokio::test]
 async fn reactions_count_once_per_person_and_emoji() {
     let server = TestServer::start().await;
-    let (alice, bob, carol) = (
-        server.login("alice").await,
-        server.login("bob").await,
-        server.login("carol").await,
-    );
+    let (alice, bob, carol) = (server.login("alice").await, server.login("bob").await, server.login("carol").await);
     let chat = alice.group("g", &[&bob, &carol]).await;
-    let sid = alice.say(&chat, "react to me").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let sid = alice.say(&chat, "react to me").await["id"].as_str().unwrap().to_string();
     let r = |e: &str| format!("/api/v1/chats/{chat}/signals/{sid}/reactions/{}", enc(e));
 
     for (who, expected) in [(&bob, 1), (&bob, 1), (&carol, 2)] {
         let (status, body) = who.put(&r("👍")).await;
-        assert_eq!(
-            (status, body["count"].as_i64()),
-            (StatusCode::OK, Some(expected))
-        );
+        assert_eq!((status, body["count"].as_i64()), (StatusCode::OK, Some(expected)));
     }
     assert_eq!(bob.put(&r("👩🏽‍💻")).await.1["count"], 1);
 
     let reactions_for = |page: &Value| page["reactions"].clone();
-    let (_, seen_by_bob) = bob
-        .get(&format!("/api/v1/chats/{chat}/signals/{sid}"))
-        .await;
+    let (_, seen_by_bob) = bob.get(&format!("/api/v1/chats/{chat}/signals/{sid}")).await;
     assert_eq!(
         reactions_for(&seen_by_bob),
         json!([{ "emoji": "👍", "count": 2, "me": true }, { "emoji": "👩🏽‍💻", "count": 1, "me": true }])
     );
-    let (_, page) = alice
-        .get(&format!("/api/v1/chats/{chat}/signals?limit=1"))
-        .await;
+    let (_, page) = alice.get(&format!("/api/v1/chats/{chat}/signals?limit=1")).await;
     assert_eq!(
         reactions_for(&page["items"][0]),
         json!([{ "emoji": "👍", "count": 2, "me": false }, { "emoji": "👩🏽‍💻", "count": 1, "me": false }])
@@ -237,44 +140,18 @@ async fn reactions_count_once_per_person_and_emoji() {
     assert_eq!(who["items"], json!(expected));
 
     for expected in [1, 1] {
-        assert_eq!(
-            bob.delete(&r("👍")).await.1["count"],
-            expected,
-            "removing twice counts once"
-        );
+        assert_eq!(bob.delete(&r("👍")).await.1["count"], expected, "removing twice counts once");
     }
-    assert_eq!(
-        alice.delete(&r("👍")).await.1["count"],
-        1,
-        "removing what is not there changes nothing"
-    );
+    assert_eq!(alice.delete(&r("👍")).await.1["count"], 1, "removing what is not there changes nothing");
 
-    let (status, p) = bob
-        .put(&format!("/api/v1/chats/{chat}/signals/{sid}/reactions/abc"))
-        .await;
-    assert_eq!(
-        (status, p["code"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_emoji"))
-    );
-    let (status, p) = bob
-        .put(&format!(
-            "/api/v1/chats/{chat}/signals/42/reactions/{}",
-            enc("👍")
-        ))
-        .await;
-    assert_eq!(
-        (status, p["code"].as_str()),
-        (StatusCode::NOT_FOUND, Some("signal_not_found"))
-    );
+    let (status, p) = bob.put(&format!("/api/v1/chats/{chat}/signals/{sid}/reactions/abc")).await;
+    assert_eq!((status, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_emoji")));
+    let (status, p) = bob.put(&format!("/api/v1/chats/{chat}/signals/42/reactions/{}", enc("👍"))).await;
+    assert_eq!((status, p["code"].as_str()), (StatusCode::NOT_FOUND, Some("signal_not_found")));
     let outsider = server.login("outsider").await;
     let (status, p) = outsider.put(&r("👍")).await;
-    assert_eq!(
-        (status, p["code"].as_str()),
-        (StatusCode::NOT_FOUND, Some("chat_not_found"))
-    );
-    let (_, after) = alice
-        .get(&format!("/api/v1/chats/{chat}/signals/{sid}"))
-        .await;
+    assert_eq!((status, p["code"].as_str()), (StatusCode::NOT_FOUND, Some("chat_not_found")));
+    let (_, after) = alice.get(&format!("/api/v1/chats/{chat}/signals/{sid}")).await;
     assert_eq!(
         reactions_for(&after),
         json!([{ "emoji": "👍", "count": 1, "me": false }, { "emoji": "👩🏽‍💻", "count": 1, "me": false }])

@@ -13,16 +13,27 @@ pub fn env(name: &str, default: &str) -> String {
 
 /// A name no earlier run used, so reruns against a long-lived stack never collide.
 pub fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_nanos();
-    format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000_000)
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos();
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000_000
+    )
 }
 
 /// Fails the test (with `what`) instead of hanging when a service accepts but never answers.
 pub async fn within<T>(what: &str, secs: u64, fut: impl Future<Output = anyhow::Result<T>>) -> T {
     match tokio::time::timeout(Duration::from_secs(secs), fut).await {
         Ok(Ok(v)) => v,
-        Ok(Err(e)) => panic!("{what}: {e:#}\n(is the stack up? scripts/stack up && scripts/stack status)"),
-        Err(_) => panic!("{what}: no answer within {secs}s (is the stack up? scripts/stack status)"),
+        Ok(Err(e)) => {
+            panic!("{what}: {e:#}\n(is the stack up? scripts/stack up && scripts/stack status)")
+        }
+        Err(_) => {
+            panic!("{what}: no answer within {secs}s (is the stack up? scripts/stack status)")
+        }
     }
 }
 

@@ -1,0 +1,130 @@
+//! The Store port over CQL with the `scylla` driver (ScyllaDB's official Rust driver), for
+//! ScyllaDB and Apache Cassandra alike. Tables follow DESIGN.md's data model: one table
+//! per query, time-bucketed signal partitions, lightweight transactions where a rule must
+//! hold across nodes (unique usernames, one direct chat per pair, idempotent sends, exact
+//! reaction counts, watermarks that never move back). Every statement is prepared.
+
+mod config;
+mod schema;
+mod statements;
+mod store;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::{Error, Result};
+use scylla::client::execution_profile::ExecutionProfile;
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::policies::load_balancing::DefaultPolicy;
+use scylla::response::query_result::QueryResult;
+use scylla::value::{CqlValue, Row};
+
+pub use config::{CqlConfig, Replication};
+pub use schema::MIGRATIONS;
+
+use statements::Statements;
+
+/// The CQL store. Cheap to clone.
+#[derive(Clone)]
+pub struct CqlStore {
+    session: Arc<Session>,
+    st: Arc<Statements>,
+}
+
+impl std::fmt::Debug for CqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CqlStore").finish_non_exhaustive()
+    }
+}
+
+impl CqlStore {
+    /// Connects (retrying for `config.connect_wait_secs` while the cluster does not answer),
+    /// applies pending migrations and prepares every statement.
+    pub async fn connect(config: &CqlConfig) -> Result<Self> {
+        let session = Arc::new(open_session(config).await?);
+        schema::migrate(&session, config).await?;
+        session
+            .use_keyspace(&config.keyspace, false)
+            .await
+            .map_err(|e| Error::unavailable(format!("cql: use keyspace: {e}")))?;
+        let st = Arc::new(Statements::prepare(&session).await?);
+        Ok(Self { session, st })
+    }
+
+    /// Applies pending migrations and returns the versions applied.
+    pub async fn migrate(config: &CqlConfig) -> Result<Vec<i32>> {
+        let session = open_session(config).await?;
+        schema::migrate(&session, config).await
+    }
+}
+
+/// A session with the configured consistency, timeouts and token-aware, DC-aware routing
+/// (shard-aware on ScyllaDB).
+async fn open_session(config: &CqlConfig) -> Result<Session> {
+    config.validate()?;
+    let mut policy = DefaultPolicy::builder().token_aware(true);
+    if let Some(dc) = &config.local_datacenter {
+        policy = policy.prefer_datacenter(dc.clone()).permit_dc_failover(false);
+    }
+    let profile = ExecutionProfile::builder()
+        .consistency(config.consistency()?)
+        .serial_consistency(Some(config.serial_consistency()?))
+        .request_timeout(Some(Duration::from_millis(config.request_timeout_ms)))
+        .load_balancing_policy(policy.build())
+        .build();
+    let mut builder = SessionBuilder::new()
+        .known_nodes(&config.contact_points)
+        .connection_timeout(Duration::from_millis(config.connect_timeout_ms))
+        .default_execution_profile_handle(profile.into_handle());
+    if let (Some(user), Some(password)) = (&config.username, &config.password) {
+        builder = builder.user(user, password);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(config.connect_wait_secs);
+    loop {
+        match builder.build().await {
+            Ok(session) => return Ok(session),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, points = ?config.contact_points, "cql: cannot connect yet; retrying");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => {
+                return Err(Error::unavailable(format!("cql: cannot connect to {:?}: {e}", config.contact_points)));
+            }
+        }
+    }
+}
+
+/// Driver errors: the cluster (or the network to it) failed; a retry may succeed.
+pub(crate) fn unavailable(e: impl std::fmt::Display) -> Error {
+    Error::unavailable(format!("cql: {e}"))
+}
+
+/// Rows of a result by column name, untyped (for LWT results, whose columns vary).
+pub(crate) fn named_rows(result: QueryResult) -> Result<Vec<HashMap<String, CqlValue>>> {
+    let rows = result.into_rows_result().map_err(unavailable)?;
+    let names: Vec<String> = rows.column_specs().iter().map(|c| c.name().to_string()).collect();
+    let mut out = vec![];
+    for row in rows.rows::<Row>().map_err(unavailable)? {
+        let row = row.map_err(unavailable)?;
+        let map = names.iter().cloned().zip(row.columns).filter_map(|(n, v)| v.map(|v| (n, v))).collect();
+        out.push(map);
+    }
+    Ok(out)
+}
+
+/// Whether a lightweight transaction applied, and the current row when it did not.
+pub(crate) fn lwt(result: QueryResult) -> Result<(bool, HashMap<String, CqlValue>)> {
+    let mut rows = named_rows(result)?;
+    let row = if rows.is_empty() { HashMap::new() } else { rows.remove(0) };
+    let applied = matches!(row.get("[applied]"), Some(CqlValue::Boolean(true)));
+    Ok((applied, row))
+}
+
+pub(crate) fn bigint(row: &HashMap<String, CqlValue>, column: &str) -> Option<i64> {
+    match row.get(column) {
+        Some(CqlValue::BigInt(v)) => Some(*v),
+        _ => None,
+    }
+}

@@ -1,0 +1,134 @@
+//! Keyspace creation and numbered migrations. Migrations run under a lease taken with a
+//! lightweight transaction, are recorded in `schema_migrations`, wait for schema agreement
+//! after each change, and are idempotent: running `migrate` again, or from two nodes at
+//! once, is safe.
+//!
+//! ScyllaDB: recent releases create keyspaces with tablets, and counters and lightweight
+//! transactions are not supported there in some of them; Petit chat needs both, so on
+//! ScyllaDB the keyspace is created with `tablets = {'enabled': false}`. Cassandra has no
+//! such option, so the server is detected first (`system.scylla_local` exists only on ScyllaDB).
+
+use std::time::Duration;
+
+use domain::{Error, Result};
+use scylla::client::session::Session;
+
+use crate::config::CqlConfig;
+use crate::{lwt, unavailable};
+
+/// (version, name, CQL), in order. Never edit a shipped migration; add a new one.
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "initial", include_str!("../migrations/0001_initial.cql"))];
+
+const LEASE_SECS: i32 = 120;
+
+/// Creates the keyspace if needed and applies the pending migrations; returns their versions.
+pub async fn migrate(session: &Session, config: &CqlConfig) -> Result<Vec<i32>> {
+    let ks = &config.keyspace;
+    let scylla = is_scylla(session).await;
+    let tablets = if scylla { " AND tablets = {'enabled': false}" } else { "" };
+    let replication = config.replication_cql()?;
+    ddl(session, &format!("CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = {replication}{tablets}")).await?;
+    ddl(session, &format!("CREATE TABLE IF NOT EXISTS {ks}.schema_migrations (version int PRIMARY KEY, name text, applied_at timestamp)")).await?;
+    ddl(session, &format!("CREATE TABLE IF NOT EXISTS {ks}.schema_lease (id int PRIMARY KEY, holder text)")).await?;
+
+    let holder = format!("{:016x}", rand::random::<u64>());
+    acquire_lease(session, ks, &holder).await?;
+    let result = apply_pending(session, ks).await;
+    let release = session
+        .query_unpaged(format!("DELETE FROM {ks}.schema_lease WHERE id = 0 IF holder = ?"), (holder.as_str(),))
+        .await;
+    if let Err(e) = release {
+        tracing::warn!(error = %e, "cql: could not release the migration lease; it expires by itself");
+    }
+    let applied = result?;
+    tracing::info!(keyspace = %ks, scylla, ?applied, "cql schema is up to date");
+    Ok(applied)
+}
+
+async fn is_scylla(session: &Session) -> bool {
+    session.query_unpaged("SELECT key FROM system.scylla_local LIMIT 1", &[]).await.is_ok()
+}
+
+async fn ddl(session: &Session, cql: &str) -> Result<()> {
+    session.query_unpaged(cql, &[]).await.map_err(|e| Error::unavailable(format!("cql: {cql}: {e}")))?;
+    session.await_schema_agreement().await.map_err(unavailable)?;
+    Ok(())
+}
+
+async fn acquire_lease(session: &Session, ks: &str, holder: &str) -> Result<()> {
+    let cql = format!("INSERT INTO {ks}.schema_lease (id, holder) VALUES (0, ?) IF NOT EXISTS USING TTL {LEASE_SECS}");
+    for attempt in 0..(LEASE_SECS * 2) {
+        let (applied, row) = lwt(session.query_unpaged(cql.as_str(), (holder,)).await.map_err(unavailable)?)?;
+        if applied {
+            return Ok(());
+        }
+        if attempt % 10 == 0 {
+            tracing::info!(holder = ?row.get("holder"), "cql: another process is migrating; waiting");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err(Error::unavailable("cql: the migration lease stayed taken"))
+}
+
+async fn apply_pending(session: &Session, ks: &str) -> Result<Vec<i32>> {
+    let mut applied = vec![];
+    for (version, name, cql) in MIGRATIONS {
+        let done = session
+            .query_unpaged(format!("SELECT version FROM {ks}.schema_migrations WHERE version = ?"), (*version,))
+            .await
+            .map_err(unavailable)?
+            .into_rows_result()
+            .map_err(unavailable)?
+            .rows_num()
+            > 0;
+        if done {
+            continue;
+        }
+        for statement in statements(cql) {
+            ddl(session, &qualify(&statement, ks)).await?;
+        }
+        session
+            .query_unpaged(
+                format!(
+                    "INSERT INTO {ks}.schema_migrations (version, name, applied_at) VALUES (?, ?, toTimestamp(now()))"
+                ),
+                (*version, *name),
+            )
+            .await
+            .map_err(unavailable)?;
+        tracing::info!(version, name, "cql migration applied");
+        applied.push(*version);
+    }
+    Ok(applied)
+}
+
+/// The statements of a migration file: separated by lines holding only `;`, comments dropped.
+fn statements(cql: &str) -> Vec<String> {
+    let text: String = cql.lines().filter(|l| !l.trim_start().starts_with("--")).map(|l| format!("{l}\n")).collect();
+    text.split("\n;\n").map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+/// Prefixes the table of `CREATE TABLE IF NOT EXISTS <table>` with the keyspace.
+fn qualify(statement: &str, ks: &str) -> String {
+    const PREFIX: &str = "CREATE TABLE IF NOT EXISTS ";
+    match statement.strip_prefix(PREFIX) {
+        Some(rest) => format!("{PREFIX}{ks}.{rest}"),
+        None => statement.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migration_files_split_into_qualified_statements() {
+        let all = statements(MIGRATIONS[0].2);
+        assert!(all.len() >= 14, "{}", all.len());
+        for s in &all {
+            assert!(s.starts_with("CREATE TABLE IF NOT EXISTS "), "{s}");
+            assert!(!s.contains(';'), "{s}");
+            assert!(qualify(s, "ks").starts_with("CREATE TABLE IF NOT EXISTS ks."));
+        }
+    }
+}

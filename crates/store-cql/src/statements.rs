@@ -1,0 +1,200 @@
+//! Every statement the store runs, prepared once at start. Statements that can safely run
+//! twice are marked idempotent, so the driver retries (and speculates) only those;
+//! lightweight transactions and counter updates are not.
+
+use domain::Result;
+use scylla::client::session::Session;
+use scylla::statement::prepared::PreparedStatement;
+
+use crate::unavailable;
+
+pub struct Statements {
+    pub ping: PreparedStatement,
+    // users
+    pub claim_subject: PreparedStatement,
+    pub release_subject: PreparedStatement,
+    pub claim_username: PreparedStatement,
+    pub insert_user: PreparedStatement,
+    pub user: PreparedStatement,
+    pub user_by_username: PreparedStatement,
+    pub user_by_subject: PreparedStatement,
+    pub set_display_name: PreparedStatement,
+    // chats and members
+    pub insert_chat: PreparedStatement,
+    pub claim_pair: PreparedStatement,
+    pub chat: PreparedStatement,
+    pub set_title: PreparedStatement,
+    pub insert_member: PreparedStatement,
+    pub member: PreparedStatement,
+    pub members: PreparedStatement,
+    pub delete_member: PreparedStatement,
+    pub set_role: PreparedStatement,
+    // inbox
+    pub user_chat_activity: PreparedStatement,
+    pub user_chats_in: PreparedStatement,
+    pub set_user_chat_activity: PreparedStatement,
+    pub delete_user_chat: PreparedStatement,
+    pub insert_inbox: PreparedStatement,
+    pub delete_inbox: PreparedStatement,
+    pub inbox_first: PreparedStatement,
+    pub inbox_after: PreparedStatement,
+    // signals
+    pub claim_nonce: PreparedStatement,
+    pub insert_signal: PreparedStatement,
+    pub insert_bucket: PreparedStatement,
+    pub signal: PreparedStatement,
+    pub buckets_down: PreparedStatement,
+    pub buckets_up: PreparedStatement,
+    pub signals_below: PreparedStatement,
+    pub signals_above: PreparedStatement,
+    // reactions
+    pub insert_reaction: PreparedStatement,
+    pub delete_reaction: PreparedStatement,
+    pub count_up: PreparedStatement,
+    pub count_down: PreparedStatement,
+    pub insert_user_reaction: PreparedStatement,
+    pub delete_user_reaction: PreparedStatement,
+    pub counts: PreparedStatement,
+    pub user_reactions: PreparedStatement,
+    pub reactors: PreparedStatement,
+    // receipts
+    pub advance_read: PreparedStatement,
+    pub advance_delivered: PreparedStatement,
+}
+
+pub const SIGNAL_COLUMNS: &str = "chat_id, signal_id, author_id, kind, text, reply_to, subjects";
+pub const USER_COLUMNS: &str = "id, username, display_name, issuer, subject, created_at";
+pub const MEMBER_COLUMNS: &str = "chat_id, user_id, role, joined_at, delivered_up_to, read_up_to";
+
+/// Nonces are kept a week: a client retrying later than that posts again.
+const NONCE_TTL_SECS: u32 = 7 * 24 * 3600;
+
+impl Statements {
+    pub async fn prepare(s: &Session) -> Result<Self> {
+        let p = |cql: String, idempotent: bool| async move {
+            let mut st = s.prepare(cql.clone()).await.map_err(|e| unavailable(format!("prepare {cql}: {e}")))?;
+            st.set_is_idempotent(idempotent);
+            Ok::<_, domain::Error>(st)
+        };
+        let (idem, once) = (true, false);
+        Ok(Self {
+            ping: p("SELECT release_version FROM system.local".into(), idem).await?,
+            claim_subject: p("INSERT INTO users_by_subject (issuer, subject, user_id) VALUES (?, ?, ?) IF NOT EXISTS".into(), once).await?,
+            release_subject: p("DELETE FROM users_by_subject WHERE issuer = ? AND subject = ? IF user_id = ?".into(), once).await?,
+            claim_username: p("INSERT INTO users_by_username (username, user_id) VALUES (?, ?) IF NOT EXISTS".into(), once).await?,
+            insert_user: p(format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"), idem).await?,
+            user: p(format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"), idem).await?,
+            user_by_username: p("SELECT user_id FROM users_by_username WHERE username = ?".into(), idem).await?,
+            user_by_subject: p("SELECT user_id FROM users_by_subject WHERE issuer = ? AND subject = ?".into(), idem).await?,
+            set_display_name: p("UPDATE users SET display_name = ? WHERE id = ?".into(), idem).await?,
+
+            insert_chat: p("INSERT INTO chats (id, kind, title, created_by, created_at) VALUES (?, ?, ?, ?, ?)".into(), idem).await?,
+            claim_pair: p("INSERT INTO direct_pairs (user_lo, user_hi, chat_id) VALUES (?, ?, ?) IF NOT EXISTS".into(), once).await?,
+            chat: p("SELECT id, kind, title, created_by, created_at FROM chats WHERE id = ?".into(), idem).await?,
+            set_title: p("UPDATE chats SET title = ? WHERE id = ?".into(), idem).await?,
+            insert_member: p(format!("INSERT INTO chat_members ({MEMBER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS"), once).await?,
+            member: p(format!("SELECT {MEMBER_COLUMNS} FROM chat_members WHERE chat_id = ? AND user_id = ?"), idem).await?,
+            members: p(format!("SELECT {MEMBER_COLUMNS} FROM chat_members WHERE chat_id = ?"), idem).await?,
+            delete_member: p("DELETE FROM chat_members WHERE chat_id = ? AND user_id = ? IF EXISTS".into(), once).await?,
+            set_role: p("UPDATE chat_members SET role = ? WHERE chat_id = ? AND user_id = ? IF EXISTS".into(), once).await?,
+
+            user_chat_activity: p("SELECT activity FROM user_chats WHERE user_id = ? AND chat_id = ?".into(), idem).await?,
+            user_chats_in: p("SELECT chat_id, activity FROM user_chats WHERE user_id = ? AND chat_id IN ?".into(), idem).await?,
+            set_user_chat_activity: p(
+                "UPDATE user_chats USING TIMESTAMP ? SET activity = ? WHERE user_id = ? AND chat_id = ?".into(),
+                idem,
+            )
+            .await?,
+            delete_user_chat: p("DELETE FROM user_chats WHERE user_id = ? AND chat_id = ?".into(), idem).await?,
+            insert_inbox: p("INSERT INTO user_inbox (user_id, activity, chat_id) VALUES (?, ?, ?)".into(), idem).await?,
+            delete_inbox: p("DELETE FROM user_inbox WHERE user_id = ? AND activity = ? AND chat_id = ?".into(), idem).await?,
+            inbox_first: p("SELECT activity, chat_id FROM user_inbox WHERE user_id = ? LIMIT ?".into(), idem).await?,
+            inbox_after: p(
+                "SELECT activity, chat_id FROM user_inbox WHERE user_id = ? AND (activity, chat_id) < (?, ?) LIMIT ?".into(),
+                idem,
+            )
+            .await?,
+
+            claim_nonce: p(
+                format!("INSERT INTO signal_nonces (chat_id, author_id, nonce, signal_id) VALUES (?, ?, ?, ?) IF NOT EXISTS USING TTL {NONCE_TTL_SECS}"),
+                once,
+            )
+            .await?,
+            insert_signal: p(
+                format!("INSERT INTO signals (bucket, {SIGNAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+                idem,
+            )
+            .await?,
+            insert_bucket: p("INSERT INTO chat_buckets (chat_id, bucket) VALUES (?, ?)".into(), idem).await?,
+            signal: p(format!("SELECT {SIGNAL_COLUMNS} FROM signals WHERE chat_id = ? AND bucket = ? AND signal_id = ?"), idem).await?,
+            buckets_down: p("SELECT bucket FROM chat_buckets WHERE chat_id = ? AND bucket <= ?".into(), idem).await?,
+            buckets_up: p("SELECT bucket FROM chat_buckets WHERE chat_id = ? AND bucket >= ? ORDER BY bucket ASC".into(), idem).await?,
+            signals_below: p(
+                format!("SELECT {SIGNAL_COLUMNS} FROM signals WHERE chat_id = ? AND bucket = ? AND signal_id < ? LIMIT ?"),
+                idem,
+            )
+            .await?,
+            signals_above: p(
+                format!("SELECT {SIGNAL_COLUMNS} FROM signals WHERE chat_id = ? AND bucket = ? AND signal_id > ? ORDER BY signal_id ASC LIMIT ?"),
+                idem,
+            )
+            .await?,
+
+            insert_reaction: p(
+                "INSERT INTO reactions (chat_id, signal_id, emoji, user_id) VALUES (?, ?, ?, ?) IF NOT EXISTS".into(),
+                once,
+            )
+            .await?,
+            delete_reaction: p(
+                "DELETE FROM reactions WHERE chat_id = ? AND signal_id = ? AND emoji = ? AND user_id = ? IF EXISTS".into(),
+                once,
+            )
+            .await?,
+            count_up: p(
+                "UPDATE reaction_counts SET n = n + 1 WHERE chat_id = ? AND bucket = ? AND signal_id = ? AND emoji = ?".into(),
+                once,
+            )
+            .await?,
+            count_down: p(
+                "UPDATE reaction_counts SET n = n - 1 WHERE chat_id = ? AND bucket = ? AND signal_id = ? AND emoji = ?".into(),
+                once,
+            )
+            .await?,
+            insert_user_reaction: p(
+                "INSERT INTO user_reactions (chat_id, user_id, bucket, signal_id, emoji) VALUES (?, ?, ?, ?, ?)".into(),
+                idem,
+            )
+            .await?,
+            delete_user_reaction: p(
+                "DELETE FROM user_reactions WHERE chat_id = ? AND user_id = ? AND bucket = ? AND signal_id = ? AND emoji = ?".into(),
+                idem,
+            )
+            .await?,
+            counts: p(
+                "SELECT signal_id, emoji, n FROM reaction_counts WHERE chat_id = ? AND bucket = ? AND signal_id IN ?".into(),
+                idem,
+            )
+            .await?,
+            user_reactions: p(
+                "SELECT signal_id, emoji FROM user_reactions WHERE chat_id = ? AND user_id = ? AND bucket = ? AND signal_id IN ?".into(),
+                idem,
+            )
+            .await?,
+            reactors: p(
+                "SELECT user_id FROM reactions WHERE chat_id = ? AND signal_id = ? AND emoji = ? AND user_id > ? LIMIT ?".into(),
+                idem,
+            )
+            .await?,
+            advance_read: p(
+                "UPDATE chat_members SET read_up_to = ? WHERE chat_id = ? AND user_id = ? IF read_up_to < ?".into(),
+                once,
+            )
+            .await?,
+            advance_delivered: p(
+                "UPDATE chat_members SET delivered_up_to = ? WHERE chat_id = ? AND user_id = ? IF delivered_up_to < ?".into(),
+                once,
+            )
+            .await?,
+        })
+    }
+}

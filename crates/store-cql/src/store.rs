@@ -1,0 +1,451 @@
+//! `impl Store for CqlStore`, in the trait's order.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use domain::{
+    Chat, ChatId, ChatKind, Error, Id, InboxEntry, Member, Result, Role, Signal, SignalId, SignalKind, User, UserId,
+};
+use futures::future::try_join_all;
+use ports::{CreateUserOutcome, InsertSignalOutcome, SignalRange, Store};
+use scylla::deserialize::row::DeserializeRow;
+use scylla::response::query_result::QueryResult;
+use scylla::serialize::row::SerializeRow;
+use scylla::statement::prepared::PreparedStatement;
+
+use crate::{CqlStore, bigint, lwt, unavailable};
+
+type UserRow = (i64, String, String, String, String, i64);
+type ChatRow = (i64, String, Option<String>, i64, i64);
+type MemberRow = (i64, i64, String, i64, i64, i64);
+type SignalRow = (i64, i64, i64, String, Option<String>, Option<i64>, Option<Vec<i64>>);
+
+fn rows<T>(result: QueryResult) -> Result<Vec<T>>
+where
+    T: for<'f, 'm> DeserializeRow<'f, 'm>,
+{
+    let rows = result.into_rows_result().map_err(unavailable)?;
+    rows.rows::<T>().map_err(unavailable)?.map(|r| r.map_err(unavailable)).collect()
+}
+
+fn first<T>(result: QueryResult) -> Result<Option<T>>
+where
+    T: for<'f, 'm> DeserializeRow<'f, 'm>,
+{
+    Ok(rows::<T>(result)?.into_iter().next())
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::internal(format!("cql: unreadable {what} row"))
+}
+
+fn to_user(r: UserRow) -> User {
+    User { id: Id::from_i64(r.0), username: r.1, display_name: r.2, issuer: r.3, subject: r.4, created_at: r.5 }
+}
+
+fn to_chat(r: ChatRow) -> Result<Chat> {
+    Ok(Chat {
+        id: Id::from_i64(r.0),
+        kind: ChatKind::parse(&r.1).ok_or_else(|| corrupt("chat"))?,
+        title: r.2,
+        created_by: Id::from_i64(r.3),
+        created_at: r.4,
+    })
+}
+
+fn to_member(r: MemberRow) -> Result<Member> {
+    Ok(Member {
+        chat_id: Id::from_i64(r.0),
+        user_id: Id::from_i64(r.1),
+        role: Role::parse(&r.2).ok_or_else(|| corrupt("member"))?,
+        joined_at: r.3,
+        delivered_up_to: Id::from_i64(r.4),
+        read_up_to: Id::from_i64(r.5),
+    })
+}
+
+fn to_signal(r: SignalRow) -> Result<Signal> {
+    Ok(Signal {
+        chat_id: Id::from_i64(r.0),
+        id: Id::from_i64(r.1),
+        author_id: Id::from_i64(r.2),
+        kind: SignalKind::parse(&r.3).ok_or_else(|| corrupt("signal"))?,
+        text: r.4,
+        reply_to: r.5.map(Id::from_i64),
+        subjects: r.6.unwrap_or_default().into_iter().map(Id::from_i64).collect(),
+    })
+}
+
+/// The write timestamp (microseconds) of an activity: later activity, later timestamp, so
+/// the newest activity wins in `user_chats` without reading first.
+fn activity_timestamp(activity: Id) -> i64 {
+    (activity.unix_ms() as i64) * 1000 + (activity.0 & 0xfff) as i64 % 1000
+}
+
+/// Ids grouped by bucket.
+fn by_bucket(ids: &[SignalId]) -> BTreeMap<i64, Vec<i64>> {
+    let mut map: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for id in ids {
+        map.entry(id.bucket()).or_default().push(id.as_i64());
+    }
+    map
+}
+
+impl CqlStore {
+    async fn run(&self, st: &PreparedStatement, values: impl SerializeRow) -> Result<QueryResult> {
+        self.session.execute_unpaged(st, values).await.map_err(unavailable)
+    }
+
+    /// Reads a user row, waiting briefly for a concurrent creator to finish writing it.
+    async fn user_eventually(&self, id: i64) -> Result<User> {
+        for _ in 0..20 {
+            if let Some(user) = self.user(Id::from_i64(id)).await? {
+                return Ok(user);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(Error::unavailable("cql: a user is being created concurrently; retry"))
+    }
+
+    /// Adds members that are not already in (LWT), with their inbox rows.
+    async fn insert_members(&self, chat: ChatId, members: &[Member]) -> Result<()> {
+        try_join_all(members.iter().map(|m| async move {
+            let (applied, _) = lwt(self
+                .run(
+                    &self.st.insert_member,
+                    (
+                        chat.as_i64(),
+                        m.user_id.as_i64(),
+                        m.role.as_str(),
+                        m.joined_at,
+                        m.delivered_up_to.as_i64(),
+                        m.read_up_to.as_i64(),
+                    ),
+                )
+                .await?)?;
+            if applied {
+                self.move_activity(m.user_id, chat, chat).await?;
+            }
+            Ok::<_, Error>(())
+        }))
+        .await?;
+        Ok(())
+    }
+
+    /// Moves a chat's activity for one user forward (never back) and its inbox row with it.
+    async fn move_activity(&self, user: UserId, chat: ChatId, activity: Id) -> Result<()> {
+        let old =
+            first::<(Option<i64>,)>(self.run(&self.st.user_chat_activity, (user.as_i64(), chat.as_i64())).await?)?
+                .and_then(|r| r.0);
+        if old.is_some_and(|old| old >= activity.as_i64()) {
+            return Ok(());
+        }
+        let ts = activity_timestamp(activity);
+        self.run(&self.st.set_user_chat_activity, (ts, activity.as_i64(), user.as_i64(), chat.as_i64())).await?;
+        self.run(&self.st.insert_inbox, (user.as_i64(), activity.as_i64(), chat.as_i64())).await?;
+        if let Some(old) = old {
+            self.run(&self.st.delete_inbox, (user.as_i64(), old, chat.as_i64())).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for CqlStore {
+    async fn ping(&self) -> Result<()> {
+        self.run(&self.st.ping, ()).await.map(drop)
+    }
+
+    async fn create_user(&self, user: &User) -> Result<CreateUserOutcome> {
+        let id = user.id.as_i64();
+        let (claimed, row) = lwt(self.run(&self.st.claim_subject, (&user.issuer, &user.subject, id)).await?)?;
+        if !claimed {
+            let existing = bigint(&row, "user_id").ok_or_else(|| corrupt("users_by_subject"))?;
+            return Ok(CreateUserOutcome::SubjectTaken(self.user_eventually(existing).await?));
+        }
+        let (named, _) = lwt(self.run(&self.st.claim_username, (&user.username, id)).await?)?;
+        if !named {
+            self.run(&self.st.release_subject, (&user.issuer, &user.subject, id)).await?;
+            return Ok(CreateUserOutcome::UsernameTaken);
+        }
+        self.run(
+            &self.st.insert_user,
+            (id, &user.username, &user.display_name, &user.issuer, &user.subject, user.created_at),
+        )
+        .await?;
+        Ok(CreateUserOutcome::Created)
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
+        Ok(first::<UserRow>(self.run(&self.st.user, (id.as_i64(),)).await?)?.map(to_user))
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        match first::<(i64,)>(self.run(&self.st.user_by_username, (username,)).await?)? {
+            Some((id,)) => self.user(Id::from_i64(id)).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn user_by_subject(&self, issuer: &str, subject: &str) -> Result<Option<User>> {
+        match first::<(i64,)>(self.run(&self.st.user_by_subject, (issuer, subject)).await?)? {
+            Some((id,)) => self.user(Id::from_i64(id)).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn set_display_name(&self, id: UserId, display_name: &str) -> Result<()> {
+        self.run(&self.st.set_display_name, (display_name, id.as_i64())).await.map(drop)
+    }
+
+    async fn create_chat(&self, chat: &Chat, members: &[Member]) -> Result<()> {
+        self.run(
+            &self.st.insert_chat,
+            (chat.id.as_i64(), chat.kind.as_str(), chat.title.as_deref(), chat.created_by.as_i64(), chat.created_at),
+        )
+        .await?;
+        self.insert_members(chat.id, members).await
+    }
+
+    async fn claim_direct_chat(&self, a: UserId, b: UserId, chat: ChatId) -> Result<ChatId> {
+        let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+        let (applied, row) = lwt(self.run(&self.st.claim_pair, (lo.as_i64(), hi.as_i64(), chat.as_i64())).await?)?;
+        if applied {
+            return Ok(chat);
+        }
+        bigint(&row, "chat_id").map(Id::from_i64).ok_or_else(|| corrupt("direct_pairs"))
+    }
+
+    async fn chat(&self, id: ChatId) -> Result<Option<Chat>> {
+        first::<ChatRow>(self.run(&self.st.chat, (id.as_i64(),)).await?)?.map(to_chat).transpose()
+    }
+
+    async fn set_chat_title(&self, id: ChatId, title: &str) -> Result<()> {
+        self.run(&self.st.set_title, (title, id.as_i64())).await.map(drop)
+    }
+
+    async fn member(&self, chat: ChatId, user: UserId) -> Result<Option<Member>> {
+        first::<MemberRow>(self.run(&self.st.member, (chat.as_i64(), user.as_i64())).await?)?.map(to_member).transpose()
+    }
+
+    async fn members(&self, chat: ChatId) -> Result<Vec<Member>> {
+        rows::<MemberRow>(self.run(&self.st.members, (chat.as_i64(),)).await?)?.into_iter().map(to_member).collect()
+    }
+
+    async fn add_members(&self, chat: ChatId, members: &[Member]) -> Result<()> {
+        self.insert_members(chat, members).await
+    }
+
+    async fn remove_member(&self, chat: ChatId, user: UserId) -> Result<()> {
+        self.run(&self.st.delete_member, (chat.as_i64(), user.as_i64())).await?;
+        let old =
+            first::<(Option<i64>,)>(self.run(&self.st.user_chat_activity, (user.as_i64(), chat.as_i64())).await?)?
+                .and_then(|r| r.0);
+        self.run(&self.st.delete_user_chat, (user.as_i64(), chat.as_i64())).await?;
+        if let Some(old) = old {
+            self.run(&self.st.delete_inbox, (user.as_i64(), old, chat.as_i64())).await?;
+        }
+        Ok(())
+    }
+
+    async fn set_role(&self, chat: ChatId, user: UserId, role: Role) -> Result<()> {
+        self.run(&self.st.set_role, (role.as_str(), chat.as_i64(), user.as_i64())).await.map(drop)
+    }
+
+    async fn record_activity(&self, chat: ChatId, activity: SignalId, members: &[UserId]) -> Result<()> {
+        try_join_all(members.iter().map(|u| self.move_activity(*u, chat, activity))).await?;
+        Ok(())
+    }
+
+    async fn inbox(&self, user: UserId, after: Option<(SignalId, ChatId)>, limit: usize) -> Result<Vec<InboxEntry>> {
+        // Rows of older activity of a chat may linger after concurrent updates: keep only
+        // the row matching user_chats, delete the others as they are met.
+        let mut out: Vec<InboxEntry> = vec![];
+        let mut seen: HashSet<i64> = HashSet::new();
+        let mut cursor = after;
+        let batch = (limit as i32).clamp(1, 500) + 10;
+        loop {
+            let result = match cursor {
+                None => self.run(&self.st.inbox_first, (user.as_i64(), batch)).await?,
+                Some((a, c)) => self.run(&self.st.inbox_after, (user.as_i64(), a.as_i64(), c.as_i64(), batch)).await?,
+            };
+            let page = rows::<(i64, i64)>(result)?;
+            let exhausted = page.len() < batch as usize;
+            if page.is_empty() {
+                break;
+            }
+            cursor = page.last().map(|(a, c)| (Id::from_i64(*a), Id::from_i64(*c)));
+            let chats: Vec<i64> = page.iter().map(|(_, c)| *c).collect();
+            let current: BTreeMap<i64, Option<i64>> =
+                rows::<(i64, Option<i64>)>(self.run(&self.st.user_chats_in, (user.as_i64(), chats)).await?)?
+                    .into_iter()
+                    .collect();
+            for (activity, chat) in page {
+                let live = current.get(&chat).copied().flatten() == Some(activity);
+                if !live {
+                    self.run(&self.st.delete_inbox, (user.as_i64(), activity, chat)).await?;
+                    continue;
+                }
+                if seen.insert(chat) {
+                    out.push(InboxEntry { chat_id: Id::from_i64(chat), activity: Id::from_i64(activity) });
+                    if out.len() == limit {
+                        return Ok(out);
+                    }
+                }
+            }
+            if exhausted {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn insert_signal(&self, signal: &Signal, nonce: Option<&str>) -> Result<InsertSignalOutcome> {
+        let s = signal;
+        if let Some(nonce) = nonce {
+            let (applied, row) = lwt(self
+                .run(&self.st.claim_nonce, (s.chat_id.as_i64(), s.author_id.as_i64(), nonce, s.id.as_i64()))
+                .await?)?;
+            if !applied {
+                let first = bigint(&row, "signal_id").ok_or_else(|| corrupt("signal_nonces"))?;
+                return Ok(InsertSignalOutcome::Duplicate(Id::from_i64(first)));
+            }
+        }
+        let subjects: Option<Vec<i64>> =
+            (!s.subjects.is_empty()).then(|| s.subjects.iter().map(|u| u.as_i64()).collect());
+        self.run(
+            &self.st.insert_signal,
+            (
+                s.id.bucket(),
+                s.chat_id.as_i64(),
+                s.id.as_i64(),
+                s.author_id.as_i64(),
+                s.kind.as_str(),
+                s.text.as_deref(),
+                s.reply_to.map(Id::as_i64),
+                subjects,
+            ),
+        )
+        .await?;
+        self.run(&self.st.insert_bucket, (s.chat_id.as_i64(), s.id.bucket())).await?;
+        Ok(InsertSignalOutcome::Inserted)
+    }
+
+    async fn signal(&self, chat: ChatId, id: SignalId) -> Result<Option<Signal>> {
+        first::<SignalRow>(self.run(&self.st.signal, (chat.as_i64(), id.bucket(), id.as_i64())).await?)?
+            .map(to_signal)
+            .transpose()
+    }
+
+    async fn signals(&self, chat: ChatId, range: SignalRange, limit: usize) -> Result<Vec<Signal>> {
+        let mut out: Vec<Signal> = Vec::with_capacity(limit);
+        match range {
+            SignalRange::Latest | SignalRange::Before(_) => {
+                let bound = match range {
+                    SignalRange::Before(id) => id,
+                    _ => Id(i64::MAX as u64),
+                };
+                let buckets = rows::<(i64,)>(self.run(&self.st.buckets_down, (chat.as_i64(), bound.bucket())).await?)?;
+                for (bucket,) in buckets {
+                    let want = (limit - out.len()) as i32;
+                    let page = self.run(&self.st.signals_below, (chat.as_i64(), bucket, bound.as_i64(), want)).await?;
+                    for row in rows::<SignalRow>(page)? {
+                        out.push(to_signal(row)?);
+                    }
+                    if out.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            SignalRange::After(id) => {
+                let buckets = rows::<(i64,)>(self.run(&self.st.buckets_up, (chat.as_i64(), id.bucket())).await?)?;
+                for (bucket,) in buckets {
+                    let want = (limit - out.len()) as i32;
+                    let page = self.run(&self.st.signals_above, (chat.as_i64(), bucket, id.as_i64(), want)).await?;
+                    for row in rows::<SignalRow>(page)? {
+                        out.push(to_signal(row)?);
+                    }
+                    if out.len() >= limit {
+                        break;
+                    }
+                }
+                out.reverse();
+            }
+        }
+        Ok(out)
+    }
+
+    async fn add_reaction(&self, chat: ChatId, signal: SignalId, emoji: &str, user: UserId) -> Result<bool> {
+        let (applied, _) =
+            lwt(self.run(&self.st.insert_reaction, (chat.as_i64(), signal.as_i64(), emoji, user.as_i64())).await?)?;
+        if applied {
+            let b = signal.bucket();
+            self.run(&self.st.count_up, (chat.as_i64(), b, signal.as_i64(), emoji)).await?;
+            self.run(&self.st.insert_user_reaction, (chat.as_i64(), user.as_i64(), b, signal.as_i64(), emoji)).await?;
+        }
+        Ok(applied)
+    }
+
+    async fn remove_reaction(&self, chat: ChatId, signal: SignalId, emoji: &str, user: UserId) -> Result<bool> {
+        let (applied, _) =
+            lwt(self.run(&self.st.delete_reaction, (chat.as_i64(), signal.as_i64(), emoji, user.as_i64())).await?)?;
+        if applied {
+            let b = signal.bucket();
+            self.run(&self.st.count_down, (chat.as_i64(), b, signal.as_i64(), emoji)).await?;
+            self.run(&self.st.delete_user_reaction, (chat.as_i64(), user.as_i64(), b, signal.as_i64(), emoji)).await?;
+        }
+        Ok(applied)
+    }
+
+    async fn reaction_counts(&self, chat: ChatId, signals: &[SignalId]) -> Result<Vec<(SignalId, String, i64)>> {
+        let mut out = vec![];
+        for (bucket, ids) in by_bucket(signals) {
+            let result = self.run(&self.st.counts, (chat.as_i64(), bucket, ids)).await?;
+            for (sid, emoji, n) in rows::<(i64, String, Option<scylla::value::Counter>)>(result)? {
+                let n = n.map_or(0, |c| c.0);
+                if n > 0 {
+                    out.push((Id::from_i64(sid), emoji, n));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn reactions_by_user(
+        &self,
+        chat: ChatId,
+        user: UserId,
+        signals: &[SignalId],
+    ) -> Result<Vec<(SignalId, String)>> {
+        let mut out = vec![];
+        for (bucket, ids) in by_bucket(signals) {
+            let result = self.run(&self.st.user_reactions, (chat.as_i64(), user.as_i64(), bucket, ids)).await?;
+            out.extend(rows::<(i64, String)>(result)?.into_iter().map(|(s, e)| (Id::from_i64(s), e)));
+        }
+        Ok(out)
+    }
+
+    async fn reactors(
+        &self,
+        chat: ChatId,
+        signal: SignalId,
+        emoji: &str,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<Vec<UserId>> {
+        let after = after.map_or(i64::MIN, Id::as_i64);
+        let result = self.run(&self.st.reactors, (chat.as_i64(), signal.as_i64(), emoji, after, limit as i32)).await?;
+        Ok(rows::<(i64,)>(result)?.into_iter().map(|(u,)| Id::from_i64(u)).collect())
+    }
+
+    async fn advance_read(&self, chat: ChatId, user: UserId, up_to: SignalId) -> Result<bool> {
+        let v = up_to.as_i64();
+        Ok(lwt(self.run(&self.st.advance_read, (v, chat.as_i64(), user.as_i64(), v)).await?)?.0)
+    }
+
+    async fn advance_delivered(&self, chat: ChatId, user: UserId, up_to: SignalId) -> Result<bool> {
+        let v = up_to.as_i64();
+        Ok(lwt(self.run(&self.st.advance_delivered, (v, chat.as_i64(), user.as_i64(), v)).await?)?.0)
+    }
+}
