@@ -1,3 +1,138 @@
-//! Load generator for Petit chat (work in progress).
+//! Load generator for Petit chat (see `bench/README.md`).
+//!
+//! `loadgen run` logs users in on a running server (dev login, loopback only), puts them
+//! in groups, opens one live stream per user, then runs posting phases: a fixed offered
+//! rate (open loop) or a fixed number of posters (closed loop). For each phase it reports
+//! messages posted per second, deliveries per second, the post → delivery latency
+//! percentiles, and deliveries lost or duplicated. `loadgen table` renders the results.
 
-fn main() {}
+mod api;
+mod cli;
+mod drive;
+mod report;
+mod setup;
+mod sse;
+mod stream;
+mod sys;
+mod tally;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+use crate::api::Api;
+use crate::cli::{Cli, Command, Phase, RunArgs};
+use crate::drive::Posting;
+use crate::report::{Latency, PhaseResult};
+use crate::sys::Sample;
+use crate::tally::Tally;
+
+/// Quiet time between phases, so one phase's tail does not land in the next.
+const BETWEEN_PHASES: Duration = Duration::from_secs(3);
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Table { file } => {
+            print!("{}", report::table(&file)?);
+            Ok(())
+        }
+        Command::Run(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let deadline = args.deadline;
+                tokio::time::timeout(deadline, run(args))
+                    .await
+                    .with_context(|| format!("the run took longer than {deadline:?}"))?
+            })
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    if !(2..=64).contains(&args.group_size) || !args.streams.is_multiple_of(args.group_size) {
+        bail!("the group size is 2 to 64 and divides the number of streams");
+    }
+    let api = Api::new(&args.base)?;
+    let tally = Arc::new(Tally::new(args.group_size));
+    let stage = setup::build(&api, args.streams, args.group_size, args.setup_concurrency.max(1), &tally).await?;
+    let run_tag = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| format!("lg{}", d.as_millis()))
+        .unwrap_or_else(|_| "lg".into());
+    let posting = Arc::new(Posting { api, groups: stage.groups, tally, text_bytes: args.text_bytes, run_tag });
+    for (i, phase) in args.phases.iter().enumerate() {
+        if i > 0 {
+            tokio::time::sleep(BETWEEN_PHASES).await;
+        }
+        let result = run_phase(&posting, &args, *phase).await;
+        println!("{}", result.summary());
+        if let Some(path) = &args.results {
+            result.append_to(path)?;
+        }
+    }
+    stage.readers.iter().for_each(|r| r.abort());
+    Ok(())
+}
+
+async fn run_phase(posting: &Arc<Posting>, args: &RunArgs, phase: Phase) -> PhaseResult {
+    let tally = &posting.tally;
+    let load_avg_1m = sys::load_average();
+    let before = Sample::take(args.server_pid);
+    let id = tally.begin_phase();
+    let sent = match phase {
+        Phase::Open { rate, .. } => {
+            drive::open_loop(posting, id, rate, phase.duration(), args.max_posts, args.max_in_flight, args.drain).await
+        }
+        Phase::Closed { posters, .. } => {
+            drive::closed_loop(posting, id, posters, phase.duration(), args.max_posts, args.drain).await
+        }
+    };
+    if !sent.all_answered {
+        eprintln!("{phase}: some posts were still unanswered after the drain time");
+    }
+    drive::await_deliveries(tally, id, args.drain).await;
+    let cpu = before.until(&Sample::take(args.server_pid));
+    let counts = tally.post_counts(id);
+    let (foreign_signals, resyncs, streams_ended) = tally.stream_trouble();
+    tally.with_phase(id, |p| {
+        let secs_to = |t: Option<std::time::Instant>| t.map_or(0.0, |t| t.duration_since(p.started).as_secs_f64());
+        let posting_secs = secs_to(p.last_answer);
+        let delivering_secs = secs_to(p.last_delivery);
+        let per_sec = |n: u64, secs: f64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+        PhaseResult {
+            label: args.label.clone(),
+            streams: args.streams,
+            group_size: args.group_size,
+            phase: phase.to_string(),
+            offered_rate: match phase {
+                Phase::Open { rate, .. } => Some(rate),
+                Phase::Closed { .. } => None,
+            },
+            posters: match phase {
+                Phase::Open { .. } => None,
+                Phase::Closed { posters, .. } => Some(posters),
+            },
+            load_avg_1m,
+            posts_created: counts.created,
+            posts_failed: counts.failed,
+            posts_skipped: sent.skipped,
+            posts_unanswered: counts.in_flight,
+            posting_secs,
+            msgs_per_s: per_sec(counts.created, posting_secs),
+            deliveries_expected: counts.expected,
+            deliveries: p.deliveries,
+            deliveries_per_s: per_sec(p.deliveries, delivering_secs),
+            lost: counts.lost,
+            duplicated: p.duplicates,
+            misrouted: p.misrouted,
+            delivery: Latency::of(&p.delivery),
+            answer: Latency::of(&p.answer),
+            resyncs,
+            streams_ended,
+            foreign_signals,
+            cpu,
+        }
+    })
+}

@@ -1,0 +1,148 @@
+//! Command-line arguments and the phase syntax (`open:RATE:SECS`, `closed:POSTERS:SECS`).
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Load generator for Petit chat: users with open live streams, groups, and posters.
+#[derive(Debug, Parser)]
+#[command(about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Sets up users, groups and live streams on a running server, then runs the phases.
+    Run(RunArgs),
+    /// Prints the results file written by `run` (JSON lines) as a Markdown table.
+    Table {
+        /// The results file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Base URL of the server; only loopback addresses are accepted.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub base: String,
+    /// Users, each with one open live stream.
+    #[arg(long, default_value_t = 100)]
+    pub streams: usize,
+    /// Members per group, 2 to 64; `streams` must be a multiple of it.
+    #[arg(long, default_value_t = 10)]
+    pub group_size: usize,
+    /// A phase, run in the order given: `open:RATE:SECS` posts at a fixed offered rate
+    /// (messages per second); `closed:POSTERS:SECS` runs that many posters, each sending
+    /// its next message when the previous one is answered.
+    #[arg(long = "phase", required = true)]
+    pub phases: Vec<Phase>,
+    /// Most posts in one phase.
+    #[arg(long, default_value_t = 200_000)]
+    pub max_posts: u64,
+    /// Most posts awaiting their answer in an open-loop phase; sends due beyond it are
+    /// skipped and counted.
+    #[arg(long, default_value_t = 1024)]
+    pub max_in_flight: usize,
+    /// Seconds to wait after a phase for answers and missing deliveries.
+    #[arg(long, default_value = "20", value_parser = secs)]
+    pub drain: Duration,
+    /// Seconds the whole run may take, setup included.
+    #[arg(long, default_value = "1200", value_parser = secs)]
+    pub deadline: Duration,
+    /// Length of each message text in bytes (sequence number plus padding).
+    #[arg(long, default_value_t = 64)]
+    pub text_bytes: usize,
+    /// The server's process id, to report its CPU use per phase.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// A label stored with each result (for example the SQLite durability).
+    #[arg(long, default_value = "")]
+    pub label: String,
+    /// Append one JSON line per phase to this file.
+    #[arg(long)]
+    pub results: Option<PathBuf>,
+    /// Requests in flight during setup (logins, groups, stream opening).
+    #[arg(long, default_value_t = 16)]
+    pub setup_concurrency: usize,
+}
+
+fn secs(s: &str) -> Result<Duration, String> {
+    s.parse::<u64>().map(Duration::from_secs).map_err(|e| format!("{s:?} is not a number of seconds: {e}"))
+}
+
+/// One posting phase.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Phase {
+    /// A fixed offered rate, whatever the answers do.
+    Open { rate: f64, secs: u64 },
+    /// A fixed number of posters, each waiting for its answer before the next send.
+    Closed { posters: usize, secs: u64 },
+}
+
+impl Phase {
+    pub fn duration(&self) -> Duration {
+        match *self {
+            Phase::Open { secs, .. } | Phase::Closed { secs, .. } => Duration::from_secs(secs),
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Phase::Open { rate, secs } => write!(f, "open:{rate}:{secs}"),
+            Phase::Closed { posters, secs } => write!(f, "closed:{posters}:{secs}"),
+        }
+    }
+}
+
+impl FromStr for Phase {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let [kind, amount, secs] = parts[..] else {
+            return Err(format!("{s:?}: a phase is open:RATE:SECS or closed:POSTERS:SECS"));
+        };
+        let secs: u64 = secs.parse().map_err(|_| format!("{s:?}: SECS is a whole number"))?;
+        if secs == 0 {
+            return Err(format!("{s:?}: a phase lasts at least a second"));
+        }
+        match kind {
+            "open" => {
+                let rate: f64 = amount.parse().map_err(|_| format!("{s:?}: RATE is a number"))?;
+                if !(rate > 0.0 && rate.is_finite()) {
+                    return Err(format!("{s:?}: RATE must be positive"));
+                }
+                Ok(Phase::Open { rate, secs })
+            }
+            "closed" => {
+                let posters: usize = amount.parse().map_err(|_| format!("{s:?}: POSTERS is a whole number"))?;
+                if posters == 0 {
+                    return Err(format!("{s:?}: at least one poster"));
+                }
+                Ok(Phase::Closed { posters, secs })
+            }
+            _ => Err(format!("{s:?}: the kind is `open` or `closed`")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_parse() {
+        assert_eq!("open:250:20".parse::<Phase>(), Ok(Phase::Open { rate: 250.0, secs: 20 }));
+        assert_eq!("closed:32:15".parse::<Phase>(), Ok(Phase::Closed { posters: 32, secs: 15 }));
+        assert!("open:0:20".parse::<Phase>().is_err());
+        assert!("closed:4".parse::<Phase>().is_err());
+        assert!("burst:4:4".parse::<Phase>().is_err());
+    }
+}

@@ -1,0 +1,166 @@
+//! One phase's results: printed as it ends, appended to the results file as a JSON line,
+//! and rendered as a Markdown table by `loadgen table`.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::sys::CpuUse;
+
+/// Percentiles of a latency histogram, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Latency {
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Latency {
+    pub fn of(h: &Histogram<u64>) -> Self {
+        let ms = |us: u64| us as f64 / 1000.0;
+        if h.is_empty() {
+            return Self::default();
+        }
+        Self {
+            p50_ms: ms(h.value_at_quantile(0.50)),
+            p90_ms: ms(h.value_at_quantile(0.90)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            max_ms: ms(h.max()),
+        }
+    }
+}
+
+/// Everything measured in one phase.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PhaseResult {
+    pub label: String,
+    pub streams: usize,
+    pub group_size: usize,
+    /// The phase as given (`open:RATE:SECS` or `closed:POSTERS:SECS`).
+    pub phase: String,
+    pub offered_rate: Option<f64>,
+    pub posters: Option<usize>,
+    /// 1-minute load average when the phase started.
+    pub load_avg_1m: Option<f64>,
+    pub posts_created: u64,
+    pub posts_failed: u64,
+    /// Open loop: sends due while too many posts were unanswered.
+    pub posts_skipped: u64,
+    /// Posts with no answer when the drain time was up.
+    pub posts_unanswered: u64,
+    /// From the phase's start to its last answer.
+    pub posting_secs: f64,
+    pub msgs_per_s: f64,
+    pub deliveries_expected: u64,
+    pub deliveries: u64,
+    /// From the phase's start to its last delivery.
+    pub deliveries_per_s: f64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub misrouted: u64,
+    /// Post sent → `signal.created` parsed by a receiving stream.
+    pub delivery: Latency,
+    /// Post sent → its HTTP answer.
+    pub answer: Latency,
+    /// Since the run began: `resync` events, streams that ended, unknown signals.
+    pub resyncs: u64,
+    pub streams_ended: u64,
+    pub foreign_signals: u64,
+    pub cpu: CpuUse,
+}
+
+impl PhaseResult {
+    /// A short human summary.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} [{} streams] {}: {:.1} msgs/s ({} created, {} failed, {} skipped, {} unanswered), \
+             {:.0} deliveries/s, delivery p50 {:.1} ms p99 {:.1} ms max {:.1} ms, answer p50 {:.1} ms \
+             p99 {:.1} ms, lost {}/{} dup {} misrouted {} resyncs {} ended {}; CPU server {} loadgen {} \
+             machine busy {} iowait {}; load {}",
+            self.label,
+            self.streams,
+            self.phase,
+            self.msgs_per_s,
+            self.posts_created,
+            self.posts_failed,
+            self.posts_skipped,
+            self.posts_unanswered,
+            self.deliveries_per_s,
+            self.delivery.p50_ms,
+            self.delivery.p99_ms,
+            self.delivery.max_ms,
+            self.answer.p50_ms,
+            self.answer.p99_ms,
+            self.lost,
+            self.deliveries_expected,
+            self.duplicated,
+            self.misrouted,
+            self.resyncs,
+            self.streams_ended,
+            pct(self.cpu.server_pct),
+            pct(self.cpu.loadgen_pct),
+            pct(self.cpu.machine_busy_pct),
+            pct(self.cpu.machine_iowait_pct),
+            self.load_avg_1m.map_or_else(|| "?".into(), |l| format!("{l:.2}")),
+        )
+    }
+
+    /// Appends this result to `path` as one JSON line.
+    pub fn append_to(&self, path: &Path) -> anyhow::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        writeln!(file, "{}", serde_json::to_string(self)?)?;
+        Ok(())
+    }
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "?".into(), |v| format!("{v:.0}%"))
+}
+
+/// The results of a file of JSON lines as a Markdown table.
+pub fn table(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut out = String::from(
+        "| durability | streams | phase | offered msgs/s | achieved msgs/s | deliveries/s \
+         | delivery p50 ms | p99 ms | max ms | answer p50 / p99 ms | lost | duplicated \
+         | server CPU | iowait | load |\n\
+         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let r: PhaseResult = serde_json::from_str(line).context("bad results line")?;
+        let offered = match (r.offered_rate, r.posters) {
+            (Some(rate), _) => format!("{rate:.0}"),
+            (None, Some(p)) => format!("max ({p} posters)"),
+            _ => "?".into(),
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} / {:.1} | {}/{} | {} | {} | {} | {} |\n",
+            r.label,
+            r.streams,
+            r.phase,
+            offered,
+            r.msgs_per_s,
+            r.deliveries_per_s,
+            r.delivery.p50_ms,
+            r.delivery.p99_ms,
+            r.delivery.max_ms,
+            r.answer.p50_ms,
+            r.answer.p99_ms,
+            r.lost,
+            r.deliveries_expected,
+            r.duplicated,
+            pct(r.cpu.server_pct),
+            pct(r.cpu.machine_iowait_pct),
+            r.load_avg_1m.map_or_else(|| "?".into(), |l| format!("{l:.2}")),
+        ));
+    }
+    Ok(out)
+}

@@ -1,0 +1,79 @@
+//! Setting the stage: users log in, groups are created, and every user opens a live
+//! stream and waits for `ready`. Each stream is then read by its own task.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use futures::{StreamExt, TryStreamExt};
+use tokio::task::JoinHandle;
+
+use crate::api::{Api, User};
+use crate::stream::LiveStream;
+use crate::tally::Tally;
+
+/// A group and its members, the owner first.
+#[derive(Debug)]
+pub struct Group {
+    pub id: String,
+    pub members: Vec<User>,
+}
+
+/// Everything the phases run against.
+#[derive(Debug)]
+pub struct Stage {
+    pub groups: Vec<Group>,
+    /// The reading tasks, one per stream; aborted at the end.
+    pub readers: Vec<JoinHandle<()>>,
+}
+
+/// Logs in `streams` users, puts them in groups of `group_size` and opens their streams,
+/// `concurrency` requests at a time.
+pub async fn build(
+    api: &Api,
+    streams: usize,
+    group_size: usize,
+    concurrency: usize,
+    tally: &Arc<Tally>,
+) -> anyhow::Result<Stage> {
+    let run = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+    let users: Vec<User> = futures::stream::iter(0..streams)
+        .map(|i| async move { api.login(&format!("lg{run}-{i}")).await.with_context(|| format!("login of user {i}")) })
+        .buffered(concurrency)
+        .try_collect()
+        .await?;
+    eprintln!("setup: {} users logged in", users.len());
+
+    let chunks: Vec<Vec<User>> = users.chunks(group_size).map(<[User]>::to_vec).collect();
+    let groups: Vec<Group> = futures::stream::iter(chunks.into_iter().enumerate())
+        .map(|(g, members)| async move {
+            let others: Vec<&str> = members[1..].iter().map(|u| u.id.as_str()).collect();
+            let id = api
+                .create_group(&members[0], &format!("load {g}"), &others)
+                .await
+                .with_context(|| format!("creation of group {g}"))?;
+            anyhow::Ok(Group { id, members })
+        })
+        .buffered(concurrency)
+        .try_collect()
+        .await?;
+    eprintln!("setup: {} groups created", groups.len());
+
+    let slots: Vec<(u32, usize, &User)> = groups
+        .iter()
+        .enumerate()
+        .flat_map(|(g, group)| group.members.iter().enumerate().map(move |(m, user)| (g as u32, m, user)))
+        .collect();
+    let opened: Vec<(u32, usize, LiveStream)> = futures::stream::iter(slots)
+        .map(|(g, m, user)| async move {
+            let stream =
+                LiveStream::connect(api, user).await.with_context(|| format!("stream of member {m} of group {g}"))?;
+            anyhow::Ok((g, m, stream))
+        })
+        .buffered(concurrency)
+        .try_collect()
+        .await?;
+    let readers = opened.into_iter().map(|(g, m, stream)| tokio::spawn(stream.receive(g, m, tally.clone()))).collect();
+    eprintln!("setup: {streams} streams open and ready");
+    Ok(Stage { groups, readers })
+}
