@@ -25,10 +25,15 @@ impl TestServer {
     /// file (e.g. `deploy/local/cluster.toml`), on that file's store with a keyspace of its
     /// own. The bus and identity stay embedded until their cluster adapters land.
     pub async fn start_with(tune: impl FnOnce(&mut Config)) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
         let file = std::env::var("PETIT_CHAT_TEST_CONFIG").ok().map(std::path::PathBuf::from);
+        Self::start_on(file.as_deref(), tune).await
+    }
+
+    /// A server on the store of config file `file` (embedded when `None`).
+    pub async fn start_on(file: Option<&std::path::Path>, tune: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
         let overrides = Overrides { listen: None, data_dir: Some(dir.path().to_path_buf()) };
-        let mut config = Config::load(file.as_deref(), &overrides).expect("config");
+        let mut config = Config::load(file, &overrides).expect("config");
         config.store.sqlite_durability = "normal".into();
         config.store.cql.keyspace = format!("http_test_{:x}", rand_u64() >> 16);
         config.bus.kind = petit_chat::config::BusKind::Local;
