@@ -13,13 +13,10 @@ fn issuer() -> String {
 }
 
 fn password_of(user: &str) -> String {
-    env(
-        "TEST_USERS",
-        "alice:alice-test-only bob:bob-test-only carol:carol-test-only dave:dave-test-only",
-    )
-    .split_whitespace()
-    .find_map(|pair| pair.strip_prefix(&format!("{user}:")).map(str::to_owned))
-    .unwrap_or_else(|| panic!("no password for test user {user} in PETIT_CHAT_STACK_TEST_USERS"))
+    env("TEST_USERS", "alice:alice-test-only bob:bob-test-only carol:carol-test-only dave:dave-test-only")
+        .split_whitespace()
+        .find_map(|pair| pair.strip_prefix(&format!("{user}:")).map(str::to_owned))
+        .unwrap_or_else(|| panic!("no password for test user {user} in PETIT_CHAT_STACK_TEST_USERS"))
 }
 
 async fn password_token(user: &str) -> anyhow::Result<String> {
@@ -37,14 +34,8 @@ async fn password_token(user: &str) -> anyhow::Result<String> {
         .context("token endpoint")?;
     let status = resp.status();
     let body: serde_json::Value = resp.json().await?;
-    anyhow::ensure!(
-        status.is_success(),
-        "password grant for {user}: HTTP {status} {body}"
-    );
-    body["access_token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow!("no access_token in {body}"))
+    anyhow::ensure!(status.is_success(), "password grant for {user}: HTTP {status} {body}");
+    body["access_token"].as_str().map(str::to_owned).ok_or_else(|| anyhow!("no access_token in {body}"))
 }
 
 async fn jwks() -> anyhow::Result<JwkSet> {
@@ -57,16 +48,8 @@ async fn jwks() -> anyhow::Result<JwkSet> {
         .json()
         .await?;
     assert_eq!(discovery["issuer"], issuer());
-    let jwks_uri = discovery["jwks_uri"]
-        .as_str()
-        .ok_or_else(|| anyhow!("no jwks_uri"))?;
-    Ok(http()
-        .get(jwks_uri)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?)
+    let jwks_uri = discovery["jwks_uri"].as_str().ok_or_else(|| anyhow!("no jwks_uri"))?;
+    Ok(http().get(jwks_uri).send().await?.error_for_status()?.json().await?)
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,18 +73,12 @@ async fn keycloak_token_verifies_against_realm_jwks() {
     within("Keycloak token + JWKS", 60, async {
         let token = password_token("alice").await?;
         let header = decode_header(&token)?;
-        let kid = header
-            .kid
-            .clone()
-            .ok_or_else(|| anyhow!("token has no kid"))?;
+        let kid = header.kid.clone().ok_or_else(|| anyhow!("token has no kid"))?;
         let set = jwks().await?;
-        let jwk = set
-            .find(&kid)
-            .ok_or_else(|| anyhow!("kid {kid} not in the realm JWKS"))?;
+        let jwk = set.find(&kid).ok_or_else(|| anyhow!("kid {kid} not in the realm JWKS"))?;
         let key = DecodingKey::from_jwk(jwk)?;
         let audience = env("OIDC_AUDIENCE", "petit-chat-api");
-        let data = decode::<Claims>(&token, &key, &validation(header.alg, &audience))
-            .context("verify token")?;
+        let data = decode::<Claims>(&token, &key, &validation(header.alg, &audience)).context("verify token")?;
         let c = data.claims;
         assert_eq!(c.iss, issuer());
         assert_eq!(c.preferred_username, "alice");
@@ -111,10 +88,7 @@ async fn keycloak_token_verifies_against_realm_jwks() {
 
         // The same token must be refused for another audience.
         let wrong = decode::<Claims>(&token, &key, &validation(header.alg, "someone-else"));
-        assert!(
-            wrong.is_err(),
-            "a token for petit-chat-api must not validate for another audience"
-        );
+        assert!(wrong.is_err(), "a token for petit-chat-api must not validate for another audience");
         Ok(())
     })
     .await;
@@ -129,10 +103,7 @@ async fn keycloak_sync_service_account_lists_users() {
             .form(&[
                 ("grant_type", "client_credentials"),
                 ("client_id", &env("OIDC_SYNC_CLIENT_ID", "petit-chat-sync")),
-                (
-                    "client_secret",
-                    &env("OIDC_SYNC_CLIENT_SECRET", "petit-chat-sync-DEV-ONLY-secret"),
-                ),
+                ("client_secret", &env("OIDC_SYNC_CLIENT_SECRET", "petit-chat-sync-DEV-ONLY-secret")),
             ])
             .send()
             .await?
@@ -140,9 +111,7 @@ async fn keycloak_sync_service_account_lists_users() {
             .context("client_credentials grant for petit-chat-sync")?
             .json()
             .await?;
-        let token = resp["access_token"]
-            .as_str()
-            .ok_or_else(|| anyhow!("no access_token"))?;
+        let token = resp["access_token"].as_str().ok_or_else(|| anyhow!("no access_token"))?;
         let admin = base.replace("/realms/", "/admin/realms/");
         let users: Vec<serde_json::Value> = http()
             .get(format!("{admin}/users?briefRepresentation=true&max=100"))
@@ -153,15 +122,9 @@ async fn keycloak_sync_service_account_lists_users() {
             .context("list users with view-users")?
             .json()
             .await?;
-        let names: Vec<&str> = users
-            .iter()
-            .filter_map(|u| u["username"].as_str())
-            .collect();
+        let names: Vec<&str> = users.iter().filter_map(|u| u["username"].as_str()).collect();
         for expected in ["alice", "bob", "carol", "dave"] {
-            assert!(
-                names.contains(&expected),
-                "{expected} missing from {names:?}"
-            );
+            assert!(names.contains(&expected), "{expected} missing from {names:?}");
         }
         Ok(())
     })

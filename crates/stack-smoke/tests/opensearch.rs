@@ -46,12 +46,7 @@ async fn opensearch_index_and_search() {
             .await?;
         assert_eq!(found["hits"]["total"]["value"], 1, "search result: {found}");
         assert_eq!(found["hits"]["hits"][0]["_id"], "1");
-        client
-            .delete(format!("{base}/{index}"))
-            .send()
-            .await?
-            .error_for_status()
-            .context("delete index")?;
+        client.delete(format!("{base}/{index}")).send().await?.error_for_status().context("delete index")?;
         Ok(())
     })
     .await;

@@ -4,8 +4,8 @@
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 use utoipa::openapi::OpenApi;
@@ -21,17 +21,30 @@ pub fn router(openapi: OpenApi) -> Router<AppState> {
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
 }
 
-/// 200 when the store and the bus answer; 503 naming what does not.
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+/// 200 `{store, bus}` when both answer; otherwise a 503 problem document (`not_ready`)
+/// whose `checks` name what does not answer and why.
+async fn readyz(State(state): State<AppState>) -> Response {
     let store = state.service.store().ping().await;
     let bus = state.service.bus().ping().await;
     let status = |r: &domain::Result<()>| match r {
         Ok(()) => json!("ok"),
         Err(e) => json!(format!("unavailable: {}", e.detail)),
     };
-    let body = json!({ "store": status(&store), "bus": status(&bus) });
-    let code = if store.is_ok() && bus.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, Json(body))
+    let checks = json!({ "store": status(&store), "bus": status(&bus) });
+    if store.is_ok() && bus.is_ok() {
+        return Json(checks).into_response();
+    }
+    let problem = json!({
+        "type": "urn:petit-chat:problem:not_ready",
+        "title": "Service Unavailable",
+        "status": 503,
+        "detail": "a dependency does not answer; see checks",
+        "code": "not_ready",
+        "checks": checks,
+    });
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(problem)).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    response
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -13,15 +13,8 @@ pub fn env(name: &str, default: &str) -> String {
 
 /// A name no earlier run used, so reruns against a long-lived stack never collide.
 pub fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_nanos();
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        nanos % 1_000_000_000_000
-    )
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_nanos();
+    format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000_000)
 }
 
 /// Fails the test (with `what`) instead of hanging when a service accepts but never answers.
@@ -38,9 +31,5 @@ pub async fn within<T>(what: &str, secs: u64, fut: impl Future<Output = anyhow::
 }
 
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .no_proxy()
-        .build()
-        .expect("reqwest client")
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).no_proxy().build().expect("reqwest client")
 }
