@@ -3,7 +3,7 @@
 //! server recovers by itself once the cluster answers again, with nothing acknowledged
 //! lost. It stops and restarts the stack's Cassandra, so it is not part of the default
 //! `cargo test` run (`test = false`): `scripts/test` runs it last, alone, with
-//! `cargo test -p petit-chat --test cql_outage`.
+//! `cargo test --workspace --test cql_outage` (`--workspace` keeps the features, and so the build, of the main run).
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed check
 
