@@ -66,6 +66,13 @@ pub struct RunArgs {
     /// Append one JSON line per phase to this file.
     #[arg(long)]
     pub results: Option<PathBuf>,
+    /// Re-run a phase when other processes used more than this share of the machine
+    /// (percent of all cores) while it ran...
+    #[arg(long, default_value_t = 15.0)]
+    pub max_other_cpu: f64,
+    /// ... at most this many times (the last attempt is reported either way).
+    #[arg(long, default_value_t = 2)]
+    pub retries: u32,
     /// Requests in flight during setup (logins, groups, stream opening).
     #[arg(long, default_value_t = 16)]
     pub setup_concurrency: usize,

@@ -71,6 +71,9 @@ pub struct PhaseResult {
     pub streams_ended: u64,
     pub foreign_signals: u64,
     pub cpu: CpuUse,
+    /// Runs of this phase (more than one when other work disturbed the first).
+    #[serde(default)]
+    pub attempts: u32,
 }
 
 impl PhaseResult {
@@ -80,7 +83,7 @@ impl PhaseResult {
             "{} [{} streams] {}: {:.1} msgs/s ({} created, {} failed, {} skipped, {} unanswered), \
              {:.0} deliveries/s, delivery p50 {:.1} ms p99 {:.1} ms max {:.1} ms, answer p50 {:.1} ms \
              p99 {:.1} ms, lost {}/{} dup {} misrouted {} resyncs {} ended {}; CPU server {} loadgen {} \
-             machine busy {} iowait {}; load {}",
+             machine busy {} iowait {} other {}; load {}",
             self.label,
             self.streams,
             self.phase,
@@ -105,6 +108,7 @@ impl PhaseResult {
             pct(self.cpu.loadgen_pct),
             pct(self.cpu.machine_busy_pct),
             pct(self.cpu.machine_iowait_pct),
+            pct(self.cpu.other_pct),
             self.load_avg_1m.map_or_else(|| "?".into(), |l| format!("{l:.2}")),
         )
     }
@@ -131,8 +135,8 @@ pub fn table(path: &Path) -> anyhow::Result<String> {
     let mut out = String::from(
         "| durability | streams | phase | offered msgs/s | achieved msgs/s | deliveries/s \
          | delivery p50 ms | p99 ms | max ms | answer p50 / p99 ms | lost | duplicated \
-         | server CPU | iowait | load |\n\
-         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         | server CPU | loadgen CPU | other CPU | iowait | load |\n\
+         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let r: PhaseResult = serde_json::from_str(line).context("bad results line")?;
@@ -142,7 +146,7 @@ pub fn table(path: &Path) -> anyhow::Result<String> {
             _ => "?".into(),
         };
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} / {:.1} | {}/{} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} / {:.1} | {}/{} | {} | {} | {} | {} | {} | {} |\n",
             r.label,
             r.streams,
             r.phase,
@@ -158,6 +162,8 @@ pub fn table(path: &Path) -> anyhow::Result<String> {
             r.deliveries_expected,
             r.duplicated,
             pct(r.cpu.server_pct),
+            pct(r.cpu.loadgen_pct),
+            pct(r.cpu.other_pct),
             pct(r.cpu.machine_iowait_pct),
             r.load_avg_1m.map_or_else(|| "?".into(), |l| format!("{l:.2}")),
         ));

@@ -26,6 +26,10 @@ pub struct CpuUse {
     pub machine_busy_pct: Option<f64>,
     /// Share of all cores' time spent idle waiting for I/O, in percent.
     pub machine_iowait_pct: Option<f64>,
+    /// Share of all cores' time used by processes other than the server and this one,
+    /// in percent: high means the numbers are disturbed by other work.
+    #[serde(default)]
+    pub other_pct: Option<f64>,
 }
 
 impl Sample {
@@ -51,12 +55,14 @@ impl Sample {
             }
             _ => (None, None),
         };
-        CpuUse {
-            server_pct: pct(self.server_ticks, later.server_ticks),
-            loadgen_pct: pct(self.own_ticks, later.own_ticks),
-            machine_busy_pct: busy,
-            machine_iowait_pct: iowait,
-        }
+        let server_pct = pct(self.server_ticks, later.server_ticks);
+        let loadgen_pct = pct(self.own_ticks, later.own_ticks);
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+        let other_pct = match (busy, server_pct, loadgen_pct) {
+            (Some(busy), Some(server), Some(own)) => Some((busy - (server + own) / cores).max(0.0)),
+            _ => None,
+        };
+        CpuUse { server_pct, loadgen_pct, machine_busy_pct: busy, machine_iowait_pct: iowait, other_pct }
     }
 }
 
