@@ -1,0 +1,86 @@
+//! One round: the eight phases on chats no earlier round wrote. All inserts come before
+//! all reads; `raw_first` runs the baseline's inserts (and reads) before the adapter's,
+//! so that alternating it across rounds cancels what the order does to either side
+//! (JIT, compaction and flushes the previous phase left behind).
+
+use std::sync::Arc;
+
+use domain::ChatId;
+use store_cql::CqlStore;
+
+use crate::fixture::Fixture;
+use crate::harness::{Bounds, PhaseResult, run_phase};
+use crate::raw::Raw;
+use crate::report::*;
+use crate::{adapter, raw};
+
+/// The chats each phase writes, fresh per round.
+struct Chats {
+    nonce: Arc<[ChatId]>,
+    plain: Arc<[ChatId]>,
+    raw: Arc<[ChatId]>,
+    lwt: Arc<[ChatId]>,
+}
+
+pub async fn round(store: &CqlStore, raw: &Raw, fx: &Arc<Fixture>, b: &Bounds, raw_first: bool) -> Vec<PhaseResult> {
+    let bucket = fx.current_bucket();
+    let c = Chats { nonce: fx.new_chats(), plain: fx.new_chats(), raw: fx.new_chats(), lwt: fx.new_chats() };
+    let mut out = vec![];
+    if raw_first {
+        out.extend(raw_inserts(raw, fx, b, &c).await);
+        out.extend(adapter_inserts(store, fx, b, &c).await);
+    } else {
+        out.extend(adapter_inserts(store, fx, b, &c).await);
+        out.extend(raw_inserts(raw, fx, b, &c).await);
+    }
+    if fx.current_bucket() != bucket {
+        eprintln!("warning: the inserts crossed a bucket boundary; raw reads see only bucket {bucket}");
+    }
+    // Every `Latest` page must be full when each chat holds at least a page.
+    let rows = |name: &str| out.iter().find(|r| r.name == name).map_or(0, |r| r.tally.rows);
+    let want = |rows: u64| (rows / fx.chats as u64).min(fx.page as u64) as usize;
+    let (adapter_want, raw_want) = (want(rows(ADAPTER_INSERT_NONCE)), want(rows(RAW_INSERT)));
+    if raw_first {
+        out.extend(raw_reads(raw, fx, b, &c, bucket, raw_want).await);
+        out.extend(adapter_reads(store, fx, b, &c, adapter_want).await);
+    } else {
+        out.extend(adapter_reads(store, fx, b, &c, adapter_want).await);
+        out.extend(raw_reads(raw, fx, b, &c, bucket, raw_want).await);
+    }
+    out.sort_by_key(|r| PHASES.iter().position(|p| *p == r.name));
+    out
+}
+
+async fn adapter_inserts(store: &CqlStore, fx: &Arc<Fixture>, b: &Bounds, c: &Chats) -> Vec<PhaseResult> {
+    vec![
+        run_phase(ADAPTER_INSERT_NONCE, b, |_, g| adapter::insert(store.clone(), fx.clone(), c.nonce.clone(), true, g))
+            .await,
+        run_phase(ADAPTER_INSERT_PLAIN, b, |_, g| {
+            adapter::insert(store.clone(), fx.clone(), c.plain.clone(), false, g)
+        })
+        .await,
+    ]
+}
+
+async fn raw_inserts(raw: &Raw, fx: &Arc<Fixture>, b: &Bounds, c: &Chats) -> Vec<PhaseResult> {
+    vec![
+        run_phase(RAW_INSERT, b, |_, g| raw::insert(raw.clone(), fx.clone(), c.raw.clone(), g)).await,
+        run_phase(RAW_LWT, b, |_, g| raw::insert_lwt(raw.clone(), fx.clone(), c.lwt.clone(), g)).await,
+    ]
+}
+
+async fn adapter_reads(store: &CqlStore, fx: &Arc<Fixture>, b: &Bounds, c: &Chats, want: usize) -> Vec<PhaseResult> {
+    vec![
+        run_phase(ADAPTER_LATEST, b, |_, g| adapter::read_latest(store.clone(), fx.clone(), c.nonce.clone(), want, g))
+            .await,
+        run_phase(ADAPTER_WALK, b, |w, g| adapter::read_walk(store.clone(), fx.clone(), c.nonce.clone(), w, g)).await,
+    ]
+}
+
+async fn raw_reads(raw: &Raw, fx: &Arc<Fixture>, b: &Bounds, c: &Chats, bucket: i64, want: usize) -> Vec<PhaseResult> {
+    vec![
+        run_phase(RAW_LATEST, b, |_, g| raw::read_latest(raw.clone(), fx.clone(), c.raw.clone(), bucket, want, g))
+            .await,
+        run_phase(RAW_WALK, b, |w, g| raw::read_walk(raw.clone(), fx.clone(), c.raw.clone(), bucket, w, g)).await,
+    ]
+}
