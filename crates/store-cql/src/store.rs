@@ -157,6 +157,9 @@ impl Store for CqlStore {
         self.run(&self.st.ping, ()).await.map(drop)
     }
 
+    /// Claims the (issuer, subject), then the username, then writes the user row. A crash
+    /// between the claims and the row leaves a claim with no user: the next login of that
+    /// subject then answers `unavailable` until the claim row is deleted by hand (known gap).
     async fn create_user(&self, user: &User) -> Result<CreateUserOutcome> {
         let id = user.id.as_i64();
         let (claimed, row) = lwt(self.run(&self.st.claim_subject, (&user.issuer, &user.subject, id)).await?)?;
