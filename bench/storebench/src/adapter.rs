@@ -1,18 +1,28 @@
 //! Phases through the adapter: `CqlStore` used only through the `ports::Store` trait, as
 //! the service uses it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use domain::{ChatId, SignalId};
+use domain::{ChatId, Signal, SignalId};
 use ports::{InsertSignalOutcome, SignalRange, Store};
 use store_cql::CqlStore;
 
 use crate::fixture::{Fixture, pick};
 use crate::harness::{Gate, Tally};
 
+/// Sends that returned an error, with their nonce, for [`resend`].
+pub type Failed = Arc<Mutex<Vec<(Signal, Option<String>)>>>;
+
 /// `insert_signal` with a fresh nonce (`nonce`, as `send_message` does) or without one
 /// (as the service writes `joined`/`left` signals).
-pub async fn insert(store: CqlStore, fx: Arc<Fixture>, chats: Arc<[ChatId]>, nonce: bool, gate: Arc<Gate>) -> Tally {
+pub async fn insert(
+    store: CqlStore,
+    fx: Arc<Fixture>,
+    chats: Arc<[ChatId]>,
+    nonce: bool,
+    failed: Failed,
+    gate: Arc<Gate>,
+) -> Tally {
     let mut tally = Tally::new();
     while let Some(i) = gate.claim() {
         let chat = pick(&chats, i);
@@ -23,10 +33,43 @@ pub async fn insert(store: CqlStore, fx: Arc<Fixture>, chats: Arc<[ChatId]>, non
             Some(InsertSignalOutcome::Duplicate(first)) => {
                 tally.fail(format!("fresh nonce reported duplicate of {first}"))
             }
-            None => {}
+            None => failed.lock().unwrap_or_else(|e| e.into_inner()).push((signal, nonce)),
         }
     }
     tally
+}
+
+/// What resending the failed sends found.
+#[derive(Debug, Default)]
+pub struct Resent {
+    pub inserted: u64,
+    /// `Duplicate(first)` and `first` is readable: the first attempt was stored after all.
+    pub duplicate_readable: u64,
+    /// `Duplicate(first)` but no signal `first` exists: the nonce is held by a signal that
+    /// was never written.
+    pub duplicate_missing: u64,
+    pub failed_again: u64,
+}
+
+/// Sends every failed signal again as a client retry through the service does: same
+/// chat, author, text and nonce, a new id; on `Duplicate(first)` reads `first` back, as
+/// `send_message` does.
+pub async fn resend(store: &CqlStore, fx: &Fixture, failed: &Failed) -> Resent {
+    let failed = std::mem::take(&mut *failed.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut r = Resent::default();
+    for (mut signal, nonce) in failed {
+        signal.id = fx.ids.next_id();
+        match store.insert_signal(&signal, nonce.as_deref()).await {
+            Ok(InsertSignalOutcome::Inserted) => r.inserted += 1,
+            Ok(InsertSignalOutcome::Duplicate(first)) => match store.signal(signal.chat_id, first).await {
+                Ok(Some(_)) => r.duplicate_readable += 1,
+                Ok(None) => r.duplicate_missing += 1,
+                Err(_) => r.failed_again += 1,
+            },
+            Err(_) => r.failed_again += 1,
+        }
+    }
+    r
 }
 
 /// `signals(chat, Latest, page)`, rotating over the chats; every page must hold `want`

@@ -8,7 +8,9 @@
 //! bounded by `--ops` and `--phase-secs` with `--concurrency` requests in flight:
 //! adapter inserts with and without a nonce, raw inserts, raw lightweight transactions,
 //! then adapter and raw page reads (the latest page, and walks down the timeline); even
-//! rounds run the baseline first. It prints Markdown tables and drops the keyspace.
+//! rounds run the baseline first. Adapter sends that fail are sent again with the same
+//! nonce, as a client retries, and what that finds is printed. It prints Markdown tables
+//! and drops the keyspace.
 
 mod adapter;
 mod cli;

@@ -51,15 +51,24 @@ pub async fn round(store: &CqlStore, raw: &Raw, fx: &Arc<Fixture>, b: &Bounds, r
     out
 }
 
+/// The adapter's inserts; sends that failed are then sent again (and reported) the way a
+/// client retries through the service, to see what a failed send leaves behind.
 async fn adapter_inserts(store: &CqlStore, fx: &Arc<Fixture>, b: &Bounds, c: &Chats) -> Vec<PhaseResult> {
-    vec![
-        run_phase(ADAPTER_INSERT_NONCE, b, |_, g| adapter::insert(store.clone(), fx.clone(), c.nonce.clone(), true, g))
+    let mut out = vec![];
+    for (name, chats, nonce) in [(ADAPTER_INSERT_NONCE, &c.nonce, true), (ADAPTER_INSERT_PLAIN, &c.plain, false)] {
+        let failed = adapter::Failed::default();
+        out.push(
+            run_phase(name, b, |_, g| {
+                adapter::insert(store.clone(), fx.clone(), chats.clone(), nonce, failed.clone(), g)
+            })
             .await,
-        run_phase(ADAPTER_INSERT_PLAIN, b, |_, g| {
-            adapter::insert(store.clone(), fx.clone(), c.plain.clone(), false, g)
-        })
-        .await,
-    ]
+        );
+        let resent = adapter::resend(store, fx, &failed).await;
+        if resent.inserted + resent.duplicate_readable + resent.duplicate_missing + resent.failed_again > 0 {
+            println!("{name}: failed sends sent again (same nonce, new id): {resent:?}");
+        }
+    }
+    out
 }
 
 async fn raw_inserts(raw: &Raw, fx: &Arc<Fixture>, b: &Bounds, c: &Chats) -> Vec<PhaseResult> {
