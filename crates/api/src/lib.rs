@@ -56,11 +56,17 @@ pub struct ApiSettings {
     pub max_body_bytes: usize,
     /// Interval of SSE heartbeat comments.
     pub sse_heartbeat: Duration,
+    /// Lifetime of event-stream tickets.
+    pub event_ticket: Duration,
 }
 
 impl Default for ApiSettings {
     fn default() -> Self {
-        Self { max_body_bytes: 64 * 1024, sse_heartbeat: Duration::from_secs(15) }
+        Self {
+            max_body_bytes: 64 * 1024,
+            sse_heartbeat: Duration::from_secs(15),
+            event_ticket: Duration::from_secs(30),
+        }
     }
 }
 

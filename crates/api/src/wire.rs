@@ -298,6 +298,14 @@ pub struct ReadIn {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+pub struct EventTicketOut {
+    /// Pass as `GET /api/v1/events?ticket=…`; usable once.
+    pub ticket: String,
+    /// Seconds until the ticket expires.
+    pub expires_in: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AuthConfigOut {
     /// `dev` (embedded shape: `POST /api/v1/dev/login`) or `oidc`.
     pub mode: String,

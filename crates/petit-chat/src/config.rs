@@ -128,11 +128,22 @@ pub struct IdentityConfig {
     pub kind: IdentityKind,
     /// Lifetime of dev-login tokens, in hours.
     pub dev_token_hours: u64,
+    /// Lifetime of the single-use tickets of `POST /api/v1/events/ticket`, in seconds.
+    pub event_ticket_secs: u64,
+    /// OIDC: issuer, audience, algorithms, key refresh, the login client told to apps, the
+    /// user-sync client (see `identity_oidc::OidcConfig`).
+    #[serde(flatten)]
+    pub oidc: identity_oidc::OidcConfig,
 }
 
 impl Default for IdentityConfig {
     fn default() -> Self {
-        Self { kind: IdentityKind::Dev, dev_token_hours: 24 * 7 }
+        Self {
+            kind: IdentityKind::Dev,
+            dev_token_hours: 24 * 7,
+            event_ticket_secs: 30,
+            oidc: identity_oidc::OidcConfig::default(),
+        }
     }
 }
 
@@ -176,6 +187,18 @@ impl Config {
         }
         if !matches!(self.store.sqlite_durability.as_str(), "full" | "normal") {
             anyhow::bail!("store.sqlite_durability is `full` or `normal`");
+        }
+        if self.identity.kind == IdentityKind::Oidc {
+            self.identity.oidc.validate()?;
+        }
+        if self.bus.kind == BusKind::Nats && self.identity.kind == IdentityKind::Dev {
+            anyhow::bail!(
+                "the cluster shape (bus.kind = \"nats\") needs identity.kind = \"oidc\": the dev login is for \
+                 one embedded process only"
+            );
+        }
+        if !(1..=600).contains(&self.identity.event_ticket_secs) {
+            anyhow::bail!("identity.event_ticket_secs must be between 1 and 600");
         }
         Ok(())
     }

@@ -2,6 +2,9 @@
 //! ports for each shape. The only crate that names every adapter.
 
 pub mod config;
+mod sync;
+
+pub use sync::{SyncReport, sync_users};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,6 +16,7 @@ use axum::Router;
 use bus_local::{LocalBus, LocalBusConfig};
 use domain::IdGenerator;
 use identity_dev::DevIdentity;
+use identity_oidc::OidcIdentity;
 use ports::{Bus, Identity, Store};
 use service::{ChatService, DeliveryTracker};
 use store_cql::CqlStore;
@@ -39,15 +43,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let data_dir = &config.server.data_dir;
     std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
 
-    let store: Arc<dyn Store> = match config.store.kind {
-        StoreKind::Sqlite => {
-            let durability =
-                if config.store.sqlite_durability == "normal" { Durability::Normal } else { Durability::Full };
-            let path = data_dir.join("petit-chat.db");
-            Arc::new(SqliteStore::open(&path, durability).with_context(|| format!("cannot open {}", path.display()))?)
-        }
-        StoreKind::Cql => Arc::new(CqlStore::connect(&config.store.cql).await.context("cannot open the CQL store")?),
-    };
+    let store = open_store(config).await?;
     let bus: Arc<dyn Bus> = match config.bus.kind {
         BusKind::Local => Arc::new(LocalBus::new(LocalBusConfig {
             replay_per_user: config.bus.replay_per_user,
@@ -69,7 +65,22 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
                 (dev, Some(issue), auth)
             }
             IdentityKind::Oidc => {
-                anyhow::bail!("identity.kind = \"oidc\" is not available in this build yet (see issue #5)")
+                let oidc = &config.identity.oidc;
+                let identity = Arc::new(OidcIdentity::new(oidc).context("identity")?);
+                // Keycloak may start after this node: keys are fetched again at the first token.
+                match identity.warm_up().await {
+                    Ok(keys) => tracing::info!(issuer = %identity.issuer(), keys, "identity provider reachable"),
+                    Err(error) => {
+                        tracing::warn!(issuer = %identity.issuer(), %error, "identity provider not reachable yet")
+                    }
+                }
+                let auth = AuthConfig {
+                    mode: "oidc".into(),
+                    issuer: Some(identity.issuer().to_string()),
+                    client_id: Some(oidc.client_id.clone()),
+                    scopes: oidc.scopes.clone(),
+                };
+                (identity, None, auth)
             }
         };
 
@@ -85,6 +96,11 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     });
     let delivery = DeliveryTracker::start(service.clone(), Duration::from_millis(250));
     let shutdown = CancellationToken::new();
+    let sync_every = config.identity.oidc.sync_interval_secs;
+    if config.identity.kind == IdentityKind::Oidc && sync_every > 0 && config.identity.oidc.sync_client_id.is_some() {
+        let interval = Duration::from_secs(sync_every);
+        tokio::spawn(sync::run_periodic(service.clone(), config.clone(), interval, shutdown.clone()));
+    }
     let state = AppState {
         service,
         identity,
@@ -95,10 +111,36 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         settings: ApiSettings {
             max_body_bytes: config.limits.max_body_bytes,
             sse_heartbeat: Duration::from_secs(config.server.sse_heartbeat_secs.max(1)),
+            event_ticket: Duration::from_secs(config.identity.event_ticket_secs),
         },
         shutdown: shutdown.clone(),
     };
     Ok(App { router: api::router(state.clone()), state, shutdown })
+}
+
+/// Opens the configured store (the SQLite file in the data directory, or the CQL cluster).
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let data_dir = &config.server.data_dir;
+    Ok(match config.store.kind {
+        StoreKind::Sqlite => {
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+            let durability =
+                if config.store.sqlite_durability == "normal" { Durability::Normal } else { Durability::Full };
+            let path = data_dir.join("petit-chat.db");
+            Arc::new(SqliteStore::open(&path, durability).with_context(|| format!("cannot open {}", path.display()))?)
+        }
+        StoreKind::Cql => Arc::new(CqlStore::connect(&config.store.cql).await.context("cannot open the CQL store")?),
+    })
+}
+
+/// `petit-chat sync-users`: one user sync against the configured store, then exit.
+pub async fn sync_users_once(config: &Config) -> anyhow::Result<SyncReport> {
+    let store = open_store(config).await?;
+    let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(LocalBusConfig::default()));
+    let ids = Arc::new(config.server.node_id.map_or_else(IdGenerator::with_random_node, IdGenerator::new));
+    let service = ChatService::new(store, bus, ids, config.domain_limits());
+    sync_users(&service, config).await
 }
 
 /// Runs the server until Ctrl-C or SIGTERM, then drains: live streams end, requests in

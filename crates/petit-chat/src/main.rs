@@ -1,5 +1,5 @@
 //! `petit-chat`: the one binary. `serve` runs the API (and its workers); `migrate` applies
-//! schema migrations.
+//! schema migrations; `sync-users` provisions the realm's users.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,6 +32,14 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Reads the realm's users through the Keycloak admin API and provisions them, so people
+    /// who never logged in can be found and added to chats; then exits. Needs
+    /// identity.sync_client_id / sync_client_secret (a service account with view-users).
+    SyncUsers {
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Applies pending database schema migrations and exits (safe to run again).
     Migrate {
         /// Directory for the embedded database [default: ./data].
@@ -51,6 +59,18 @@ fn main() -> anyhow::Result<()> {
         Command::Serve { listen, data_dir, config } => {
             let config = Config::load(config.as_deref(), &Overrides { listen, data_dir })?;
             runtime.block_on(petit_chat::serve(config))
+        }
+        Command::SyncUsers { config } => {
+            let config = Config::load(config.as_deref(), &Overrides::default())?;
+            let report = runtime.block_on(petit_chat::sync_users_once(&config))?;
+            println!(
+                "user sync: {} created, {} updated, {} unchanged, {} disabled and skipped, {} failed",
+                report.created, report.updated, report.unchanged, report.skipped_disabled, report.failed
+            );
+            if report.failed > 0 {
+                anyhow::bail!("{} users could not be provisioned (see the log)", report.failed);
+            }
+            Ok(())
         }
         Command::Migrate { data_dir, config } => {
             let config = Config::load(config.as_deref(), &Overrides { listen: None, data_dir })?;

@@ -9,4 +9,4 @@ pub mod store;
 
 pub use bus::{Bus, ChatEventStream, Delivery, EventId, UserEventStream, UserSubscription};
 pub use identity::{Identity, VerifiedIdentity};
-pub use store::{CreateUserOutcome, InsertSignalOutcome, SignalRange, Store};
+pub use store::{CreateUserOutcome, InsertSignalOutcome, RenameOutcome, SignalRange, Store};

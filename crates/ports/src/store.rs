@@ -18,6 +18,14 @@ pub enum CreateUserOutcome {
     SubjectTaken(User),
 }
 
+/// The result of [`Store::rename_user`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenameOutcome {
+    Renamed,
+    /// Another user holds the new username; nothing changed.
+    UsernameTaken,
+}
+
 /// The result of [`Store::insert_signal`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InsertSignalOutcome {
@@ -52,6 +60,18 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_subject(&self, issuer: &str, subject: &str) -> Result<Option<User>>;
     /// Changes a user's display name.
     async fn set_display_name(&self, id: UserId, display_name: &str) -> Result<()>;
+    /// Changes a user's username from `old` (their current one) to `new`, unless another
+    /// user holds `new`; `old` is then free. Safe to repeat after a failure.
+    async fn rename_user(&self, id: UserId, old: &str, new: &str) -> Result<RenameOutcome>;
+
+    // --- event-stream tickets ---
+
+    /// Records a single-use ticket (the hex SHA-256 `digest` of it) for `user`, valid
+    /// until `expires_at` (ms since the Unix epoch).
+    async fn create_event_ticket(&self, digest: &str, user: UserId, expires_at: i64) -> Result<()>;
+    /// Uses up the ticket: true once, when it exists, belongs to `user` and has not expired
+    /// at `now` (ms); false for every other call, on any node.
+    async fn redeem_event_ticket(&self, digest: &str, user: UserId, now: i64) -> Result<bool>;
 
     // --- chats and members ---
 

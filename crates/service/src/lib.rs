@@ -8,7 +8,9 @@ mod cursor;
 pub mod fanout;
 mod receipts;
 pub mod signals;
+mod tickets;
 mod users;
+pub use users::Provisioned;
 
 use std::sync::Arc;
 

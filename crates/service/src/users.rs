@@ -1,21 +1,50 @@
 //! Users: just-in-time provisioning from a verified identity, lookups, profile changes.
 
 use domain::{Error, Result, User, UserId, id::now_ms, rules};
-use ports::{CreateUserOutcome, VerifiedIdentity};
+use ports::{CreateUserOutcome, RenameOutcome, VerifiedIdentity};
 
 use crate::ChatService;
 
+/// What [`ChatService::provision`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provisioned {
+    Created,
+    Updated,
+    Unchanged,
+}
+
 impl ChatService {
-    /// The user a verified identity belongs to, created on first sight. A later login with
-    /// a changed display name updates it. The username is only ever taken from the first
-    /// login; a username held by someone else is a conflict, not a takeover.
+    /// The user a verified identity belongs to, created on first sight.
     pub async fn user_for_identity(&self, identity: &VerifiedIdentity) -> Result<User> {
+        Ok(self.provision(identity).await?.0)
+    }
+
+    /// The user of a verified identity, created on first sight; a later login (or sync)
+    /// with a changed username or display name updates them. The person is (issuer,
+    /// subject): a username held by someone else is a conflict, never a takeover. A rename
+    /// to a username someone else holds keeps the old username (and is logged).
+    pub async fn provision(&self, identity: &VerifiedIdentity) -> Result<(User, Provisioned)> {
         if let Some(mut user) = self.store.user_by_subject(&identity.issuer, &identity.subject).await? {
+            let mut outcome = Provisioned::Unchanged;
             if let Some(name) = identity.display_name.as_deref().filter(|n| *n != user.display_name) {
                 self.store.set_display_name(user.id, name).await?;
                 user.display_name = name.to_string();
+                outcome = Provisioned::Updated;
             }
-            return Ok(user);
+            if identity.username != user.username && rules::validate_username(&identity.username).is_ok() {
+                match self.store.rename_user(user.id, &user.username, &identity.username).await? {
+                    RenameOutcome::Renamed => {
+                        tracing::info!(user_id = %user.id, from = %user.username, to = %identity.username, "user renamed");
+                        user.username = identity.username.clone();
+                        outcome = Provisioned::Updated;
+                    }
+                    RenameOutcome::UsernameTaken => tracing::warn!(
+                        user_id = %user.id, wanted = %identity.username,
+                        "the provider renamed this user to a username another account holds; keeping the old one"
+                    ),
+                }
+            }
+            return Ok((user, outcome));
         }
         rules::validate_username(&identity.username)?;
         let user = User {
@@ -29,10 +58,10 @@ impl ChatService {
         match self.store.create_user(&user).await? {
             CreateUserOutcome::Created => {
                 tracing::info!(user_id = %user.id, username = %user.username, "user created");
-                Ok(user)
+                Ok((user, Provisioned::Created))
             }
             // Two first requests of the same person raced: the other one won.
-            CreateUserOutcome::SubjectTaken(existing) => Ok(existing),
+            CreateUserOutcome::SubjectTaken(existing) => Ok((existing, Provisioned::Unchanged)),
             CreateUserOutcome::UsernameTaken => {
                 Err(Error::conflict("username_taken", "this username belongs to another account"))
             }

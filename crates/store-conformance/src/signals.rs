@@ -11,6 +11,7 @@ pub(crate) async fn run(f: &Fixture) {
     insert_and_read(f).await;
     nonces_make_sends_idempotent(f).await;
     pages_walk_buckets_newest_first(f).await;
+    empty_and_oversized_limits(f).await;
     reactions_count_exactly_once(f).await;
     concurrent_reactions_keep_exact_counts(f).await;
 }
@@ -124,6 +125,47 @@ async fn pages_walk_buckets_newest_first(f: &Fixture) {
         walked.push(s.id);
     }
     assert_eq!(walked, newest_first);
+    // And pages of one walked the other way, from before the first signal.
+    let mut walked = vec![];
+    let mut range = SignalRange::After(Id::ZERO);
+    while let Some(s) = f.store.signals(chat.id, range, 1).await.unwrap().pop() {
+        range = SignalRange::After(s.id);
+        walked.push(s.id);
+    }
+    assert_eq!(walked, ids);
+    // Cursors need not name a signal: the page is around the position.
+    assert_eq!(ids_of(f.store.signals(chat.id, SignalRange::Before(Id(ids[4].0 + 1)), 1).await.unwrap()), vec![ids[4]]);
+    assert_eq!(ids_of(f.store.signals(chat.id, SignalRange::After(Id(ids[0].0 - 1)), 1).await.unwrap()), vec![ids[0]]);
+}
+
+/// A limit of 0 is an empty page, not an error (the service asks for 0 newer signals for
+/// a page of 1 around a signal); a limit beyond any page size returns everything.
+async fn empty_and_oversized_limits(f: &Fixture) {
+    let a = f.user().await.id;
+    let chat = f.group(&[a]).await;
+    let now = now_ms();
+    let older = Id(Id::first_at(now - 2 * BUCKET_MS).0 + (u64::from(f.ids.node()) << 12));
+    let newer = f.id();
+    for id in [older, newer] {
+        f.store.insert_signal(&msg(chat.id, id, a, "here"), None).await.unwrap();
+    }
+    let middle = Id(older.0 + 1);
+    let ranges =
+        [SignalRange::Latest, SignalRange::Before(newer), SignalRange::After(older), SignalRange::After(Id::ZERO)];
+    for range in ranges {
+        assert_eq!(f.store.signals(chat.id, range, 0).await.unwrap(), vec![], "{range:?} with limit 0");
+    }
+    let cases = [
+        (SignalRange::Latest, vec![newer, older]),
+        (SignalRange::Before(newer), vec![older]),
+        (SignalRange::After(older), vec![newer]),
+        (SignalRange::After(Id::ZERO), vec![newer, older]),
+        (SignalRange::Before(middle), vec![older]),
+    ];
+    for (range, expected) in cases {
+        let page = f.store.signals(chat.id, range, usize::MAX).await.unwrap();
+        assert_eq!(page.into_iter().map(|s| s.id).collect::<Vec<_>>(), expected, "{range:?} with limit usize::MAX");
+    }
 }
 
 async fn reactions_count_exactly_once(f: &Fixture) {

@@ -1,7 +1,7 @@
 //! Users: creation with unique usernames and subjects, lookups, display names.
 
 use domain::User;
-use ports::CreateUserOutcome;
+use ports::{CreateUserOutcome, RenameOutcome};
 
 use crate::Fixture;
 
@@ -9,6 +9,8 @@ pub(crate) async fn run(f: &Fixture) {
     create_and_find(f).await;
     usernames_and_subjects_are_unique(f).await;
     display_name_changes(f).await;
+    renames_move_the_username(f).await;
+    event_tickets_are_single_use_and_expire(f).await;
 }
 
 async fn create_and_find(f: &Fixture) {
@@ -42,4 +44,60 @@ async fn display_name_changes(f: &Fixture) {
     f.store.set_display_name(user.id, "Alice Liddell").await.unwrap();
     assert_eq!(f.store.user(user.id).await.unwrap().unwrap().display_name, "Alice Liddell");
     assert_eq!(f.store.user_by_username(&user.username).await.unwrap().unwrap().display_name, "Alice Liddell");
+}
+
+async fn renames_move_the_username(f: &Fixture) {
+    let (user, other) = (f.user().await, f.user().await);
+    let s = &f.store;
+    let new = f.unique("renamed");
+    assert_eq!(s.rename_user(user.id, &user.username, &new).await.unwrap(), RenameOutcome::Renamed);
+    let renamed = User { username: new.clone(), ..user.clone() };
+    assert_eq!(s.user(user.id).await.unwrap().as_ref(), Some(&renamed));
+    assert_eq!(s.user_by_username(&new).await.unwrap().as_ref(), Some(&renamed));
+    assert_eq!(s.user_by_subject(&user.issuer, &user.subject).await.unwrap().as_ref(), Some(&renamed));
+    assert_eq!(s.user_by_username(&user.username).await.unwrap(), None, "the old username is free");
+    // Repeating the rename is harmless.
+    assert_eq!(s.rename_user(user.id, &user.username, &new).await.unwrap(), RenameOutcome::Renamed);
+    assert_eq!(s.user(user.id).await.unwrap().as_ref(), Some(&renamed));
+
+    // Someone else's username cannot be taken; nothing changes.
+    assert_eq!(s.rename_user(user.id, &new, &other.username).await.unwrap(), RenameOutcome::UsernameTaken);
+    assert_eq!(s.user(user.id).await.unwrap().as_ref(), Some(&renamed));
+    assert_eq!(s.user_by_username(&other.username).await.unwrap().as_ref(), Some(&other));
+
+    // The freed username can be used by a new user.
+    let newcomer = User { id: f.id(), username: user.username.clone(), subject: f.unique("sub"), ..user.clone() };
+    assert_eq!(s.create_user(&newcomer).await.unwrap(), CreateUserOutcome::Created);
+    assert_eq!(s.user_by_username(&user.username).await.unwrap().as_ref(), Some(&newcomer));
+}
+
+async fn event_tickets_are_single_use_and_expire(f: &Fixture) {
+    let (user, other) = (f.user().await, f.user().await);
+    let s = &f.store;
+    let now = 1_800_000_000_000_i64;
+    let ticket = f.unique("digest");
+    s.create_event_ticket(&ticket, user.id, now + 30_000).await.unwrap();
+    assert!(!s.redeem_event_ticket(&ticket, other.id, now).await.unwrap(), "another user's ticket");
+    assert!(!s.redeem_event_ticket(&f.unique("digest"), user.id, now).await.unwrap(), "an unknown ticket");
+    assert!(s.redeem_event_ticket(&ticket, user.id, now).await.unwrap(), "the first use");
+    assert!(!s.redeem_event_ticket(&ticket, user.id, now).await.unwrap(), "the second use");
+
+    let expired = f.unique("digest");
+    s.create_event_ticket(&expired, user.id, now + 30_000).await.unwrap();
+    assert!(!s.redeem_event_ticket(&expired, user.id, now + 30_000).await.unwrap(), "at its expiry");
+
+    // Concurrent redemptions of one ticket: never more than one wins. (On CQL contended
+    // lightweight transactions may time out, an unknown outcome reported as unavailable;
+    // then nobody may have won, and the client asks for a new ticket.)
+    let raced = f.unique("digest");
+    s.create_event_ticket(&raced, user.id, now + 30_000).await.unwrap();
+    let tries = futures::future::join_all((0..4).map(|_| s.redeem_event_ticket(&raced, user.id, now))).await;
+    let wins = tries.iter().filter(|t| matches!(t, Ok(true))).count();
+    let unknown = tries.iter().filter(|t| t.as_ref().is_err_and(|e| e.kind == domain::ErrorKind::Unavailable)).count();
+    assert!(wins == 1 || (wins == 0 && unknown > 0), "{tries:?}");
+    assert_eq!(tries.iter().filter(|t| matches!(t, Ok(false))).count() + wins + unknown, tries.len(), "{tries:?}");
+    if wins == 1 {
+        let again = s.redeem_event_ticket(&raced, user.id, now).await;
+        assert!(matches!(again, Ok(false)), "a won ticket is used up: {again:?}");
+    }
 }

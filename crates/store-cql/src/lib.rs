@@ -8,6 +8,7 @@ mod config;
 mod schema;
 mod statements;
 mod store;
+mod timeline;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -57,6 +58,13 @@ impl CqlStore {
     pub async fn migrate(config: &CqlConfig) -> Result<Vec<i32>> {
         let session = open_session(config).await?;
         schema::migrate(&session, config).await
+    }
+
+    /// Drops the configured keyspace and everything in it. For tests and benchmarks, which
+    /// make a keyspace each: every table costs the server heap, and leftovers add up.
+    pub async fn drop_keyspace(config: &CqlConfig) -> Result<()> {
+        let session = open_session(config).await?;
+        schema::drop_keyspace(&session, &config.keyspace).await
     }
 }
 

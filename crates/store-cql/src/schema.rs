@@ -17,7 +17,10 @@ use crate::config::CqlConfig;
 use crate::{lwt, unavailable};
 
 /// (version, name, CQL), in order. Never edit a shipped migration; add a new one.
-pub const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "initial", include_str!("../migrations/0001_initial.cql"))];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/0001_initial.cql")),
+    (2, "event_tickets", include_str!("../migrations/0002_event_tickets.cql")),
+];
 
 const LEASE_SECS: i32 = 120;
 
@@ -49,8 +52,19 @@ async fn is_scylla(session: &Session) -> bool {
     session.query_unpaged("SELECT key FROM system.scylla_local LIMIT 1", &[]).await.is_ok()
 }
 
+/// Drops a keyspace (see `CqlStore::drop_keyspace`).
+pub async fn drop_keyspace(session: &Session, ks: &str) -> Result<()> {
+    ddl(session, &format!("DROP KEYSPACE IF EXISTS {ks}")).await
+}
+
+/// Schema changes wait for every node to write the new schema: slower than queries, so
+/// they get their own, longer timeout.
+const DDL_TIMEOUT: Duration = Duration::from_secs(60);
+
 async fn ddl(session: &Session, cql: &str) -> Result<()> {
-    session.query_unpaged(cql, &[]).await.map_err(|e| Error::unavailable(format!("cql: {cql}: {e}")))?;
+    let mut statement = scylla::statement::unprepared::Statement::new(cql);
+    statement.set_request_timeout(Some(DDL_TIMEOUT));
+    session.query_unpaged(statement, &[]).await.map_err(|e| Error::unavailable(format!("cql: {cql}: {e}")))?;
     session.await_schema_agreement().await.map_err(unavailable)?;
     Ok(())
 }

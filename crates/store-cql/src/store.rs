@@ -1,14 +1,13 @@
-//! `impl Store for CqlStore`, in the trait's order.
+//! `impl Store for CqlStore`, in the trait's order. Signal writes and timeline pages are
+//! in `timeline`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::{
-    Chat, ChatId, ChatKind, Error, Id, InboxEntry, Member, Result, Role, Signal, SignalId, SignalKind, User, UserId,
-};
+use domain::{Chat, ChatId, ChatKind, Error, Id, InboxEntry, Member, Result, Role, Signal, SignalId, User, UserId};
 use futures::future::try_join_all;
-use ports::{CreateUserOutcome, InsertSignalOutcome, SignalRange, Store};
+use ports::{CreateUserOutcome, InsertSignalOutcome, RenameOutcome, SignalRange, Store};
 use scylla::deserialize::row::DeserializeRow;
 use scylla::response::query_result::QueryResult;
 use scylla::serialize::row::SerializeRow;
@@ -19,9 +18,8 @@ use crate::{CqlStore, bigint, lwt, unavailable};
 type UserRow = (i64, String, String, String, String, i64);
 type ChatRow = (i64, String, Option<String>, i64, i64);
 type MemberRow = (i64, i64, String, i64, i64, i64);
-type SignalRow = (i64, i64, i64, String, Option<String>, Option<i64>, Option<Vec<i64>>);
 
-fn rows<T>(result: QueryResult) -> Result<Vec<T>>
+pub(crate) fn rows<T>(result: QueryResult) -> Result<Vec<T>>
 where
     T: for<'f, 'm> DeserializeRow<'f, 'm>,
 {
@@ -29,14 +27,14 @@ where
     rows.rows::<T>().map_err(unavailable)?.map(|r| r.map_err(unavailable)).collect()
 }
 
-fn first<T>(result: QueryResult) -> Result<Option<T>>
+pub(crate) fn first<T>(result: QueryResult) -> Result<Option<T>>
 where
     T: for<'f, 'm> DeserializeRow<'f, 'm>,
 {
     Ok(rows::<T>(result)?.into_iter().next())
 }
 
-fn corrupt(what: &str) -> Error {
+pub(crate) fn corrupt(what: &str) -> Error {
     Error::internal(format!("cql: unreadable {what} row"))
 }
 
@@ -65,18 +63,6 @@ fn to_member(r: MemberRow) -> Result<Member> {
     })
 }
 
-fn to_signal(r: SignalRow) -> Result<Signal> {
-    Ok(Signal {
-        chat_id: Id::from_i64(r.0),
-        id: Id::from_i64(r.1),
-        author_id: Id::from_i64(r.2),
-        kind: SignalKind::parse(&r.3).ok_or_else(|| corrupt("signal"))?,
-        text: r.4,
-        reply_to: r.5.map(Id::from_i64),
-        subjects: r.6.unwrap_or_default().into_iter().map(Id::from_i64).collect(),
-    })
-}
-
 /// The write timestamp (microseconds) of an activity: later activity, later timestamp, so
 /// the newest activity wins in `user_chats` without reading first.
 fn activity_timestamp(activity: Id) -> i64 {
@@ -93,7 +79,7 @@ fn by_bucket(ids: &[SignalId]) -> BTreeMap<i64, Vec<i64>> {
 }
 
 impl CqlStore {
-    async fn run(&self, st: &PreparedStatement, values: impl SerializeRow) -> Result<QueryResult> {
+    pub(crate) async fn run(&self, st: &PreparedStatement, values: impl SerializeRow) -> Result<QueryResult> {
         self.session.execute_unpaged(st, values).await.map_err(unavailable)
     }
 
@@ -202,6 +188,29 @@ impl Store for CqlStore {
         self.run(&self.st.set_display_name, (display_name, id.as_i64())).await.map(drop)
     }
 
+    /// Claims the new username (LWT), points the user at it, then frees the old one. Every
+    /// step is safe to repeat: a claim this user already holds counts as claimed.
+    async fn rename_user(&self, id: UserId, old: &str, new: &str) -> Result<RenameOutcome> {
+        let uid = id.as_i64();
+        let (claimed, row) = lwt(self.run(&self.st.claim_username, (new, uid)).await?)?;
+        if !claimed && bigint(&row, "user_id") != Some(uid) {
+            return Ok(RenameOutcome::UsernameTaken);
+        }
+        self.run(&self.st.set_username, (new, uid)).await?;
+        if old != new {
+            self.run(&self.st.release_username, (old, uid)).await?;
+        }
+        Ok(RenameOutcome::Renamed)
+    }
+
+    async fn create_event_ticket(&self, digest: &str, user: UserId, expires_at: i64) -> Result<()> {
+        self.run(&self.st.insert_ticket, (digest, user.as_i64(), expires_at)).await.map(drop)
+    }
+
+    async fn redeem_event_ticket(&self, digest: &str, user: UserId, now: i64) -> Result<bool> {
+        Ok(lwt(self.run(&self.st.redeem_ticket, (digest, user.as_i64(), now)).await?)?.0)
+    }
+
     async fn create_chat(&self, chat: &Chat, members: &[Member]) -> Result<()> {
         self.run(
             &self.st.insert_chat,
@@ -304,6 +313,9 @@ impl Store for CqlStore {
         Ok(out)
     }
 
+    /// Claims the nonce (LWT) if there is one, then writes the signal. A nonce already
+    /// claimed answers `Duplicate`, after making sure its signal exists
+    /// ([`CqlStore::complete_duplicate`]).
     async fn insert_signal(&self, signal: &Signal, nonce: Option<&str>) -> Result<InsertSignalOutcome> {
         let s = signal;
         if let Some(nonce) = nonce {
@@ -311,72 +323,21 @@ impl Store for CqlStore {
                 .run(&self.st.claim_nonce, (s.chat_id.as_i64(), s.author_id.as_i64(), nonce, s.id.as_i64()))
                 .await?)?;
             if !applied {
-                let first = bigint(&row, "signal_id").ok_or_else(|| corrupt("signal_nonces"))?;
-                return Ok(InsertSignalOutcome::Duplicate(Id::from_i64(first)));
+                let first = Id::from_i64(bigint(&row, "signal_id").ok_or_else(|| corrupt("signal_nonces"))?);
+                self.complete_duplicate(s, first).await?;
+                return Ok(InsertSignalOutcome::Duplicate(first));
             }
         }
-        let subjects: Option<Vec<i64>> =
-            (!s.subjects.is_empty()).then(|| s.subjects.iter().map(|u| u.as_i64()).collect());
-        self.run(
-            &self.st.insert_signal,
-            (
-                s.id.bucket(),
-                s.chat_id.as_i64(),
-                s.id.as_i64(),
-                s.author_id.as_i64(),
-                s.kind.as_str(),
-                s.text.as_deref(),
-                s.reply_to.map(Id::as_i64),
-                subjects,
-            ),
-        )
-        .await?;
-        self.run(&self.st.insert_bucket, (s.chat_id.as_i64(), s.id.bucket())).await?;
+        self.write_signal(s).await?;
         Ok(InsertSignalOutcome::Inserted)
     }
 
     async fn signal(&self, chat: ChatId, id: SignalId) -> Result<Option<Signal>> {
-        first::<SignalRow>(self.run(&self.st.signal, (chat.as_i64(), id.bucket(), id.as_i64())).await?)?
-            .map(to_signal)
-            .transpose()
+        self.signal_by_id(chat, id).await
     }
 
     async fn signals(&self, chat: ChatId, range: SignalRange, limit: usize) -> Result<Vec<Signal>> {
-        let mut out: Vec<Signal> = Vec::with_capacity(limit);
-        match range {
-            SignalRange::Latest | SignalRange::Before(_) => {
-                let bound = match range {
-                    SignalRange::Before(id) => id,
-                    _ => Id(i64::MAX as u64),
-                };
-                let buckets = rows::<(i64,)>(self.run(&self.st.buckets_down, (chat.as_i64(), bound.bucket())).await?)?;
-                for (bucket,) in buckets {
-                    let want = (limit - out.len()) as i32;
-                    let page = self.run(&self.st.signals_below, (chat.as_i64(), bucket, bound.as_i64(), want)).await?;
-                    for row in rows::<SignalRow>(page)? {
-                        out.push(to_signal(row)?);
-                    }
-                    if out.len() >= limit {
-                        break;
-                    }
-                }
-            }
-            SignalRange::After(id) => {
-                let buckets = rows::<(i64,)>(self.run(&self.st.buckets_up, (chat.as_i64(), id.bucket())).await?)?;
-                for (bucket,) in buckets {
-                    let want = (limit - out.len()) as i32;
-                    let page = self.run(&self.st.signals_above, (chat.as_i64(), bucket, id.as_i64(), want)).await?;
-                    for row in rows::<SignalRow>(page)? {
-                        out.push(to_signal(row)?);
-                    }
-                    if out.len() >= limit {
-                        break;
-                    }
-                }
-                out.reverse();
-            }
-        }
-        Ok(out)
+        self.page(chat, range, limit).await
     }
 
     async fn add_reaction(&self, chat: ChatId, signal: SignalId, emoji: &str, user: UserId) -> Result<bool> {

@@ -7,7 +7,14 @@
 
 use std::sync::Arc;
 
+use domain::id::{BUCKET_MS, now_ms};
+use domain::{Id, IdGenerator, Signal, SignalKind};
+use ports::{InsertSignalOutcome, SignalRange, Store};
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
 use store_cql::{CqlConfig, CqlStore, MIGRATIONS};
+
+const CONFORMANCE_KEYSPACE: &str = "petit_chat_conformance";
 
 fn config(keyspace: &str) -> CqlConfig {
     let points = std::env::var("PETIT_CHAT_STACK_CQL_CONTACT_POINTS").unwrap_or_else(|_| "127.0.0.1:9042".into());
@@ -22,8 +29,136 @@ fn config(keyspace: &str) -> CqlConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_store_passes_the_store_conformance_suite_on_cassandra() {
-    let store = CqlStore::connect(&config("petit_chat_conformance")).await.expect("the stack's Cassandra must answer");
+    let store = CqlStore::connect(&config(CONFORMANCE_KEYSPACE)).await.expect("the stack's Cassandra must answer");
     store_conformance::run_all(Arc::new(store)).await;
+}
+
+/// The store on the conformance keyspace, and a raw session on it to write what a failed
+/// or interrupted send leaves behind.
+async fn store_and_raw_session() -> (CqlStore, Session) {
+    let cfg = config(CONFORMANCE_KEYSPACE);
+    let store = CqlStore::connect(&cfg).await.expect("the stack's Cassandra must answer");
+    let session = SessionBuilder::new()
+        .known_nodes(&cfg.contact_points)
+        .use_keyspace(CONFORMANCE_KEYSPACE, false)
+        .build()
+        .await
+        .unwrap();
+    (store, session)
+}
+
+fn msg(chat: Id, id: Id, author: Id, text: &str) -> Signal {
+    Signal {
+        id,
+        chat_id: chat,
+        author_id: author,
+        kind: SignalKind::Msg,
+        text: Some(text.into()),
+        reply_to: None,
+        subjects: vec![],
+    }
+}
+
+async fn claim_nonce_only(session: &Session, chat: Id, author: Id, nonce: &str, signal: Id) {
+    session
+        .query_unpaged(
+            "INSERT INTO signal_nonces (chat_id, author_id, nonce, signal_id) VALUES (?, ?, ?, ?)",
+            (chat.as_i64(), author.as_i64(), nonce, signal.as_i64()),
+        )
+        .await
+        .unwrap();
+}
+
+fn ids_of(page: Vec<Signal>) -> Vec<Id> {
+    page.into_iter().map(|s| s.id).collect()
+}
+
+/// A claim whose signal was never written (the claim's LWT timed out but applied later, or
+/// the process stopped between the claim and the write): the next retry stores the message
+/// under the claimed id instead of answering `Duplicate` of a signal nobody can read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_completes_a_nonce_claimed_without_its_signal() {
+    let (store, session) = store_and_raw_session().await;
+    let ids = IdGenerator::with_random_node();
+    let (chat, author, first) = (ids.next_id(), ids.next_id(), ids.next_id());
+    claim_nonce_only(&session, chat, author, "n-lost", first).await;
+    assert_eq!(store.signal(chat, first).await.unwrap(), None);
+
+    let retry = msg(chat, ids.next_id(), author, "sent once, stored late");
+    assert_eq!(store.insert_signal(&retry, Some("n-lost")).await.unwrap(), InsertSignalOutcome::Duplicate(first));
+    let completed = Signal { id: first, ..retry.clone() };
+    assert_eq!(store.signal(chat, first).await.unwrap(), Some(completed.clone()));
+    assert_eq!(store.signal(chat, retry.id).await.unwrap(), None, "nothing is stored under the retry's id");
+    assert_eq!(store.signals(chat, SignalRange::Latest, 10).await.unwrap(), vec![completed.clone()]);
+
+    // Once stored, the signal is never rewritten by a later retry, whatever it carries.
+    let other = msg(chat, ids.next_id(), author, "another text under the same nonce");
+    assert_eq!(store.insert_signal(&other, Some("n-lost")).await.unwrap(), InsertSignalOutcome::Duplicate(first));
+    assert_eq!(store.signals(chat, SignalRange::Latest, 10).await.unwrap(), vec![completed]);
+}
+
+/// A send that stopped after the signal row but before its `chat_buckets` row: the signal
+/// is readable by id but in no page, until a retry with the nonce lists its bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_lists_the_bucket_of_a_signal_stored_without_it() {
+    let (store, session) = store_and_raw_session().await;
+    let ids = IdGenerator::with_random_node();
+    let (chat, author) = (ids.next_id(), ids.next_id());
+    let first = msg(chat, ids.next_id(), author, "stored, not listed");
+    claim_nonce_only(&session, chat, author, "n-unlisted", first.id).await;
+    session
+        .query_unpaged(
+            "INSERT INTO signals (bucket, chat_id, signal_id, author_id, kind, text) VALUES (?, ?, ?, ?, 'msg', ?)",
+            (first.id.bucket(), chat.as_i64(), first.id.as_i64(), author.as_i64(), first.text.as_deref()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.signal(chat, first.id).await.unwrap(), Some(first.clone()));
+    assert!(store.signals(chat, SignalRange::Latest, 10).await.unwrap().is_empty());
+
+    let retry = msg(chat, ids.next_id(), author, "stored, not listed");
+    assert_eq!(
+        store.insert_signal(&retry, Some("n-unlisted")).await.unwrap(),
+        InsertSignalOutcome::Duplicate(first.id)
+    );
+    assert_eq!(store.signals(chat, SignalRange::Latest, 10).await.unwrap(), vec![first]);
+}
+
+/// `chat_buckets` can list a bucket with no signal (a send whose bucket row landed but not
+/// its signal row). Bucket lists are bounded by the page size, so pages must go on listing
+/// past such buckets rather than come back short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_list_past_buckets_that_hold_no_signal() {
+    let (store, session) = store_and_raw_session().await;
+    let ids = IdGenerator::with_random_node();
+    let (chat, author) = (ids.next_id(), ids.next_id());
+    let base = Id::first_at(now_ms() - 30 * BUCKET_MS).bucket();
+    let at = |bucket: i64| Id(Id::first_of_bucket(bucket).0 + (u64::from(ids.node()) << 12) + 1);
+    let (old, new) = (at(base), at(base + 6));
+    for id in [old, new] {
+        store.insert_signal(&msg(chat, id, author, "between empty buckets"), None).await.unwrap();
+    }
+    for bucket in (base + 1..base + 6).chain(base + 7..base + 10) {
+        session
+            .query_unpaged("INSERT INTO chat_buckets (chat_id, bucket) VALUES (?, ?)", (chat.as_i64(), bucket))
+            .await
+            .unwrap();
+    }
+    let cases = [
+        (SignalRange::Latest, 1, vec![new]),
+        (SignalRange::Latest, 2, vec![new, old]),
+        (SignalRange::Latest, 10, vec![new, old]),
+        (SignalRange::Before(new), 1, vec![old]),
+        (SignalRange::Before(at(base + 9)), 2, vec![new, old]),
+        (SignalRange::After(old), 1, vec![new]),
+        (SignalRange::After(Id::ZERO), 1, vec![old]),
+        (SignalRange::After(Id::ZERO), 2, vec![new, old]),
+        (SignalRange::After(new), 5, vec![]),
+        (SignalRange::Before(old), 5, vec![]),
+    ];
+    for (range, limit, expected) in cases {
+        assert_eq!(ids_of(store.signals(chat, range, limit).await.unwrap()), expected, "{range:?}, limit {limit}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,6 +175,7 @@ async fn migrations_are_recorded_and_safe_to_run_again_and_concurrently() {
     // The schema works after it.
     let store = CqlStore::connect(&cfg).await.unwrap();
     ports::Store::ping(&store).await.unwrap();
+    CqlStore::drop_keyspace(&cfg).await.unwrap();
 }
 
 fn rand_suffix() -> u32 {

@@ -7,7 +7,10 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::sql_error;
 
 /// (version, name, SQL), in order. Never edit a shipped migration; add a new one.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (2, "event_tickets", include_str!("../migrations/0002_event_tickets.sql")),
+];
 
 /// Applies the migrations not yet recorded; returns their versions.
 pub fn apply(conn: &mut Connection) -> Result<Vec<i64>> {

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use domain::{Chat, ChatId, Id, InboxEntry, Member, Result, Role, Signal, SignalId, User, UserId};
-use ports::{CreateUserOutcome, InsertSignalOutcome, SignalRange, Store};
+use ports::{CreateUserOutcome, InsertSignalOutcome, RenameOutcome, SignalRange, Store};
 use rusqlite::{OptionalExtension, params, params_from_iter};
 
 use crate::SqliteStore;
@@ -76,6 +76,52 @@ impl Store for SqliteStore {
         let name = display_name.to_string();
         self.write(move |c| {
             c.execute("UPDATE users SET display_name = ?1 WHERE id = ?2", params![name, id.as_i64()]).map(drop)
+        })
+        .await
+    }
+
+    async fn rename_user(&self, id: UserId, old: &str, new: &str) -> Result<RenameOutcome> {
+        let _ = old; // one row holds the username here: nothing else to free
+        let new = new.to_string();
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            let holder: Option<i64> =
+                tx.query_row("SELECT id FROM users WHERE username = ?1", [&new], |r| r.get(0)).optional()?;
+            match holder {
+                Some(holder) if holder != id.as_i64() => return Ok(RenameOutcome::UsernameTaken),
+                Some(_) => return Ok(RenameOutcome::Renamed),
+                None => {}
+            }
+            tx.execute("UPDATE users SET username = ?1 WHERE id = ?2", params![new, id.as_i64()])?;
+            tx.commit()?;
+            Ok(RenameOutcome::Renamed)
+        })
+        .await
+    }
+
+    async fn create_event_ticket(&self, digest: &str, user: UserId, expires_at: i64) -> Result<()> {
+        let digest = digest.to_string();
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            // Tickets live seconds: anything that expired an hour before this one is garbage.
+            tx.execute("DELETE FROM event_tickets WHERE expires_at < ?1", [expires_at - 3_600_000])?;
+            tx.execute(
+                "INSERT INTO event_tickets (digest, user_id, expires_at) VALUES (?1, ?2, ?3)",
+                params![digest, user.as_i64(), expires_at],
+            )?;
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn redeem_event_ticket(&self, digest: &str, user: UserId, now: i64) -> Result<bool> {
+        let digest = digest.to_string();
+        self.write(move |c| {
+            c.execute(
+                "DELETE FROM event_tickets WHERE digest = ?1 AND user_id = ?2 AND expires_at > ?3",
+                params![digest, user.as_i64(), now],
+            )
+            .map(|n| n == 1)
         })
         .await
     }

@@ -4,35 +4,73 @@
 
 use std::convert::Infallible;
 
-use axum::extract::State;
+use axum::Json;
+use axum::extract::{FromRequestParts, State};
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use domain::User;
 use futures::{Stream, StreamExt};
 use ports::UserSubscription;
+use serde::Deserialize;
 use serde_json::json;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{ApiResult, Problem};
-use crate::extract::CurrentUser;
-use crate::wire::event_data;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{ApiQuery, CurrentUser};
+use crate::wire::{EventTicketOut, event_data};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(events))
+    OpenApiRouter::new().routes(routes!(events)).routes(routes!(ticket))
+}
+
+/// A short-lived, single-use ticket for opening the event stream without an
+/// `Authorization` header (browsers' `EventSource` cannot send one):
+/// `GET /api/v1/events?ticket=…` within `expires_in` seconds. A ticket opens one stream once.
+#[utoipa::path(post, path = "/api/v1/events/ticket", tag = "events", security(("bearer" = [])),
+    responses((status = 200, body = EventTicketOut), (status = 401, body = Problem)))]
+async fn ticket(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> ApiResult<Json<EventTicketOut>> {
+    let lifetime = state.settings.event_ticket;
+    let ticket = state.service.issue_event_ticket(&user, lifetime).await?;
+    Ok(Json(EventTicketOut { ticket, expires_in: lifetime.as_secs() }))
+}
+
+/// The caller of the event stream: `?ticket=` (from `POST /api/v1/events/ticket`), or
+/// else the `Authorization` header.
+struct StreamUser(User);
+
+#[derive(Debug, Deserialize, IntoParams)]
+struct EventsQuery {
+    /// A ticket from `POST /api/v1/events/ticket`, instead of the `Authorization` header.
+    ticket: Option<String>,
+}
+
+impl FromRequestParts<AppState> for StreamUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ApiQuery(query) = ApiQuery::<EventsQuery>::from_request_parts(parts, state).await?;
+        Ok(Self(match query.ticket {
+            Some(ticket) => state.service.redeem_event_ticket(&ticket).await?,
+            None => CurrentUser::from_request_parts(parts, state).await?.0,
+        }))
+    }
 }
 
 /// The caller's live events (`text/event-stream`). First comes `ready` (no id); then
 /// `chat.created`, `signal.created`, `reaction.changed`, `receipt.updated`,
 /// `member.joined`, `member.left`, each with an `id`. `resync` (no id) means events were
 /// missed: reload by REST.
-#[utoipa::path(get, path = "/api/v1/events", tag = "events", security(("bearer" = [])),
-    params(("Last-Event-ID" = Option<String>, Header, description = "resume after this event")),
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", security(("bearer" = []), ()),
+    params(EventsQuery, ("Last-Event-ID" = Option<String>, Header, description = "resume after this event")),
     responses((status = 200, content_type = "text/event-stream", description = "the event stream"),
         (status = 401, body = Problem)))]
 async fn events(
     State(state): State<AppState>,
-    CurrentUser(user): CurrentUser,
+    StreamUser(user): StreamUser,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     let last = headers.get("last-event-id").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());

@@ -13,7 +13,27 @@ pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
     pub app: petit_chat::App,
+    /// The CQL keyspace this server made, dropped with it.
+    keyspace: Option<store_cql::CqlConfig>,
     _dir: tempfile::TempDir,
+}
+
+impl Drop for TestServer {
+    /// Stops the server; drops its CQL keyspace (every table costs Cassandra heap, and a
+    /// test run makes dozens).
+    fn drop(&mut self) {
+        self.app.shutdown.cancel();
+        if let Some(config) = self.keyspace.take() {
+            let dropped = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                runtime.block_on(store_cql::CqlStore::drop_keyspace(&config))
+            })
+            .join();
+            if !matches!(dropped, Ok(Ok(()))) {
+                eprintln!("could not drop the test keyspace: {dropped:?}");
+            }
+        }
+    }
 }
 
 impl TestServer {
@@ -51,7 +71,8 @@ impl TestServer {
                 .await
                 .expect("serve");
         });
-        Self { base: format!("http://{addr}"), client: reqwest::Client::new(), app, _dir: dir }
+        let keyspace = (config.store.kind == petit_chat::config::StoreKind::Cql).then(|| config.store.cql.clone());
+        Self { base: format!("http://{addr}"), client: reqwest::Client::new(), app, keyspace, _dir: dir }
     }
 
     /// Logs in with the dev login (creating the user the first time).

@@ -1,0 +1,203 @@
+//! Signals over CQL: writing one (and completing a send whose nonce was claimed but whose
+//! signal was never written), reading one, and reading pages across the time buckets that
+//! `chat_buckets` lists.
+
+use domain::{ChatId, Id, Result, Signal, SignalId, SignalKind};
+use ports::SignalRange;
+
+use crate::CqlStore;
+use crate::store::{corrupt, first, rows};
+
+type SignalRow = (i64, i64, i64, String, Option<String>, Option<i64>, Option<Vec<i64>>);
+
+fn to_signal(r: SignalRow) -> Result<Signal> {
+    Ok(Signal {
+        chat_id: Id::from_i64(r.0),
+        id: Id::from_i64(r.1),
+        author_id: Id::from_i64(r.2),
+        kind: SignalKind::parse(&r.3).ok_or_else(|| corrupt("signal"))?,
+        text: r.4,
+        reply_to: r.5.map(Id::from_i64),
+        subjects: r.6.unwrap_or_default().into_iter().map(Id::from_i64).collect(),
+    })
+}
+
+/// A row count for a CQL `LIMIT`, which is an `int`: a `usize` beyond it asks for everything
+/// anyway. Callers never pass 0 (Cassandra rejects `LIMIT 0`).
+fn cql_limit(n: usize) -> i32 {
+    debug_assert!(n > 0, "LIMIT 0 is an error on Cassandra");
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// Which way a page walks the timeline from its bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// Below the bound, newest first (`Latest`, `Before`).
+    Older,
+    /// Above the bound, closest (oldest) first (`After`); the page is reversed at the end.
+    Newer,
+}
+
+impl Direction {
+    /// The next bucket after `bucket` in this direction.
+    fn step(self, bucket: i64) -> i64 {
+        match self {
+            Direction::Older => bucket.saturating_sub(1),
+            Direction::Newer => bucket.saturating_add(1),
+        }
+    }
+}
+
+impl CqlStore {
+    /// Writes the signal row and its bucket's `chat_buckets` row. They are independent
+    /// (other tables, other partitions) and both idempotent, so they go together: one round
+    /// trip instead of two. If only one of them lands (a failure, or the process stopping),
+    /// either `chat_buckets` lists a bucket without that signal — pages then read one
+    /// partition for nothing, see [`CqlStore::page`] — or the signal is readable by id but
+    /// missing from pages until a retry with its nonce rewrites the bucket row
+    /// ([`CqlStore::complete_duplicate`]).
+    pub(crate) async fn write_signal(&self, s: &Signal) -> Result<()> {
+        futures::try_join!(self.write_signal_row(s), self.write_bucket_row(s.chat_id, s.id))?;
+        Ok(())
+    }
+
+    async fn write_signal_row(&self, s: &Signal) -> Result<()> {
+        let subjects: Option<Vec<i64>> =
+            (!s.subjects.is_empty()).then(|| s.subjects.iter().map(|u| u.as_i64()).collect());
+        let values = (
+            s.id.bucket(),
+            s.chat_id.as_i64(),
+            s.id.as_i64(),
+            s.author_id.as_i64(),
+            s.kind.as_str(),
+            s.text.as_deref(),
+            s.reply_to.map(Id::as_i64),
+            subjects,
+        );
+        self.run(&self.st.insert_signal, values).await.map(drop)
+    }
+
+    async fn write_bucket_row(&self, chat: ChatId, id: SignalId) -> Result<()> {
+        self.run(&self.st.insert_bucket, (chat.as_i64(), id.bucket())).await.map(drop)
+    }
+
+    /// Called when the nonce of `retry` is already claimed by signal `first`; the caller
+    /// then answers `Duplicate(first)`.
+    ///
+    /// Normally `first` is stored and nothing is written here but `first`'s bucket row
+    /// (idempotent; it repairs a first attempt that stopped between its two writes). But
+    /// a claim can exist without its signal: the claim's LWT timed out and was completed
+    /// later (a CAS timeout has an unknown outcome; the next Paxos round on that key
+    /// finishes an accepted proposal), or the process stopped, or the `signals` write
+    /// failed, between the claim and the write. Every retry would then get `Duplicate` of
+    /// a signal nobody can read, until the nonce expires. So when `first` is not readable,
+    /// the retry's signal is written under the id `first`: by the API's contract one nonce
+    /// is one message, and nonces are scoped to (chat, author), so the retry carries the
+    /// content the first attempt would have written. If the first attempt is only slow,
+    /// both write the same row with the same content, which is harmless. A `first` that is
+    /// there is never rewritten, so a client reusing a nonce for another text cannot
+    /// change the stored message.
+    ///
+    /// Known gaps: the caller sees `Duplicate`, so the service does not announce a signal
+    /// completed this way nor move inboxes for it (the port has no outcome for "stored by
+    /// this call under the first id"); members see it when they next read the timeline.
+    /// And if signals can ever be deleted, this must tell a deleted `first` from one that
+    /// was never written, or a retry would bring it back.
+    pub(crate) async fn complete_duplicate(&self, retry: &Signal, first: SignalId) -> Result<()> {
+        let (stored, ()) =
+            futures::try_join!(self.signal_by_id(retry.chat_id, first), self.write_bucket_row(retry.chat_id, first))?;
+        if stored.is_none() {
+            tracing::warn!(
+                chat = %retry.chat_id,
+                signal = %first,
+                retry = %retry.id,
+                "cql: a nonce names a signal that was never written; writing the retry under its id"
+            );
+            self.write_signal_row(&Signal { id: first, ..retry.clone() }).await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn signal_by_id(&self, chat: ChatId, id: SignalId) -> Result<Option<Signal>> {
+        first::<SignalRow>(self.run(&self.st.signal, (chat.as_i64(), id.bucket(), id.as_i64())).await?)?
+            .map(to_signal)
+            .transpose()
+    }
+
+    /// Up to `limit` signals of `range`, newest first.
+    ///
+    /// The bucket holding a `Before`/`After` cursor is known (`id.bucket()`), so it is read
+    /// first without listing; `chat_buckets` is read only when it does not fill the page.
+    /// Listing is bounded by what the page still needs: every listed bucket past the
+    /// cursor's holds at least one signal of the range, so `n` missing signals need at
+    /// most `n` buckets. That holds unless a write stopped halfway (see
+    /// [`CqlStore::write_signal`]), so when a full batch of buckets leaves the page short,
+    /// the list continues after its last bucket: an empty listed bucket costs a read, never
+    /// a short page.
+    pub(crate) async fn page(&self, chat: ChatId, range: SignalRange, limit: usize) -> Result<Vec<Signal>> {
+        // Cassandra rejects `LIMIT 0` (the service asks for 0 newer signals around a signal
+        // for a page of 1); an empty page needs no query.
+        if limit == 0 {
+            return Ok(vec![]);
+        }
+        let (direction, bound, cursor_bucket) = match range {
+            SignalRange::Latest => (Direction::Older, Id(i64::MAX as u64), None),
+            SignalRange::Before(id) => (Direction::Older, id, Some(id.bucket())),
+            SignalRange::After(id) => (Direction::Newer, id, Some(id.bucket())),
+        };
+        let mut out: Vec<Signal> = Vec::with_capacity(limit.min(1000));
+        let mut list_from = bound.bucket();
+        if let Some(bucket) = cursor_bucket {
+            self.read_bucket(direction, chat, bucket, bound, limit, &mut out).await?;
+            list_from = direction.step(bucket);
+        }
+        while out.len() < limit {
+            let want = cql_limit(limit - out.len());
+            let buckets = self.list_buckets(direction, chat, list_from, want).await?;
+            for bucket in &buckets {
+                self.read_bucket(direction, chat, *bucket, bound, limit - out.len(), &mut out).await?;
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            match buckets.last() {
+                Some(last) if buckets.len() == want as usize => list_from = direction.step(*last),
+                _ => break,
+            }
+        }
+        if direction == Direction::Newer {
+            out.reverse();
+        }
+        Ok(out)
+    }
+
+    /// Up to `want` of the chat's buckets from `from` (included) in `direction`.
+    async fn list_buckets(&self, direction: Direction, chat: ChatId, from: i64, want: i32) -> Result<Vec<i64>> {
+        let st = match direction {
+            Direction::Older => &self.st.buckets_down,
+            Direction::Newer => &self.st.buckets_up,
+        };
+        Ok(rows::<(i64,)>(self.run(st, (chat.as_i64(), from, want)).await?)?.into_iter().map(|(b,)| b).collect())
+    }
+
+    /// Appends up to `want` signals of one bucket beyond `bound` in `direction`.
+    async fn read_bucket(
+        &self,
+        direction: Direction,
+        chat: ChatId,
+        bucket: i64,
+        bound: Id,
+        want: usize,
+        out: &mut Vec<Signal>,
+    ) -> Result<()> {
+        let st = match direction {
+            Direction::Older => &self.st.signals_below,
+            Direction::Newer => &self.st.signals_above,
+        };
+        let result = self.run(st, (chat.as_i64(), bucket, bound.as_i64(), cql_limit(want))).await?;
+        for row in rows::<SignalRow>(result)? {
+            out.push(to_signal(row)?);
+        }
+        Ok(())
+    }
+}
