@@ -4,7 +4,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use domain::{Chat, Event, Id, Member, ReactionCount, Receipts, SignalView, User};
+use domain::{Chat, Event, Id, Member, Presence, ReactionCount, Receipts, SignalView, User};
 use serde::{Deserialize, Serialize};
 use service::ChatSummary;
 use utoipa::ToSchema;
@@ -221,6 +221,10 @@ pub fn event_data(event: Event) -> serde_json::Value {
         }
         Event::MembersJoined { chat_id, user_ids, by } => json!({ "chat_id": chat_id, "user_ids": user_ids, "by": by }),
         Event::MemberLeft { chat_id, user_id, by } => json!({ "chat_id": chat_id, "user_id": user_id, "by": by }),
+        Event::Typing { chat_id, user_id, expires_in_ms } => {
+            json!({ "chat_id": chat_id, "user_id": user_id, "expires_in_ms": expires_in_ms })
+        }
+        Event::PresenceChanged { presence } => json!({ "presence": PresenceOut::from(presence) }),
     };
     let mut body = body;
     if let Some(obj) = body.as_object_mut() {
@@ -314,4 +318,55 @@ pub struct AuthConfigOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     pub scopes: Vec<String>,
+}
+
+// --- presence and status ---
+
+/// A user's presence as the caller sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PresenceOut {
+    #[schema(value_type = String)]
+    pub user_id: Id,
+    /// Connected on some stream, as far as the caller may know (an invisible user is
+    /// offline to everyone else).
+    pub online: bool,
+    /// `online`, `away`, `dnd`, `offline`; `invisible` only for the user themself.
+    pub availability: String,
+    /// The status text the user set.
+    pub text: Option<String>,
+    /// When the status (availability and text) goes back to the default by itself:
+    /// clients stop showing it then.
+    pub clears_at: Option<String>,
+}
+
+impl From<Presence> for PresenceOut {
+    fn from(p: Presence) -> Self {
+        Self {
+            user_id: p.user_id,
+            online: p.online,
+            availability: p.state.as_str().to_string(),
+            text: p.text,
+            clears_at: p.clears_at.map(timestamp),
+        }
+    }
+}
+
+/// A user with their presence.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserWithPresenceOut {
+    #[serde(flatten)]
+    pub user: UserOut,
+    pub presence: PresenceOut,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetStatusIn {
+    /// `online` (online while connected: the default), `away`, `dnd` or `invisible`
+    /// (offline to everyone else).
+    pub availability: String,
+    /// At most 100 characters, one line; blank or absent: none.
+    pub text: Option<String>,
+    /// Back to the default (online, no text) after this many seconds (1 to 2,592,000).
+    pub clear_after_secs: Option<u64>,
 }

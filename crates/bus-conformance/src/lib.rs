@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)] // test code: a failed unwrap is a failed check
 
+mod presence;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +12,7 @@ use domain::{ChatEvent, Event, Id};
 use futures::StreamExt;
 use ports::{Bus, UserEventStream, UserSubscription};
 
-const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
 /// Runs every check against `bus`.
 pub async fn run_all(bus: Arc<dyn Bus>) {
@@ -18,7 +20,10 @@ pub async fn run_all(bus: Arc<dyn Bus>) {
     live_events_reach_only_their_users(&*bus).await;
     resuming_replays_exactly_the_gap(&*bus).await;
     an_unknown_position_is_a_gap(&*bus).await;
+    resuming_from_the_latest_event_continues_live(&*bus).await;
+    publishing_to_nobody_is_fine(&*bus).await;
     chat_events_reach_a_worker_and_come_back_until_acked(&*bus).await;
+    presence::run_all(&*bus).await;
 }
 
 fn random_id() -> Id {
@@ -29,12 +34,19 @@ fn receipt(user: Id, n: u64) -> Event {
     Event::ReceiptUpdated { chat_id: Id(7), user_id: user, read_up_to: Id(n) }
 }
 
-async fn next(stream: &mut UserEventStream) -> (String, Event) {
+/// The next item of a stream, durable (with an id) or ephemeral.
+async fn next_item(stream: &mut UserEventStream) -> (Option<String>, Event) {
     tokio::time::timeout(WAIT, stream.next())
         .await
         .expect("no event in time")
         .expect("stream ended")
         .expect("stream error")
+}
+
+/// The next event of a stream, which must be a durable one.
+async fn next(stream: &mut UserEventStream) -> (String, Event) {
+    let (id, event) = next_item(stream).await;
+    (id.unwrap_or_else(|| panic!("a durable event without an id: {event:?}")), event)
 }
 
 async fn nothing_more(stream: &mut UserEventStream) {
@@ -97,11 +109,35 @@ async fn resuming_replays_exactly_the_gap(bus: &dyn Bus) {
 
 async fn an_unknown_position_is_a_gap(bus: &dyn Bus) {
     for garbage in ["not-an-id", "", "0-0-0", "ffffffff-1"] {
-        match bus.subscribe_user(random_id(), Some(garbage)).await.unwrap() {
-            UserSubscription::Gap(_) => {}
+        let user = random_id();
+        match bus.subscribe_user(user, Some(garbage)).await.unwrap() {
+            UserSubscription::Gap(mut live) => {
+                // A gap still carries the live events.
+                bus.publish_user_event(&[user], &receipt(user, 1)).await.unwrap();
+                assert_eq!(next(&mut live).await.1, receipt(user, 1));
+            }
             UserSubscription::Complete(_) => panic!("{garbage:?} is no position this bus gave"),
         }
     }
+}
+
+async fn resuming_from_the_latest_event_continues_live(bus: &dyn Bus) {
+    let user = random_id();
+    let mut live = complete(bus.subscribe_user(user, None).await.unwrap());
+    bus.publish_user_event(&[user], &receipt(user, 1)).await.unwrap();
+    let (latest, _) = next(&mut live).await;
+    drop(live);
+    let mut resumed = complete(bus.subscribe_user(user, Some(&latest)).await.unwrap());
+    nothing_more(&mut resumed).await;
+    bus.publish_user_event(&[user], &receipt(user, 2)).await.unwrap();
+    let (id, event) = next(&mut resumed).await;
+    assert_eq!(event, receipt(user, 2));
+    assert_ne!(id, latest, "event ids are distinct");
+    nothing_more(&mut resumed).await;
+}
+
+async fn publishing_to_nobody_is_fine(bus: &dyn Bus) {
+    bus.publish_user_event(&[], &receipt(random_id(), 1)).await.unwrap();
 }
 
 /// The next chat event of `chat`, acknowledging events of other runs sharing the bus.

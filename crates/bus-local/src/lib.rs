@@ -2,15 +2,22 @@
 //! fan-out workers (an event dropped without acknowledgement is queued again). Each user
 //! has a bounded replay buffer and a broadcast channel for live streams; event ids are
 //! `<process epoch>-<sequence>`, so an id from before a restart is recognised as a gap.
+//! Ephemeral events go through the same broadcast channels without a sequence.
+//!
+//! Presence and statuses live in memory (`presence.rs`): the process is the whole
+//! deployment, so nobody else needs them, but statuses are lost at restart.
+
+mod presence;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::{ChatEvent, Error, Event, Result, UserId};
+use domain::{ChatEvent, Error, Event, Result, UserId, UserStatus};
 use futures::StreamExt;
-use ports::{Bus, ChatEventStream, Delivery, UserEventStream, UserSubscription};
+use ports::{Bus, ChatEventStream, Delivery, PresenceExpiryStream, UserEventStream, UserSubscription};
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
@@ -33,12 +40,14 @@ impl Default for LocalBusConfig {
 }
 
 type Sequenced = (u64, Arc<Event>);
+/// What a live stream receives: a sequenced event, or an ephemeral one (`None`).
+type Live = (Option<u64>, Arc<Event>);
 
 struct UserLog {
     buffer: VecDeque<Sequenced>,
     /// The highest sequence dropped from the buffer: a resume from below it has a gap.
     evicted_up_to: u64,
-    live: broadcast::Sender<Sequenced>,
+    live: broadcast::Sender<Live>,
 }
 
 /// The in-process bus. Cheap to clone.
@@ -54,6 +63,7 @@ struct Inner {
     chat_tx: mpsc::Sender<ChatEvent>,
     chat_rx: Arc<tokio::sync::Mutex<mpsc::Receiver<ChatEvent>>>,
     users: Mutex<HashMap<UserId, UserLog>>,
+    presence: presence::Presence,
 }
 
 impl std::fmt::Debug for LocalBus {
@@ -73,6 +83,7 @@ impl LocalBus {
                 chat_tx,
                 chat_rx: Arc::new(tokio::sync::Mutex::new(chat_rx)),
                 users: Mutex::new(HashMap::new()),
+                presence: presence::Presence::default(),
             }),
         }
     }
@@ -90,12 +101,12 @@ impl LocalBus {
         seq.parse().ok()
     }
 
-    fn live_stream(&self, replay: Vec<Sequenced>, rx: broadcast::Receiver<Sequenced>) -> UserEventStream {
+    fn live_stream(&self, replay: Vec<Sequenced>, rx: broadcast::Receiver<Live>) -> UserEventStream {
         let bus = self.clone();
         let bus2 = self.clone();
-        let replay = futures::stream::iter(replay).map(move |(seq, ev)| Ok((bus.event_id(seq), (*ev).clone())));
+        let replay = futures::stream::iter(replay).map(move |(seq, ev)| Ok((Some(bus.event_id(seq)), (*ev).clone())));
         let live = BroadcastStream::new(rx).map(move |item| match item {
-            Ok((seq, ev)) => Ok((bus2.event_id(seq), (*ev).clone())),
+            Ok((seq, ev)) => Ok((seq.map(|seq| bus2.event_id(seq)), (*ev).clone())),
             Err(BroadcastStreamRecvError::Lagged(n)) => {
                 Err(Error::unavailable(format!("the stream fell {n} events behind")))
             }
@@ -146,7 +157,7 @@ impl Bus for LocalBus {
                 }
             }
             // No receiver just means the user has no open stream.
-            let _ = log.live.send((seq, event.clone()));
+            let _ = log.live.send((Some(seq), event.clone()));
         }
         Ok(())
     }
@@ -168,6 +179,43 @@ impl Bus for LocalBus {
                 }
             }
         })
+    }
+
+    async fn publish_ephemeral(&self, users: &[UserId], event: &Event) -> Result<()> {
+        let event = Arc::new(event.clone());
+        let logs = self.inner.users.lock().unwrap_or_else(|e| e.into_inner());
+        for user in users {
+            // A user without a log has never had a stream open: nobody to tell.
+            if let Some(log) = logs.get(user) {
+                let _ = log.live.send((None, event.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn heartbeat(&self, user: UserId, connection: &str, ttl: Duration) -> Result<bool> {
+        Ok(self.inner.presence.heartbeat(user, connection, ttl))
+    }
+
+    async fn connection_closed(&self, user: UserId, connection: &str) -> Result<bool> {
+        Ok(self.inner.presence.connection_closed(user, connection))
+    }
+
+    async fn online(&self, users: &[UserId]) -> Result<Vec<UserId>> {
+        Ok(self.inner.presence.online(users))
+    }
+
+    async fn presence_expiries(&self) -> Result<PresenceExpiryStream> {
+        Ok(self.inner.presence.expiries())
+    }
+
+    async fn set_status(&self, user: UserId, status: Option<&UserStatus>) -> Result<()> {
+        self.inner.presence.set_status(user, status);
+        Ok(())
+    }
+
+    async fn status(&self, user: UserId) -> Result<Option<UserStatus>> {
+        Ok(self.inner.presence.status(user))
     }
 }
 
@@ -214,6 +262,7 @@ mod tests {
         let UserSubscription::Complete(mut live) = bus.subscribe_user(user, None).await.unwrap() else { panic!() };
         bus.publish_user_event(&[user], &ev(1)).await.unwrap();
         let (first_id, _) = live.next().await.unwrap().unwrap();
+        let first_id = first_id.unwrap();
         for n in 2..=5 {
             bus.publish_user_event(&[user], &ev(n)).await.unwrap();
         }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::id::{ChatId, SignalId, UserId};
-use crate::model::{Chat, SignalView};
+use crate::model::{Chat, Presence, SignalView};
 
 /// Something that happened, addressed to one user's live streams.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +22,11 @@ pub enum Event {
     MembersJoined { chat_id: ChatId, user_ids: Vec<UserId>, by: UserId },
     /// A user left a chat or was removed from it.
     MemberLeft { chat_id: ChatId, user_id: UserId, by: UserId },
+    /// Ephemeral: a member is typing in a chat. Recipients show it for `expires_in_ms`
+    /// unless another one renews it (or a message from that member arrives).
+    Typing { chat_id: ChatId, user_id: UserId, expires_in_ms: u64 },
+    /// Ephemeral: a user's presence as the recipient may see it changed.
+    PresenceChanged { presence: Presence },
 }
 
 impl Event {
@@ -34,7 +39,15 @@ impl Event {
             Event::ReceiptUpdated { .. } => "receipt.updated",
             Event::MembersJoined { .. } => "member.joined",
             Event::MemberLeft { .. } => "member.left",
+            Event::Typing { .. } => "typing",
+            Event::PresenceChanged { .. } => "presence.changed",
         }
+    }
+
+    /// Whether this kind of event is ephemeral: it goes only to the streams open when it is
+    /// published, without an id, and is never replayed.
+    pub fn is_ephemeral(&self) -> bool {
+        matches!(self, Event::Typing { .. } | Event::PresenceChanged { .. })
     }
 }
 

@@ -1,4 +1,5 @@
-//! The entities of a chat system: users, chats, members, signals, reactions, receipts.
+//! The entities of a chat system: users, chats, members, signals, reactions, receipts,
+//! statuses and presence.
 
 use serde::{Deserialize, Serialize};
 
@@ -182,4 +183,145 @@ pub struct Receipts {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
+}
+
+/// How a user chose to appear to others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Availability {
+    /// Online while connected, offline otherwise (the default).
+    #[default]
+    Online,
+    Away,
+    /// Do not disturb.
+    Dnd,
+    /// Appears offline to everyone else, even while connected.
+    Invisible,
+}
+
+impl Availability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Availability::Online => "online",
+            Availability::Away => "away",
+            Availability::Dnd => "dnd",
+            Availability::Invisible => "invisible",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "online" => Some(Availability::Online),
+            "away" => Some(Availability::Away),
+            "dnd" => Some(Availability::Dnd),
+            "invisible" => Some(Availability::Invisible),
+            _ => None,
+        }
+    }
+}
+
+/// What a user set through `PUT /me/status`: kept by the bus, not the store.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct UserStatus {
+    pub availability: Availability,
+    /// A free text, at most 100 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Unix milliseconds after which the status is cleared (back to the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clears_at: Option<i64>,
+}
+
+impl UserStatus {
+    /// The status in force at `now_ms`: the default once `clears_at` has passed.
+    pub fn at(self, now_ms: i64) -> Self {
+        match self.clears_at {
+            Some(t) if t <= now_ms => Self::default(),
+            _ => self,
+        }
+    }
+}
+
+/// What a viewer sees of a user's presence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceState {
+    Online,
+    Away,
+    Dnd,
+    /// Invisible to others: only the user themself sees this.
+    Invisible,
+    Offline,
+}
+
+impl PresenceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PresenceState::Online => "online",
+            PresenceState::Away => "away",
+            PresenceState::Dnd => "dnd",
+            PresenceState::Invisible => "invisible",
+            PresenceState::Offline => "offline",
+        }
+    }
+}
+
+/// A user's presence from one viewer's point of view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presence {
+    pub user_id: UserId,
+    /// Connected, as far as the viewer may know (an invisible user is offline to others).
+    pub online: bool,
+    pub state: PresenceState,
+    pub text: Option<String>,
+    /// Unix milliseconds when the status clears by itself.
+    pub clears_at: Option<i64>,
+}
+
+impl Presence {
+    /// The presence of `user`, who is `connected` with `status`, as they see it themself
+    /// (`own`: the availability they chose, connected or not) or as everyone else does
+    /// (offline unless connected and not invisible).
+    pub fn new(user: UserId, connected: bool, status: UserStatus, own: bool) -> Self {
+        let visible = connected && (own || status.availability != Availability::Invisible);
+        let state = match (visible || own, status.availability) {
+            (false, _) => PresenceState::Offline,
+            (true, Availability::Online) => PresenceState::Online,
+            (true, Availability::Away) => PresenceState::Away,
+            (true, Availability::Dnd) => PresenceState::Dnd,
+            (true, Availability::Invisible) => PresenceState::Invisible,
+        };
+        Self { user_id: user, online: visible, state, text: status.text, clears_at: status.clears_at }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presence_depends_on_who_looks() {
+        let status = |availability| UserStatus { availability, text: None, clears_at: None };
+        let cases = [
+            // (connected, chosen, own) → (online, state)
+            (true, Availability::Online, false, true, PresenceState::Online),
+            (false, Availability::Online, false, false, PresenceState::Offline),
+            (true, Availability::Away, false, true, PresenceState::Away),
+            (false, Availability::Dnd, false, false, PresenceState::Offline),
+            (true, Availability::Invisible, false, false, PresenceState::Offline),
+            (true, Availability::Invisible, true, true, PresenceState::Invisible),
+            (false, Availability::Away, true, false, PresenceState::Away),
+        ];
+        for (connected, chosen, own, online, state) in cases {
+            let p = Presence::new(crate::Id(1), connected, status(chosen), own);
+            assert_eq!((p.online, p.state), (online, state), "{connected} {chosen:?} {own}");
+        }
+    }
+
+    #[test]
+    fn a_status_clears_at_its_time() {
+        let s = UserStatus { availability: Availability::Dnd, text: Some("x".into()), clears_at: Some(10) };
+        assert_eq!(s.clone().at(9), s);
+        assert_eq!(s.at(10), UserStatus::default());
+    }
 }

@@ -105,11 +105,14 @@ pub struct BusConfig {
     pub kind: BusKind,
     /// Events kept per user for `Last-Event-ID` replay (local bus).
     pub replay_per_user: usize,
+    /// NATS: servers, credentials, TLS, stream prefix, retention (see `bus_nats::NatsConfig`).
+    #[serde(flatten)]
+    pub nats: bus_nats::NatsConfig,
 }
 
 impl Default for BusConfig {
     fn default() -> Self {
-        Self { kind: BusKind::Local, replay_per_user: 1024 }
+        Self { kind: BusKind::Local, replay_per_user: 1024, nats: bus_nats::NatsConfig::default() }
     }
 }
 
@@ -130,6 +133,9 @@ pub struct IdentityConfig {
     pub dev_token_hours: u64,
     /// Lifetime of the single-use tickets of `POST /api/v1/events/ticket`, in seconds.
     pub event_ticket_secs: u64,
+    /// Benchmarks only: allow the dev login with the NATS bus. The nodes must then share
+    /// one data directory (the dev key); anyone on loopback can log in as anyone.
+    pub dev_login_in_cluster: bool,
     /// OIDC: issuer, audience, algorithms, key refresh, the login client told to apps, the
     /// user-sync client (see `identity_oidc::OidcConfig`).
     #[serde(flatten)]
@@ -142,6 +148,7 @@ impl Default for IdentityConfig {
             kind: IdentityKind::Dev,
             dev_token_hours: 24 * 7,
             event_ticket_secs: 30,
+            dev_login_in_cluster: false,
             oidc: identity_oidc::OidcConfig::default(),
         }
     }
@@ -191,7 +198,10 @@ impl Config {
         if self.identity.kind == IdentityKind::Oidc {
             self.identity.oidc.validate()?;
         }
-        if self.bus.kind == BusKind::Nats && self.identity.kind == IdentityKind::Dev {
+        if self.bus.kind == BusKind::Nats
+            && self.identity.kind == IdentityKind::Dev
+            && !self.identity.dev_login_in_cluster
+        {
             anyhow::bail!(
                 "the cluster shape (bus.kind = \"nats\") needs identity.kind = \"oidc\": the dev login is for \
                  one embedded process only"

@@ -14,6 +14,7 @@ use anyhow::Context;
 use api::{ApiSettings, AppState, AuthConfig, DevTokenIssuer, Metrics};
 use axum::Router;
 use bus_local::{LocalBus, LocalBusConfig};
+use bus_nats::NatsBus;
 use domain::IdGenerator;
 use identity_dev::DevIdentity;
 use identity_oidc::OidcIdentity;
@@ -49,9 +50,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             replay_per_user: config.bus.replay_per_user,
             ..LocalBusConfig::default()
         })),
-        BusKind::Nats => {
-            anyhow::bail!("bus.kind = \"nats\" is not available in this build yet (see issue #6)")
-        }
+        BusKind::Nats => Arc::new(NatsBus::connect(&config.bus.nats).await.context("cannot connect to NATS")?),
     };
     let (identity, dev_login, auth_config): (Arc<dyn Identity>, Option<DevTokenIssuer>, AuthConfig) =
         match config.identity.kind {

@@ -10,6 +10,7 @@ mod api {
     mod events;
     pub mod harness;
     mod ops;
+    mod presence;
     mod receipts;
     mod signals;
 }

@@ -1,11 +1,17 @@
 //! The Bus port: how events travel. Chat events go to fan-out workers (any number share
 //! the load); per-user events go to every live stream of that user, on any node, and stay
-//! replayable for a while so a reconnecting client misses nothing.
+//! replayable for a while so a reconnecting client misses nothing. Ephemeral per-user
+//! events (typing, presence) reach only the streams open at the time, with no id.
+//!
+//! The bus also keeps what must be shared by every node but is not worth the store:
+//! presence (which users have a live connection somewhere, with heartbeats that expire by
+//! themselves when a node dies) and the statuses users set.
 
 use std::pin::Pin;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::{ChatEvent, Event, Result, UserId};
+use domain::{ChatEvent, Event, Result, UserId, UserStatus};
 use futures::Stream;
 
 /// The id of a per-user event, opaque to clients (`id:` in SSE, `Last-Event-ID` back).
@@ -30,9 +36,26 @@ impl std::fmt::Debug for Delivery {
 }
 
 pub type ChatEventStream = Pin<Box<dyn Stream<Item = Result<Delivery>> + Send>>;
-/// Live per-user events. An `Err` means the stream can no longer guarantee completeness
-/// (the subscriber fell too far behind): the client must resync.
-pub type UserEventStream = Pin<Box<dyn Stream<Item = Result<(EventId, Event)>> + Send>>;
+/// Live per-user events: durable ones with their id, ephemeral ones (typing, presence)
+/// with `None`. An `Err` means the stream can no longer guarantee completeness (the
+/// subscriber fell too far behind): the client must resync.
+pub type UserEventStream = Pin<Box<dyn Stream<Item = Result<(Option<EventId>, Event)>> + Send>>;
+
+/// A user whose last live connection expired without being closed (its node died or lost
+/// the bus). Each expiry goes to one subscriber of [`Bus::presence_expiries`], on any node;
+/// one not acknowledged may come again.
+pub struct PresenceExpiry {
+    pub user: UserId,
+    pub ack: Ack,
+}
+
+impl std::fmt::Debug for PresenceExpiry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PresenceExpiry").field("user", &self.user).finish_non_exhaustive()
+    }
+}
+
+pub type PresenceExpiryStream = Pin<Box<dyn Stream<Item = Result<PresenceExpiry>> + Send>>;
 
 /// What subscribing to a user's events gives.
 pub enum UserSubscription {
@@ -63,6 +86,33 @@ pub trait Bus: Send + Sync + 'static {
     async fn chat_events(&self) -> Result<ChatEventStream>;
     /// Publishes one event to each user's stream.
     async fn publish_user_event(&self, users: &[UserId], event: &Event) -> Result<()>;
-    /// Subscribes to a user's events from after `after` (`None`: only new events).
+    /// Subscribes to a user's events from after `after` (`None`: only new events). The
+    /// stream carries the user's ephemeral events too, from when this returns.
     async fn subscribe_user(&self, user: UserId, after: Option<&str>) -> Result<UserSubscription>;
+    /// Publishes an ephemeral event to the live streams each user has open now, on any
+    /// node: no id, not retained, not replayed, at most once.
+    async fn publish_ephemeral(&self, users: &[UserId], event: &Event) -> Result<()>;
+
+    // --- presence ---
+
+    /// Notes that `connection` (an id unique to one live stream) of `user` is open, until
+    /// `ttl` from now unless renewed. Returns whether the user came online: they had no
+    /// other live connection anywhere.
+    async fn heartbeat(&self, user: UserId, connection: &str, ttl: Duration) -> Result<bool>;
+    /// Notes that `connection` closed. Returns whether the user went offline: this was
+    /// their last live connection (one that had already expired is reported by
+    /// [`Bus::presence_expiries`] instead, never by both).
+    async fn connection_closed(&self, user: UserId, connection: &str) -> Result<bool>;
+    /// Which of `users` have a live connection anywhere (in `users`' order).
+    async fn online(&self, users: &[UserId]) -> Result<Vec<UserId>>;
+    /// Users going offline because their last connection expired. Subscribers share them.
+    async fn presence_expiries(&self) -> Result<PresenceExpiryStream>;
+
+    // --- statuses ---
+
+    /// Sets a user's status (`None`: back to the default). The bus keeps it as given;
+    /// readers apply `clears_at`.
+    async fn set_status(&self, user: UserId, status: Option<&UserStatus>) -> Result<()>;
+    /// A user's status as last set (`None`: never set, or reset).
+    async fn status(&self, user: UserId) -> Result<Option<UserStatus>>;
 }

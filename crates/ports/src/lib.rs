@@ -7,6 +7,8 @@ pub mod bus;
 pub mod identity;
 pub mod store;
 
-pub use bus::{Bus, ChatEventStream, Delivery, EventId, UserEventStream, UserSubscription};
+pub use bus::{
+    Bus, ChatEventStream, Delivery, EventId, PresenceExpiry, PresenceExpiryStream, UserEventStream, UserSubscription,
+};
 pub use identity::{Identity, VerifiedIdentity};
 pub use store::{CreateUserOutcome, InsertSignalOutcome, RenameOutcome, SignalRange, Store};

@@ -247,10 +247,6 @@ impl ChatService {
         self.store.insert_signal(&signal, None).await?;
         self.after_signal_stored(signal).await
     }
-
-    pub(crate) async fn publish(&self, event: ChatEvent) -> Result<()> {
-        self.bus.publish_chat_event(&event).await
-    }
 }
 
 fn new_member(chat_id: ChatId, user_id: UserId, role: Role, joined_at: i64) -> Member {

@@ -14,8 +14,10 @@ use crate::ChatService;
 
 /// Consumes chat events and publishes each to the per-user streams of the chat's members
 /// (plus `also_notify`). Runs until the bus's chat event stream ends. An event that fails
-/// is left unacknowledged, so the bus hands it out again.
+/// is left unacknowledged, so the bus hands it out again. Runs the presence worker
+/// ([`crate::presence::run_presence_expiries`]) beside it, for as long.
 pub async fn run_fanout(store: Arc<dyn Store>, bus: Arc<dyn Bus>) -> Result<()> {
+    let _presence = AbortOnDrop(tokio::spawn(crate::presence::run_presence_expiries(store.clone(), bus.clone())));
     let mut events = bus.chat_events().await?;
     while let Some(delivery) = events.next().await {
         let delivery = match delivery {
@@ -39,6 +41,15 @@ pub async fn run_fanout(store: Arc<dyn Store>, bus: Arc<dyn Bus>) -> Result<()> 
         }
     }
     Ok(())
+}
+
+/// Stops a background task when its owner ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn fan_out_one(store: &dyn Store, bus: &dyn Bus, event: &domain::ChatEvent) -> Result<()> {

@@ -2,10 +2,12 @@
 //! who may do what, makes ids, validates input, keeps sends idempotent and decides what
 //! each change tells whom. It never names an adapter and knows nothing of HTTP.
 
+mod announce;
 mod chats;
 pub use chats::ChatSummary;
 mod cursor;
 pub mod fanout;
+pub mod presence;
 mod receipts;
 pub mod signals;
 mod tickets;
@@ -27,6 +29,8 @@ pub struct ChatService {
     bus: Arc<dyn Bus>,
     ids: Arc<IdGenerator>,
     limits: Limits,
+    announcements: Arc<announce::Announcements>,
+    typing: Arc<presence::TypingLimiter>,
 }
 
 impl std::fmt::Debug for ChatService {
@@ -37,7 +41,7 @@ impl std::fmt::Debug for ChatService {
 
 impl ChatService {
     pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, ids: Arc<IdGenerator>, limits: Limits) -> Self {
-        Self { store, bus, ids, limits }
+        Self { store, bus, ids, limits, announcements: Arc::default(), typing: Arc::default() }
     }
 
     pub fn limits(&self) -> &Limits {

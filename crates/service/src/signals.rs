@@ -24,8 +24,9 @@ pub struct NewMessage {
 }
 
 impl ChatService {
-    /// Posts a message. A retry with the same nonce returns the first signal, stores nothing
-    /// and announces nothing; the flag says whether this call created it.
+    /// Posts a message. A retry with the same nonce returns the first signal and stores
+    /// nothing; it announces the signal again only if this process has not (the first
+    /// attempt may have died before announcing). The flag says whether this call created it.
     pub async fn send_message(&self, actor: &User, chat_id: ChatId, msg: NewMessage) -> Result<(SignalView, bool)> {
         rules::validate_nonce(&msg.nonce)?;
         rules::validate_text(&msg.text, self.limits.max_text_chars)?;
@@ -54,6 +55,11 @@ impl ChatService {
                     self.store.signal(chat_id, first).await?.ok_or_else(|| {
                         Error::unavailable("the first signal of this nonce is not readable yet; retry")
                     })?;
+                // The first attempt may have failed to announce it (bus down, or its node
+                // died): announce it again unless this process already did.
+                if self.announcements.needs_announcing(signal.id) {
+                    self.after_signal_stored(signal.clone()).await?;
+                }
                 let mut views = self.views(actor.id, chat_id, vec![signal]).await?;
                 Ok((views.remove(0), false))
             }
@@ -62,6 +68,7 @@ impl ChatService {
 
     /// Moves the chat up its members' inboxes and announces the signal.
     pub(crate) async fn after_signal_stored(&self, signal: Signal) -> Result<()> {
+        self.announcements.in_flight(signal.id);
         let members: Vec<UserId> = self.store.members(signal.chat_id).await?.iter().map(|m| m.user_id).collect();
         self.store.record_activity(signal.chat_id, signal.id, &members).await?;
         let chat_id = signal.chat_id;

@@ -1,4 +1,4 @@
-//! Chats and their members.
+//! Chats, their members, and typing indicators.
 
 use axum::Json;
 use axum::extract::State;
@@ -20,6 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(chat, patch_chat))
         .routes(routes!(members, add_members))
         .routes(routes!(remove_member))
+        .routes(routes!(typing))
 }
 
 /// Creates a chat. A direct chat is one per pair: asking again returns the same chat
@@ -148,5 +149,21 @@ async fn remove_member(
     ApiPath((chat_id, user_id)): ApiPath<(Id, Id)>,
 ) -> ApiResult<StatusCode> {
     state.service.remove_member(&user, chat_id, user_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Tells the chat's other members that the caller is typing: they get an ephemeral
+/// `typing` event (no id, never replayed) and show it for its `expires_in_ms` (5 s) unless
+/// another renews it; a message from the caller ends it sooner. Call it every few seconds
+/// while typing; more than one call per 2 s per chat is accepted and ignored.
+#[utoipa::path(post, path = "/api/v1/chats/{chat_id}/typing", tag = "chats", security(("bearer" = [])),
+    params(("chat_id" = String, Path)),
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn typing(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(chat_id): ApiPath<Id>,
+) -> ApiResult<StatusCode> {
+    state.service.typing(&user, chat_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

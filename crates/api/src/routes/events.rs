@@ -1,6 +1,9 @@
-//! Live events over Server-Sent Events. Each event has an `id:`; reconnecting with
+//! Live events over Server-Sent Events. Each durable event has an `id:`; reconnecting with
 //! `Last-Event-ID` replays what was missed, or sends `resync` when that is no longer
-//! possible. Comments every few seconds keep proxies from closing idle streams.
+//! possible. Ephemeral events (`typing`, `presence.changed`) have no `id:` and are never
+//! replayed. Comments every few seconds keep proxies from closing idle streams. An open
+//! stream keeps its user online (a presence heartbeat every few seconds) and takes them
+//! offline when it closes, if it was their last.
 
 use std::convert::Infallible;
 
@@ -9,11 +12,13 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use domain::User;
+use domain::{User, UserId};
 use futures::{Stream, StreamExt};
 use ports::UserSubscription;
 use serde::Deserialize;
 use serde_json::json;
+use service::ChatService;
+use service::presence::{PRESENCE_HEARTBEAT, new_connection_id};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -63,7 +68,11 @@ impl FromRequestParts<AppState> for StreamUser {
 /// The caller's live events (`text/event-stream`). First comes `ready` (no id); then
 /// `chat.created`, `signal.created`, `reaction.changed`, `receipt.updated`,
 /// `member.joined`, `member.left`, each with an `id`. `resync` (no id) means events were
-/// missed: reload by REST.
+/// missed: reload by REST. Ephemeral events have no id and are not replayed after a
+/// reconnection: `typing` (`chat_id`, `user_id`, `expires_in_ms`: show it that long unless
+/// renewed) and `presence.changed` (`presence` of someone who shares a chat with the
+/// caller, or the caller's own after `PUT /me/status`). While the stream is open the
+/// caller is online.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", security(("bearer" = []), ()),
     params(EventsQuery, ("Last-Event-ID" = Option<String>, Header, description = "resume after this event")),
     responses((status = 200, content_type = "text/event-stream", description = "the event stream"),
@@ -82,20 +91,41 @@ async fn events(
     let metrics = state.metrics.clone();
     let delivery = state.delivery.clone();
     let shutdown = state.shutdown.clone();
+    let service = state.service.clone();
     let user_id = user.id;
     let stream = async_stream::stream! {
         let _open = StreamGauge::open(metrics.clone());
+        let presence = PresenceGuard::open(service, user_id).await;
         yield Ok(SseEvent::default().event("ready").data(json!({ "user_id": user_id }).to_string()));
         if gap {
             yield Ok(resync("the events since Last-Event-ID are no longer available"));
         }
-        while let Some(item) = live.next().await {
+        let mut heartbeat = tokio::time::interval_at(
+            tokio::time::Instant::now() + PRESENCE_HEARTBEAT,
+            PRESENCE_HEARTBEAT,
+        );
+        loop {
+            let item = tokio::select! {
+                item = live.next() => item,
+                _ = heartbeat.tick() => {
+                    presence.renew().await;
+                    continue;
+                }
+            };
+            let Some(item) = item else { break };
             match item {
-                Ok((id, event)) => {
+                Ok((Some(id), event)) => {
                     let data = event_data(event.clone()).to_string();
                     yield Ok(SseEvent::default().id(id).event(event.name()).data(data));
                     metrics.events_sent.inc();
                     delivery.written(user_id, &event);
+                }
+                Ok((None, event)) => {
+                    // Ephemeral: no id, so a reconnection's Last-Event-ID stays on the
+                    // last durable event.
+                    let name = event.name();
+                    yield Ok(SseEvent::default().event(name).data(event_data(event).to_string()));
+                    metrics.events_sent.inc();
                 }
                 Err(error) => {
                     tracing::info!(%error, user = %user_id, "live stream fell behind; asking the client to resync");
@@ -125,5 +155,42 @@ impl StreamGauge {
 impl Drop for StreamGauge {
     fn drop(&mut self) {
         self.0.live_streams.dec();
+    }
+}
+
+/// Keeps the stream's user online while it lives: a heartbeat at open and on every
+/// [`PresenceGuard::renew`], a close when dropped (in the background: drops cannot wait).
+/// Presence failures are logged; the stream goes on without them.
+struct PresenceGuard {
+    service: ChatService,
+    user: UserId,
+    connection: String,
+}
+
+impl PresenceGuard {
+    async fn open(service: ChatService, user: UserId) -> Self {
+        let guard = Self { service, user, connection: new_connection_id() };
+        guard.renew().await;
+        guard
+    }
+
+    async fn renew(&self) {
+        if let Err(error) = self.service.stream_heartbeat(self.user, &self.connection).await {
+            tracing::warn!(%error, user = %self.user, "cannot renew a stream's presence");
+        }
+    }
+}
+
+impl Drop for PresenceGuard {
+    fn drop(&mut self) {
+        let (service, user, connection) = (self.service.clone(), self.user, std::mem::take(&mut self.connection));
+        // Without a runtime (shutting down) the connection expires by itself.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(error) = service.stream_closed(user, &connection).await {
+                    tracing::warn!(%error, %user, "cannot close a stream's presence; it expires by itself");
+                }
+            });
+        }
     }
 }

@@ -1,9 +1,10 @@
-//! The caller (`/me`) and other users.
+//! The caller (`/me`, `/me/status`) and other users, with their presence.
 
 use axum::Json;
 use axum::extract::State;
 use domain::Id;
 use serde::Deserialize;
+use service::presence::StatusChange;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -11,10 +12,14 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser};
-use crate::wire::{Page, PatchMeIn, UserOut};
+use crate::wire::{Page, PatchMeIn, PresenceOut, SetStatusIn, UserOut, UserWithPresenceOut};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(me, patch_me)).routes(routes!(find_users)).routes(routes!(user))
+    OpenApiRouter::new()
+        .routes(routes!(me, patch_me))
+        .routes(routes!(set_status))
+        .routes(routes!(find_users))
+        .routes(routes!(user))
 }
 
 /// The caller.
@@ -35,6 +40,22 @@ async fn patch_me(
     Ok(Json(state.service.set_display_name(&user, &body.display_name).await?.into()))
 }
 
+/// Sets the caller's availability and status text. Everyone who shares a chat with the
+/// caller gets a `presence.changed` event when what they see changes (turning `invisible`
+/// looks like going offline); the caller's own streams get one in any case.
+#[utoipa::path(put, path = "/api/v1/me/status", tag = "users", security(("bearer" = [])), request_body = SetStatusIn,
+    responses((status = 200, body = PresenceOut, description = "the caller's presence as they see it"),
+        (status = 400, body = Problem), (status = 401, body = Problem), (status = 422, body = Problem)))]
+async fn set_status(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiJson(body): ApiJson<SetStatusIn>,
+) -> ApiResult<Json<PresenceOut>> {
+    let change =
+        StatusChange { availability: body.availability, text: body.text, clear_after_secs: body.clear_after_secs };
+    Ok(Json(state.service.set_status(&user, change).await?.into()))
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 struct FindUsers {
     /// The exact username.
@@ -53,14 +74,16 @@ async fn find_users(
     Ok(Json(Page { items: found.into_iter().map(UserOut::from).collect(), next_cursor: None }))
 }
 
-/// One user.
+/// One user, with their presence as the caller sees it.
 #[utoipa::path(get, path = "/api/v1/users/{user_id}", tag = "users", security(("bearer" = [])),
     params(("user_id" = String, Path)),
-    responses((status = 200, body = UserOut), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = UserWithPresenceOut), (status = 401, body = Problem), (status = 404, body = Problem)))]
 async fn user(
     State(state): State<AppState>,
-    _caller: CurrentUser,
+    CurrentUser(caller): CurrentUser,
     ApiPath(user_id): ApiPath<Id>,
-) -> ApiResult<Json<UserOut>> {
-    Ok(Json(state.service.user(user_id).await?.into()))
+) -> ApiResult<Json<UserWithPresenceOut>> {
+    let user = state.service.user(user_id).await?;
+    let presence = state.service.presence(&caller, user_id).await?;
+    Ok(Json(UserWithPresenceOut { user: user.into(), presence: presence.into() }))
 }

@@ -1,0 +1,224 @@
+//! The NATS adapter's configuration (`[bus]` with `kind = "nats"`), and the names of the
+//! streams, subjects and consumer it derives from it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use domain::{ChatId, Error, Result, UserId};
+use serde::{Deserialize, Serialize};
+
+/// How to reach NATS and how the JetStream streams are shaped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NatsConfig {
+    /// NATS server URLs (`nats://host:4222`, `tls://host:4222`); the client learns the rest
+    /// of a cluster from the ones it reaches.
+    pub servers: Vec<String>,
+    /// Prefix of every subject (`<prefix>.chat.<chat id>`, `<prefix>.user.<user id>`,
+    /// `<prefix>.live.<user id>`) and, upper-cased, of the stream and bucket names
+    /// (`<PREFIX>_CHAT_EVENTS`, `<PREFIX>_USER_EVENTS`, `<PREFIX>_PRESENCE`, `<PREFIX>_STATUS`).
+    /// Lowercase letters, digits and `_`. Deployments sharing one NATS account need
+    /// distinct prefixes; all nodes of one deployment use the same.
+    pub prefix: String,
+    /// The name this connection shows in the server's monitoring.
+    pub connection_name: String,
+    /// User and password authentication.
+    pub user: Option<String>,
+    pub password: Option<String>,
+    /// Token authentication.
+    pub token: Option<String>,
+    /// Refuse to connect without TLS.
+    pub tls_required: bool,
+    /// A PEM file of the certificate authorities that sign the servers' certificates
+    /// (unset: the system's roots).
+    pub tls_ca_file: Option<PathBuf>,
+    /// Replicas of the streams and of the fan-out consumer: 1 for a single server, 3 in a
+    /// production cluster. Changing it later updates the streams in place.
+    pub replicas: usize,
+    /// How long per-user events stay replayable for `Last-Event-ID`: a client that comes
+    /// back later is told to resync.
+    pub user_events_max_age_secs: u64,
+    /// Cap on the per-user event stream's size; the oldest events go first (a client
+    /// resuming from one of them is told to resync). Unset: bounded by age only.
+    pub user_events_max_bytes: Option<i64>,
+    /// How long a chat event waits for a fan-out worker before it is dropped (no worker
+    /// ran for that long).
+    pub chat_events_max_age_secs: u64,
+    /// How long a fan-out worker may hold a chat event without acknowledging it before it
+    /// is handed to another worker (a worker that dies mid-event).
+    pub ack_wait_ms: u64,
+    /// How long a chat event a worker gave up on (dropped without acknowledging) waits
+    /// before it is handed out again.
+    pub redeliver_delay_ms: u64,
+    /// Chat events a worker takes from the server at a time. Each must be handled within
+    /// `ack_wait_ms` of its arrival, so keep it small.
+    pub fanout_batch: usize,
+    /// Timeout of a JetStream request (publish acknowledgement, stream and consumer
+    /// management).
+    pub request_timeout_ms: u64,
+    /// Timeout of the readiness probe's round trip.
+    pub ping_timeout_ms: u64,
+    /// Timeout of one connection attempt.
+    pub connect_timeout_ms: u64,
+    /// How long to keep trying to connect at start.
+    pub connect_wait_secs: u64,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        Self {
+            servers: vec!["nats://127.0.0.1:4222".into()],
+            prefix: "petit_chat".into(),
+            connection_name: "petit-chat".into(),
+            user: None,
+            password: None,
+            token: None,
+            tls_required: false,
+            tls_ca_file: None,
+            replicas: 1,
+            user_events_max_age_secs: 24 * 3600,
+            user_events_max_bytes: None,
+            chat_events_max_age_secs: 7 * 24 * 3600,
+            ack_wait_ms: 5_000,
+            redeliver_delay_ms: 500,
+            fanout_batch: 8,
+            request_timeout_ms: 5_000,
+            ping_timeout_ms: 2_000,
+            connect_timeout_ms: 5_000,
+            connect_wait_secs: 60,
+        }
+    }
+}
+
+/// The durable consumer every fan-out worker of a deployment shares.
+pub(crate) const FANOUT_CONSUMER: &str = "fanout";
+
+impl NatsConfig {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: String| Err(Error::invalid("invalid_config", what));
+        if self.servers.is_empty() {
+            return bad("bus.servers is empty".into());
+        }
+        let prefix_ok = !self.prefix.is_empty()
+            && self.prefix.len() <= 32
+            && self.prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !prefix_ok {
+            return bad(format!(
+                "bus.prefix {:?} must be 1 to 32 lowercase letters, digits or underscores",
+                self.prefix
+            ));
+        }
+        if !(1..=5).contains(&self.replicas) {
+            return bad(format!("bus.replicas is {}, must be 1 to 5", self.replicas));
+        }
+        if self.user_events_max_age_secs == 0 {
+            return bad("bus.user_events_max_age_secs must be positive".into());
+        }
+        if self.user_events_max_bytes.is_some_and(|b| b <= 0) {
+            return bad("bus.user_events_max_bytes must be positive when set".into());
+        }
+        if self.ack_wait_ms < 100 {
+            return bad("bus.ack_wait_ms must be at least 100".into());
+        }
+        if self.fanout_batch == 0 {
+            return bad("bus.fanout_batch must be positive".into());
+        }
+        if self.user.is_some() != self.password.is_some() {
+            return bad("bus.user and bus.password go together".into());
+        }
+        Ok(())
+    }
+
+    /// The stream of chat events waiting for fan-out.
+    pub fn chat_events_stream(&self) -> String {
+        format!("{}_CHAT_EVENTS", self.prefix.to_ascii_uppercase())
+    }
+
+    /// The stream of per-user events, replayable for `Last-Event-ID`.
+    pub fn user_events_stream(&self) -> String {
+        format!("{}_USER_EVENTS", self.prefix.to_ascii_uppercase())
+    }
+
+    /// The KV bucket of live connections per user.
+    pub fn presence_bucket(&self) -> String {
+        format!("{}_PRESENCE", self.prefix.to_ascii_uppercase())
+    }
+
+    /// The KV bucket of the statuses users set.
+    pub fn status_bucket(&self) -> String {
+        format!("{}_STATUS", self.prefix.to_ascii_uppercase())
+    }
+
+    /// The core NATS subject of a user's ephemeral events (no stream captures it).
+    pub(crate) fn live_subject(&self, user: UserId) -> String {
+        format!("{}.live.{}", self.prefix, user.0)
+    }
+
+    pub(crate) fn chat_subject(&self, chat: ChatId) -> String {
+        format!("{}.chat.{}", self.prefix, chat.0)
+    }
+
+    pub(crate) fn user_subject(&self, user: UserId) -> String {
+        format!("{}.user.{}", self.prefix, user.0)
+    }
+
+    pub(crate) fn chat_subjects(&self) -> String {
+        format!("{}.chat.*", self.prefix)
+    }
+
+    pub(crate) fn user_subjects(&self) -> String {
+        format!("{}.user.*", self.prefix)
+    }
+
+    pub(crate) fn ack_wait(&self) -> Duration {
+        Duration::from_millis(self.ack_wait_ms)
+    }
+
+    pub(crate) fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid_and_name_the_streams() {
+        let c = NatsConfig::default();
+        assert!(c.validate().is_ok());
+        assert_eq!(c.chat_events_stream(), "PETIT_CHAT_CHAT_EVENTS");
+        assert_eq!(c.user_events_stream(), "PETIT_CHAT_USER_EVENTS");
+        assert_eq!(c.user_subject(domain::Id(42)), "petit_chat.user.42");
+        assert_eq!(c.chat_subject(domain::Id(7)), "petit_chat.chat.7");
+        assert_eq!(c.live_subject(domain::Id(42)), "petit_chat.live.42");
+        assert_eq!(
+            (c.presence_bucket(), c.status_bucket()),
+            ("PETIT_CHAT_PRESENCE".into(), "PETIT_CHAT_STATUS".into())
+        );
+    }
+
+    type Change = Box<dyn Fn(&mut NatsConfig)>;
+
+    #[test]
+    fn invalid_settings_are_refused() {
+        let cases: Vec<(&str, Change)> = vec![
+            ("no servers", Box::new(|c| c.servers.clear())),
+            ("empty prefix", Box::new(|c| c.prefix.clear())),
+            ("dotted prefix", Box::new(|c| c.prefix = "a.b".into())),
+            ("uppercase prefix", Box::new(|c| c.prefix = "Petit".into())),
+            ("wildcard prefix", Box::new(|c| c.prefix = "a*".into())),
+            ("zero replicas", Box::new(|c| c.replicas = 0)),
+            ("zero max age", Box::new(|c| c.user_events_max_age_secs = 0)),
+            ("negative max bytes", Box::new(|c| c.user_events_max_bytes = Some(-1))),
+            ("tiny ack wait", Box::new(|c| c.ack_wait_ms = 10)),
+            ("zero batch", Box::new(|c| c.fanout_batch = 0)),
+            ("user without password", Box::new(|c| c.user = Some("u".into()))),
+        ];
+        for (what, change) in cases {
+            let mut c = NatsConfig::default();
+            change(&mut c);
+            assert!(c.validate().is_err(), "{what} must be refused");
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! The Bus port over NATS JetStream, for the cluster shape: any number of stateless nodes
+//! share one NATS (cluster).
+//!
+//! - Chat events go to the work-queue stream `<PREFIX>_CHAT_EVENTS` (subject
+//!   `<prefix>.chat.<chat id>`). Every node's fan-out worker pulls from one durable
+//!   consumer, `fanout`, with explicit acknowledgement: each event goes to one worker, and
+//!   one that is not acknowledged (the worker failed, gave up or died) goes out again.
+//!   Publishing returns once the stream holds the event.
+//! - Per-user events go to the limits stream `<PREFIX>_USER_EVENTS` (subject
+//!   `<prefix>.user.<user id>`), kept for `user_events_max_age_secs`. An event id is
+//!   `<stream epoch>-<stream sequence>`: the sequence is the same on every node, so a
+//!   client resumes with `Last-Event-ID` on any node; the epoch (the stream's creation
+//!   time) tells ids of a deleted and recreated stream apart. A live stream is an
+//!   ephemeral consumer filtered on the user's subject that this adapter recreates from
+//!   the last delivered sequence when it is lost (see `user_events.rs`).
+//! - Ephemeral per-user events (typing, presence) are core NATS messages on
+//!   `<prefix>.live.<user id>`, outside every stream: each live stream subscribes to its
+//!   user's subject and merges them, without ids, with the durable ones.
+//! - Presence and statuses are two KV buckets, `<PREFIX>_PRESENCE` and `<PREFIX>_STATUS`
+//!   (see `presence.rs`); expired connections reach one node through the durable consumer
+//!   `presence_expiry`. Per-key TTLs need NATS ≥ 2.11.
+//!
+//! Streams, buckets and consumers are created or updated at [`NatsBus::connect`]. NATS
+//! failures become `unavailable` errors (503).
+
+mod chat_events;
+mod config;
+mod presence;
+mod user_events;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull, kv, stream};
+use async_trait::async_trait;
+use domain::{ChatEvent, Error, Event, Result, UserId, UserStatus};
+use ports::{Bus, ChatEventStream, PresenceExpiryStream, UserSubscription};
+
+pub use config::NatsConfig;
+
+/// The NATS JetStream bus. Cheap to clone; clones share one connection.
+#[derive(Clone)]
+pub struct NatsBus {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: NatsConfig,
+    pub(crate) js: jetstream::Context,
+    pub(crate) chat_stream: String,
+    pub(crate) user_stream: String,
+    /// Live connections per user.
+    pub(crate) presence: kv::Store,
+    /// Statuses users set.
+    pub(crate) statuses: kv::Store,
+}
+
+impl std::fmt::Debug for NatsBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsBus")
+            .field("servers", &self.inner.config.servers)
+            .field("prefix", &self.inner.config.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A NATS failure as the domain's `unavailable` error: a retry may succeed.
+pub(crate) fn unavailable(what: &str, error: impl std::fmt::Display) -> Error {
+    Error::unavailable(format!("nats: {what}: {error}"))
+}
+
+impl NatsBus {
+    /// Connects (retrying for `connect_wait_secs`), then creates or updates the streams
+    /// and the fan-out consumer.
+    pub async fn connect(config: &NatsConfig) -> Result<Self> {
+        config.validate()?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(config.connect_wait_secs);
+        let mut backoff = Backoff::default();
+        loop {
+            match Self::try_connect(config).await {
+                Ok(bus) => return Ok(bus),
+                Err(error) if tokio::time::Instant::now() < deadline => {
+                    tracing::warn!(%error, servers = ?config.servers, "nats: not ready yet, retrying");
+                    backoff.wait().await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    async fn try_connect(config: &NatsConfig) -> Result<Self> {
+        let mut options = async_nats::ConnectOptions::new()
+            .name(&config.connection_name)
+            .connection_timeout(Duration::from_millis(config.connect_timeout_ms.max(1)))
+            .request_timeout(Some(config.request_timeout()))
+            .require_tls(config.tls_required)
+            .event_callback(|event| async move {
+                match event {
+                    async_nats::Event::Connected => tracing::info!("nats: connected"),
+                    async_nats::Event::Disconnected => tracing::warn!("nats: disconnected, reconnecting"),
+                    other => tracing::warn!(event = %other, "nats: connection event"),
+                }
+            });
+        if let (Some(user), Some(password)) = (&config.user, &config.password) {
+            options = options.user_and_password(user.clone(), password.clone());
+        }
+        if let Some(token) = &config.token {
+            options = options.token(token.clone());
+        }
+        if let Some(ca) = &config.tls_ca_file {
+            options = options.add_root_certificates(ca.clone());
+        }
+        let client = options
+            .connect(config.servers.as_slice())
+            .await
+            .map_err(|e| unavailable(&format!("cannot connect to {}", config.servers.join(",")), e))?;
+        let js = jetstream::ContextBuilder::new().timeout(config.request_timeout()).build(client);
+        let [presence_config, status_config] = presence::buckets(config);
+        let mut buckets = Vec::with_capacity(2);
+        for bucket in [presence_config, status_config] {
+            let name = bucket.bucket.clone();
+            buckets.push(
+                js.create_or_update_key_value(bucket)
+                    .await
+                    .map_err(|e| unavailable(&format!("cannot create or update bucket {name}"), e))?,
+            );
+        }
+        let (Some(statuses), Some(presence)) = (buckets.pop(), buckets.pop()) else {
+            return Err(Error::internal("nats: the buckets were not created"));
+        };
+        let inner = Inner {
+            config: config.clone(),
+            js,
+            chat_stream: config.chat_events_stream(),
+            user_stream: config.user_events_stream(),
+            presence,
+            statuses,
+        };
+        inner.ensure_streams().await?;
+        inner.ensure_fanout_consumer().await?;
+        inner.expiry_consumer().await?;
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// The configuration this bus runs with.
+    pub fn config(&self) -> &NatsConfig {
+        &self.inner.config
+    }
+}
+
+impl Inner {
+    async fn ensure_streams(&self) -> Result<()> {
+        let c = &self.config;
+        let chat = stream::Config {
+            name: self.chat_stream.clone(),
+            description: Some("Petit chat: chat events waiting for fan-out".into()),
+            subjects: vec![c.chat_subjects()],
+            retention: stream::RetentionPolicy::WorkQueue,
+            storage: stream::StorageType::File,
+            num_replicas: c.replicas,
+            max_age: Duration::from_secs(c.chat_events_max_age_secs),
+            ..Default::default()
+        };
+        let user = stream::Config {
+            name: self.user_stream.clone(),
+            description: Some("Petit chat: per-user events, replayable for Last-Event-ID".into()),
+            subjects: vec![c.user_subjects()],
+            retention: stream::RetentionPolicy::Limits,
+            storage: stream::StorageType::File,
+            discard: stream::DiscardPolicy::Old,
+            num_replicas: c.replicas,
+            max_age: Duration::from_secs(c.user_events_max_age_secs),
+            max_bytes: c.user_events_max_bytes.unwrap_or(-1),
+            ..Default::default()
+        };
+        for config in [chat, user] {
+            let name = config.name.clone();
+            self.js
+                .create_or_update_stream(config)
+                .await
+                .map_err(|e| unavailable(&format!("cannot create or update stream {name}"), e))?;
+        }
+        Ok(())
+    }
+
+    /// Creates the shared fan-out consumer, or updates it to this configuration.
+    pub(crate) async fn ensure_fanout_consumer(&self) -> Result<jetstream::consumer::PullConsumer> {
+        let config = pull::Config {
+            durable_name: Some(config::FANOUT_CONSUMER.into()),
+            description: Some("Petit chat fan-out workers (every node)".into()),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_wait: self.config.ack_wait(),
+            max_deliver: -1,
+            deliver_policy: jetstream::consumer::DeliverPolicy::All,
+            ..Default::default()
+        };
+        self.js
+            .create_consumer_on_stream(config, &self.chat_stream)
+            .await
+            .map_err(|e| unavailable("cannot create or update the fan-out consumer", e))
+    }
+}
+
+#[async_trait]
+impl Bus for NatsBus {
+    async fn ping(&self) -> Result<()> {
+        let timeout = Duration::from_millis(self.inner.config.ping_timeout_ms.max(1));
+        tokio::time::timeout(timeout, self.inner.js.query_account())
+            .await
+            .map_err(|_| Error::unavailable(format!("nats: no answer within {timeout:?}")))?
+            .map_err(|e| unavailable("account info", e))?;
+        Ok(())
+    }
+
+    async fn publish_chat_event(&self, event: &ChatEvent) -> Result<()> {
+        chat_events::publish(&self.inner, event).await
+    }
+
+    async fn chat_events(&self) -> Result<ChatEventStream> {
+        Ok(chat_events::stream(self.inner.clone()))
+    }
+
+    async fn publish_user_event(&self, users: &[UserId], event: &Event) -> Result<()> {
+        user_events::publish(&self.inner, users, event).await
+    }
+
+    async fn subscribe_user(&self, user: UserId, after: Option<&str>) -> Result<UserSubscription> {
+        user_events::subscribe(self.inner.clone(), user, after).await
+    }
+
+    async fn publish_ephemeral(&self, users: &[UserId], event: &Event) -> Result<()> {
+        user_events::publish_ephemeral(&self.inner, users, event).await
+    }
+
+    async fn heartbeat(&self, user: UserId, connection: &str, ttl: Duration) -> Result<bool> {
+        self.inner.heartbeat(user, connection, ttl).await
+    }
+
+    async fn connection_closed(&self, user: UserId, connection: &str) -> Result<bool> {
+        self.inner.connection_closed(user, connection).await
+    }
+
+    async fn online(&self, users: &[UserId]) -> Result<Vec<UserId>> {
+        self.inner.online(users).await
+    }
+
+    async fn presence_expiries(&self) -> Result<PresenceExpiryStream> {
+        Ok(presence::expiries(self.inner.clone()))
+    }
+
+    async fn set_status(&self, user: UserId, status: Option<&UserStatus>) -> Result<()> {
+        self.inner.set_status(user, status).await
+    }
+
+    async fn status(&self, user: UserId) -> Result<Option<UserStatus>> {
+        self.inner.status(user).await
+    }
+}
+
+/// Waits between retries: 100 ms, doubling up to 5 s.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self { next: Duration::from_millis(100) }
+    }
+}
+
+impl Backoff {
+    pub(crate) async fn wait(&mut self) {
+        tokio::time::sleep(self.next).await;
+        self.next = (self.next * 2).min(Duration::from_secs(5));
+    }
+
+    pub(crate) fn reset(&mut self) {
+        *self = Self::default();
+    }
+}

@@ -1,0 +1,482 @@
+//! The Bus conformance suite and the NATS adapter's own guarantees, against the stack's NATS
+//! (`scripts/stack up nats`; URL from `PETIT_CHAT_STACK_NATS_URL`, which
+//! `eval "$(scripts/stack env)"` sets). Without it these tests fail; they never pass
+//! silently. Each test uses its own stream prefix, so runs can share one server, and
+//! deletes its streams at the end.
+
+#![allow(clippy::unwrap_used, clippy::panic)] // test code: a failed unwrap is a failed check
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bus_nats::{NatsBus, NatsConfig};
+use domain::{ChatEvent, Event, Id};
+use futures::StreamExt;
+use ports::{Bus, UserEventStream, UserSubscription};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn config(test: &str) -> NatsConfig {
+    let url = std::env::var("PETIT_CHAT_STACK_NATS_URL")
+        .expect("PETIT_CHAT_STACK_NATS_URL is unset: start NATS with `scripts/stack up nats`, then `eval \"$(scripts/stack env)\"`");
+    NatsConfig {
+        servers: vec![url],
+        prefix: format!("test_{test}_{:08x}", rand::random::<u32>()),
+        connection_name: format!("bus-nats test {test}"),
+        connect_wait_secs: 10,
+        ..NatsConfig::default()
+    }
+}
+
+async fn connect(config: &NatsConfig) -> NatsBus {
+    NatsBus::connect(config).await.expect("the stack's NATS must answer")
+}
+
+/// A raw JetStream handle, to do to the streams what an operator or a failure would.
+async fn jetstream(config: &NatsConfig) -> async_nats::jetstream::Context {
+    async_nats::jetstream::new(async_nats::connect(config.servers.as_slice()).await.unwrap())
+}
+
+async fn delete_streams(config: &NatsConfig) {
+    let js = jetstream(config).await;
+    for name in [config.chat_events_stream(), config.user_events_stream()] {
+        let _ = js.delete_stream(&name).await;
+    }
+    for bucket in [config.presence_bucket(), config.status_bucket()] {
+        let _ = js.delete_key_value(&bucket).await;
+    }
+}
+
+/// Deletes every consumer of the per-user stream: the live streams lose their consumers.
+async fn delete_live_consumers(config: &NatsConfig) -> usize {
+    let js = jetstream(config).await;
+    let stream = js.get_stream(config.user_events_stream()).await.unwrap();
+    let names: Vec<String> = stream.consumer_names().map(|n| n.unwrap()).collect().await;
+    for name in &names {
+        stream.delete_consumer(name).await.unwrap();
+    }
+    names.len()
+}
+
+async fn purge_user_events(config: &NatsConfig) {
+    let js = jetstream(config).await;
+    js.get_stream(config.user_events_stream()).await.unwrap().purge().await.unwrap();
+}
+
+fn random_id() -> Id {
+    Id(rand::random::<u64>() >> 2)
+}
+
+fn receipt(user: Id, n: u64) -> Event {
+    Event::ReceiptUpdated { chat_id: Id(7), user_id: user, read_up_to: Id(n) }
+}
+
+async fn next(stream: &mut UserEventStream) -> (String, Event) {
+    let (id, event) = tokio::time::timeout(WAIT, stream.next())
+        .await
+        .expect("no event in time")
+        .expect("stream ended")
+        .expect("stream error");
+    (id.expect("a durable event has an id"), event)
+}
+
+async fn nothing_more(stream: &mut UserEventStream) {
+    if let Ok(Some(item)) = tokio::time::timeout(Duration::from_millis(500), stream.next()).await {
+        panic!("unexpected item {:?}", item.map(|(_, e)| e));
+    }
+}
+
+fn complete(sub: UserSubscription) -> UserEventStream {
+    match sub {
+        UserSubscription::Complete(s) => s,
+        UserSubscription::Gap(_) => panic!("expected a complete subscription"),
+    }
+}
+
+fn gap(sub: UserSubscription) -> UserEventStream {
+    match sub {
+        UserSubscription::Gap(s) => s,
+        UserSubscription::Complete(_) => panic!("expected a gap"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_bus_passes_the_bus_conformance_suite() {
+    let cfg = config("conformance");
+    bus_conformance::run_all(Arc::new(connect(&cfg).await)).await;
+    delete_streams(&cfg).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_id_from_one_node_resumes_on_another_with_exactly_the_gap() {
+    let cfg = config("two_nodes");
+    let (a, b) = (connect(&cfg).await, connect(&cfg).await);
+    let user = random_id();
+    let mut on_a = complete(a.subscribe_user(user, None).await.unwrap());
+    let mut live_on_b = complete(b.subscribe_user(user, None).await.unwrap());
+    for n in 1..=2 {
+        a.publish_user_event(&[user], &receipt(user, n)).await.unwrap();
+    }
+    let _ = next(&mut on_a).await;
+    let (second, _) = next(&mut on_a).await;
+    drop(on_a); // the client leaves node A
+    for n in 3..=5 {
+        b.publish_user_event(&[user], &receipt(user, n)).await.unwrap();
+    }
+    // ... and comes back to node B.
+    let mut on_b = complete(b.subscribe_user(user, Some(&second)).await.unwrap());
+    let mut ids = vec![];
+    for n in 3..=5 {
+        let (id, event) = next(&mut on_b).await;
+        assert_eq!(event, receipt(user, n));
+        ids.push(id);
+    }
+    a.publish_user_event(&[user], &receipt(user, 6)).await.unwrap();
+    let (sixth, event) = next(&mut on_b).await;
+    assert_eq!(event, receipt(user, 6));
+    nothing_more(&mut on_b).await;
+    // Both nodes name every event alike.
+    for (n, expected_id) in (1..=6).zip([None, Some(second.clone()), None, None, None, Some(sixth)]) {
+        let (id, event) = next(&mut live_on_b).await;
+        assert_eq!(event, receipt(user, n));
+        if let Some(expected) = expected_id {
+            assert_eq!(id, expected);
+        }
+        if (3..=5).contains(&n) {
+            assert_eq!(id, ids[n as usize - 3]);
+        }
+    }
+    delete_streams(&cfg).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_share_the_chat_events_and_each_is_handled_once() {
+    let cfg = config("workers");
+    let (a, b) = (connect(&cfg).await, connect(&cfg).await);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for (worker, bus) in [("a", a.clone()), ("b", b.clone())] {
+        let tx = tx.clone();
+        let mut events = bus.chat_events().await.unwrap();
+        tokio::spawn(async move {
+            while let Some(Ok(delivery)) = events.next().await {
+                let chat = delivery.event.chat_id;
+                (delivery.ack)().await.unwrap();
+                if tx.send((worker, chat)).is_err() {
+                    break;
+                }
+                // A worker is busy for a while with each event.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+    }
+    let chats: Vec<Id> = (0..60).map(|_| random_id()).collect();
+    for (i, chat) in chats.iter().enumerate() {
+        let bus = if i % 2 == 0 { &a } else { &b };
+        let event = ChatEvent { chat_id: *chat, event: receipt(random_id(), 1), also_notify: vec![] };
+        bus.publish_chat_event(&event).await.unwrap();
+    }
+    let mut handled: HashMap<Id, Vec<&str>> = HashMap::new();
+    while handled.len() < chats.len() {
+        let (worker, chat) = tokio::time::timeout(WAIT, rx.recv()).await.expect("events missing").unwrap();
+        handled.entry(chat).or_default().push(worker);
+    }
+    // Acknowledged events do not come again, even after ack_wait.
+    tokio::time::sleep(Duration::from_millis(cfg.ack_wait_ms + 1000)).await;
+    while let Ok((worker, chat)) = rx.try_recv() {
+        handled.entry(chat).or_default().push(worker);
+    }
+    for chat in &chats {
+        assert_eq!(handled[chat].len(), 1, "chat {chat:?} handled by {:?}", handled[chat]);
+    }
+    let by_a = handled.values().filter(|w| w[0] == "a").count();
+    assert!(by_a > 0 && by_a < chats.len(), "both workers take events ({by_a} of {} by a)", chats.len());
+    delete_streams(&cfg).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unacknowledged_chat_event_comes_back_even_if_its_worker_died() {
+    let cfg = NatsConfig { ack_wait_ms: 1_000, ..config("redeliver") };
+    let (a, b) = (connect(&cfg).await, connect(&cfg).await);
+    let mut on_a = a.chat_events().await.unwrap();
+    let event = ChatEvent { chat_id: random_id(), event: receipt(random_id(), 1), also_notify: vec![random_id()] };
+    a.publish_chat_event(&event).await.unwrap();
+    let first = tokio::time::timeout(WAIT, on_a.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(first.event, event);
+    // The worker dies without a word: neither ack nor hand-back. Its stream goes too.
+    std::mem::forget(first);
+    drop(on_a);
+    let mut on_b = b.chat_events().await.unwrap();
+    let started = tokio::time::Instant::now();
+    let again = tokio::time::timeout(WAIT, on_b.next()).await.expect("the event must come back").unwrap().unwrap();
+    assert_eq!(again.event, event);
+    assert!(started.elapsed() < Duration::from_secs(10), "it came back after ack_wait");
+    (again.ack)().await.unwrap();
+    let quiet = tokio::time::timeout(Duration::from_millis(cfg.ack_wait_ms + 1000), on_b.next()).await;
+    assert!(quiet.is_err(), "an acknowledged event came again: {:?}", quiet.map(|d| d.map(|d| d.map(|d| d.event))));
+    delete_streams(&cfg).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_position_the_retention_removed_is_a_gap_that_continues_live() {
+    let cfg = config("retention");
+    let bus = connect(&cfg).await;
+    let user = random_id();
+    let mut live = complete(bus.subscribe_user(user, None).await.unwrap());
+    bus.publish_user_event(&[user], &receipt(user, 1)).await.unwrap();
+    let (first, _) = next(&mut live).await;
+    drop(live);
+    bus.publish_user_event(&[user], &receipt(user, 2)).await.unwrap();
+    purge_user_events(&cfg).await; // event 2 is gone before the client came back
+    let mut resumed = gap(bus.subscribe_user(user, Some(&first)).await.unwrap());
+    bus.publish_user_event(&[user], &receipt(user, 3)).await.unwrap();
+    let (third, event) = next(&mut resumed).await;
+    assert_eq!(event, receipt(user, 3), "a gap carries live events, not the removed ones");
+    nothing_more(&mut resumed).await;
+    drop(resumed);
+    // Removing only events the client has seen is no gap.
+    purge_user_events(&cfg).await;
+    let mut from_latest = complete(bus.subscribe_user(user, Some(&third)).await.unwrap());
+    bus.publish_user_event(&[user], &receipt(user, 4)).await.unwrap();
+    assert_eq!(next(&mut from_latest).await.1, receipt(user, 4));
+    nothing_more(&mut from_latest).await;
+    delete_streams(&cfg).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_stream_whose_consumer_is_lost_resumes_without_a_gap_or_a_duplicate() {
+    let cfg = config("resume");
+    let bus = connect(&cfg).await;
+    let user = random_id();
+    let mut live = complete(bus.subscribe_user(user, None).await.unwrap());
+    bus.publish_user_event(&[user], &receipt(user, 1)).await.unwrap();
+    assert_eq!(next(&mut live).await.1, receipt(user, 1));
+    assert_eq!(delete_live_consumers(&cfg).await, 1);
+    for n in 2..=4 {
+        bus.publish_user_event(&[user], &receipt(user, n)).await.unwrap();
+    }
+    for n in 2..=4 {
+        assert_eq!(next(&mut live).await.1, receipt(user, n));
+    }
+    // Lost again while idle, then more events.
+    assert_eq!(delete_live_consumers(&cfg).await, 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    bus.publish_user_event(&[user], &receipt(user, 5)).await.unwrap();
+    assert_eq!(next(&mut live).await.1, receipt(user, 5));
+    nothing_more(&mut live).await;
+    delete_streams(&cfg).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_stream_that_cannot_resume_without_a_gap_ends_with_an_error() {
+    let cfg = config("lost");
+    let bus = connect(&cfg).await;
+    let user = random_id();
+    let mut live = complete(bus.subscribe_user(user, None).await.unwrap());
+    bus.publish_user_event(&[user], &receipt(user, 1)).await.unwrap();
+    assert_eq!(next(&mut live).await.1, receipt(user, 1));
+    // While the stream is not read: its consumer goes, an event for it comes and expires.
+    assert_eq!(delete_live_consumers(&cfg).await, 1);
+    bus.publish_user_event(&[user], &receipt(user, 2)).await.unwrap();
+    purge_user_events(&cfg).await;
+    bus.publish_user_event(&[user], &receipt(user, 3)).await.unwrap();
+    let item = tokio::time::timeout(WAIT, live.next()).await.expect("no news in time").expect("stream ended");
+    assert!(item.is_err(), "a missed event must be reported, got {:?}", item.map(|(_, e)| e));
+    assert!(tokio::time::timeout(WAIT, live.next()).await.unwrap().is_none(), "the stream ends after the error");
+    delete_streams(&cfg).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_live_stream_keeps_its_position_current_so_a_later_loss_is_no_gap() {
+    // A short retention makes the position refresh every second.
+    let cfg = NatsConfig { user_events_max_age_secs: 4, ..config("idle") };
+    let bus = connect(&cfg).await;
+    let (user, other) = (random_id(), random_id());
+    let mut live = complete(bus.subscribe_user(user, None).await.unwrap());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(item) = live.next().await {
+            if tx.send(item).is_err() {
+                break;
+            }
+        }
+    });
+    for n in 1..=5 {
+        bus.publish_user_event(&[other], &receipt(other, n)).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(2_500)).await; // the position moves past them
+    purge_user_events(&cfg).await; // ... and they are gone
+    assert_eq!(delete_live_consumers(&cfg).await, 1);
+    bus.publish_user_event(&[user], &receipt(user, 1)).await.unwrap();
+    let item = tokio::time::timeout(WAIT, rx.recv()).await.expect("no news in time").expect("stream ended");
+    assert_eq!(item.expect("an idle stream resumes without a gap").1, receipt(user, 1));
+    delete_streams(&cfg).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_from_a_deleted_and_recreated_stream_is_a_gap() {
+    let cfg = config("recreated");
+    let bus = connect(&cfg).await;
+    let user = random_id();
+    let mut live = complete(bus.subscribe_user(user, None).await.unwrap());
+    bus.publish_user_event(&[user], &receipt(user, 1)).await.unwrap();
+    let (old_id, _) = next(&mut live).await;
+    drop(live);
+    jetstream(&cfg).await.delete_stream(cfg.user_events_stream()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let bus = connect(&cfg).await; // a node starting recreates it
+    // The new stream's sequences pass the old id's.
+    for n in 1..=3 {
+        bus.publish_user_event(&[user], &receipt(user, n)).await.unwrap();
+    }
+    drop(gap(bus.subscribe_user(user, Some(&old_id)).await.unwrap()));
+    delete_streams(&cfg).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_answers_and_a_bad_configuration_is_refused() {
+    let cfg = config("ping");
+    let bus = connect(&cfg).await;
+    bus.ping().await.unwrap();
+    let bad = NatsConfig { prefix: "Not.Valid".into(), ..cfg.clone() };
+    assert_eq!(NatsBus::connect(&bad).await.unwrap_err().code, "invalid_config");
+    let nowhere = NatsConfig { servers: vec!["nats://127.0.0.1:1".into()], connect_wait_secs: 0, ..cfg.clone() };
+    assert_eq!(NatsBus::connect(&nowhere).await.unwrap_err().kind, domain::ErrorKind::Unavailable);
+    delete_streams(&cfg).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_published_twice_is_fanned_out_once() {
+    let cfg = config("dedup");
+    let bus = connect(&cfg).await;
+    let chat = random_id();
+    let signal = domain::Signal {
+        id: random_id(),
+        chat_id: chat,
+        author_id: random_id(),
+        kind: domain::SignalKind::Msg,
+        text: Some("hello".into()),
+        reply_to: None,
+        subjects: vec![],
+    };
+    let created = |signal: domain::Signal| ChatEvent {
+        chat_id: chat,
+        event: Event::SignalCreated { signal: domain::SignalView { signal, reactions: vec![] } },
+        also_notify: vec![],
+    };
+    // Say the first acknowledgement was lost and the publisher tried again.
+    bus.publish_chat_event(&created(signal.clone())).await.unwrap();
+    bus.publish_chat_event(&created(signal.clone())).await.unwrap();
+    let other = domain::Signal { id: random_id(), ..signal.clone() };
+    bus.publish_chat_event(&created(other.clone())).await.unwrap();
+    let mut events = bus.chat_events().await.unwrap();
+    for expected in [signal, other] {
+        let d = tokio::time::timeout(WAIT, events.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(d.event, created(expected));
+        (d.ack)().await.unwrap();
+    }
+    assert!(tokio::time::timeout(Duration::from_millis(500), events.next()).await.is_err(), "a duplicate came");
+    delete_streams(&cfg).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_that_expire_before_a_replay_reads_them_end_the_stream_with_an_error() {
+    // A short retention makes the subscription check itself every second.
+    let cfg = NatsConfig { user_events_max_age_secs: 4, ..config("replay") };
+    let bus = connect(&cfg).await;
+    let user = random_id();
+    let mut live = complete(bus.subscribe_user(user, None).await.unwrap());
+    for n in 1..=3 {
+        bus.publish_user_event(&[user], &receipt(user, n)).await.unwrap();
+    }
+    let (first, _) = next(&mut live).await;
+    drop(live);
+    // The replay of 2 and 3 is granted, but they are removed before it reads them.
+    let mut replay = complete(bus.subscribe_user(user, Some(&first)).await.unwrap());
+    purge_user_events(&cfg).await;
+    let item = tokio::time::timeout(WAIT, replay.next()).await.expect("no news in time").expect("stream ended");
+    assert!(item.is_err(), "the lost replay must be reported, got {:?}", item.map(|(_, e)| e));
+    delete_streams(&cfg).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ephemeral_events_and_presence_cross_nodes_and_an_expiry_goes_to_one_node() {
+    let cfg = config("presence");
+    let (a, b) = (connect(&cfg).await, connect(&cfg).await);
+    let (user, friend) = (random_id(), random_id());
+    let mut on_a = complete(a.subscribe_user(friend, None).await.unwrap());
+    let typing = Event::Typing { chat_id: Id(7), user_id: user, expires_in_ms: 5000 };
+    b.publish_ephemeral(&[friend], &typing).await.unwrap();
+    let item = tokio::time::timeout(WAIT, on_a.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(item, (None, typing), "an ephemeral event published on B reaches a stream on A");
+
+    let tag = |node: &'static str, stream: ports::PresenceExpiryStream| stream.map(move |item| (node, item));
+    let mut expiries = futures::stream::select(
+        tag("a", a.presence_expiries().await.unwrap()),
+        tag("b", b.presence_expiries().await.unwrap()),
+    );
+    assert!(a.heartbeat(user, "on-a", Duration::from_secs(1)).await.unwrap());
+    assert!(!b.heartbeat(user, "on-b", Duration::from_secs(30)).await.unwrap(), "a second node's stream is no news");
+    assert!(!b.connection_closed(user, "on-b").await.unwrap(), "the stream on A is still open");
+    assert_eq!(b.online(&[user]).await.unwrap(), vec![user]);
+    // Node A dies: its stream is neither renewed nor closed.
+    let mut reported = vec![];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while let Ok(Some((node, item))) = tokio::time::timeout_at(deadline, expiries.next()).await {
+        let expiry = item.unwrap();
+        let mine = expiry.user == user;
+        (expiry.ack)().await.unwrap();
+        if mine {
+            reported.push(node);
+            if reported.len() == 1 {
+                // Anything more would come within the ack wait.
+                let more = tokio::time::Instant::now() + Duration::from_millis(cfg.ack_wait_ms + 1000);
+                while let Ok(Some((node, item))) = tokio::time::timeout_at(more, expiries.next()).await {
+                    let expiry = item.unwrap();
+                    if expiry.user == user {
+                        reported.push(node);
+                    }
+                    (expiry.ack)().await.unwrap();
+                }
+                break;
+            }
+        }
+    }
+    assert_eq!(reported.len(), 1, "one node handles an expiry, once: {reported:?}");
+    assert!(a.online(&[user]).await.unwrap().is_empty());
+    delete_streams(&cfg).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_connections_on_two_nodes_make_one_online_and_one_offline_transition() {
+    let cfg = config("presence_race");
+    let (a, b) = (connect(&cfg).await, connect(&cfg).await);
+    let user = random_id();
+    let nodes = [a.clone(), b.clone()];
+    let connections: Vec<String> = (0..16).map(|n| format!("c{n}")).collect();
+    let opened = futures::future::join_all(
+        connections.iter().enumerate().map(|(n, c)| nodes[n % 2].heartbeat(user, c, Duration::from_secs(30))),
+    )
+    .await;
+    let came_online = opened.into_iter().map(|r| r.unwrap()).filter(|b| *b).count();
+    assert_eq!(came_online, 1, "exactly one connection brings the user online");
+    assert_eq!(a.online(&[user]).await.unwrap(), vec![user]);
+    let closed =
+        futures::future::join_all(connections.iter().enumerate().map(|(n, c)| nodes[n % 2].connection_closed(user, c)))
+            .await;
+    let went_offline = closed.into_iter().map(|r| r.unwrap()).filter(|b| *b).count();
+    assert_eq!(went_offline, 1, "exactly one close takes the user offline");
+    assert!(b.online(&[user]).await.unwrap().is_empty());
+    delete_streams(&cfg).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statuses_are_shared_by_nodes_and_survive_a_reconnect() {
+    let cfg = config("status");
+    let user = random_id();
+    let status =
+        domain::UserStatus { availability: domain::Availability::Dnd, text: Some("focus".into()), clears_at: None };
+    connect(&cfg).await.set_status(user, Some(&status)).await.unwrap();
+    assert_eq!(connect(&cfg).await.status(user).await.unwrap(), Some(status));
+    delete_streams(&cfg).await;
+}

@@ -1,0 +1,144 @@
+//! Two `petit-chat serve` processes, one cluster: the stack's Cassandra, NATS and Keycloak.
+//! A message posted on one node reaches streams held by the other; a client that moves
+//! between nodes, or whose node is killed, resumes with `Last-Event-ID` and gets exactly
+//! what it missed. Needs `eval "$(scripts/stack env)"`; fails, never skips, without it.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed check
+
+#[path = "api/harness.rs"]
+mod harness;
+#[path = "cluster/nodes.rs"]
+mod nodes;
+
+use std::time::Duration;
+
+use harness::{EventStream, Session};
+use nodes::{Cluster, on};
+
+/// The texts of the next `n` `signal.created` events, and the id of the last one.
+async fn texts(stream: &mut EventStream, n: usize) -> (Vec<String>, String) {
+    let mut out = vec![];
+    let mut last = String::new();
+    while out.len() < n {
+        let e = stream.next_named("signal.created").await;
+        out.push(e.data["signal"]["text"].as_str().unwrap_or_default().to_string());
+        last = e.id.expect("signal.created has an id");
+    }
+    (out, last)
+}
+
+async fn no_more_signals(stream: &mut EventStream) {
+    while let Some(e) = stream.try_next(Duration::from_millis(1500)).await {
+        assert_ne!(e.event, "signal.created", "unexpected (duplicate?) {e:?}");
+    }
+}
+
+async fn say_all(session: &Session, chat: &str, texts: &[&str]) {
+    for t in texts {
+        session.say(chat, t).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_cross_nodes_and_a_client_resumes_on_another_node_with_exactly_the_gap() {
+    let cluster = Cluster::new();
+    let (a, b) = (cluster.node(1).await, cluster.node(2).await);
+    let alice = a.session("alice").await;
+    let bob_on_b = b.session("bob").await;
+    let chat = alice.group("across nodes", &[&bob_on_b]).await;
+
+    // Bob streams from B; Alice posts on A: it reaches Bob live.
+    let mut stream = bob_on_b.stream(None).await;
+    say_all(&alice, &chat, &["one"]).await;
+    let (got, last) = texts(&mut stream, 1).await;
+    assert_eq!(got, ["one"]);
+
+    // Bob goes away; three more messages; he comes back on A with his last id.
+    drop(stream);
+    say_all(&alice, &chat, &["two", "three", "four"]).await;
+    let bob_on_a = on(&a, &bob_on_b);
+    let mut stream = bob_on_a.stream(Some(&last)).await;
+    let (got, _) = texts(&mut stream, 3).await;
+    assert_eq!(got, ["two", "three", "four"], "exactly the gap, in order");
+    no_more_signals(&mut stream).await;
+    // And live again, on A now.
+    say_all(&alice, &chat, &["five"]).await;
+    assert_eq!(texts(&mut stream, 1).await.0, ["five"]);
+    drop(stream);
+    cluster.clean_up().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clients_of_a_killed_node_resume_on_another() {
+    let cluster = Cluster::new();
+    let (a, mut b) = (cluster.node(3).await, cluster.node(4).await);
+    let alice = a.session("alice").await;
+    let bob_on_b = b.session("bob").await;
+    let chat = alice.group("node dies", &[&bob_on_b]).await;
+
+    let mut stream = bob_on_b.stream(None).await;
+    say_all(&alice, &chat, &["before"]).await;
+    let (_, last) = texts(&mut stream, 1).await;
+
+    // B dies mid-stream (SIGKILL: no drain). Messages keep coming on A.
+    b.kill().await;
+    say_all(&alice, &chat, &["during 1", "during 2"]).await;
+    let bob_on_a = on(&a, &bob_on_b);
+    let mut resumed = bob_on_a.stream(Some(&last)).await;
+    let (got, _) = texts(&mut resumed, 2).await;
+    assert_eq!(got, ["during 1", "during 2"]);
+    no_more_signals(&mut resumed).await;
+    drop((stream, resumed));
+    cluster.clean_up().await;
+}
+
+/// The next `presence.changed` about `user` within `wait`: its `online` flag.
+async fn online_flag_within(stream: &mut EventStream, user: &Session, wait: Duration) -> Option<bool> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let e = stream.try_next(deadline.saturating_duration_since(tokio::time::Instant::now())).await?;
+        if e.event == "presence.changed" && e.data["presence"]["user_id"] == user.id.as_str() {
+            return e.data["presence"]["online"].as_bool();
+        }
+    }
+}
+
+async fn online_flag_of(stream: &mut EventStream, user: &Session) -> bool {
+    online_flag_within(stream, user, Duration::from_secs(10)).await.expect("a presence change within 10 s")
+}
+
+async fn online_seen_by(viewer: &Session, user: &Session) -> bool {
+    let (_, body) = viewer.get(&format!("/api/v1/users/{}", user.id)).await;
+    body["presence"]["online"].as_bool().unwrap_or_else(|| panic!("no presence: {body}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_follows_streams_across_nodes_and_a_killed_node_s_users_go_offline() {
+    let cluster = Cluster::new();
+    let (a, mut b) = (cluster.node(7).await, cluster.node(8).await);
+    let alice = a.session("alice").await;
+    let bob_on_b = b.session("bob").await;
+    alice.group("presence", &[&bob_on_b]).await;
+    let mut watcher = alice.stream(None).await;
+    assert!(!online_seen_by(&alice, &bob_on_b).await);
+
+    // Bob opens a stream on B: Alice, streaming from A, is told; A answers the same.
+    let bob_stream = bob_on_b.stream(None).await;
+    assert!(online_flag_of(&mut watcher, &bob_on_b).await);
+    assert!(online_seen_by(&alice, &bob_on_b).await);
+    // He closes it: offline.
+    drop(bob_stream);
+    assert!(!online_flag_of(&mut watcher, &bob_on_b).await);
+    assert!(!online_seen_by(&alice, &bob_on_b).await);
+
+    // Online again on B, then B dies without a word: his presence expires (30 s) and A,
+    // not the dead node, announces him offline.
+    let _bob_stream = bob_on_b.stream(None).await;
+    assert!(online_flag_of(&mut watcher, &bob_on_b).await);
+    b.kill().await;
+    let offline = online_flag_within(&mut watcher, &bob_on_b, Duration::from_secs(60)).await;
+    assert_eq!(offline, Some(false), "the killed node's user went offline within 60 s");
+    assert!(!online_seen_by(&alice, &bob_on_b).await);
+    drop(watcher);
+    cluster.clean_up().await;
+}

@@ -1,0 +1,161 @@
+//! Real `petit-chat serve` processes of one cluster: the stack's Cassandra (a keyspace of
+//! their own), NATS (a stream prefix of their own) and Keycloak, started from
+//! `deploy/local/cluster.toml` with environment overrides.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::harness::Session;
+
+pub fn env(name: &str) -> String {
+    let key = format!("PETIT_CHAT_STACK_{name}");
+    std::env::var(&key).unwrap_or_else(|_| panic!("{key} is not set: run `eval \"$(scripts/stack env)\"` first"))
+}
+
+fn cluster_toml() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/local/cluster.toml")
+}
+
+/// What the nodes of one test share: the keyspace and the NATS prefix.
+pub struct Cluster {
+    pub keyspace: String,
+    pub prefix: String,
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    pub fn new() -> Self {
+        let tag = format!("{:x}", rand::random::<u32>());
+        Self {
+            keyspace: format!("cluster_test_{tag}"),
+            prefix: format!("ct_{tag}"),
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// Starts node `n` and waits until it is ready.
+    pub async fn node(&self, n: u16) -> Node {
+        let data_dir = self.dir.path().join(format!("node{n}"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_petit-chat"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(cluster_toml())
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .env("PETIT_CHAT__STORE__KEYSPACE", &self.keyspace)
+            .env("PETIT_CHAT__BUS__PREFIX", &self.prefix)
+            .env("PETIT_CHAT__SERVER__NODE_ID", n.to_string())
+            .env("PETIT_CHAT__SERVER__SSE_HEARTBEAT_SECS", "1")
+            .env("RUST_LOG", "warn,scylla=error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start petit-chat serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = tokio::time::timeout(Duration::from_secs(120), async {
+            while let Some(line) = lines.next_line().await.expect("read stdout") {
+                if let Some(rest) = line.strip_prefix("Petit chat is up: ") {
+                    return rest.split_whitespace().next().expect("address").to_string();
+                }
+            }
+            panic!("node {n} exited before it was up");
+        })
+        .await
+        .expect("node up within 120 s");
+        let node = Node { n, base, child: Some(child), client: reqwest::Client::new() };
+        node.wait_ready().await;
+        node
+    }
+
+    /// Drops the keyspace (every table costs Cassandra heap).
+    pub async fn clean_up(self) {
+        let mut cql = store_cql::CqlConfig { keyspace: self.keyspace.clone(), ..store_cql::CqlConfig::default() };
+        cql.contact_points = vec![env("CQL_CONTACT_POINTS")];
+        cql.local_datacenter = Some(env("CQL_LOCAL_DATACENTER"));
+        store_cql::CqlStore::drop_keyspace(&cql).await.expect("drop keyspace");
+    }
+}
+
+pub struct Node {
+    pub n: u16,
+    pub base: String,
+    child: Option<Child>,
+    client: reqwest::Client,
+}
+
+impl Node {
+    async fn wait_ready(&self) {
+        for _ in 0..240 {
+            if let Ok(r) = self.client.get(format!("{}/readyz", self.base)).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!("node {} never became ready", self.n);
+    }
+
+    /// Kills the process outright (SIGKILL): no drain, streams cut.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.expect("kill node");
+        }
+    }
+
+    /// `user` (a test user of the realm), logged in with a Keycloak token, talking to this node.
+    pub async fn session(&self, user: &str) -> Session {
+        let token = keycloak_token(user).await;
+        let me: Value = self
+            .client
+            .get(format!("{}/api/v1/me", self.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("GET /me")
+            .json()
+            .await
+            .expect("me");
+        Session {
+            base: self.base.clone(),
+            client: self.client.clone(),
+            token,
+            id: me["id"].as_str().unwrap_or_else(|| panic!("no id: {me}")).to_string(),
+        }
+    }
+}
+
+/// The same person, talking to another node.
+pub fn on(node: &Node, session: &Session) -> Session {
+    Session { base: node.base.clone(), ..session.clone() }
+}
+
+pub async fn keycloak_token(user: &str) -> String {
+    let password = env("TEST_USERS")
+        .split_whitespace()
+        .find_map(|pair| pair.strip_prefix(&format!("{user}:")).map(str::to_string))
+        .unwrap_or_else(|| panic!("no test password for {user}"));
+    let resp: Value = reqwest::Client::new()
+        .post(format!("{}/protocol/openid-connect/token", env("OIDC_ISSUER")))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", env("OIDC_CLI_CLIENT_ID").as_str()),
+            ("username", user),
+            ("password", &password),
+        ])
+        .send()
+        .await
+        .expect("token request")
+        .json()
+        .await
+        .expect("token response");
+    resp["access_token"].as_str().unwrap_or_else(|| panic!("no token for {user}: {resp}")).to_string()
+}

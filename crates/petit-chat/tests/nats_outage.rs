@@ -1,0 +1,98 @@
+//! NATS goes away mid-run and comes back, under two `petit-chat serve` processes. A
+//! message whose event cannot reach the bus is not acknowledged (503, retry); its event is
+//! published by the node once NATS is back, or by the client's retry (same nonce, any
+//! node) when that node died meanwhile — and every event arrives exactly once. It stops and
+//! restarts the stack's NATS, so it is not part of the default `cargo test` run
+//! (`test = false`): `scripts/test` runs it alone, after the main run.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed check
+
+#[path = "api/harness.rs"]
+mod harness;
+#[path = "cluster/nodes.rs"]
+mod nodes;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use harness::Session;
+use nodes::{Cluster, on};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn stack(args: &[&str]) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/stack");
+    let status = Command::new(script).args(args).status().expect("run scripts/stack");
+    assert!(status.success(), "scripts/stack {args:?} failed");
+}
+
+async fn post(session: &Session, chat: &str, text: &str, nonce: &str) -> (StatusCode, Value) {
+    session.post(&format!("/api/v1/chats/{chat}/signals"), json!({ "kind": "msg", "text": text, "nonce": nonce })).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_outage_loses_no_acknowledged_message_and_duplicates_none() {
+    stack(&["up", "nats"]);
+    let cluster = Cluster::new();
+    let (a, mut b) = (cluster.node(5).await, cluster.node(6).await);
+    let alice = a.session("alice").await;
+    let bob = a.session("bob").await;
+    let chat = alice.group("outage", &[&bob]).await;
+    let mut stream = bob.stream(None).await;
+    alice.say(&chat, "before").await;
+    let last = stream.next_named("signal.created").await.id.unwrap();
+    drop(stream);
+
+    stack(&["down", "nats"]);
+    // Both nodes refuse to acknowledge; A keeps the event to publish later, B dies with it.
+    let (status, problem) = post(&alice, &chat, "during, on A", "nats-outage-a").await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")), "{problem}");
+    let alice_on_b = on(&b, &alice);
+    let (status, _) = post(&alice_on_b, &chat, "during, on B", "nats-outage-b").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, ready) = alice.get("/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(ready["checks"]["bus"].as_str().unwrap().starts_with("unavailable"), "{ready}");
+    assert_eq!(ready["checks"]["store"], "ok");
+    b.kill().await;
+
+    stack(&["up", "nats"]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while alice.get("/readyz").await.0 != StatusCode::OK {
+        assert!(Instant::now() < deadline, "node A not ready again within 120 s");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The client retries both sends on A: the same signals come back (200), nothing new is stored.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for (text, nonce) in [("during, on A", "nats-outage-a"), ("during, on B", "nats-outage-b")] {
+        loop {
+            let (status, signal) = post(&alice, &chat, text, nonce).await;
+            if status == StatusCode::OK {
+                assert_eq!(signal["text"], text);
+                break;
+            }
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{signal}");
+            assert!(Instant::now() < deadline, "retry of {nonce} still refused after 60 s");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    alice.say(&chat, "after").await;
+
+    // Bob resumes from before the outage: every message once, in order, nothing more.
+    let mut resumed = bob.stream(Some(&last)).await;
+    let mut got = vec![];
+    while got.len() < 3 {
+        let e = resumed.next_named("signal.created").await;
+        got.push(e.data["signal"]["text"].as_str().unwrap().to_string());
+    }
+    assert_eq!(got, ["during, on A", "during, on B", "after"]);
+    while let Some(e) = resumed.try_next(Duration::from_secs(2)).await {
+        assert_ne!(e.event, "signal.created", "duplicate {e:?}");
+    }
+    let (_, page) = bob.get(&format!("/api/v1/chats/{chat}/signals")).await;
+    let texts: Vec<&str> = page["items"].as_array().unwrap().iter().filter_map(|s| s["text"].as_str()).collect();
+    assert_eq!(texts, ["after", "during, on B", "during, on A", "before"], "stored once each");
+    drop(resumed);
+    cluster.clean_up().await;
+}
