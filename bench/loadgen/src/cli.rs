@@ -23,13 +23,37 @@ pub enum Command {
         /// The results file.
         file: PathBuf,
     },
+    /// Removes what a cluster benchmark left in the stack: its Cassandra keyspace and its
+    /// NATS JetStream streams and KV buckets.
+    Cleanup(CleanupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// The keyspace to drop (the nodes' `store.keyspace`).
+    #[arg(long)]
+    pub keyspace: Option<String>,
+    /// CQL contact points, comma-separated.
+    #[arg(long, env = "PETIT_CHAT_STACK_CQL_CONTACT_POINTS", default_value = "127.0.0.1:9042", value_delimiter = ',')]
+    pub contact_points: Vec<String>,
+    /// The CQL datacenter (as the nodes' `store.local_datacenter`).
+    #[arg(long, env = "PETIT_CHAT_STACK_CQL_LOCAL_DATACENTER")]
+    pub local_datacenter: Option<String>,
+    /// The NATS prefix whose streams and KV buckets to delete (the nodes' `bus.prefix`).
+    #[arg(long)]
+    pub nats_prefix: Option<String>,
+    /// The NATS server.
+    #[arg(long, env = "PETIT_CHAT_STACK_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Base URL of the server; only loopback addresses are accepted.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    pub base: String,
+    /// Base URL of the server; only loopback addresses are accepted. Give it more than once
+    /// (or comma-separated) for the nodes of a cluster: users log in and groups are made on
+    /// the first, streams and posts go round-robin over all of them.
+    #[arg(long = "base", default_value = "http://127.0.0.1:8080", value_delimiter = ',', num_args = 1)]
+    pub bases: Vec<String>,
     /// Users, each with one open live stream.
     #[arg(long, default_value_t = 100)]
     pub streams: usize,
@@ -57,9 +81,14 @@ pub struct RunArgs {
     /// Length of each message text in bytes (sequence number plus padding).
     #[arg(long, default_value_t = 64)]
     pub text_bytes: usize,
-    /// The server's process id, to report its CPU use per phase.
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// The server's process id, to report its CPU use per phase; once per node for a
+    /// cluster (their CPU is added up, and also reported per node).
+    #[arg(long = "server-pid")]
+    pub server_pids: Vec<u32>,
+    /// `NAME=PID` of another process of the system under test (Cassandra, NATS) whose CPU
+    /// use is reported per phase and not counted as "other".
+    #[arg(long = "watch-pid", value_parser = watched)]
+    pub watch_pids: Vec<(String, u32)>,
     /// A label stored with each result (for example the SQLite durability).
     #[arg(long, default_value = "")]
     pub label: String,
@@ -76,6 +105,15 @@ pub struct RunArgs {
     /// Requests in flight during setup (logins, groups, stream opening).
     #[arg(long, default_value_t = 16)]
     pub setup_concurrency: usize,
+}
+
+fn watched(s: &str) -> Result<(String, u32), String> {
+    let (name, pid) = s.split_once('=').ok_or_else(|| format!("{s:?}: NAME=PID"))?;
+    let pid = pid.parse().map_err(|_| format!("{s:?}: the PID is a number"))?;
+    if name.is_empty() {
+        return Err(format!("{s:?}: a name is needed"));
+    }
+    Ok((name.to_string(), pid))
 }
 
 fn secs(s: &str) -> Result<Duration, String> {
@@ -151,5 +189,22 @@ mod tests {
         assert!("open:0:20".parse::<Phase>().is_err());
         assert!("closed:4".parse::<Phase>().is_err());
         assert!("burst:4:4".parse::<Phase>().is_err());
+    }
+
+    #[test]
+    fn bases_repeat_or_split_on_commas() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["loadgen", "run", "--phase", "open:1:1"];
+            all.extend_from_slice(args);
+            match Cli::try_parse_from(all).expect("valid").command {
+                Command::Run(run) => run.bases,
+                _ => unreachable!(),
+            }
+        };
+        assert_eq!(parse(&[]), ["http://127.0.0.1:8080"]);
+        assert_eq!(parse(&["--base", "http://127.0.0.1:1", "--base", "http://127.0.0.1:2"]).len(), 2);
+        assert_eq!(parse(&["--base", "http://127.0.0.1:1,http://127.0.0.1:2"]).len(), 2);
+        assert_eq!(watched("cassandra=42"), Ok(("cassandra".into(), 42)));
+        assert!(watched("42").is_err());
     }
 }

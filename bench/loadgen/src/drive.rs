@@ -18,7 +18,8 @@ use crate::tally::Tally;
 /// What the posters need, shared by their tasks.
 #[derive(Debug)]
 pub struct Posting {
-    pub api: Api,
+    /// One per node; posts go to them in turn.
+    pub apis: Vec<Api>,
     pub groups: Vec<Group>,
     pub tally: Arc<Tally>,
     pub text_bytes: usize,
@@ -27,16 +28,17 @@ pub struct Posting {
 }
 
 impl Posting {
-    /// Sends the `n`-th post of a phase: groups take turns, and so do the members of each.
+    /// Sends the `n`-th post of a phase: groups take turns, and so do the members of each,
+    /// and the nodes.
     async fn post(&self, phase: u32, n: u64) {
         let groups = self.groups.len() as u64;
         let group = &self.groups[(n % groups) as usize];
         let author = &group.members[((n / groups) % group.members.len() as u64) as usize];
-        let (seq, _) = self.tally.begin_post(phase, (n % groups) as u32);
+        let node = (n % self.apis.len() as u64) as usize;
+        let (seq, _) = self.tally.begin_post(phase, (n % groups) as u32, node as u8);
         let text = message_text(seq, self.text_bytes);
         let nonce = format!("{}-{seq}", self.run_tag);
-        let created = self
-            .api
+        let created = self.apis[node]
             .post_message(author, &group.id, &text, &nonce)
             .await
             .is_ok_and(|status| status == reqwest::StatusCode::CREATED);

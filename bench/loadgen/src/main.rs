@@ -4,9 +4,13 @@
 //! in groups, opens one live stream per user, then runs posting phases: a fixed offered
 //! rate (open loop) or a fixed number of posters (closed loop). For each phase it reports
 //! messages posted per second, deliveries per second, the post → delivery latency
-//! percentiles, and deliveries lost or duplicated. `loadgen table` renders the results.
+//! percentiles, and deliveries lost or duplicated. Given several nodes of a cluster
+//! (`--base` more than once), it spreads the streams and the posts over them and reports
+//! cross-node deliveries apart. `loadgen table` renders the results; `loadgen cleanup`
+//! removes a cluster run's keyspace and NATS streams.
 
 mod api;
+mod cleanup;
 mod cli;
 mod drive;
 mod report;
@@ -40,6 +44,10 @@ fn main() -> anyhow::Result<()> {
             print!("{}", report::table(&file)?);
             Ok(())
         }
+        Command::Cleanup(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(cleanup::run(&args))
+        }
         Command::Run(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(async {
@@ -56,14 +64,17 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     if !(2..=64).contains(&args.group_size) || !args.streams.is_multiple_of(args.group_size) {
         bail!("the group size is 2 to 64 and divides the number of streams");
     }
-    let api = Api::new(&args.base)?;
-    let tally = Arc::new(Tally::new(args.group_size));
-    let stage = setup::build(&api, args.streams, args.group_size, args.setup_concurrency.max(1), &tally).await?;
+    if args.bases.is_empty() || args.bases.len() > 255 {
+        bail!("one to 255 --base");
+    }
+    let apis = args.bases.iter().map(|b| Api::new(b)).collect::<anyhow::Result<Vec<_>>>()?;
+    let tally = Arc::new(Tally::new(args.group_size, apis.len()));
+    let stage = setup::build(&apis, args.streams, args.group_size, args.setup_concurrency.max(1), &tally).await?;
     let run_tag = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| format!("lg{}", d.as_millis()))
         .unwrap_or_else(|_| "lg".into());
-    let posting = Arc::new(Posting { api, groups: stage.groups, tally, text_bytes: args.text_bytes, run_tag });
+    let posting = Arc::new(Posting { apis, groups: stage.groups, tally, text_bytes: args.text_bytes, run_tag });
     for (i, phase) in args.phases.iter().enumerate() {
         if i > 0 {
             tokio::time::sleep(BETWEEN_PHASES).await;
@@ -92,7 +103,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 async fn run_phase(posting: &Arc<Posting>, args: &RunArgs, phase: Phase) -> PhaseResult {
     let tally = &posting.tally;
     let load_avg_1m = sys::load_average();
-    let before = Sample::take(args.server_pid);
+    let before = Sample::take(&args.server_pids, &args.watch_pids);
     let id = tally.begin_phase();
     let sent = match phase {
         Phase::Open { rate, .. } => {
@@ -106,9 +117,10 @@ async fn run_phase(posting: &Arc<Posting>, args: &RunArgs, phase: Phase) -> Phas
         eprintln!("{phase}: some posts were still unanswered after the drain time");
     }
     drive::await_deliveries(tally, id, args.drain).await;
-    let cpu = before.until(&Sample::take(args.server_pid));
+    let cpu = before.until(&Sample::take(&args.server_pids, &args.watch_pids));
     let counts = tally.post_counts(id);
     let (foreign_signals, resyncs, streams_ended) = tally.stream_trouble();
+    let nodes = args.bases.len();
     tally.with_phase(id, |p| {
         let secs_to = |t: Option<std::time::Instant>| t.map_or(0.0, |t| t.duration_since(p.started).as_secs_f64());
         let posting_secs = secs_to(p.last_answer);
@@ -117,6 +129,7 @@ async fn run_phase(posting: &Arc<Posting>, args: &RunArgs, phase: Phase) -> Phas
         PhaseResult {
             label: args.label.clone(),
             streams: args.streams,
+            nodes,
             group_size: args.group_size,
             phase: phase.to_string(),
             offered_rate: match phase {
@@ -141,6 +154,10 @@ async fn run_phase(posting: &Arc<Posting>, args: &RunArgs, phase: Phase) -> Phas
             duplicated: p.duplicates,
             misrouted: p.misrouted,
             delivery: Latency::of(&p.delivery),
+            delivery_cross: (nodes > 1).then(|| Latency::of(&p.delivery_cross)),
+            delivery_same: (nodes > 1).then(|| Latency::of(&p.delivery_same)),
+            deliveries_expected_cross: (nodes > 1).then_some(counts.expected_cross),
+            lost_cross: (nodes > 1).then_some(counts.lost_cross),
             answer: Latency::of(&p.answer),
             resyncs,
             streams_ended,

@@ -39,6 +39,9 @@ impl Latency {
 pub struct PhaseResult {
     pub label: String,
     pub streams: usize,
+    /// Nodes the streams and posts were spread over (0 in files from before clusters: 1).
+    #[serde(default)]
+    pub nodes: usize,
     pub group_size: usize,
     /// The phase as given (`open:RATE:SECS` or `closed:POSTERS:SECS`).
     pub phase: String,
@@ -64,6 +67,18 @@ pub struct PhaseResult {
     pub misrouted: u64,
     /// Post sent → `signal.created` parsed by a receiving stream.
     pub delivery: Latency,
+    /// Cluster only: the same for streams on another node than the post's...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_cross: Option<Latency>,
+    /// ... and for streams on the post's node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_same: Option<Latency>,
+    /// Cluster only: expected deliveries to streams on another node than the post's...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deliveries_expected_cross: Option<u64>,
+    /// ... and how many of them were lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_cross: Option<u64>,
     /// Post sent → its HTTP answer.
     pub answer: Latency,
     /// Since the run began: `resync` events, streams that ended, unknown signals.
@@ -79,7 +94,7 @@ pub struct PhaseResult {
 impl PhaseResult {
     /// A short human summary.
     pub fn summary(&self) -> String {
-        format!(
+        let mut out = format!(
             "{} [{} streams] {}: {:.1} msgs/s ({} created, {} failed, {} skipped, {} unanswered), \
              {:.0} deliveries/s, delivery p50 {:.1} ms p99 {:.1} ms max {:.1} ms, answer p50 {:.1} ms \
              p99 {:.1} ms, lost {}/{} dup {} misrouted {} resyncs {} ended {}; CPU server {} loadgen {} \
@@ -110,7 +125,26 @@ impl PhaseResult {
             pct(self.cpu.machine_iowait_pct),
             pct(self.cpu.other_pct),
             self.load_avg_1m.map_or_else(|| "?".into(), |l| format!("{l:.2}")),
-        )
+        );
+        if let (Some(cross), Some(same)) = (self.delivery_cross, self.delivery_same) {
+            out.push_str(&format!(
+                "; {} nodes: cross-node delivery p50 {:.1} ms p99 {:.1} ms max {:.1} ms, same-node p50 {:.1} ms \
+                 p99 {:.1} ms, cross-node lost {}/{}; CPU per node {}",
+                self.nodes,
+                cross.p50_ms,
+                cross.p99_ms,
+                cross.max_ms,
+                same.p50_ms,
+                same.p99_ms,
+                self.lost_cross.unwrap_or(0),
+                self.deliveries_expected_cross.unwrap_or(0),
+                self.cpu.node_pct.iter().map(|&p| pct(p)).collect::<Vec<_>>().join(" + "),
+            ));
+        }
+        for (name, p) in &self.cpu.watched_pct {
+            out.push_str(&format!(" {name} {}", pct(*p)));
+        }
+        out
     }
 
     /// Appends this result to `path` as one JSON line.
@@ -129,22 +163,26 @@ fn pct(v: Option<f64>) -> String {
     v.map_or_else(|| "?".into(), |v| format!("{v:.0}%"))
 }
 
-/// The results of a file of JSON lines as a Markdown table.
+/// The results of a file of JSON lines as a Markdown table (the cluster layout when any
+/// result is from more than one node).
 pub fn table(path: &Path) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let results = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| serde_json::from_str::<PhaseResult>(line).context("bad results line"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if results.iter().any(|r| r.nodes > 1) {
+        return Ok(cluster_table(&results));
+    }
     let mut out = String::from(
         "| durability | streams | phase | offered msgs/s | achieved msgs/s | deliveries/s \
          | delivery p50 ms | p99 ms | max ms | answer p50 / p99 ms | lost | duplicated \
          | server CPU | loadgen CPU | other CPU | iowait | load |\n\
          |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let r: PhaseResult = serde_json::from_str(line).context("bad results line")?;
-        let offered = match (r.offered_rate, r.posters) {
-            (Some(rate), _) => format!("{rate:.0}"),
-            (None, Some(p)) => format!("max ({p} posters)"),
-            _ => "?".into(),
-        };
+    for r in &results {
+        let offered = offered(r);
         out.push_str(&format!(
             "| {} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} / {:.1} | {}/{} | {} | {} | {} | {} | {} | {} |\n",
             r.label,
@@ -169,4 +207,75 @@ pub fn table(path: &Path) -> anyhow::Result<String> {
         ));
     }
     Ok(out)
+}
+
+fn offered(r: &PhaseResult) -> String {
+    match (r.offered_rate, r.posters) {
+        (Some(rate), _) => format!("{rate:.0}"),
+        (None, Some(p)) => format!("max ({p} posters)"),
+        _ => "?".into(),
+    }
+}
+
+/// Results of a cluster run: overall and cross-node latency, CPU per node and of the
+/// watched processes (Cassandra, NATS).
+fn cluster_table(results: &[PhaseResult]) -> String {
+    let watched: Vec<&String> = {
+        let mut names: Vec<&String> = results.iter().flat_map(|r| r.cpu.watched_pct.keys()).collect();
+        names.sort();
+        names.dedup();
+        names
+    };
+    let mut out = String::from(
+        "| nodes | streams | phase | offered msgs/s | achieved msgs/s | deliveries/s | delivery p50 ms | p99 ms \
+         | max ms | cross-node p50 / p99 ms | same-node p50 / p99 ms | answer p50 / p99 ms | lost (cross-node) \
+         | duplicated / misrouted | node CPU |",
+    );
+    for name in &watched {
+        out.push_str(&format!(" {name} CPU |"));
+    }
+    out.push_str(" loadgen CPU | other CPU | load |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    out.push_str(&"---:|".repeat(watched.len() + 3));
+    out.push('\n');
+    let lat = |l: Option<Latency>| l.map_or_else(|| "–".into(), |l| format!("{:.1} / {:.1}", l.p50_ms, l.p99_ms));
+    for r in results {
+        let nodes_cpu = if r.cpu.node_pct.is_empty() {
+            pct(r.cpu.server_pct)
+        } else {
+            r.cpu.node_pct.iter().map(|&p| pct(p)).collect::<Vec<_>>().join(" + ")
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} | {:.1} / {:.1} | {}/{} ({}/{}) | {} / {} | {} |",
+            r.nodes.max(1),
+            r.streams,
+            r.phase,
+            offered(r),
+            r.msgs_per_s,
+            r.deliveries_per_s,
+            r.delivery.p50_ms,
+            r.delivery.p99_ms,
+            r.delivery.max_ms,
+            lat(r.delivery_cross),
+            lat(r.delivery_same),
+            r.answer.p50_ms,
+            r.answer.p99_ms,
+            r.lost,
+            r.deliveries_expected,
+            r.lost_cross.unwrap_or(0),
+            r.deliveries_expected_cross.unwrap_or(0),
+            r.duplicated,
+            r.misrouted,
+            nodes_cpu,
+        ));
+        for name in &watched {
+            out.push_str(&format!(" {} |", pct(r.cpu.watched_pct.get(*name).copied().flatten())));
+        }
+        out.push_str(&format!(
+            " {} | {} | {} |\n",
+            pct(r.cpu.loadgen_pct),
+            pct(r.cpu.other_pct),
+            r.load_avg_1m.map_or_else(|| "?".into(), |l| format!("{l:.2}")),
+        ));
+    }
+    out
 }

@@ -1,5 +1,6 @@
-//! Setting the stage: users log in, groups are created, and every user opens a live
-//! stream and waits for `ready`. Each stream is then read by its own task.
+//! Setting the stage: users log in, groups are created (both on the first node), and every
+//! user opens a live stream, on the nodes in turn, and waits for `ready`. Each stream is
+//! then read by its own task.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -10,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::{Api, User};
 use crate::stream::LiveStream;
-use crate::tally::Tally;
+use crate::tally::{Tally, stream_node};
 
 /// A group and its members, the owner first.
 #[derive(Debug)]
@@ -27,15 +28,16 @@ pub struct Stage {
     pub readers: Vec<JoinHandle<()>>,
 }
 
-/// Logs in `streams` users, puts them in groups of `group_size` and opens their streams,
-/// `concurrency` requests at a time.
+/// Logs in `streams` users, puts them in groups of `group_size` and opens their streams
+/// (round-robin over `apis`, see [`stream_node`]), `concurrency` requests at a time.
 pub async fn build(
-    api: &Api,
+    apis: &[Api],
     streams: usize,
     group_size: usize,
     concurrency: usize,
     tally: &Arc<Tally>,
 ) -> anyhow::Result<Stage> {
+    let api = &apis[0];
     let run = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
     let users: Vec<User> = futures::stream::iter(0..streams)
         .map(|i| async move { api.login(&format!("lg{run}-{i}")).await.with_context(|| format!("login of user {i}")) })
@@ -66,14 +68,16 @@ pub async fn build(
         .collect();
     let opened: Vec<(u32, usize, LiveStream)> = futures::stream::iter(slots)
         .map(|(g, m, user)| async move {
-            let stream =
-                LiveStream::connect(api, user).await.with_context(|| format!("stream of member {m} of group {g}"))?;
+            let node = stream_node(g, m, group_size, apis.len());
+            let stream = LiveStream::connect(&apis[usize::from(node)], user)
+                .await
+                .with_context(|| format!("stream of member {m} of group {g} on node {node}"))?;
             anyhow::Ok((g, m, stream))
         })
         .buffered(concurrency)
         .try_collect()
         .await?;
     let readers = opened.into_iter().map(|(g, m, stream)| tokio::spawn(stream.receive(g, m, tally.clone()))).collect();
-    eprintln!("setup: {streams} streams open and ready");
+    eprintln!("setup: {streams} streams open and ready, over {} node(s)", apis.len());
     Ok(Stage { groups, readers })
 }

@@ -2,6 +2,7 @@
 //! time of the server and of this process, the machine's busy and I/O-wait shares, and
 //! the load average.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// Clock ticks per second of `/proc` CPU times (`getconf CLK_TCK`; 100 on Linux).
@@ -11,32 +12,45 @@ const TICKS_PER_SEC: f64 = 100.0;
 #[derive(Debug, Clone)]
 pub struct Sample {
     at: Instant,
-    server_ticks: Option<u64>,
+    /// One per server process (node).
+    server_ticks: Vec<Option<u64>>,
+    /// Other processes of the system under test, by name.
+    watched_ticks: Vec<(String, Option<u64>)>,
     own_ticks: Option<u64>,
     /// (all ticks, idle ticks, iowait ticks) of the whole machine.
     machine: Option<(u64, u64, u64)>,
 }
 
 /// CPU use between two samples, in percent of one core (so up to 100 × cores).
-#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct CpuUse {
+    /// All server processes together.
     pub server_pct: Option<f64>,
+    /// Each server process (node), when there is more than one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_pct: Vec<Option<f64>>,
+    /// The watched processes (`--watch-pid`), by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub watched_pct: BTreeMap<String, Option<f64>>,
     pub loadgen_pct: Option<f64>,
     /// Share of all cores' time that was busy, in percent.
     pub machine_busy_pct: Option<f64>,
     /// Share of all cores' time spent idle waiting for I/O, in percent.
     pub machine_iowait_pct: Option<f64>,
-    /// Share of all cores' time used by processes other than the server and this one,
-    /// in percent: high means the numbers are disturbed by other work.
+    /// Share of all cores' time used by processes other than the server(s), the watched
+    /// processes and this one, in percent: high means the numbers are disturbed by other
+    /// work.
     #[serde(default)]
     pub other_pct: Option<f64>,
 }
 
 impl Sample {
-    pub fn take(server_pid: Option<u32>) -> Self {
+    pub fn take(server_pids: &[u32], watched: &[(String, u32)]) -> Self {
+        let ticks = |pid: u32| process_ticks(&format!("/proc/{pid}/stat"));
         Self {
             at: Instant::now(),
-            server_ticks: server_pid.and_then(|pid| process_ticks(&format!("/proc/{pid}/stat"))),
+            server_ticks: server_pids.iter().map(|&pid| ticks(pid)).collect(),
+            watched_ticks: watched.iter().map(|(name, pid)| (name.clone(), ticks(*pid))).collect(),
             own_ticks: process_ticks("/proc/self/stat"),
             machine: machine_ticks(),
         }
@@ -55,14 +69,32 @@ impl Sample {
             }
             _ => (None, None),
         };
-        let server_pct = pct(self.server_ticks, later.server_ticks);
+        let nodes: Vec<Option<f64>> =
+            self.server_ticks.iter().zip(&later.server_ticks).map(|(&a, &b)| pct(a, b)).collect();
+        // The servers together: unknown if there is none or one could not be read.
+        let server_pct = if nodes.is_empty() { None } else { nodes.iter().copied().sum::<Option<f64>>() };
+        let watched_pct: BTreeMap<String, Option<f64>> = self
+            .watched_ticks
+            .iter()
+            .zip(&later.watched_ticks)
+            .map(|((name, a), (_, b))| (name.clone(), pct(*a, *b)))
+            .collect();
+        let watched_sum: f64 = watched_pct.values().flatten().sum();
         let loadgen_pct = pct(self.own_ticks, later.own_ticks);
         let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
         let other_pct = match (busy, server_pct, loadgen_pct) {
-            (Some(busy), Some(server), Some(own)) => Some((busy - (server + own) / cores).max(0.0)),
+            (Some(busy), Some(server), Some(own)) => Some((busy - (server + own + watched_sum) / cores).max(0.0)),
             _ => None,
         };
-        CpuUse { server_pct, loadgen_pct, machine_busy_pct: busy, machine_iowait_pct: iowait, other_pct }
+        CpuUse {
+            server_pct,
+            node_pct: if nodes.len() > 1 { nodes } else { vec![] },
+            watched_pct,
+            loadgen_pct,
+            machine_busy_pct: busy,
+            machine_iowait_pct: iowait,
+            other_pct,
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! What was posted and what arrived. Every post gets a sequence number (carried in its
 //! text) and a bit mask of the group members whose stream delivered it, so a second
-//! delivery to the same member is a duplicate and a missing bit is a loss.
+//! delivery to the same member is a duplicate and a missing bit is a loss. With more than
+//! one node, each delivery is also filed by its path: the receiving stream on the node the
+//! post was sent to (same node) or on another (cross node).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -21,6 +23,8 @@ enum PostState {
 struct Post {
     group: u32,
     phase: u32,
+    /// The node the post was sent to.
+    node: u8,
     sent_at: Instant,
     state: PostState,
     delivered_to: u64,
@@ -34,6 +38,10 @@ pub struct PhaseTally {
     first_seq: usize,
     /// Post → `signal.created` parsed by a receiving stream.
     pub delivery: Histogram<u64>,
+    /// The same, for deliveries by a stream on another node than the post's (cluster only).
+    pub delivery_cross: Histogram<u64>,
+    /// ... and by a stream on the post's node.
+    pub delivery_same: Histogram<u64>,
     /// Post → its HTTP answer.
     pub answer: Histogram<u64>,
     pub deliveries: u64,
@@ -51,6 +59,8 @@ impl PhaseTally {
             started: Instant::now(),
             first_seq,
             delivery: hist(),
+            delivery_cross: hist(),
+            delivery_same: hist(),
             answer: hist(),
             deliveries: 0,
             duplicates: 0,
@@ -71,6 +81,16 @@ pub struct PostCounts {
     pub expected: u64,
     /// Of those, how many never arrived.
     pub lost: u64,
+    /// Of the expected deliveries, those to a stream on another node than the post's...
+    pub expected_cross: u64,
+    /// ... and how many of them never arrived.
+    pub lost_cross: u64,
+}
+
+/// The node (index of its `--base`) of the stream of `member` of `group`: members are
+/// spread round-robin over the nodes in the order the streams are opened.
+pub fn stream_node(group: u32, member: usize, group_size: usize, nodes: usize) -> u8 {
+    ((group as usize * group_size + member) % nodes.max(1)) as u8
 }
 
 #[derive(Debug, Default)]
@@ -89,13 +109,22 @@ struct Inner {
 #[derive(Debug)]
 pub struct Tally {
     group_size: usize,
+    nodes: usize,
     inner: Mutex<Inner>,
 }
 
 impl Tally {
-    pub fn new(group_size: usize) -> Self {
+    pub fn new(group_size: usize, nodes: usize) -> Self {
         assert!((1..=64).contains(&group_size), "group size 1 to 64");
-        Self { group_size, inner: Mutex::new(Inner::default()) }
+        assert!((1..=255).contains(&nodes), "1 to 255 nodes");
+        Self { group_size, nodes, inner: Mutex::new(Inner::default()) }
+    }
+
+    /// The members of `group` whose stream is on another node than `node`, as a bit mask.
+    fn cross_mask(&self, group: u32, node: u8) -> u64 {
+        (0..self.group_size)
+            .filter(|&m| stream_node(group, m, self.group_size, self.nodes) != node)
+            .fold(0, |mask, m| mask | 1 << m)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -110,11 +139,11 @@ impl Tally {
         (inner.phases.len() - 1) as u32
     }
 
-    /// Registers a post about to be sent; returns its sequence number and send time.
-    pub fn begin_post(&self, phase: u32, group: u32) -> (u64, Instant) {
+    /// Registers a post about to be sent to `node`; returns its sequence number and send time.
+    pub fn begin_post(&self, phase: u32, group: u32, node: u8) -> (u64, Instant) {
         let mut inner = self.lock();
         let sent_at = Instant::now();
-        inner.posts.push(Post { group, phase, sent_at, state: PostState::InFlight, delivered_to: 0 });
+        inner.posts.push(Post { group, phase, node, sent_at, state: PostState::InFlight, delivered_to: 0 });
         ((inner.posts.len() - 1) as u64, sent_at)
     }
 
@@ -134,12 +163,13 @@ impl Tally {
 
     /// Records that the stream of `member` (its index in `group`) parsed post `seq` at `at`.
     pub fn delivered(&self, seq: u64, group: u32, member: usize, at: Instant) {
+        let stream_node = stream_node(group, member, self.group_size, self.nodes);
         let mut inner = self.lock();
         let Some(post) = inner.posts.get_mut(seq as usize) else {
             inner.foreign += 1;
             return;
         };
-        let (phase, sent_at) = (post.phase as usize, post.sent_at);
+        let (phase, sent_at, cross) = (post.phase as usize, post.sent_at, post.node != stream_node);
         let bit = 1u64 << member;
         let outcome = if post.group != group {
             Outcome::Misrouted
@@ -154,8 +184,13 @@ impl Tally {
             Outcome::Misrouted => tally.misrouted += 1,
             Outcome::Duplicate => tally.duplicates += 1,
             Outcome::First => {
+                let latency = micros(at.saturating_duration_since(sent_at));
                 tally.deliveries += 1;
-                tally.delivery.saturating_record(micros(at.saturating_duration_since(sent_at)));
+                tally.delivery.saturating_record(latency);
+                if self.nodes > 1 {
+                    let by_path = if cross { &mut tally.delivery_cross } else { &mut tally.delivery_same };
+                    by_path.saturating_record(latency);
+                }
                 tally.last_delivery = Some(at);
             }
         }
@@ -192,6 +227,11 @@ impl Tally {
                     c.created += 1;
                     c.expected += self.group_size as u64;
                     c.lost += self.group_size as u64 - u64::from(post.delivered_to.count_ones());
+                    if self.nodes > 1 {
+                        let cross = self.cross_mask(post.group, post.node);
+                        c.expected_cross += u64::from(cross.count_ones());
+                        c.lost_cross += u64::from((cross & !post.delivered_to).count_ones());
+                    }
                 }
             }
         }
@@ -220,10 +260,10 @@ mod tests {
 
     #[test]
     fn losses_duplicates_and_misroutes_are_counted() {
-        let t = Tally::new(3);
+        let t = Tally::new(3, 1);
         let phase = t.begin_phase();
-        let (a, _) = t.begin_post(phase, 0);
-        let (b, _) = t.begin_post(phase, 1);
+        let (a, _) = t.begin_post(phase, 0, 0);
+        let (b, _) = t.begin_post(phase, 1, 0);
         t.end_post(a, true);
         t.end_post(b, true);
         let now = Instant::now();
@@ -237,6 +277,28 @@ mod tests {
         assert_eq!((c.created, c.expected, c.lost), (2, 6, 2));
         t.with_phase(phase, |p| {
             assert_eq!((p.deliveries, p.duplicates, p.misrouted), (4, 1, 1));
+            assert!(p.delivery_cross.is_empty() && p.delivery_same.is_empty());
+        });
+        assert_eq!((c.expected_cross, c.lost_cross), (0, 0));
+    }
+
+    #[test]
+    fn deliveries_are_filed_by_path_across_nodes() {
+        // Groups of 4 over 2 nodes: members 0 and 2 stream from node 0, 1 and 3 from node 1.
+        assert_eq!(stream_node(0, 2, 4, 2), 0);
+        assert_eq!(stream_node(1, 3, 4, 2), 1);
+        let t = Tally::new(4, 2);
+        let phase = t.begin_phase();
+        let (a, _) = t.begin_post(phase, 1, 1);
+        t.end_post(a, true);
+        let now = Instant::now();
+        for member in [0, 1, 3] {
+            t.delivered(a, 1, member, now);
+        }
+        let c = t.post_counts(phase);
+        assert_eq!((c.expected, c.lost, c.expected_cross, c.lost_cross), (4, 1, 2, 1));
+        t.with_phase(phase, |p| {
+            assert_eq!((p.delivery_cross.len(), p.delivery_same.len()), (1, 2));
         });
     }
 }

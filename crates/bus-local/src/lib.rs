@@ -133,6 +133,7 @@ impl Bus for LocalBus {
             let pending = Requeue { event: Some(event.clone()), tx: tx.clone() };
             let delivery = Delivery {
                 event,
+                origin: None,
                 ack: Box::new(move || {
                     let mut pending = pending;
                     pending.event = None;

@@ -113,12 +113,15 @@ impl Feed {
     }
 
     fn delivery(&self, event: ChatEvent, message: jetstream::Message) -> Delivery {
+        // The chat event's stream sequence: the same on every redelivery.
+        let origin = message.info().ok().map(|info| format!("ce-{}", info.stream_sequence));
         let pending = Unacked {
             message: Some(message),
             redeliver_delay: Duration::from_millis(self.inner.config.redeliver_delay_ms),
         };
         Delivery {
             event,
+            origin,
             ack: Box::new(move || {
                 Box::pin(async move {
                     let mut pending = pending;

@@ -221,7 +221,11 @@ impl Bus for NatsBus {
     }
 
     async fn publish_user_event(&self, users: &[UserId], event: &Event) -> Result<()> {
-        user_events::publish(&self.inner, users, event).await
+        user_events::publish(&self.inner, users, event, None).await
+    }
+
+    async fn publish_fanned_out(&self, users: &[UserId], event: &Event, origin: &str) -> Result<()> {
+        user_events::publish(&self.inner, users, event, Some(origin)).await
     }
 
     async fn subscribe_user(&self, user: UserId, after: Option<&str>) -> Result<UserSubscription> {

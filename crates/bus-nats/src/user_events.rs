@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{self, pull};
+use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream;
 use bytes::Bytes;
 use domain::{Error, Event, Result, UserId};
@@ -48,15 +49,22 @@ const PULL_BATCH: usize = 64;
 /// after this long.
 const INACTIVE_THRESHOLD: Duration = Duration::from_secs(60);
 
-pub(crate) async fn publish(inner: &Inner, users: &[UserId], event: &Event) -> Result<()> {
+/// Publishes `event` to each user's subject. With `origin` (the chat event fanned out),
+/// each message carries the id `<origin>-<user>`, so a redelivered chat event fanned out
+/// again within the stream's duplicate window (two minutes) is not delivered twice.
+pub(crate) async fn publish(inner: &Inner, users: &[UserId], event: &Event, origin: Option<&str>) -> Result<()> {
     let payload =
         Bytes::from(serde_json::to_vec(event).map_err(|e| Error::internal(format!("cannot encode an event: {e}")))?);
     for window in users.chunks(PUBLISH_WINDOW) {
         let mut acks = Vec::with_capacity(window.len());
         for user in window {
+            let mut message = PublishMessage::build().payload(payload.clone());
+            if let Some(origin) = origin {
+                message = message.message_id(format!("{origin}-{}", user.0));
+            }
             let ack = inner
                 .js
-                .publish(inner.config.user_subject(*user), payload.clone())
+                .send_publish(inner.config.user_subject(*user), message)
                 .await
                 .map_err(|e| unavailable("cannot publish a user event", e))?;
             acks.push(std::future::IntoFuture::into_future(ack));

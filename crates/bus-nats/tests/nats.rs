@@ -218,6 +218,38 @@ async fn an_unacknowledged_chat_event_comes_back_even_if_its_worker_died() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_event_fanned_out_twice_after_a_missed_ack_deadline_reaches_each_user_once() {
+    let cfg = NatsConfig { ack_wait_ms: 1_000, ..config("slowworker") };
+    let (a, b) = (connect(&cfg).await, connect(&cfg).await);
+    let user = random_id();
+    let mut stream = match b.subscribe_user(user, None).await.unwrap() {
+        UserSubscription::Complete(s) => s,
+        UserSubscription::Gap(_) => panic!("a new subscription is complete"),
+    };
+    let event = ChatEvent { chat_id: random_id(), event: receipt(user, 1), also_notify: vec![] };
+    a.publish_chat_event(&event).await.unwrap();
+    // A slow worker fans it out but misses the ack deadline; the event goes to another
+    // worker, which fans it out again. Both carry the same origin.
+    let mut on_a = a.chat_events().await.unwrap();
+    let first = tokio::time::timeout(WAIT, on_a.next()).await.unwrap().unwrap().unwrap();
+    let origin = first.origin.clone().expect("a JetStream delivery has an origin");
+    a.publish_fanned_out(&[user], &first.event.event, &origin).await.unwrap();
+    std::mem::forget(first);
+    drop(on_a);
+    let mut on_b = b.chat_events().await.unwrap();
+    let again = tokio::time::timeout(WAIT, on_b.next()).await.expect("the event comes back").unwrap().unwrap();
+    assert_eq!(again.origin.as_deref(), Some(origin.as_str()), "the origin is stable across redeliveries");
+    b.publish_fanned_out(&[user], &again.event.event, again.origin.as_deref().unwrap()).await.unwrap();
+    (again.ack)().await.unwrap();
+    assert_eq!(next(&mut stream).await.1, event.event);
+    nothing_more(&mut stream).await;
+    // Another chat event is another origin: it is delivered.
+    b.publish_fanned_out(&[user], &receipt(user, 2), "ce-another").await.unwrap();
+    assert_eq!(next(&mut stream).await.1, receipt(user, 2));
+    delete_streams(&cfg).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_position_the_retention_removed_is_a_gap_that_continues_live() {
     let cfg = config("retention");
     let bus = connect(&cfg).await;

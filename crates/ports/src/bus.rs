@@ -27,6 +27,10 @@ pub type AckFuture = Pin<Box<dyn std::future::Future<Output = Result<()>> + Send
 pub struct Delivery {
     pub event: ChatEvent,
     pub ack: Ack,
+    /// A stable id of this chat event, the same each time it is delivered, when the bus
+    /// has one: the per-user events published for it through
+    /// [`Bus::publish_fanned_out`] are then dropped when a redelivery publishes them again.
+    pub origin: Option<String>,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -86,6 +90,13 @@ pub trait Bus: Send + Sync + 'static {
     async fn chat_events(&self) -> Result<ChatEventStream>;
     /// Publishes one event to each user's stream.
     async fn publish_user_event(&self, users: &[UserId], event: &Event) -> Result<()>;
+    /// [`Bus::publish_user_event`] for the fan-out of the chat event `origin`
+    /// ([`Delivery::origin`]): an adapter that can drops the copies a redelivery of that
+    /// chat event would publish again (a worker slower than the bus's ack deadline).
+    async fn publish_fanned_out(&self, users: &[UserId], event: &Event, origin: &str) -> Result<()> {
+        let _ = origin;
+        self.publish_user_event(users, event).await
+    }
     /// Subscribes to a user's events from after `after` (`None`: only new events). The
     /// stream carries the user's ephemeral events too, from when this returns.
     async fn subscribe_user(&self, user: UserId, after: Option<&str>) -> Result<UserSubscription>;

@@ -29,7 +29,7 @@ pub async fn run_fanout(store: Arc<dyn Store>, bus: Arc<dyn Bus>) -> Result<()> 
             }
         };
         let chat_id = delivery.event.chat_id;
-        match fan_out_one(&*store, &*bus, &delivery.event).await {
+        match fan_out_one(&*store, &*bus, &delivery.event, delivery.origin.as_deref()).await {
             Ok(()) => {
                 if let Err(error) = (delivery.ack)().await {
                     tracing::warn!(%error, %chat_id, "fan-out: ack failed; the event will come again");
@@ -52,14 +52,17 @@ impl Drop for AbortOnDrop {
     }
 }
 
-async fn fan_out_one(store: &dyn Store, bus: &dyn Bus, event: &domain::ChatEvent) -> Result<()> {
+async fn fan_out_one(store: &dyn Store, bus: &dyn Bus, event: &domain::ChatEvent, origin: Option<&str>) -> Result<()> {
     let mut users: Vec<UserId> = store.members(event.chat_id).await?.into_iter().map(|m| m.user_id).collect();
     for u in &event.also_notify {
         if !users.contains(u) {
             users.push(*u);
         }
     }
-    bus.publish_user_event(&users, &event.event).await
+    match origin {
+        Some(origin) => bus.publish_fanned_out(&users, &event.event, origin).await,
+        None => bus.publish_user_event(&users, &event.event).await,
+    }
 }
 
 /// Collects "signal written to a user's stream" notes and moves `delivered_up_to` in

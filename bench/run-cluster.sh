@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# The load benchmark across two nodes of the cluster shape, in one command: builds
+# release, starts two `petit-chat serve` processes on the stack's Cassandra (CQL store)
+# and NATS JetStream (bus), runs the load generator's phases with the streams and the
+# posts spread over both nodes, stops the nodes, removes the run's keyspace and NATS
+# streams, and prints the results table.
+#
+#   bash bench/run-cluster.sh
+#
+# Needs the service stack (`scripts/stack up`; Cassandra and NATS healthy). The nodes use
+# `deploy/local/cluster.toml` with these overrides:
+#   - the dev login instead of Keycloak (PETIT_CHAT__IDENTITY__KIND=dev and
+#     PETIT_CHAT__IDENTITY__DEV_LOGIN_IN_CLUSTER=true, a benchmark-only escape hatch);
+#     both nodes get the same --data-dir, which holds the dev-login key, so a token
+#     issued by node 0 verifies on node 1 (the CQL store keeps nothing there);
+#   - a fresh keyspace and NATS prefix per run (bench_<random>), removed at the end by
+#     `loadgen cleanup` (also when the run fails: leftover keyspaces exhaust Cassandra's
+#     heap); per-user events are kept one hour only, in case the cleanup cannot run;
+#   - node ids 0 and 1, and 127.0.0.1:0 listen addresses;
+#   - RUST_LOG=info,tower_http=warn,scylla=error (the default filter, plus: the scylla
+#     driver warns on every query plan that SimpleStrategy and a preferred datacenter do not
+#     mix, thousands of lines a minute, which would cost the nodes CPU).
+# Users log in and groups are made on node 0; streams alternate between the nodes (so half
+# of every group streams from the node the post did not go to) and posts alternate too.
+# Each delivery is filed as same-node or cross-node.
+#
+# Results, node logs, the load generator's log and `top` samples (both nodes, Cassandra,
+# NATS) go to $BENCH_OUT: cluster-results.jsonl, cluster-results.md, cluster-node{0,1}.log,
+# cluster-loadgen.log, cluster-top.txt, cluster-machine.txt. 6 to 12 minutes with the
+# defaults (setup, 5 phases of 20 s with their drains and retries, the quiet-machine wait
+# aside).
+#
+# Knobs (environment):
+#   BENCH_OUT          where results and logs go                      [target/bench]
+#   BENCH_STREAMS      users, one stream each                         [200]
+#   BENCH_GROUP_SIZE   members per group                              [10]
+#   BENCH_PHASES       phases, space-separated (see `loadgen run --help`)
+#                      ["open:50:20 open:100:20 open:200:20 open:500:20 closed:16:20"]
+#   BENCH_DRAIN        seconds a phase waits for late deliveries       [60]
+#                      (longer than run.sh's 20: past its capacity the cluster delivers
+#                      seconds late, and the next phase should not start on a backlog)
+#   BENCH_MAX_LOAD     wait until the 1-minute load average is below this  [1.5]
+#   BENCH_LOAD_WAIT    ... but at most this many seconds               [180]
+#   BENCH_RETRIES      re-runs of a phase during which other processes used more than
+#                      BENCH_MAX_OTHER percent of the machine           [1, 15]
+#                      (Cassandra and NATS are part of the system measured: not "other")
+#   BENCH_NICE         niceness of the nodes and the load generator    [-10]
+#   BENCH_RUST_LOG     the nodes' log filter          [info,tower_http=warn,scylla=error]
+# Everything is bounded: every phase has a duration and a post count, the load generator
+# has a deadline, and traffic goes only to 127.0.0.1.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+OUT=${BENCH_OUT:-$ROOT/target/bench}
+STREAMS=${BENCH_STREAMS:-200}
+GROUP_SIZE=${BENCH_GROUP_SIZE:-10}
+PHASES=${BENCH_PHASES:-"open:50:20 open:100:20 open:200:20 open:500:20 closed:16:20"}
+DRAIN=${BENCH_DRAIN:-60}
+MAX_LOAD=${BENCH_MAX_LOAD:-1.5}
+LOAD_WAIT=${BENCH_LOAD_WAIT:-180}
+NICE=${BENCH_NICE:--10}
+RETRIES=${BENCH_RETRIES:-1}
+MAX_OTHER=${BENCH_MAX_OTHER:-15}
+mkdir -p "$OUT"
+RESULTS="$OUT/cluster-results.jsonl"
+: >"$RESULTS"
+
+eval "$(scripts/stack env)"
+status=$(scripts/stack status)
+for unit in cassandra-node1 nats; do
+  if ! awk -v u="$unit" '$1 == u && $2 == "healthy" { found = 1 } END { exit !found }' <<<"$status"; then
+    echo "$unit is not healthy (scripts/stack status):" >&2
+    echo "$status" >&2
+    exit 1
+  fi
+done
+pid_of() { awk -v u="$1" '$1 == u { print $3 }' <<<"$status"; }
+CASSANDRA_PID=$(pid_of cassandra-node1)
+NATS_PID=$(pid_of nats)
+
+cargo build --release -p petit-chat -p loadgen
+SERVER=target/release/petit-chat
+LOADGEN=target/release/loadgen
+
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+echo "fd limit: $(ulimit -n)"
+PRIO=(nice -n "$NICE")
+[ "$("${PRIO[@]}" nice 2>/dev/null)" = "$NICE" ] || PRIO=()
+echo "priority: ${PRIO[*]:-normal}"
+
+TAG=$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')
+KEYSPACE="bench_$TAG"
+PREFIX="bench_$TAG"
+{
+  echo "cores: $(nproc)"
+  grep -m1 'model name' /proc/cpuinfo
+  grep MemTotal /proc/meminfo
+  echo "kernel: $(uname -r)"
+  echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates Cargo.lock || echo ' (with uncommitted changes under crates/)')"
+  echo "keyspace: $KEYSPACE, NATS prefix: $PREFIX"
+  echo "cassandra pid $CASSANDRA_PID, nats pid $NATS_PID"
+} | tee "$OUT/cluster-machine.txt"
+
+node_pids=()
+sampler_pid=""
+data_dir=$(mktemp -d)
+stop_nodes() {
+  if [ -n "$sampler_pid" ]; then kill "$sampler_pid" 2>/dev/null || true; fi
+  for pid in "${node_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${node_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  node_pids=() sampler_pid=""
+}
+cleanup() {
+  stop_nodes
+  "$LOADGEN" cleanup --keyspace "$KEYSPACE" --nats-prefix "$PREFIX" || echo "cleanup failed: drop keyspace $KEYSPACE by hand" >&2
+  rm -rf "$data_dir"
+}
+trap cleanup EXIT
+
+wait_for_quiet() {
+  local waited=0
+  while awk -v max="$MAX_LOAD" '{ exit !($1 >= max) }' /proc/loadavg && [ "$waited" -lt "$LOAD_WAIT" ]; do
+    echo "load average $(cut -d' ' -f1-3 /proc/loadavg) is above $MAX_LOAD; waiting"
+    sleep 15
+    waited=$((waited + 15))
+  done
+  echo "uptime before the run: $(uptime)" | tee -a "$OUT/cluster-machine.txt"
+}
+
+# Starts node $1 in the background; sets node_addr to its address once it is ready.
+start_node() {
+  local n=$1 log="$OUT/cluster-node$1.log"
+  PETIT_CHAT__IDENTITY__KIND=dev PETIT_CHAT__IDENTITY__DEV_LOGIN_IN_CLUSTER=true \
+    PETIT_CHAT__STORE__KEYSPACE="$KEYSPACE" PETIT_CHAT__BUS__PREFIX="$PREFIX" \
+    PETIT_CHAT__BUS__USER_EVENTS_MAX_AGE_SECS=3600 PETIT_CHAT__SERVER__NODE_ID="$n" \
+    RUST_LOG=${BENCH_RUST_LOG:-info,tower_http=warn,scylla=error} \
+    "${PRIO[@]}" "$SERVER" serve --config deploy/local/cluster.toml --listen 127.0.0.1:0 --data-dir "$data_dir" \
+    >"$log" 2>&1 &
+  node_pids+=($!)
+  node_addr=""
+  for _ in $(seq 1 600); do
+    node_addr=$(sed -n 's|^Petit chat is up: http://\([0-9.:]*\).*|\1|p' "$log")
+    [ -n "$node_addr" ] && break
+    kill -0 "${node_pids[-1]}" 2>/dev/null || break
+    sleep 0.2
+  done
+  if [ -z "$node_addr" ]; then
+    echo "node $n did not start; see $log" >&2
+    exit 1
+  fi
+  for _ in $(seq 1 240); do
+    curl -fsS -o /dev/null "http://$node_addr/readyz" && return 0
+    sleep 0.25
+  done
+  echo "node $n never became ready; see $log" >&2
+  exit 1
+}
+
+wait_for_quiet
+# One after the other: node 0 creates the keyspace, its tables and the dev-login key.
+start_node 0
+addr0=$node_addr
+start_node 1
+addr1=$node_addr
+echo "== nodes: 0 http://$addr0 (pid ${node_pids[0]}), 1 http://$addr1 (pid ${node_pids[1]}); streams=$STREAMS"
+
+# CPU of both nodes, Cassandra and NATS every 5 s while the load runs (bounded count).
+top -b -d 5 -n 200 -p "${node_pids[0]},${node_pids[1]},$CASSANDRA_PID,$NATS_PID" >"$OUT/cluster-top.txt" 2>&1 &
+sampler_pid=$!
+
+phase_args=()
+for p in $PHASES; do phase_args+=(--phase "$p"); done
+"${PRIO[@]}" "$LOADGEN" run --base "http://$addr0" --base "http://$addr1" \
+  --streams "$STREAMS" --group-size "$GROUP_SIZE" \
+  --server-pid "${node_pids[0]}" --server-pid "${node_pids[1]}" \
+  --watch-pid "cassandra=$CASSANDRA_PID" --watch-pid "nats=$NATS_PID" \
+  --label cluster --results "$RESULTS" --retries "$RETRIES" --max-other-cpu "$MAX_OTHER" --drain "$DRAIN" \
+  --deadline 1800 "${phase_args[@]}" 2>&1 | tee "$OUT/cluster-loadgen.log"
+for n in 0 1; do
+  echo "node $n warnings and errors:"
+  grep -E 'WARN|ERROR' "$OUT/cluster-node$n.log" | sed -E 's/^[^ ]+ +//' | sort | uniq -c | sort -rn | head -5 || true
+done
+stop_nodes
+
+echo
+"$LOADGEN" table "$RESULTS" | tee "$OUT/cluster-results.md"
