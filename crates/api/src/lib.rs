@@ -23,6 +23,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 pub use metrics::Metrics;
+pub use routes::health::worker_router;
 pub use wire::AuthConfigOut as AuthConfig;
 
 /// Issues a dev-login token for a username (embedded shape only).

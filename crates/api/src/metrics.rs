@@ -1,5 +1,6 @@
 //! Prometheus metrics, owned by the app state (no global registry): request counts and
-//! latencies by route, open live streams, signals posted.
+//! latencies by route, open live streams, signals posted, and the workers' consumer groups
+//! (processed, failed, redelivered, lag) and restarts.
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -13,7 +14,16 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use ports::Bus;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use service::workers::GroupSnapshot;
+use service::{WorkerRole, WorkerStats};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -30,6 +40,7 @@ struct RouteLabels {
 
 pub struct Metrics {
     registry: Mutex<Registry>,
+    workers: Arc<WorkerCollector>,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     pub live_streams: Gauge,
@@ -44,6 +55,13 @@ impl std::fmt::Debug for Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
+        Self::new(Arc::default())
+    }
+}
+
+impl Metrics {
+    /// Metrics that include the counts of this process's workers.
+    pub fn new(worker_stats: Arc<WorkerStats>) -> Self {
         let mut registry = Registry::with_prefix("petit_chat");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
@@ -55,11 +73,26 @@ impl Default for Metrics {
         registry.register("http_request_duration_seconds", "HTTP request latency", latency.clone());
         registry.register("live_streams", "Open SSE streams on this node", live_streams.clone());
         registry.register("live_events_sent", "Events written to SSE streams", events_sent.clone());
-        Self { registry: Mutex::new(registry), requests, latency, live_streams, events_sent }
+        let workers = Arc::new(WorkerCollector { stats: worker_stats, lag: Mutex::default() });
+        registry.register_collector(Box::new(workers.clone()));
+        Self { registry: Mutex::new(registry), workers, requests, latency, live_streams, events_sent }
     }
-}
 
-impl Metrics {
+    /// Reads the lag of every consumer group from the bus, then encodes.
+    pub async fn encode_with_lag(&self, bus: &dyn Bus) -> String {
+        let mut lags = BTreeMap::new();
+        for group in WorkerRole::ALL.iter().filter_map(|r| r.group()) {
+            match bus.group_lag(group).await {
+                Ok(lag) => {
+                    lags.insert(group, lag);
+                }
+                Err(error) => tracing::warn!(group, %error, "metrics: cannot read a consumer group's lag"),
+            }
+        }
+        *self.workers.lag.lock().unwrap_or_else(|e| e.into_inner()) = lags;
+        self.encode()
+    }
+
     /// The Prometheus text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -80,4 +113,60 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
     metrics.requests.get_or_create(&RequestLabels { method: method.clone(), route: route.clone(), status }).inc();
     metrics.latency.get_or_create(&RouteLabels { method, route }).observe(start.elapsed().as_secs_f64());
     response
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GroupLabels {
+    group: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RoleLabels {
+    role: String,
+}
+
+/// The workers' counts, read at each scrape; the lag as last read from the bus.
+#[derive(Debug)]
+struct WorkerCollector {
+    stats: Arc<WorkerStats>,
+    lag: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Collector for WorkerCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let groups = self.stats.groups();
+        type Read = fn(&GroupSnapshot) -> u64;
+        let counters: [(&str, &str, Read); 3] = [
+            ("group_events_processed", "Chat events a consumer group handled and acknowledged", |g| g.processed),
+            ("group_events_failed", "Attempts of a consumer group that failed (the event comes again)", |g| g.failed),
+            ("group_events_redelivered", "Chat events a consumer group received again", |g| g.redelivered),
+        ];
+        for (name, help, value) in counters {
+            let counter = ConstCounter::new(0u64);
+            let mut family = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+            for group in &groups {
+                let labels = GroupLabels { group: group.group.to_string() };
+                ConstCounter::new(value(group)).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let lag = self.lag.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let gauge = ConstGauge::new(0i64);
+        let mut family = encoder.encode_descriptor(
+            "group_lag",
+            "Chat events of a consumer group not acknowledged yet (every worker, every node)",
+            None,
+            gauge.metric_type(),
+        )?;
+        for (group, lag) in lag {
+            let labels = GroupLabels { group: group.to_string() };
+            ConstGauge::new(i64::try_from(lag).unwrap_or(i64::MAX)).encode(family.encode_family(&labels)?)?;
+        }
+        let counter = ConstCounter::new(0u64);
+        let mut family =
+            encoder.encode_descriptor("worker_restarts", "Restarts of a failed worker", None, counter.metric_type())?;
+        for (role, n) in self.stats.restarts() {
+            ConstCounter::new(n).encode(family.encode_family(&RoleLabels { role: role.to_string() })?)?;
+        }
+        Ok(())
+    }
 }

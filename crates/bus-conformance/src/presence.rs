@@ -8,18 +8,11 @@ use ports::{Bus, PresenceExpiryStream};
 
 use crate::{WAIT, complete, next, next_item, nothing_more, random_id, receipt};
 
-pub(crate) async fn run_all(bus: &dyn Bus) {
-    ephemeral_events_reach_open_streams_only_without_an_id_and_are_never_replayed(bus).await;
-    presence_follows_the_open_connections_of_a_user_on_any_node(bus).await;
-    an_unclosed_connection_expires_by_itself_and_is_reported_once(bus).await;
-    statuses_are_kept_per_user_until_reset(bus).await;
-}
-
 fn typing(user: Id) -> Event {
     Event::Typing { chat_id: Id(7), user_id: user, expires_in_ms: 5000 }
 }
 
-async fn ephemeral_events_reach_open_streams_only_without_an_id_and_are_never_replayed(bus: &dyn Bus) {
+pub async fn ephemeral_events_reach_open_streams_only_without_an_id_and_are_never_replayed(bus: &dyn Bus) {
     let (a, b, offline) = (random_id(), random_id(), random_id());
     let mut sa = complete(bus.subscribe_user(a, None).await.unwrap());
     let mut sa2 = complete(bus.subscribe_user(a, None).await.unwrap());
@@ -58,7 +51,7 @@ async fn ephemeral_events_reach_open_streams_only_without_an_id_and_are_never_re
     bus.publish_ephemeral(&[], &typing(b)).await.unwrap();
 }
 
-async fn presence_follows_the_open_connections_of_a_user_on_any_node(bus: &dyn Bus) {
+pub async fn presence_follows_the_open_connections_of_a_user_on_any_node(bus: &dyn Bus) {
     let (u, v) = (random_id(), random_id());
     let ttl = Duration::from_secs(30);
     assert!(bus.online(&[u, v]).await.unwrap().is_empty());
@@ -92,7 +85,7 @@ async fn expiry_of(expiries: &mut PresenceExpiryStream, user: Id, wait: Duration
     }
 }
 
-async fn an_unclosed_connection_expires_by_itself_and_is_reported_once(bus: &dyn Bus) {
+pub async fn an_unclosed_connection_expires_by_itself_and_is_reported_once(bus: &dyn Bus) {
     let mut expiries = bus.presence_expiries().await.unwrap();
     let (gone, closed) = (random_id(), random_id());
     let ttl = Duration::from_secs(1);
@@ -122,7 +115,7 @@ async fn an_unclosed_connection_expires_by_itself_and_is_reported_once(bus: &dyn
     assert!(!expiry_of(&mut expiries, kept, Duration::from_millis(1500)).await, "a renewed connection expired");
 }
 
-async fn statuses_are_kept_per_user_until_reset(bus: &dyn Bus) {
+pub async fn statuses_are_kept_per_user_until_reset(bus: &dyn Bus) {
     let (u, v) = (random_id(), random_id());
     assert_eq!(bus.status(u).await.unwrap(), None);
     let away = UserStatus { availability: Availability::Away, text: Some("lunch 🍜".into()), clears_at: Some(42) };

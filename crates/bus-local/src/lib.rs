@@ -1,5 +1,5 @@
-//! The Bus port inside one process. Chat events go through a bounded queue shared by the
-//! fan-out workers (an event dropped without acknowledgement is queued again). Each user
+//! The Bus port inside one process. Chat events go to a log of named consumer groups
+//! (`chat_log.rs`) with the NATS adapter's semantics. Each user
 //! has a bounded replay buffer and a broadcast channel for live streams; event ids are
 //! `<process epoch>-<sequence>`, so an id from before a restart is recognised as a gap.
 //! Ephemeral events go through the same broadcast channels without a sequence.
@@ -7,6 +7,7 @@
 //! Presence and statuses live in memory (`presence.rs`): the process is the whole
 //! deployment, so nobody else needs them, but statuses are lost at restart.
 
+mod chat_log;
 mod presence;
 
 use std::collections::{HashMap, VecDeque};
@@ -17,8 +18,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use domain::{ChatEvent, Error, Event, Result, UserId, UserStatus};
 use futures::StreamExt;
-use ports::{Bus, ChatEventStream, Delivery, PresenceExpiryStream, UserEventStream, UserSubscription};
-use tokio::sync::{broadcast, mpsc};
+use ports::{Bus, ChatEventStream, PresenceExpiryStream, UserEventStream, UserSubscription};
+use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
@@ -29,13 +30,17 @@ pub struct LocalBusConfig {
     pub replay_per_user: usize,
     /// Events a live stream may fall behind before it is told to resync.
     pub live_lag: usize,
-    /// Chat events waiting for fan-out before publishers wait.
+    /// Chat events a consumer group may hold unacknowledged before publishers wait.
     pub chat_queue: usize,
+    /// Lanes of each consumer group: chats in different lanes are handled in parallel.
+    pub lanes: u32,
+    /// How long a worker may hold a chat event before it is handed to another.
+    pub ack_wait: Duration,
 }
 
 impl Default for LocalBusConfig {
     fn default() -> Self {
-        Self { replay_per_user: 1024, live_lag: 1024, chat_queue: 65_536 }
+        Self { replay_per_user: 1024, live_lag: 1024, chat_queue: 65_536, lanes: 64, ack_wait: Duration::from_secs(30) }
     }
 }
 
@@ -60,8 +65,7 @@ struct Inner {
     config: LocalBusConfig,
     epoch: String,
     sequence: AtomicU64,
-    chat_tx: mpsc::Sender<ChatEvent>,
-    chat_rx: Arc<tokio::sync::Mutex<mpsc::Receiver<ChatEvent>>>,
+    chat_log: Arc<chat_log::ChatLog>,
     users: Mutex<HashMap<UserId, UserLog>>,
     presence: presence::Presence,
 }
@@ -74,14 +78,12 @@ impl std::fmt::Debug for LocalBus {
 
 impl LocalBus {
     pub fn new(config: LocalBusConfig) -> Self {
-        let (chat_tx, chat_rx) = mpsc::channel(config.chat_queue.max(1));
         Self {
             inner: Arc::new(Inner {
                 config,
                 epoch: format!("{:08x}", rand::random::<u32>()),
                 sequence: AtomicU64::new(0),
-                chat_tx,
-                chat_rx: Arc::new(tokio::sync::Mutex::new(chat_rx)),
+                chat_log: Arc::new(chat_log::ChatLog::new(config.lanes, config.chat_queue, config.ack_wait)),
                 users: Mutex::new(HashMap::new()),
                 presence: presence::Presence::default(),
             }),
@@ -122,27 +124,20 @@ impl Bus for LocalBus {
     }
 
     async fn publish_chat_event(&self, event: &ChatEvent) -> Result<()> {
-        self.inner.chat_tx.send(event.clone()).await.map_err(|_| Error::unavailable("the in-process bus is shut down"))
+        self.inner.chat_log.publish(event).await;
+        Ok(())
     }
 
-    async fn chat_events(&self) -> Result<ChatEventStream> {
-        let rx = self.inner.chat_rx.clone();
-        let tx = self.inner.chat_tx.clone();
-        let stream = futures::stream::unfold((rx, tx), |(rx, tx)| async move {
-            let event = rx.lock().await.recv().await?;
-            let pending = Requeue { event: Some(event.clone()), tx: tx.clone() };
-            let delivery = Delivery {
-                event,
-                origin: None,
-                ack: Box::new(move || {
-                    let mut pending = pending;
-                    pending.event = None;
-                    Box::pin(async { Ok(()) })
-                }),
-            };
-            Some((Ok(delivery), (rx, tx)))
-        });
-        Ok(Box::pin(stream))
+    async fn declare_group(&self, group: &str) -> Result<()> {
+        self.inner.chat_log.declare(group).map(|_| ())
+    }
+
+    async fn chat_events(&self, group: &str) -> Result<ChatEventStream> {
+        self.inner.chat_log.stream(group)
+    }
+
+    async fn group_lag(&self, group: &str) -> Result<u64> {
+        self.inner.chat_log.lag(group)
     }
 
     async fn publish_user_event(&self, users: &[UserId], event: &Event) -> Result<()> {
@@ -224,31 +219,17 @@ fn new_log(live_lag: usize) -> UserLog {
     UserLog { buffer: VecDeque::new(), evicted_up_to: 0, live: broadcast::channel(live_lag.max(1)).0 }
 }
 
-/// Puts a chat event back on the queue if it is dropped without acknowledgement.
-struct Requeue {
-    event: Option<ChatEvent>,
-    tx: mpsc::Sender<ChatEvent>,
-}
-
-impl Drop for Requeue {
-    fn drop(&mut self) {
-        if let Some(event) = self.event.take() {
-            let tx = self.tx.clone();
-            if let Err(mpsc::error::TrySendError::Full(event)) = tx.try_send(event) {
-                tokio::spawn(async move { tx.send(event).await });
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    #[tokio::test]
-    async fn local_bus_passes_the_bus_conformance_suite() {
-        bus_conformance::run_all(Arc::new(LocalBus::new(LocalBusConfig::default()))).await;
+    mod conformance {
+        use super::*;
+        bus_conformance::bus_conformance_tests!(Arc::new(LocalBus::new(LocalBusConfig {
+            ack_wait: Duration::from_secs(1),
+            ..LocalBusConfig::default()
+        })));
     }
 
     #[tokio::test]

@@ -1,8 +1,13 @@
-//! Chat events: publishing to the work-queue stream, and the fan-out workers' shared pull
-//! consumer. A delivery is acknowledged (and confirmed by the server) by its `ack`; one
-//! dropped without it is handed out again after `redeliver_delay_ms`, and one whose worker
-//! died after `ack_wait_ms`. A stream broken by a NATS failure yields an error and
-//! reconnects by itself, so a worker just keeps reading.
+//! The chat-event log: publishing to the interest-retention stream `<PREFIX>_CHAT_LOG`
+//! (subject `<prefix>.events.<partition>.<chat id>`), and the consumer groups that read it.
+//! A group is one durable pull consumer per partition (`<group>_<partition>`), each with at
+//! most one event unacknowledged: the workers of the group, on any node, pull from every
+//! partition's consumer, so a partition (and so a chat) is handled in order, one event at a
+//! time, while partitions go on in parallel. A delivery is acknowledged (and confirmed by
+//! the server) by its `ack`; one dropped without it is handed out again after
+//! `redeliver_delay_ms`, and one whose worker died after `ack_wait_ms`. The stream keeps an
+//! event until every group has acknowledged it. A pull broken by a NATS failure yields an
+//! error and reconnects by itself, so a worker just keeps reading.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +18,7 @@ use domain::{ChatEvent, Error, Event, Result};
 use futures::StreamExt;
 use ports::{ChatEventStream, Delivery};
 
-use crate::{Backoff, Inner, unavailable};
+use crate::{Backoff, Inner, config, unavailable};
 
 /// How often the server tells an idle pull that the consumer is alive; two missed ones
 /// and the stream is rebuilt.
@@ -32,23 +37,58 @@ pub(crate) async fn publish(inner: &Inner, event: &ChatEvent) -> Result<()> {
     }
     let ack = inner
         .js
-        .send_publish(inner.config.chat_subject(event.chat_id), message)
+        .send_publish(inner.config.chat_log_subject(event.chat_id), message)
         .await
         .map_err(|e| unavailable("cannot publish a chat event", e))?;
     ack.await.map_err(|e| unavailable("the chat event stream did not acknowledge", e))?;
     Ok(())
 }
 
-pub(crate) fn stream(inner: Arc<Inner>) -> ChatEventStream {
-    let feed = Feed { inner, messages: None, backoff: Backoff::default(), failed: false };
-    Box::pin(futures::stream::unfold(feed, |mut feed| async move {
-        let item = feed.next().await;
-        Some((item, feed))
+/// The events of `group` for one worker: the partitions' pulls, merged.
+pub(crate) async fn stream(inner: Arc<Inner>, group: &str) -> Result<ChatEventStream> {
+    inner.declare_group(group).await?;
+    let feeds = (0..inner.config.partitions).map(|partition| {
+        let feed = Feed {
+            inner: inner.clone(),
+            consumer: config::group_consumer(group, partition),
+            messages: None,
+            backoff: Backoff::default(),
+            failed: false,
+        };
+        Box::pin(futures::stream::unfold(feed, |mut feed| async move {
+            let item = feed.next().await;
+            Some((item, feed))
+        }))
+    });
+    Ok(Box::pin(futures::stream::select_all(feeds)))
+}
+
+/// The events of a group not acknowledged yet, over its partitions.
+pub(crate) async fn lag(inner: &Inner, group: &str) -> Result<u64> {
+    inner.declare_group(group).await?;
+    let stream = inner
+        .js
+        .get_stream_no_info(&inner.chat_stream)
+        .await
+        .map_err(|e| unavailable("cannot open the chat log", e))?;
+    let infos = futures::future::try_join_all((0..inner.config.partitions).map(|partition| {
+        let stream = &stream;
+        async move {
+            let name = config::group_consumer(group, partition);
+            let mut consumer: jetstream::consumer::PullConsumer =
+                stream.get_consumer(&name).await.map_err(|e| unavailable("cannot open a group's consumer", e))?;
+            let info = consumer.info().await.map_err(|e| unavailable("cannot read a group's consumer", e))?;
+            Ok::<u64, Error>(info.num_pending + info.num_ack_pending as u64)
+        }
     }))
+    .await?;
+    Ok(infos.into_iter().sum())
 }
 
 struct Feed {
     inner: Arc<Inner>,
+    /// The durable consumer of one partition of the group.
+    consumer: String,
     messages: Option<pull::Stream>,
     backoff: Backoff,
     /// The last attempt failed: wait before the next.
@@ -57,10 +97,15 @@ struct Feed {
 
 impl Feed {
     async fn open(&self) -> Result<pull::Stream> {
-        let consumer = self.inner.ensure_fanout_consumer().await?;
+        let consumer: jetstream::consumer::PullConsumer = self
+            .inner
+            .js
+            .get_consumer_from_stream(&self.consumer, &self.inner.chat_stream)
+            .await
+            .map_err(|e| unavailable("cannot open a group's consumer", e))?;
         consumer
             .stream()
-            .max_messages_per_batch(self.inner.config.fanout_batch)
+            .max_messages_per_batch(1)
             .heartbeat(HEARTBEAT)
             .expires(PULL_EXPIRES)
             .messages()
@@ -114,7 +159,9 @@ impl Feed {
 
     fn delivery(&self, event: ChatEvent, message: jetstream::Message) -> Delivery {
         // The chat event's stream sequence: the same on every redelivery.
-        let origin = message.info().ok().map(|info| format!("ce-{}", info.stream_sequence));
+        let info = message.info().ok();
+        let origin = info.as_ref().map(|info| format!("ce-{}", info.stream_sequence));
+        let redeliveries = info.map_or(0, |info| u32::try_from(info.delivered.saturating_sub(1)).unwrap_or(u32::MAX));
         let pending = Unacked {
             message: Some(message),
             redeliver_delay: Duration::from_millis(self.inner.config.redeliver_delay_ms),
@@ -122,6 +169,7 @@ impl Feed {
         Delivery {
             event,
             origin,
+            redeliveries,
             ack: Box::new(move || {
                 Box::pin(async move {
                     let mut pending = pending;

@@ -50,9 +50,10 @@ pub struct NatsConfig {
     /// How long a chat event a worker gave up on (dropped without acknowledging) waits
     /// before it is handed out again.
     pub redeliver_delay_ms: u64,
-    /// Chat events a worker takes from the server at a time. Each must be handled within
-    /// `ack_wait_ms` of its arrival, so keep it small.
-    pub fanout_batch: usize,
+    /// Partitions of the chat-event log: each consumer group handles one event per
+    /// partition at a time (so a chat's events in order), partitions in parallel. Fixed
+    /// for a deployment: every node must use the same.
+    pub partitions: u32,
     /// Timeout of a JetStream request (publish acknowledgement, stream and consumer
     /// management).
     pub request_timeout_ms: u64,
@@ -81,7 +82,7 @@ impl Default for NatsConfig {
             chat_events_max_age_secs: 7 * 24 * 3600,
             ack_wait_ms: 5_000,
             redeliver_delay_ms: 500,
-            fanout_batch: 8,
+            partitions: 16,
             request_timeout_ms: 5_000,
             ping_timeout_ms: 2_000,
             connect_timeout_ms: 5_000,
@@ -90,8 +91,10 @@ impl Default for NatsConfig {
     }
 }
 
-/// The durable consumer every fan-out worker of a deployment shares.
-pub(crate) const FANOUT_CONSUMER: &str = "fanout";
+/// The durable consumer of one partition of a consumer group.
+pub(crate) fn group_consumer(group: &str, partition: u32) -> String {
+    format!("{group}_{partition}")
+}
 
 impl NatsConfig {
     pub fn validate(&self) -> Result<()> {
@@ -120,8 +123,8 @@ impl NatsConfig {
         if self.ack_wait_ms < 100 {
             return bad("bus.ack_wait_ms must be at least 100".into());
         }
-        if self.fanout_batch == 0 {
-            return bad("bus.fanout_batch must be positive".into());
+        if !(1..=256).contains(&self.partitions) {
+            return bad(format!("bus.partitions is {}, must be 1 to 256", self.partitions));
         }
         if self.user.is_some() != self.password.is_some() {
             return bad("bus.user and bus.password go together".into());
@@ -129,9 +132,9 @@ impl NatsConfig {
         Ok(())
     }
 
-    /// The stream of chat events waiting for fan-out.
-    pub fn chat_events_stream(&self) -> String {
-        format!("{}_CHAT_EVENTS", self.prefix.to_ascii_uppercase())
+    /// The chat-event log, read by the consumer groups.
+    pub fn chat_log_stream(&self) -> String {
+        format!("{}_CHAT_LOG", self.prefix.to_ascii_uppercase())
     }
 
     /// The stream of per-user events, replayable for `Last-Event-ID`.
@@ -154,16 +157,20 @@ impl NatsConfig {
         format!("{}.live.{}", self.prefix, user.0)
     }
 
-    pub(crate) fn chat_subject(&self, chat: ChatId) -> String {
-        format!("{}.chat.{}", self.prefix, chat.0)
+    pub(crate) fn chat_log_subject(&self, chat: ChatId) -> String {
+        format!("{}.events.{}.{}", self.prefix, ports::chat_partition(chat, self.partitions), chat.0)
+    }
+
+    pub(crate) fn partition_subjects(&self, partition: u32) -> String {
+        format!("{}.events.{partition}.*", self.prefix)
     }
 
     pub(crate) fn user_subject(&self, user: UserId) -> String {
         format!("{}.user.{}", self.prefix, user.0)
     }
 
-    pub(crate) fn chat_subjects(&self) -> String {
-        format!("{}.chat.*", self.prefix)
+    pub(crate) fn chat_log_subjects(&self) -> String {
+        format!("{}.events.*.*", self.prefix)
     }
 
     pub(crate) fn user_subjects(&self) -> String {
@@ -187,10 +194,11 @@ mod tests {
     fn the_defaults_are_valid_and_name_the_streams() {
         let c = NatsConfig::default();
         assert!(c.validate().is_ok());
-        assert_eq!(c.chat_events_stream(), "PETIT_CHAT_CHAT_EVENTS");
+        assert_eq!(c.chat_log_stream(), "PETIT_CHAT_CHAT_LOG");
         assert_eq!(c.user_events_stream(), "PETIT_CHAT_USER_EVENTS");
         assert_eq!(c.user_subject(domain::Id(42)), "petit_chat.user.42");
-        assert_eq!(c.chat_subject(domain::Id(7)), "petit_chat.chat.7");
+        let subject = c.chat_log_subject(domain::Id(7));
+        assert_eq!(subject, format!("petit_chat.events.{}.7", ports::chat_partition(domain::Id(7), 16)));
         assert_eq!(c.live_subject(domain::Id(42)), "petit_chat.live.42");
         assert_eq!(
             (c.presence_bucket(), c.status_bucket()),
@@ -212,7 +220,8 @@ mod tests {
             ("zero max age", Box::new(|c| c.user_events_max_age_secs = 0)),
             ("negative max bytes", Box::new(|c| c.user_events_max_bytes = Some(-1))),
             ("tiny ack wait", Box::new(|c| c.ack_wait_ms = 10)),
-            ("zero batch", Box::new(|c| c.fanout_batch = 0)),
+            ("zero partitions", Box::new(|c| c.partitions = 0)),
+            ("too many partitions", Box::new(|c| c.partitions = 257)),
             ("user without password", Box::new(|c| c.user = Some("u".into()))),
         ];
         for (what, change) in cases {

@@ -1,11 +1,12 @@
 //! The Bus port over NATS JetStream, for the cluster shape: any number of stateless nodes
 //! share one NATS (cluster).
 //!
-//! - Chat events go to the work-queue stream `<PREFIX>_CHAT_EVENTS` (subject
-//!   `<prefix>.chat.<chat id>`). Every node's fan-out worker pulls from one durable
-//!   consumer, `fanout`, with explicit acknowledgement: each event goes to one worker, and
-//!   one that is not acknowledged (the worker failed, gave up or died) goes out again.
-//!   Publishing returns once the stream holds the event.
+//! - Chat events go to the interest-retention stream `<PREFIX>_CHAT_LOG` (subject
+//!   `<prefix>.events.<partition>.<chat id>`), read by consumer groups (`fanout`, …): a
+//!   group is one durable pull consumer per partition, shared by the group's workers on
+//!   every node, with explicit acknowledgement and one event in flight per partition (see
+//!   `chat_events.rs`). Publishing returns once the stream holds the event; the stream
+//!   keeps it until every group has acknowledged it.
 //! - Per-user events go to the limits stream `<PREFIX>_USER_EVENTS` (subject
 //!   `<prefix>.user.<user id>`), kept for `user_events_max_age_secs`. An event id is
 //!   `<stream epoch>-<stream sequence>`: the sequence is the same on every node, so a
@@ -53,6 +54,8 @@ pub(crate) struct Inner {
     pub(crate) presence: kv::Store,
     /// Statuses users set.
     pub(crate) statuses: kv::Store,
+    /// The consumer groups this bus has made sure of.
+    pub(crate) declared: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for NatsBus {
@@ -131,13 +134,13 @@ impl NatsBus {
         let inner = Inner {
             config: config.clone(),
             js,
-            chat_stream: config.chat_events_stream(),
+            chat_stream: config.chat_log_stream(),
             user_stream: config.user_events_stream(),
             presence,
             statuses,
+            declared: std::sync::Mutex::default(),
         };
         inner.ensure_streams().await?;
-        inner.ensure_fanout_consumer().await?;
         inner.expiry_consumer().await?;
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -153,9 +156,9 @@ impl Inner {
         let c = &self.config;
         let chat = stream::Config {
             name: self.chat_stream.clone(),
-            description: Some("Petit chat: chat events waiting for fan-out".into()),
-            subjects: vec![c.chat_subjects()],
-            retention: stream::RetentionPolicy::WorkQueue,
+            description: Some("Petit chat: the chat-event log, kept until every consumer group has it".into()),
+            subjects: vec![c.chat_log_subjects()],
+            retention: stream::RetentionPolicy::Interest,
             storage: stream::StorageType::File,
             num_replicas: c.replicas,
             max_age: Duration::from_secs(c.chat_events_max_age_secs),
@@ -183,21 +186,40 @@ impl Inner {
         Ok(())
     }
 
-    /// Creates the shared fan-out consumer, or updates it to this configuration.
-    pub(crate) async fn ensure_fanout_consumer(&self) -> Result<jetstream::consumer::PullConsumer> {
-        let config = pull::Config {
-            durable_name: Some(config::FANOUT_CONSUMER.into()),
-            description: Some("Petit chat fan-out workers (every node)".into()),
-            ack_policy: jetstream::consumer::AckPolicy::Explicit,
-            ack_wait: self.config.ack_wait(),
-            max_deliver: -1,
-            deliver_policy: jetstream::consumer::DeliverPolicy::All,
-            ..Default::default()
-        };
-        self.js
-            .create_consumer_on_stream(config, &self.chat_stream)
-            .await
-            .map_err(|e| unavailable("cannot create or update the fan-out consumer", e))
+    /// Creates the durable consumers of a group (one per partition), or updates them to
+    /// this configuration. Once per group and bus.
+    pub(crate) async fn declare_group(&self, group: &str) -> Result<()> {
+        if !ports::valid_group_name(group) {
+            return Err(Error::invalid("invalid_group", format!("{group:?} is not a consumer group name")));
+        }
+        if self.declared.lock().unwrap_or_else(|e| e.into_inner()).contains(group) {
+            return Ok(());
+        }
+        let consumers = (0..self.config.partitions).map(|partition| {
+            let config = pull::Config {
+                durable_name: Some(config::group_consumer(group, partition)),
+                description: Some(format!("Petit chat consumer group {group}, partition {partition}")),
+                filter_subject: self.config.partition_subjects(partition),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: self.config.ack_wait(),
+                max_deliver: -1,
+                // One event in flight per partition: the partition's order is kept across
+                // every worker of the group.
+                max_ack_pending: 1,
+                deliver_policy: jetstream::consumer::DeliverPolicy::New,
+                num_replicas: self.config.replicas,
+                ..Default::default()
+            };
+            async move {
+                self.js
+                    .create_consumer_on_stream(config, &self.chat_stream)
+                    .await
+                    .map_err(|e| unavailable(&format!("cannot create or update consumer group {group}"), e))
+            }
+        });
+        futures::future::try_join_all(consumers).await?;
+        self.declared.lock().unwrap_or_else(|e| e.into_inner()).insert(group.to_string());
+        Ok(())
     }
 }
 
@@ -216,8 +238,16 @@ impl Bus for NatsBus {
         chat_events::publish(&self.inner, event).await
     }
 
-    async fn chat_events(&self) -> Result<ChatEventStream> {
-        Ok(chat_events::stream(self.inner.clone()))
+    async fn declare_group(&self, group: &str) -> Result<()> {
+        self.inner.declare_group(group).await
+    }
+
+    async fn chat_events(&self, group: &str) -> Result<ChatEventStream> {
+        chat_events::stream(self.inner.clone(), group).await
+    }
+
+    async fn group_lag(&self, group: &str) -> Result<u64> {
+        chat_events::lag(&self.inner, group).await
     }
 
     async fn publish_user_event(&self, users: &[UserId], event: &Event) -> Result<()> {

@@ -17,6 +17,34 @@ pub struct Config {
     pub store: StoreConfig,
     pub bus: BusConfig,
     pub identity: IdentityConfig,
+    pub workers: WorkersConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WorkersConfig {
+    /// The worker roles `serve` runs beside the API, comma-separated (`fanout`, `presence`;
+    /// `all`), or `none` for an API-only node of a cluster whose roles run in
+    /// `petit-chat worker` processes. The embedded shape (local bus) runs them all.
+    pub roles: String,
+    /// Chat events one consumer-group worker handles at the same time (of different chats).
+    pub concurrency: usize,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        Self { roles: "all".into(), concurrency: service::WorkerSettings::default().concurrency }
+    }
+}
+
+impl WorkersConfig {
+    /// The roles of `roles`.
+    pub fn roles(&self) -> anyhow::Result<Vec<service::WorkerRole>> {
+        if self.roles.trim() == "none" {
+            return Ok(vec![]);
+        }
+        service::WorkerRole::parse_list(&self.roles).map_err(|e| anyhow::anyhow!("workers.roles: {}", e.detail))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -159,6 +187,8 @@ impl Default for IdentityConfig {
 pub struct Overrides {
     pub listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
+    /// `--roles`: the worker roles to run.
+    pub roles: Option<String>,
 }
 
 impl Config {
@@ -178,6 +208,9 @@ impl Config {
         }
         if let Some(dir) = &overrides.data_dir {
             config.server.data_dir = dir.clone();
+        }
+        if let Some(roles) = &overrides.roles {
+            config.workers.roles = roles.clone();
         }
         config.validate()?;
         Ok(config)
@@ -206,6 +239,15 @@ impl Config {
                 "the cluster shape (bus.kind = \"nats\") needs identity.kind = \"oidc\": the dev login is for \
                  one embedded process only"
             );
+        }
+        let roles = self.workers.roles()?;
+        if self.bus.kind == BusKind::Local && roles.len() != service::WorkerRole::ALL.len() {
+            anyhow::bail!(
+                "workers.roles: the embedded shape (bus.kind = \"local\") runs every worker role in its one process"
+            );
+        }
+        if !(1..=4096).contains(&self.workers.concurrency) {
+            anyhow::bail!("workers.concurrency must be between 1 and 4096");
         }
         if !(1..=600).contains(&self.identity.event_ticket_secs) {
             anyhow::bail!("identity.event_ticket_secs must be between 1 and 600");

@@ -19,7 +19,7 @@ use domain::IdGenerator;
 use identity_dev::DevIdentity;
 use identity_oidc::OidcIdentity;
 use ports::{Bus, Identity, Store};
-use service::{ChatService, DeliveryTracker};
+use service::{ChatService, DeliveryTracker, WorkerRole, WorkerSettings, WorkerStats, Workers};
 use store_cql::CqlStore;
 use store_sqlite::{Durability, SqliteStore};
 use tokio_util::sync::CancellationToken;
@@ -31,6 +31,8 @@ pub struct App {
     pub router: Router,
     pub state: AppState,
     pub shutdown: CancellationToken,
+    /// The worker roles this process runs; [`Workers::stop`] drains them.
+    pub workers: Workers,
 }
 
 impl std::fmt::Debug for App {
@@ -45,13 +47,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
 
     let store = open_store(config).await?;
-    let bus: Arc<dyn Bus> = match config.bus.kind {
-        BusKind::Local => Arc::new(LocalBus::new(LocalBusConfig {
-            replay_per_user: config.bus.replay_per_user,
-            ..LocalBusConfig::default()
-        })),
-        BusKind::Nats => Arc::new(NatsBus::connect(&config.bus.nats).await.context("cannot connect to NATS")?),
-    };
+    let bus = open_bus(config).await?;
     let (identity, dev_login, auth_config): (Arc<dyn Identity>, Option<DevTokenIssuer>, AuthConfig) =
         match config.identity.kind {
             IdentityKind::Dev => {
@@ -85,16 +81,10 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
 
     let ids = Arc::new(config.server.node_id.map_or_else(IdGenerator::with_random_node, IdGenerator::new));
     let service = ChatService::new(store.clone(), bus.clone(), ids, config.domain_limits());
-    tokio::spawn({
-        let (store, bus) = (store.clone(), bus.clone());
-        async move {
-            if let Err(error) = service::run_fanout(store, bus).await {
-                tracing::error!(%error, "fan-out worker stopped");
-            }
-        }
-    });
-    let delivery = DeliveryTracker::start(service.clone(), Duration::from_millis(250));
     let shutdown = CancellationToken::new();
+    let stats = Arc::new(WorkerStats::default());
+    let workers = start_workers(config, store, bus, stats.clone(), shutdown.child_token()).await?;
+    let delivery = DeliveryTracker::start(service.clone(), Duration::from_millis(250));
     let sync_every = config.identity.oidc.sync_interval_secs;
     if config.identity.kind == IdentityKind::Oidc && sync_every > 0 && config.identity.oidc.sync_client_id.is_some() {
         let interval = Duration::from_secs(sync_every);
@@ -106,7 +96,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         dev_login,
         auth_config: Arc::new(auth_config),
         delivery,
-        metrics: Arc::new(Metrics::default()),
+        metrics: Arc::new(Metrics::new(stats)),
         settings: ApiSettings {
             max_body_bytes: config.limits.max_body_bytes,
             sse_heartbeat: Duration::from_secs(config.server.sse_heartbeat_secs.max(1)),
@@ -114,7 +104,66 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         },
         shutdown: shutdown.clone(),
     };
-    Ok(App { router: api::router(state.clone()), state, shutdown })
+    Ok(App { router: api::router(state.clone()), state, shutdown, workers })
+}
+
+/// Opens the configured bus and declares every consumer group, whichever roles this
+/// process runs, so no group misses an event published before its workers start.
+async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
+    let bus: Arc<dyn Bus> = match config.bus.kind {
+        BusKind::Local => Arc::new(LocalBus::new(LocalBusConfig {
+            replay_per_user: config.bus.replay_per_user,
+            ..LocalBusConfig::default()
+        })),
+        BusKind::Nats => Arc::new(NatsBus::connect(&config.bus.nats).await.context("cannot connect to NATS")?),
+    };
+    for group in WorkerRole::ALL.iter().filter_map(|r| r.group()) {
+        bus.declare_group(group).await.with_context(|| format!("cannot declare consumer group {group}"))?;
+    }
+    Ok(bus)
+}
+
+async fn start_workers(
+    config: &Config,
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    stats: Arc<WorkerStats>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Workers> {
+    let roles = config.workers.roles()?;
+    let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+    tracing::info!(roles = ?names, "starting workers");
+    let settings = WorkerSettings { concurrency: config.workers.concurrency };
+    Ok(Workers::start(&roles, store, bus, stats, settings, shutdown).await?)
+}
+
+/// `petit-chat worker`: runs the configured worker roles without the HTTP API (cluster
+/// shape), with `/healthz` and `/metrics` on `metrics_listen` if given, until Ctrl-C or
+/// SIGTERM; then drains: events in hand are finished and acknowledged.
+pub async fn run_workers(config: Config, metrics_listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    if config.bus.kind == BusKind::Local {
+        anyhow::bail!(
+            "`petit-chat worker` needs the cluster shape's bus (bus.kind = \"nats\"): the embedded shape runs its \
+             workers inside `petit-chat serve`"
+        );
+    }
+    if config.workers.roles()?.is_empty() {
+        anyhow::bail!("`petit-chat worker` needs at least one role (--roles fanout,presence)");
+    }
+    let store = open_store(&config).await?;
+    let bus = open_bus(&config).await?;
+    let stats = Arc::new(WorkerStats::default());
+    let workers = start_workers(&config, store, bus.clone(), stats.clone(), CancellationToken::new()).await?;
+    if let Some(addr) = metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        let router = api::worker_router(Arc::new(Metrics::new(stats)), bus);
+        tracing::info!(addr = %listener.local_addr()?, "worker metrics are listening");
+        tokio::spawn(async move { axum::serve(listener, router).await });
+    }
+    wait_for_signal().await;
+    tracing::info!("shutting down: draining the workers");
+    workers.stop().await;
+    Ok(())
 }
 
 /// Opens the configured store (the SQLite file in the data directory, or the CQL cluster).
@@ -155,10 +204,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     axum::serve(listener, app.router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             wait_for_signal().await;
-            tracing::info!("shutting down: closing live streams, finishing requests");
+            tracing::info!("shutting down: closing live streams, finishing requests, draining workers");
             shutdown.cancel();
         })
         .await?;
+    app.workers.stop().await;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
-//! `petit-chat`: the one binary. `serve` runs the API (and its workers); `migrate` applies
-//! schema migrations; `sync-users` provisions the realm's users.
+//! `petit-chat`: the one binary. `serve` runs the API (and its workers); `worker` runs
+//! worker roles alone; `migrate` applies schema migrations; `sync-users` provisions the
+//! realm's users.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,6 +32,23 @@ enum Command {
         /// TOML configuration file; environment variables PETIT_CHAT__SECTION__KEY override it.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Worker roles to run beside the API, comma-separated (fanout, presence), `all` or
+        /// `none` [default: all; the embedded shape always runs all].
+        #[arg(long)]
+        roles: Option<String>,
+    },
+    /// Runs worker roles without the HTTP API (cluster shape: bus.kind = "nats"), as many
+    /// processes as needed; the workers of one role share its events.
+    Worker {
+        /// Roles to run, comma-separated: fanout, presence, or all.
+        #[arg(long)]
+        roles: String,
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Serve /healthz and /metrics on this address.
+        #[arg(long)]
+        metrics_listen: Option<SocketAddr>,
     },
     /// Reads the realm's users through the Keycloak admin API and provisions them, so people
     /// who never logged in can be found and added to chats; then exits. Needs
@@ -56,9 +74,13 @@ fn main() -> anyhow::Result<()> {
     init_tracing();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
-        Command::Serve { listen, data_dir, config } => {
-            let config = Config::load(config.as_deref(), &Overrides { listen, data_dir })?;
+        Command::Serve { listen, data_dir, config, roles } => {
+            let config = Config::load(config.as_deref(), &Overrides { listen, data_dir, roles })?;
             runtime.block_on(petit_chat::serve(config))
+        }
+        Command::Worker { roles, config, metrics_listen } => {
+            let config = Config::load(config.as_deref(), &Overrides { roles: Some(roles), ..Overrides::default() })?;
+            runtime.block_on(petit_chat::run_workers(config, metrics_listen))
         }
         Command::SyncUsers { config } => {
             let config = Config::load(config.as_deref(), &Overrides::default())?;
@@ -73,7 +95,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate { data_dir, config } => {
-            let config = Config::load(config.as_deref(), &Overrides { listen: None, data_dir })?;
+            let config = Config::load(config.as_deref(), &Overrides { data_dir, ..Overrides::default() })?;
             petit_chat::migrate(&config)
         }
     }

@@ -1,6 +1,8 @@
-//! The Bus port: how events travel. Chat events go to fan-out workers (any number share
-//! the load); per-user events go to every live stream of that user, on any node, and stay
-//! replayable for a while so a reconnecting client misses nothing. Ephemeral per-user
+//! The Bus port: how events travel. Chat events go to a log read by named consumer groups
+//! (`fanout` now; the notifier and the indexer add theirs): every group receives every
+//! event, the workers of one group share its events, and the events of one chat reach a
+//! group in order. Per-user events go to every live stream of that user, on any node, and
+//! stay replayable for a while so a reconnecting client misses nothing. Ephemeral per-user
 //! events (typing, presence) reach only the streams open at the time, with no id.
 //!
 //! The bus also keeps what must be shared by every node but is not worth the store:
@@ -22,11 +24,30 @@ pub type Ack = Box<dyn FnOnce() -> AckFuture + Send>;
 /// The future an [`Ack`] returns.
 pub type AckFuture = Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>;
 
-/// A chat event handed to a fan-out worker. The worker calls `ack` once it has published
-/// the per-user events; an unacknowledged event is delivered again (to this worker or another).
+/// The consumer group of the fan-out workers: the members' live streams and inboxes.
+pub const FANOUT_GROUP: &str = "fanout";
+
+/// Whether `name` can name a consumer group: 1 to 32 lowercase ASCII letters, digits or `_`.
+pub fn valid_group_name(name: &str) -> bool {
+    (1..=32).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// The partition (of `partitions`) a chat's events go to. Adapters keep order per
+/// partition, which keeps it per chat; the hash spreads the time-ordered ids evenly.
+pub fn chat_partition(chat: domain::ChatId, partitions: u32) -> u32 {
+    let mixed = chat.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    ((mixed >> 32) % u64::from(partitions.max(1))) as u32
+}
+
+/// A chat event handed to a worker of a consumer group. The worker calls `ack` once it is
+/// done with it; an event dropped unacknowledged is handed out again (to this worker or
+/// another of the group), and so is one held past the bus's acknowledgement deadline (its
+/// worker died or hung). Until then the group's next event of the same chat waits.
 pub struct Delivery {
     pub event: ChatEvent,
     pub ack: Ack,
+    /// How many times this event was handed out to the group before (0 the first time).
+    pub redeliveries: u32,
     /// A stable id of this chat event, the same each time it is delivered, when the bus
     /// has one: the per-user events published for it through
     /// [`Bus::publish_fanned_out`] are then dropped when a redelivery publishes them again.
@@ -84,10 +105,20 @@ impl std::fmt::Debug for UserSubscription {
 pub trait Bus: Send + Sync + 'static {
     /// Checks the bus answers (for readiness probes).
     async fn ping(&self) -> Result<()>;
-    /// Publishes a chat event for fan-out. Returns once the bus holds it.
+    /// Appends a chat event to the log. Returns once the bus holds it for every consumer
+    /// group declared so far.
     async fn publish_chat_event(&self, event: &ChatEvent) -> Result<()>;
-    /// The chat events for this fan-out worker. Workers share the events between them.
-    async fn chat_events(&self) -> Result<ChatEventStream>;
+    /// Makes sure the consumer group `group` (see [`valid_group_name`]) exists: from now on
+    /// it keeps every chat event published until a worker of the group acknowledges it,
+    /// whether or not a worker runs. Declaring it again changes nothing.
+    async fn declare_group(&self, group: &str) -> Result<()>;
+    /// The chat events of `group` (declared by this call if need be) for one worker. Workers
+    /// of one group, on any node, share its events; every group receives every event. The
+    /// events of one chat are handed out in order, the next only once the previous is
+    /// acknowledged; events of different chats may be held at the same time.
+    async fn chat_events(&self, group: &str) -> Result<ChatEventStream>;
+    /// How many chat events `group` holds that are not acknowledged yet (its lag).
+    async fn group_lag(&self, group: &str) -> Result<u64>;
     /// Publishes one event to each user's stream.
     async fn publish_user_event(&self, users: &[UserId], event: &Event) -> Result<()>;
     /// [`Bus::publish_user_event`] for the fan-out of the chat event `origin`

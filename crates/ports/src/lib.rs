@@ -8,7 +8,8 @@ pub mod identity;
 pub mod store;
 
 pub use bus::{
-    Bus, ChatEventStream, Delivery, EventId, PresenceExpiry, PresenceExpiryStream, UserEventStream, UserSubscription,
+    Bus, ChatEventStream, Delivery, EventId, FANOUT_GROUP, PresenceExpiry, PresenceExpiryStream, UserEventStream,
+    UserSubscription, chat_partition, valid_group_name,
 };
 pub use identity::{Identity, VerifiedIdentity};
 pub use store::{CreateUserOutcome, InsertSignalOutcome, RenameOutcome, SignalRange, Store};

@@ -139,4 +139,7 @@ pub trait Store: Send + Sync + 'static {
     async fn advance_read(&self, chat: ChatId, user: UserId, up_to: SignalId) -> Result<bool>;
     /// Moves the member's delivery marker forward to `up_to` (never back).
     async fn advance_delivered(&self, chat: ChatId, user: UserId, up_to: SignalId) -> Result<bool>;
+    /// [`Store::advance_delivered`] for many (chat, member, up to) at once, in one batch.
+    /// Marks of users who are not (or no longer) members change nothing.
+    async fn advance_delivered_many(&self, marks: &[(ChatId, UserId, SignalId)]) -> Result<()>;
 }

@@ -1,67 +1,49 @@
-//! Workers: the fan-out of chat events to the members' streams, and the delivery tracker
-//! that turns "written to a stream" into batched `delivered_up_to` moves.
+//! The fan-out of chat events to the members' streams and inboxes (the `fanout` consumer
+//! group's handler), and the delivery tracker that turns "written to a stream" into batched
+//! `delivered_up_to` moves.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::{ChatId, Event, Result, SignalId, UserId};
-use futures::StreamExt;
+use domain::{ChatEvent, ChatId, Event, Result, SignalId, UserId};
 use ports::{Bus, Store};
 use tokio::sync::mpsc;
 
 use crate::ChatService;
+use crate::workers::GroupHandler;
 
-/// Consumes chat events and publishes each to the per-user streams of the chat's members
-/// (plus `also_notify`). Runs until the bus's chat event stream ends. An event that fails
-/// is left unacknowledged, so the bus hands it out again. Runs the presence worker
-/// ([`crate::presence::run_presence_expiries`]) beside it, for as long.
-pub async fn run_fanout(store: Arc<dyn Store>, bus: Arc<dyn Bus>) -> Result<()> {
-    let _presence = AbortOnDrop(tokio::spawn(crate::presence::run_presence_expiries(store.clone(), bus.clone())));
-    let mut events = bus.chat_events().await?;
-    while let Some(delivery) = events.next().await {
-        let delivery = match delivery {
-            Ok(d) => d,
-            Err(error) => {
-                tracing::warn!(%error, "fan-out: cannot read chat events");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-        };
-        let chat_id = delivery.event.chat_id;
-        match fan_out_one(&*store, &*bus, &delivery.event, delivery.origin.as_deref()).await {
-            Ok(()) => {
-                if let Err(error) = (delivery.ack)().await {
-                    tracing::warn!(%error, %chat_id, "fan-out: ack failed; the event will come again");
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, %chat_id, "fan-out failed; the event will come again")
-            }
-        }
-    }
-    Ok(())
+/// The `fanout` consumer group's handler: reads the chat's members once per event, moves
+/// the chat up their inboxes for a new signal, and publishes the event to each member's
+/// stream (plus `also_notify`). A redelivered event does it again: inbox moves never go
+/// back, and the bus drops the per-user copies of a fan-out it already holds (`origin`).
+pub(crate) struct Fanout {
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
 }
 
-/// Stops a background task when its owner ends.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+impl Fanout {
+    pub(crate) fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>) -> Self {
+        Self { store, bus }
     }
 }
 
-async fn fan_out_one(store: &dyn Store, bus: &dyn Bus, event: &domain::ChatEvent, origin: Option<&str>) -> Result<()> {
-    let mut users: Vec<UserId> = store.members(event.chat_id).await?.into_iter().map(|m| m.user_id).collect();
-    for u in &event.also_notify {
-        if !users.contains(u) {
-            users.push(*u);
+#[async_trait::async_trait]
+impl GroupHandler for Fanout {
+    async fn handle(&self, event: &ChatEvent, origin: Option<&str>) -> Result<()> {
+        let mut users: Vec<UserId> = self.store.members(event.chat_id).await?.into_iter().map(|m| m.user_id).collect();
+        if let Event::SignalCreated { signal } = &event.event {
+            self.store.record_activity(event.chat_id, signal.signal.id, &users).await?;
         }
-    }
-    match origin {
-        Some(origin) => bus.publish_fanned_out(&users, &event.event, origin).await,
-        None => bus.publish_user_event(&users, &event.event).await,
+        for u in &event.also_notify {
+            if !users.contains(u) {
+                users.push(*u);
+            }
+        }
+        match origin {
+            Some(origin) => self.bus.publish_fanned_out(&users, &event.event, origin).await,
+            None => self.bus.publish_user_event(&users, &event.event).await,
+        }
     }
 }
 
@@ -105,9 +87,11 @@ impl DeliveryTracker {
 }
 
 async fn flush(service: &ChatService, pending: &mut HashMap<(ChatId, UserId), SignalId>) {
-    for ((chat, user), sid) in pending.drain() {
-        if let Err(error) = service.mark_delivered(user, chat, sid).await {
-            tracing::warn!(%error, %chat, %user, "cannot record delivery");
-        }
+    if pending.is_empty() {
+        return;
+    }
+    let marks: Vec<(ChatId, UserId, SignalId)> = pending.drain().map(|((chat, user), sid)| (chat, user, sid)).collect();
+    if let Err(error) = service.mark_delivered(&marks).await {
+        tracing::warn!(%error, marks = marks.len(), "cannot record deliveries");
     }
 }

@@ -12,6 +12,7 @@ mod receipts;
 pub mod signals;
 mod tickets;
 mod users;
+pub mod workers;
 pub use users::Provisioned;
 
 use std::sync::Arc;
@@ -20,7 +21,8 @@ use domain::{IdGenerator, Limits};
 use ports::{Bus, Store};
 
 pub use cursor::SignalQuery;
-pub use fanout::{DeliveryTracker, run_fanout};
+pub use fanout::DeliveryTracker;
+pub use workers::{WorkerRole, WorkerSettings, WorkerStats, Workers};
 
 /// Petit chat's use cases. Cheap to clone.
 #[derive(Clone)]

@@ -276,7 +276,7 @@ mod tests {
         );
         let bus: Arc<dyn Bus> = Arc::new(bus_local::LocalBus::new(bus_local::LocalBusConfig::default()));
         let service = ChatService::new(store.clone(), bus.clone(), Arc::new(IdGenerator::new(1)), Limits::default());
-        tokio::spawn(crate::run_fanout(store, bus.clone()));
+        crate::Workers::start_all(store, bus.clone()).await.unwrap();
         let (alice, bob, carol) =
             (user(&service, "alice").await, user(&service, "bob").await, user(&service, "carol").await);
         service.open_direct(&alice, bob.id).await.unwrap();

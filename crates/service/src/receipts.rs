@@ -22,13 +22,10 @@ impl ChatService {
         self.store.member(chat_id, actor.id).await?.ok_or_else(Error::chat_not_found)
     }
 
-    /// Records that a signal reached one of the user's live streams (called by the delivery
-    /// tracker, in batches). A user who is no longer a member is ignored.
-    pub async fn mark_delivered(&self, user: UserId, chat_id: ChatId, up_to: SignalId) -> Result<()> {
-        if self.store.member(chat_id, user).await?.is_some() {
-            self.store.advance_delivered(chat_id, user, up_to).await?;
-        }
-        Ok(())
+    /// Records that signals reached the users' live streams (called by the delivery tracker,
+    /// one batch per flush). A user who is no longer a member is ignored.
+    pub async fn mark_delivered(&self, marks: &[(ChatId, UserId, SignalId)]) -> Result<()> {
+        self.store.advance_delivered_many(marks).await
     }
 
     /// Which current members a signal was delivered to and which saw it. The author is in

@@ -66,11 +66,10 @@ impl ChatService {
         }
     }
 
-    /// Moves the chat up its members' inboxes and announces the signal.
+    /// Announces the signal on the chat-event log. Everything per member (inboxes, live
+    /// streams) happens in the fan-out group, off the request path.
     pub(crate) async fn after_signal_stored(&self, signal: Signal) -> Result<()> {
         self.announcements.in_flight(signal.id);
-        let members: Vec<UserId> = self.store.members(signal.chat_id).await?.iter().map(|m| m.user_id).collect();
-        self.store.record_activity(signal.chat_id, signal.id, &members).await?;
         let chat_id = signal.chat_id;
         self.publish(ChatEvent {
             chat_id,

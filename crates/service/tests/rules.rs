@@ -25,7 +25,7 @@ async fn harness() -> Harness {
     let store = Arc::new(SqliteStore::open(&dir.path().join("db"), Durability::Normal).unwrap());
     let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(LocalBusConfig::default()));
     let service = ChatService::new(store.clone(), bus.clone(), Arc::new(IdGenerator::new(1)), Limits::default());
-    tokio::spawn(service::run_fanout(store, bus.clone()));
+    service::Workers::start_all(store, bus.clone()).await.unwrap();
     Harness { service, bus, _dir: dir }
 }
 
@@ -194,7 +194,7 @@ async fn receipts_come_from_watermarks_and_exclude_the_author() {
     let send = |text: &str, nonce: &str| NewMessage { text: text.into(), nonce: nonce.into(), reply_to: None };
     let (m1, _) = h.service.send_message(&alice, chat.id, send("one", "1")).await.unwrap();
     let (m2, _) = h.service.send_message(&alice, chat.id, send("two", "2")).await.unwrap();
-    h.service.mark_delivered(carol.id, chat.id, m2.signal.id).await.unwrap();
+    h.service.mark_delivered(&[(chat.id, carol.id, m2.signal.id)]).await.unwrap();
     h.service.mark_read(&bob, chat.id, m1.signal.id).await.unwrap();
     let r1 = h.service.receipts(&alice, chat.id, m1.signal.id).await.unwrap();
     let mut both = vec![bob.id, carol.id];
@@ -204,5 +204,5 @@ async fn receipts_come_from_watermarks_and_exclude_the_author() {
     let r2 = h.service.receipts(&alice, chat.id, m2.signal.id).await.unwrap();
     assert_eq!((r2.delivered_to, r2.seen_by), (vec![carol.id], vec![]));
     // A delivery note for someone who is not a member is ignored.
-    h.service.mark_delivered(Id(12345), chat.id, m2.signal.id).await.unwrap();
+    h.service.mark_delivered(&[(chat.id, Id(12345), m2.signal.id)]).await.unwrap();
 }

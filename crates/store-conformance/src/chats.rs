@@ -129,4 +129,12 @@ async fn watermarks_only_move_forward(f: &Fixture) {
     assert_eq!((m.read_up_to, m.delivered_up_to), (s2, s2));
     let untouched = f.store.member(chat.id, b).await.unwrap().unwrap();
     assert_eq!((untouched.read_up_to, untouched.delivered_up_to), (Id::ZERO, Id::ZERO));
+    // In a batch: forward only, and a non-member's mark writes nothing.
+    let (s3, outsider) = (f.id(), f.id());
+    let marks = [(chat.id, a, s1), (chat.id, b, s3), (chat.id, outsider, s3)];
+    f.store.advance_delivered_many(&marks).await.unwrap();
+    assert_eq!(f.store.member(chat.id, a).await.unwrap().unwrap().delivered_up_to, s2, "moved back");
+    assert_eq!(f.store.member(chat.id, b).await.unwrap().unwrap().delivered_up_to, s3);
+    assert!(f.store.member(chat.id, outsider).await.unwrap().is_none(), "a mark made a member");
+    f.store.advance_delivered_many(&[]).await.unwrap();
 }

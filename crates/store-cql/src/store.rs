@@ -408,6 +408,18 @@ impl Store for CqlStore {
         Ok(lwt(self.run(&self.st.advance_read, (v, chat.as_i64(), user.as_i64(), v)).await?)?.0)
     }
 
+    async fn advance_delivered_many(&self, marks: &[(ChatId, UserId, SignalId)]) -> Result<()> {
+        // Conditional updates (a missing row, i.e. not a member, is not applied) cannot share
+        // a CQL batch across partitions: they run side by side, at most 64 at a time.
+        use futures::StreamExt;
+        let results: Vec<Result<bool>> = futures::stream::iter(marks.iter().copied())
+            .map(|(chat, user, up_to)| self.advance_delivered(chat, user, up_to))
+            .buffer_unordered(64)
+            .collect()
+            .await;
+        results.into_iter().try_for_each(|r| r.map(|_| ()))
+    }
+
     async fn advance_delivered(&self, chat: ChatId, user: UserId, up_to: SignalId) -> Result<bool> {
         let v = up_to.as_i64();
         Ok(lwt(self.run(&self.st.advance_delivered, (v, chat.as_i64(), user.as_i64(), v)).await?)?.0)

@@ -432,6 +432,23 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn advance_delivered_many(&self, marks: &[(ChatId, UserId, SignalId)]) -> Result<()> {
+        let marks = marks.to_vec();
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut update = tx.prepare_cached(
+                    "UPDATE chat_members SET delivered_up_to = ?1 WHERE chat_id = ?2 AND user_id = ?3 AND delivered_up_to < ?1",
+                )?;
+                for (chat, user, up_to) in &marks {
+                    update.execute([up_to.as_i64(), chat.as_i64(), user.as_i64()])?;
+                }
+            }
+            tx.commit()
+        })
+        .await
+    }
+
     async fn advance_delivered(&self, chat: ChatId, user: UserId, up_to: SignalId) -> Result<bool> {
         self.write(move |c| {
             c.execute(

@@ -11,7 +11,11 @@ use serde_json::json;
 use utoipa::openapi::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::AppState;
+use std::sync::Arc;
+
+use ports::Bus;
+
+use crate::{AppState, Metrics};
 
 pub fn router(openapi: OpenApi) -> Router<AppState> {
     Router::new()
@@ -47,6 +51,20 @@ async fn readyz(State(state): State<AppState>) -> Response {
     response
 }
 
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode())
+    ([(header::CONTENT_TYPE, OPENMETRICS)], state.metrics.encode_with_lag(&**state.service.bus()).await)
+}
+
+/// The operations endpoints of a `petit-chat worker` process (no API): `/healthz` and
+/// `/metrics`.
+pub fn worker_router(metrics: Arc<Metrics>, bus: Arc<dyn Bus>) -> Router {
+    Router::new().route("/healthz", get(|| async { Json(json!({ "status": "ok" })) })).route(
+        "/metrics",
+        get(move || {
+            let (metrics, bus) = (metrics.clone(), bus.clone());
+            async move { ([(header::CONTENT_TYPE, OPENMETRICS)], metrics.encode_with_lag(&*bus).await) }
+        }),
+    )
 }

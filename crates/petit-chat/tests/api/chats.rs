@@ -177,8 +177,11 @@ async fn my_chats_are_ordered_by_recent_activity_and_paged() {
     for i in 0..5 {
         chats.push(alice.group(&format!("g{i}"), &[&bob]).await);
     }
-    // Activity in the oldest chat brings it to the top.
+    // Activity in the oldest chat brings it to the top, once its event reaches alice (the
+    // fan-out moves inboxes off the request path, before it writes to the streams).
+    let mut alice_events = alice.stream(None).await;
     bob.say(&chats[0], "wake up").await;
+    alice_events.next_named("signal.created").await;
     let expected = vec![chats[0].clone(), chats[4].clone(), chats[3].clone(), chats[2].clone(), chats[1].clone()];
     let (_, all) = alice.get("/api/v1/chats").await;
     assert_eq!(ids(&all["items"], "id"), expected);

@@ -52,7 +52,7 @@ impl TestServer {
     /// A server on the store of config file `file` (embedded when `None`).
     pub async fn start_on(file: Option<&std::path::Path>, tune: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let overrides = Overrides { listen: None, data_dir: Some(dir.path().to_path_buf()) };
+        let overrides = Overrides { data_dir: Some(dir.path().to_path_buf()), ..Overrides::default() };
         let mut config = Config::load(file, &overrides).expect("config");
         config.store.sqlite_durability = "normal".into();
         config.store.cql.keyspace = format!("http_test_{:x}", rand_u64() >> 16);

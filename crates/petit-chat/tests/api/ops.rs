@@ -39,3 +39,37 @@ async fn health_readiness_metrics_and_docs_answer() {
     assert_eq!(docs.status(), StatusCode::OK);
     assert!(docs.text().await.unwrap().contains("swagger"));
 }
+
+/// The value of the sample `name{labels}` in a Prometheus text exposition.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn the_fanout_groups_counts_and_lag_are_in_the_metrics() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (server.login("alice").await, server.login("bob").await);
+    let mut bob_events = bob.stream(None).await;
+    let chat = alice.group("metrics", &[&bob]).await;
+    for text in ["one", "two", "three"] {
+        alice.say(&chat, text).await;
+    }
+    for _ in 0..3 {
+        bob_events.next_named("signal.created").await;
+    }
+    // The chat's creation (its event and its `joined` signal) and three messages, each
+    // fanned out, then acknowledged: the count follows the acknowledgement, just after the
+    // stream has the event, and then nothing is left to do.
+    let processed = "petit_chat_group_events_processed_total{group=\"fanout\"}";
+    let lag = "petit_chat_group_lag{group=\"fanout\"}";
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = server.client.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+        if sample(&metrics, processed).is_some_and(|n| n >= 5.0) && sample(&metrics, lag) == Some(0.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!((sample(&metrics, processed), sample(&metrics, lag)), (Some(5.0), Some(0.0)), "{metrics}");
+    assert_eq!(sample(&metrics, "petit_chat_group_events_failed_total{group=\"fanout\"}"), Some(0.0), "{metrics}");
+}

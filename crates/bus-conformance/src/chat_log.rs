@@ -1,0 +1,209 @@
+//! Checks of the chat-event log: consumer groups, workers sharing a group, per-chat order,
+//! redelivery of what was not acknowledged, lag.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use domain::{ChatEvent, Id};
+use futures::StreamExt;
+use ports::{Bus, ChatEventStream, Delivery};
+
+use crate::{WAIT, random_id, receipt};
+
+/// A consumer group of its own for one check.
+fn random_group() -> String {
+    format!("check_{:08x}", rand::random::<u32>())
+}
+
+/// The `n`th event of `chat`.
+fn event(chat: Id, n: u64) -> ChatEvent {
+    ChatEvent { chat_id: chat, event: receipt(Id(1), n), also_notify: vec![] }
+}
+
+fn n_of(event: &ChatEvent) -> u64 {
+    match &event.event {
+        domain::Event::ReceiptUpdated { read_up_to, .. } => read_up_to.0,
+        other => panic!("not an event of this suite: {other:?}"),
+    }
+}
+
+async fn take(events: &mut ChatEventStream) -> Delivery {
+    tokio::time::timeout(WAIT, events.next()).await.expect("no chat event in time").expect("stream ended").unwrap()
+}
+
+/// Nothing comes within `wait`.
+async fn quiet(events: &mut ChatEventStream, wait: Duration) {
+    if let Ok(Some(item)) = tokio::time::timeout(wait, events.next()).await {
+        panic!("unexpected chat event {:?}", item.map(|d| d.event));
+    }
+}
+
+pub async fn every_group_receives_every_event(bus: &dyn Bus) {
+    let (g1, g2) = (random_group(), random_group());
+    bus.declare_group(&g1).await.unwrap();
+    bus.declare_group(&g2).await.unwrap();
+    let chats: Vec<Id> = (0..5).map(|_| random_id()).collect();
+    let mut published = BTreeSet::new();
+    for n in 1..=4 {
+        for chat in &chats {
+            bus.publish_chat_event(&event(*chat, n)).await.unwrap();
+            published.insert((*chat, n));
+        }
+    }
+    for group in [&g1, &g2] {
+        let mut events = bus.chat_events(group).await.unwrap();
+        let mut seen = BTreeSet::new();
+        while seen.len() < published.len() {
+            let d = take(&mut events).await;
+            assert!(seen.insert((d.event.chat_id, n_of(&d.event))), "group {group} got {:?} twice", d.event);
+            (d.ack)().await.unwrap();
+        }
+        assert_eq!(seen, published, "group {group} receives every event");
+        quiet(&mut events, Duration::from_millis(300)).await;
+    }
+}
+
+pub async fn the_workers_of_a_group_share_its_events_each_handled_once(bus: &dyn Bus) {
+    let group = random_group();
+    bus.declare_group(&group).await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut workers = vec![];
+    for worker in ["a", "b"] {
+        let tx = tx.clone();
+        let mut events = bus.chat_events(&group).await.unwrap();
+        workers.push(tokio::spawn(async move {
+            while let Some(Ok(delivery)) = events.next().await {
+                let chat = delivery.event.chat_id;
+                (delivery.ack)().await.unwrap();
+                if tx.send((worker, chat)).is_err() {
+                    break;
+                }
+                // A worker is busy for a while with each event.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }));
+    }
+    let chats: Vec<Id> = (0..60).map(|_| random_id()).collect();
+    for chat in &chats {
+        bus.publish_chat_event(&event(*chat, 1)).await.unwrap();
+    }
+    let mut handled: HashMap<Id, Vec<&str>> = HashMap::new();
+    while handled.len() < chats.len() {
+        let (worker, chat) = tokio::time::timeout(WAIT, rx.recv()).await.expect("events missing").unwrap();
+        handled.entry(chat).or_default().push(worker);
+    }
+    // Acknowledged events do not come again, even past the acknowledgement deadline.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    while let Ok((worker, chat)) = rx.try_recv() {
+        handled.entry(chat).or_default().push(worker);
+    }
+    for worker in workers {
+        worker.abort();
+    }
+    for chat in &chats {
+        assert_eq!(handled[chat].len(), 1, "chat {chat:?} handled by {:?}", handled[chat]);
+    }
+    let by_a = handled.values().filter(|w| w[0] == "a").count();
+    assert!(by_a > 0 && by_a < chats.len(), "both workers take events ({by_a} of {} by a)", chats.len());
+}
+
+pub async fn the_events_of_a_chat_come_in_order_one_at_a_time(bus: &dyn Bus) {
+    let group = random_group();
+    bus.declare_group(&group).await.unwrap();
+    let chat = random_id();
+    let count = 30;
+    for n in 1..=count {
+        bus.publish_chat_event(&event(chat, n)).await.unwrap();
+    }
+    let log: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let holding = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut workers = vec![];
+    for _ in 0..2 {
+        let mut events = bus.chat_events(&group).await.unwrap();
+        let (log, holding) = (log.clone(), holding.clone());
+        workers.push(tokio::spawn(async move {
+            while let Some(Ok(delivery)) = events.next().await {
+                let was_held = holding.swap(true, std::sync::atomic::Ordering::SeqCst);
+                assert!(!was_held, "an event of the chat was handed out while another was held");
+                log.lock().unwrap().push(n_of(&delivery.event));
+                tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % 8)).await;
+                holding.store(false, std::sync::atomic::Ordering::SeqCst);
+                (delivery.ack)().await.unwrap();
+            }
+        }));
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while log.lock().unwrap().len() < count as usize && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for worker in &workers {
+        assert!(!worker.is_finished(), "a worker failed a check");
+    }
+    for worker in workers {
+        worker.abort();
+    }
+    assert_eq!(*log.lock().unwrap(), (1..=count).collect::<Vec<_>>(), "in order, each once");
+}
+
+pub async fn an_unacknowledged_event_comes_back(bus: &dyn Bus) {
+    let group = random_group();
+    bus.declare_group(&group).await.unwrap();
+    let mut events = bus.chat_events(&group).await.unwrap();
+    let sent = ChatEvent { chat_id: random_id(), event: receipt(random_id(), 1), also_notify: vec![random_id()] };
+    bus.publish_chat_event(&sent).await.unwrap();
+    let first = take(&mut events).await;
+    assert_eq!((&first.event, first.redeliveries), (&sent, 0));
+    drop(first); // given up without an acknowledgement: must come again
+    let again = take(&mut events).await;
+    assert_eq!(again.event, sent);
+    assert!(again.redeliveries >= 1, "a redelivery says so");
+    (again.ack)().await.unwrap();
+    quiet(&mut events, Duration::from_millis(2_500)).await;
+}
+
+pub async fn an_event_whose_worker_died_goes_to_another_worker(bus: &dyn Bus) {
+    let group = random_group();
+    bus.declare_group(&group).await.unwrap();
+    let chat = random_id();
+    let mut dying = bus.chat_events(&group).await.unwrap();
+    bus.publish_chat_event(&event(chat, 1)).await.unwrap();
+    bus.publish_chat_event(&event(chat, 2)).await.unwrap();
+    let first = take(&mut dying).await;
+    assert_eq!(n_of(&first.event), 1);
+    // The worker dies without a word: neither an acknowledgement nor a hand-back.
+    std::mem::forget(first);
+    drop(dying);
+    let mut other = bus.chat_events(&group).await.unwrap();
+    let again = take(&mut other).await;
+    assert_eq!((again.event.chat_id, n_of(&again.event)), (chat, 1), "the held event first, then the next");
+    assert!(again.redeliveries >= 1);
+    (again.ack)().await.unwrap();
+    let next = take(&mut other).await;
+    assert_eq!(n_of(&next.event), 2);
+    (next.ack)().await.unwrap();
+    quiet(&mut other, Duration::from_millis(2_500)).await;
+}
+
+pub async fn lag_counts_the_events_not_acknowledged(bus: &dyn Bus) {
+    let group = random_group();
+    bus.declare_group(&group).await.unwrap();
+    assert_eq!(bus.group_lag(&group).await.unwrap(), 0, "a new group has nothing to do");
+    for _ in 0..3 {
+        bus.publish_chat_event(&event(random_id(), 1)).await.unwrap();
+    }
+    assert_eq!(bus.group_lag(&group).await.unwrap(), 3);
+    let mut events = bus.chat_events(&group).await.unwrap();
+    let held = take(&mut events).await;
+    assert_eq!(bus.group_lag(&group).await.unwrap(), 3, "a held event is not done");
+    (held.ack)().await.unwrap();
+    assert_eq!(bus.group_lag(&group).await.unwrap(), 2);
+}
+
+pub async fn a_bad_group_name_is_refused(bus: &dyn Bus) {
+    for bad in ["", "Fan-out", "a.b", "a*", "x y", &"g".repeat(33)] {
+        assert!(bus.declare_group(bad).await.is_err(), "{bad:?} must be refused");
+        assert!(bus.chat_events(bad).await.is_err(), "{bad:?} must be refused");
+    }
+}

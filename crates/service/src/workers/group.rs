@@ -1,0 +1,101 @@
+//! One worker of a consumer group: takes the group's chat events from the bus and handles
+//! up to `concurrency` of them at once (the bus hands out a chat's next event only after
+//! the previous one is acknowledged, so chats run in parallel and each stays in order).
+//! A handled event is acknowledged; a failed one is handed back after a pause, so it comes
+//! again. On shutdown it stops taking events and waits for the ones in hand.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use domain::{ChatEvent, Result};
+use futures::StreamExt;
+use ports::Bus;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::GroupCounts;
+
+/// What a consumer group does with one chat event. `origin` is the bus's stable id of the
+/// event, when it has one (the same on every redelivery).
+#[async_trait]
+pub(crate) trait GroupHandler: Send + Sync + 'static {
+    async fn handle(&self, event: &ChatEvent, origin: Option<&str>) -> Result<()>;
+}
+
+/// How long a failed event is held before it is handed back (a store or bus that just
+/// failed is given a moment).
+const PAUSE_AFTER_FAILURE: Duration = Duration::from_millis(250);
+
+pub(crate) async fn consume(
+    bus: Arc<dyn Bus>,
+    group: &'static str,
+    handler: Arc<dyn GroupHandler>,
+    concurrency: usize,
+    counts: Arc<GroupCounts>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let mut events = bus.chat_events(group).await?;
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut in_hand = JoinSet::new();
+    loop {
+        while let Some(done) = in_hand.try_join_next() {
+            if let Err(panic) = done {
+                counts.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(group, error = %panic, "a chat event's handler panicked; the event will come again");
+            }
+        }
+        let permit = tokio::select! {
+            () = shutdown.cancelled() => break,
+            permit = permits.clone().acquire_owned() => permit.map_err(|_| domain::Error::internal("permits closed"))?,
+        };
+        let delivery = tokio::select! {
+            () = shutdown.cancelled() => break,
+            delivery = events.next() => delivery,
+        };
+        let delivery = match delivery {
+            Some(Ok(delivery)) => delivery,
+            Some(Err(error)) => {
+                tracing::warn!(group, %error, "cannot read chat events; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            None => return Err(domain::Error::unavailable(format!("the chat events of group {group} ended"))),
+        };
+        if delivery.redeliveries > 0 {
+            counts.redelivered.fetch_add(1, Ordering::Relaxed);
+        }
+        let (handler, counts) = (handler.clone(), counts.clone());
+        in_hand.spawn(async move {
+            let _permit = permit;
+            let chat_id = delivery.event.chat_id;
+            match handler.handle(&delivery.event, delivery.origin.as_deref()).await {
+                Ok(()) => match (delivery.ack)().await {
+                    Ok(()) => {
+                        counts.processed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(error) => {
+                        counts.failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(group, %error, %chat_id, "ack failed; the event will come again");
+                    }
+                },
+                Err(error) => {
+                    counts.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(group, %error, %chat_id, "handling a chat event failed; it will come again");
+                    tokio::time::sleep(PAUSE_AFTER_FAILURE).await;
+                    drop(delivery);
+                }
+            }
+        });
+    }
+    // Drain: what is in hand finishes (and is acknowledged) before the worker ends.
+    while let Some(done) = in_hand.join_next().await {
+        if let Err(panic) = done {
+            counts.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(group, error = %panic, "a chat event's handler panicked while draining");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,276 @@
+//! Workers: the long-running consumers, by role. Each role runs under a supervisor that
+//! restarts it with backoff when it fails or panics (and logs it), and stops it on
+//! shutdown after it has drained: no new event is taken, the ones in hand finish and are
+//! acknowledged. A role that consumes the chat-event log does so as a consumer group
+//! (`group.rs`), whose counts `WorkerStats` keeps for the metrics.
+
+mod group;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use domain::{Error, Result};
+use ports::{Bus, Store};
+use tokio_util::sync::CancellationToken;
+
+pub(crate) use group::GroupHandler;
+
+/// What a worker process does. `serve` runs every role by default; `worker --roles` any set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WorkerRole {
+    /// The `fanout` consumer group: chat events to the members' live streams and inboxes.
+    Fanout,
+    /// Announces users whose last connection expired (their node died) as offline.
+    Presence,
+}
+
+impl WorkerRole {
+    pub const ALL: [WorkerRole; 2] = [WorkerRole::Fanout, WorkerRole::Presence];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkerRole::Fanout => "fanout",
+            WorkerRole::Presence => "presence",
+        }
+    }
+
+    /// The consumer group of the chat-event log this role reads, if it reads one.
+    pub fn group(self) -> Option<&'static str> {
+        match self {
+            WorkerRole::Fanout => Some(ports::FANOUT_GROUP),
+            WorkerRole::Presence => None,
+        }
+    }
+
+    /// Parses a comma-separated list of role names (`fanout,presence`; `all` for every role).
+    pub fn parse_list(list: &str) -> Result<Vec<WorkerRole>> {
+        let mut roles = vec![];
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            if name == "all" {
+                roles.extend(Self::ALL);
+                continue;
+            }
+            let role = Self::ALL.into_iter().find(|r| r.name() == name).ok_or_else(|| {
+                let known: Vec<&str> = Self::ALL.iter().map(|r| r.name()).collect();
+                Error::invalid("unknown_role", format!("unknown worker role {name:?} (known: {})", known.join(", ")))
+            })?;
+            roles.push(role);
+        }
+        roles.sort();
+        roles.dedup();
+        if roles.is_empty() {
+            return Err(Error::invalid("unknown_role", "no worker role named"));
+        }
+        Ok(roles)
+    }
+}
+
+/// Counts of one consumer group in this process.
+#[derive(Debug, Default)]
+pub struct GroupCounts {
+    /// Events handled and acknowledged.
+    pub processed: AtomicU64,
+    /// Attempts that failed (the event comes again).
+    pub failed: AtomicU64,
+    /// Events received that had been handed out before.
+    pub redelivered: AtomicU64,
+}
+
+/// One group's counts at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupSnapshot {
+    pub group: &'static str,
+    pub processed: u64,
+    pub failed: u64,
+    pub redelivered: u64,
+}
+
+/// The workers' counts in this process, for the metrics.
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    groups: Mutex<BTreeMap<&'static str, Arc<GroupCounts>>>,
+    /// Restarts of a failed worker, by role.
+    restarts: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl WorkerStats {
+    pub fn group(&self, name: &'static str) -> Arc<GroupCounts> {
+        self.groups.lock().unwrap_or_else(|e| e.into_inner()).entry(name).or_default().clone()
+    }
+
+    /// Each group's counts now.
+    pub fn groups(&self) -> Vec<GroupSnapshot> {
+        let groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+        groups
+            .iter()
+            .map(|(name, c)| {
+                let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+                GroupSnapshot {
+                    group: name,
+                    processed: get(&c.processed),
+                    failed: get(&c.failed),
+                    redelivered: get(&c.redelivered),
+                }
+            })
+            .collect()
+    }
+
+    /// Restarts by role.
+    pub fn restarts(&self) -> Vec<(&'static str, u64)> {
+        self.restarts.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(r, n)| (*r, *n)).collect()
+    }
+
+    fn restarted(&self, role: &'static str) {
+        *self.restarts.lock().unwrap_or_else(|e| e.into_inner()).entry(role).or_default() += 1;
+    }
+}
+
+/// How the workers run.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerSettings {
+    /// Events one consumer-group worker handles at the same time (of different chats).
+    pub concurrency: usize,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self { concurrency: 64 }
+    }
+}
+
+/// Running workers. [`Workers::stop`] drains them.
+pub struct Workers {
+    shutdown: CancellationToken,
+    supervisors: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Workers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workers").field("running", &self.supervisors.len()).finish()
+    }
+}
+
+impl Workers {
+    /// Declares the roles' consumer groups, then starts a supervisor per role; they stop
+    /// when `shutdown` is cancelled.
+    pub async fn start(
+        roles: &[WorkerRole],
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        stats: Arc<WorkerStats>,
+        settings: WorkerSettings,
+        shutdown: CancellationToken,
+    ) -> Result<Self> {
+        for group in roles.iter().filter_map(|r| r.group()) {
+            bus.declare_group(group).await?;
+        }
+        let supervisors = roles
+            .iter()
+            .map(|role| {
+                let run =
+                    Runner { role: *role, store: store.clone(), bus: bus.clone(), stats: stats.clone(), settings };
+                tokio::spawn(supervise(run, shutdown.clone()))
+            })
+            .collect();
+        Ok(Self { shutdown, supervisors })
+    }
+
+    /// Every role with default settings, until the process ends (tests, tools).
+    pub async fn start_all(store: Arc<dyn Store>, bus: Arc<dyn Bus>) -> Result<Self> {
+        let stats = Arc::default();
+        Self::start(&WorkerRole::ALL, store, bus, stats, WorkerSettings::default(), CancellationToken::new()).await
+    }
+
+    /// Stops every worker and waits until each has drained.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for supervisor in self.supervisors {
+            let _ = supervisor.await;
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Runner {
+    role: WorkerRole,
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    stats: Arc<WorkerStats>,
+    settings: WorkerSettings,
+}
+
+impl Runner {
+    async fn run(self, shutdown: CancellationToken) -> Result<()> {
+        match self.role {
+            WorkerRole::Fanout => {
+                let handler = Arc::new(crate::fanout::Fanout::new(self.store, self.bus.clone()));
+                let counts = self.stats.group(ports::FANOUT_GROUP);
+                group::consume(self.bus, ports::FANOUT_GROUP, handler, self.settings.concurrency, counts, shutdown)
+                    .await
+            }
+            WorkerRole::Presence => {
+                tokio::select! {
+                    () = crate::presence::run_presence_expiries(self.store, self.bus) => {
+                        Err(Error::unavailable("the presence expiries ended"))
+                    }
+                    () = shutdown.cancelled() => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// Runs a role until shutdown, restarting it after a failure or a panic: 100 ms, doubling
+/// up to 30 s, back to 100 ms once it has run for a minute.
+async fn supervise(runner: Runner, shutdown: CancellationToken) {
+    let role = runner.role.name();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        tracing::info!(role, "worker starting");
+        let started = Instant::now();
+        let outcome = tokio::spawn(runner.clone().run(shutdown.clone())).await;
+        if shutdown.is_cancelled() {
+            tracing::info!(role, "worker stopped");
+            return;
+        }
+        match outcome {
+            Ok(Ok(())) => tracing::error!(role, "worker ended by itself; restarting"),
+            Ok(Err(error)) => tracing::error!(role, %error, "worker failed; restarting"),
+            Err(panic) => tracing::error!(role, error = %panic, "worker panicked; restarting"),
+        }
+        runner.stats.restarted(role);
+        if started.elapsed() > Duration::from_secs(60) {
+            backoff = Duration::from_millis(100);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = shutdown.cancelled() => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn role_lists_parse() {
+        let cases: &[(&str, Option<&[WorkerRole]>)] = &[
+            ("fanout", Some(&[WorkerRole::Fanout])),
+            ("presence, fanout", Some(&[WorkerRole::Fanout, WorkerRole::Presence])),
+            ("all", Some(&WorkerRole::ALL)),
+            ("fanout,fanout", Some(&[WorkerRole::Fanout])),
+            ("", None),
+            ("fan-out", None),
+            ("fanout,index", None),
+        ];
+        for (list, expected) in cases {
+            let parsed = WorkerRole::parse_list(list).ok();
+            assert_eq!(parsed.as_deref(), *expected, "{list:?}");
+        }
+    }
+}
