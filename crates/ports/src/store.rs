@@ -95,7 +95,9 @@ pub trait Store: Send + Sync + 'static {
     /// Moves the chat's activity forward to `activity` for the given members (never back).
     async fn record_activity(&self, chat: ChatId, activity: SignalId, members: &[UserId]) -> Result<()>;
     /// A page of the user's chats by activity, newest first, strictly after `after` in that
-    /// order (`(activity, chat_id)` of the last entry of the previous page).
+    /// order (`(activity, chat_id)` of the last entry of the previous page). A chat the user
+    /// was removed from while its activity was being recorded may be listed: callers check
+    /// the membership of what they show.
     async fn inbox(&self, user: UserId, after: Option<(SignalId, ChatId)>, limit: usize) -> Result<Vec<InboxEntry>>;
 
     // --- signals ---
@@ -137,8 +139,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Moves the member's read marker forward to `up_to` (never back); returns whether it moved.
     async fn advance_read(&self, chat: ChatId, user: UserId, up_to: SignalId) -> Result<bool>;
-    /// Moves the member's delivery marker forward to `up_to` (never back).
-    async fn advance_delivered(&self, chat: ChatId, user: UserId, up_to: SignalId) -> Result<bool>;
+    /// Moves the member's delivery marker forward to `up_to` (never back). A non-member's
+    /// mark changes nothing visible.
+    async fn advance_delivered(&self, chat: ChatId, user: UserId, up_to: SignalId) -> Result<()>;
     /// [`Store::advance_delivered`] for many (chat, member, up to) at once, in one batch.
     /// Marks of users who are not (or no longer) members change nothing.
     async fn advance_delivered_many(&self, marks: &[(ChatId, UserId, SignalId)]) -> Result<()>;

@@ -34,14 +34,9 @@ pub struct Statements {
     pub delete_member: PreparedStatement,
     pub set_role: PreparedStatement,
     // inbox
-    pub user_chat_activity: PreparedStatement,
-    pub user_chats_in: PreparedStatement,
+    pub user_chats: PreparedStatement,
     pub set_user_chat_activity: PreparedStatement,
     pub delete_user_chat: PreparedStatement,
-    pub insert_inbox: PreparedStatement,
-    pub delete_inbox: PreparedStatement,
-    pub inbox_first: PreparedStatement,
-    pub inbox_after: PreparedStatement,
     // signals
     pub claim_nonce: PreparedStatement,
     pub insert_signal: PreparedStatement,
@@ -63,7 +58,10 @@ pub struct Statements {
     pub reactors: PreparedStatement,
     // receipts
     pub advance_read: PreparedStatement,
-    pub advance_delivered: PreparedStatement,
+    pub set_delivered: PreparedStatement,
+    pub delivered: PreparedStatement,
+    pub delivered_of: PreparedStatement,
+    pub delete_delivered: PreparedStatement,
 }
 
 pub const SIGNAL_COLUMNS: &str = "chat_id, signal_id, author_id, kind, text, reply_to, subjects";
@@ -106,22 +104,13 @@ impl Statements {
             delete_member: p("DELETE FROM chat_members WHERE chat_id = ? AND user_id = ? IF EXISTS".into(), once).await?,
             set_role: p("UPDATE chat_members SET role = ? WHERE chat_id = ? AND user_id = ? IF EXISTS".into(), once).await?,
 
-            user_chat_activity: p("SELECT activity FROM user_chats WHERE user_id = ? AND chat_id = ?".into(), idem).await?,
-            user_chats_in: p("SELECT chat_id, activity FROM user_chats WHERE user_id = ? AND chat_id IN ?".into(), idem).await?,
+            user_chats: p("SELECT chat_id, activity FROM user_chats WHERE user_id = ?".into(), idem).await?,
             set_user_chat_activity: p(
                 "UPDATE user_chats USING TIMESTAMP ? SET activity = ? WHERE user_id = ? AND chat_id = ?".into(),
                 idem,
             )
             .await?,
             delete_user_chat: p("DELETE FROM user_chats WHERE user_id = ? AND chat_id = ?".into(), idem).await?,
-            insert_inbox: p("INSERT INTO user_inbox (user_id, activity, chat_id) VALUES (?, ?, ?)".into(), idem).await?,
-            delete_inbox: p("DELETE FROM user_inbox WHERE user_id = ? AND activity = ? AND chat_id = ?".into(), idem).await?,
-            inbox_first: p("SELECT activity, chat_id FROM user_inbox WHERE user_id = ? LIMIT ?".into(), idem).await?,
-            inbox_after: p(
-                "SELECT activity, chat_id FROM user_inbox WHERE user_id = ? AND (activity, chat_id) < (?, ?) LIMIT ?".into(),
-                idem,
-            )
-            .await?,
 
             claim_nonce: p(
                 format!("INSERT INTO signal_nonces (chat_id, author_id, nonce, signal_id) VALUES (?, ?, ?, ?) IF NOT EXISTS USING TTL {NONCE_TTL_SECS}"),
@@ -198,11 +187,14 @@ impl Statements {
                 once,
             )
             .await?,
-            advance_delivered: p(
-                "UPDATE chat_members SET delivered_up_to = ? WHERE chat_id = ? AND user_id = ? IF delivered_up_to < ?".into(),
-                once,
+            set_delivered: p(
+                "UPDATE chat_delivered USING TIMESTAMP ? SET up_to = ? WHERE chat_id = ? AND user_id = ?".into(),
+                idem,
             )
             .await?,
+            delivered: p("SELECT user_id, up_to FROM chat_delivered WHERE chat_id = ?".into(), idem).await?,
+            delivered_of: p("SELECT up_to FROM chat_delivered WHERE chat_id = ? AND user_id = ?".into(), idem).await?,
+            delete_delivered: p("DELETE FROM chat_delivered WHERE chat_id = ? AND user_id = ?".into(), idem).await?,
         })
     }
 }

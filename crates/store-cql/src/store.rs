@@ -1,7 +1,7 @@
 //! `impl Store for CqlStore`, in the trait's order. Signal writes and timeline pages are
 //! in `timeline`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,6 +11,7 @@ use ports::{CreateUserOutcome, InsertSignalOutcome, RenameOutcome, SignalRange, 
 use scylla::deserialize::row::DeserializeRow;
 use scylla::response::query_result::QueryResult;
 use scylla::serialize::row::SerializeRow;
+use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 
 use crate::{CqlStore, bigint, lwt, unavailable};
@@ -52,13 +53,15 @@ fn to_chat(r: ChatRow) -> Result<Chat> {
     })
 }
 
-fn to_member(r: MemberRow) -> Result<Member> {
+/// A member row, with the delivery watermark of `chat_delivered` when there is one (the
+/// greater of it and the row's own, written by earlier versions, counts).
+fn to_member(r: MemberRow, delivered: Option<i64>) -> Result<Member> {
     Ok(Member {
         chat_id: Id::from_i64(r.0),
         user_id: Id::from_i64(r.1),
         role: Role::parse(&r.2).ok_or_else(|| corrupt("member"))?,
         joined_at: r.3,
-        delivered_up_to: Id::from_i64(r.4),
+        delivered_up_to: Id::from_i64(r.4.max(delivered.unwrap_or(0))),
         read_up_to: Id::from_i64(r.5),
     })
 }
@@ -94,7 +97,7 @@ impl CqlStore {
         Err(Error::unavailable("cql: a user is being created concurrently; retry"))
     }
 
-    /// Adds members that are not already in (LWT), with their inbox rows.
+    /// Adds members that are not already in (LWT), with their `user_chats` rows.
     async fn insert_members(&self, chat: ChatId, members: &[Member]) -> Result<()> {
         try_join_all(members.iter().map(|m| async move {
             let (applied, _) = lwt(self
@@ -111,7 +114,11 @@ impl CqlStore {
                 )
                 .await?)?;
             if applied {
-                self.move_activity(m.user_id, chat, chat).await?;
+                // Written at the current time, not the chat's: a row deleted when the user
+                // left must not shadow it if they come back.
+                let now = activity_timestamp(Id::first_at(domain::id::now_ms()));
+                self.run(&self.st.set_user_chat_activity, (now, chat.as_i64(), m.user_id.as_i64(), chat.as_i64()))
+                    .await?;
             }
             Ok::<_, Error>(())
         }))
@@ -119,21 +126,27 @@ impl CqlStore {
         Ok(())
     }
 
-    /// Moves a chat's activity for one user forward (never back) and its inbox row with it.
-    async fn move_activity(&self, user: UserId, chat: ChatId, activity: Id) -> Result<()> {
-        let old =
-            first::<(Option<i64>,)>(self.run(&self.st.user_chat_activity, (user.as_i64(), chat.as_i64())).await?)?
-                .and_then(|r| r.0);
-        if old.is_some_and(|old| old >= activity.as_i64()) {
-            return Ok(());
-        }
-        let ts = activity_timestamp(activity);
-        self.run(&self.st.set_user_chat_activity, (ts, activity.as_i64(), user.as_i64(), chat.as_i64())).await?;
-        self.run(&self.st.insert_inbox, (user.as_i64(), activity.as_i64(), chat.as_i64())).await?;
-        if let Some(old) = old {
-            self.run(&self.st.delete_inbox, (user.as_i64(), old, chat.as_i64())).await?;
-        }
+    /// Unlogged batches of one statement with many values (at most 100 a batch, the
+    /// batches side by side): for blind writes that need no answer but "done".
+    async fn run_batched<V: SerializeRow + Clone>(&self, st: &PreparedStatement, values: Vec<V>) -> Result<()> {
+        try_join_all(values.chunks(100).map(|chunk| {
+            let mut batch = Batch::new(BatchType::Unlogged);
+            for _ in chunk {
+                batch.append_statement(st.clone());
+            }
+            batch.set_is_idempotent(true);
+            async move { self.session.batch(&batch, chunk.to_vec()).await.map_err(unavailable) }
+        }))
+        .await?;
         Ok(())
+    }
+
+    /// The delivery watermarks of a chat's users (members or not).
+    async fn delivered(&self, chat: ChatId) -> Result<HashMap<i64, i64>> {
+        Ok(rows::<(i64, Option<i64>)>(self.run(&self.st.delivered, (chat.as_i64(),)).await?)?
+            .into_iter()
+            .filter_map(|(user, up_to)| Some((user, up_to?)))
+            .collect())
     }
 }
 
@@ -238,11 +251,22 @@ impl Store for CqlStore {
     }
 
     async fn member(&self, chat: ChatId, user: UserId) -> Result<Option<Member>> {
-        first::<MemberRow>(self.run(&self.st.member, (chat.as_i64(), user.as_i64())).await?)?.map(to_member).transpose()
+        let key = (chat.as_i64(), user.as_i64());
+        let (row, delivered) = tokio::try_join!(self.run(&self.st.member, key), self.run(&self.st.delivered_of, key))?;
+        let delivered = first::<(Option<i64>,)>(delivered)?.and_then(|r| r.0);
+        first::<MemberRow>(row)?.map(|row| to_member(row, delivered)).transpose()
     }
 
     async fn members(&self, chat: ChatId) -> Result<Vec<Member>> {
-        rows::<MemberRow>(self.run(&self.st.members, (chat.as_i64(),)).await?)?.into_iter().map(to_member).collect()
+        let (rows_of_members, delivered) =
+            tokio::try_join!(self.run(&self.st.members, (chat.as_i64(),)), self.delivered(chat))?;
+        rows::<MemberRow>(rows_of_members)?
+            .into_iter()
+            .map(|row| {
+                let up_to = delivered.get(&row.1).copied();
+                to_member(row, up_to)
+            })
+            .collect()
     }
 
     async fn add_members(&self, chat: ChatId, members: &[Member]) -> Result<()> {
@@ -251,13 +275,8 @@ impl Store for CqlStore {
 
     async fn remove_member(&self, chat: ChatId, user: UserId) -> Result<()> {
         self.run(&self.st.delete_member, (chat.as_i64(), user.as_i64())).await?;
-        let old =
-            first::<(Option<i64>,)>(self.run(&self.st.user_chat_activity, (user.as_i64(), chat.as_i64())).await?)?
-                .and_then(|r| r.0);
         self.run(&self.st.delete_user_chat, (user.as_i64(), chat.as_i64())).await?;
-        if let Some(old) = old {
-            self.run(&self.st.delete_inbox, (user.as_i64(), old, chat.as_i64())).await?;
-        }
+        self.run(&self.st.delete_delivered, (chat.as_i64(), user.as_i64())).await?;
         Ok(())
     }
 
@@ -266,51 +285,30 @@ impl Store for CqlStore {
     }
 
     async fn record_activity(&self, chat: ChatId, activity: SignalId, members: &[UserId]) -> Result<()> {
-        try_join_all(members.iter().map(|u| self.move_activity(*u, chat, activity))).await?;
-        Ok(())
+        // Blind writes, the newest activity winning by its write timestamp. A row written for
+        // someone removed meanwhile (and so left only with `activity`) is harmless: readers
+        // check the membership of every chat they list.
+        let ts = activity_timestamp(activity);
+        let values: Vec<(i64, i64, i64, i64)> =
+            members.iter().map(|u| (ts, activity.as_i64(), u.as_i64(), chat.as_i64())).collect();
+        self.run_batched(&self.st.set_user_chat_activity, values).await
     }
 
     async fn inbox(&self, user: UserId, after: Option<(SignalId, ChatId)>, limit: usize) -> Result<Vec<InboxEntry>> {
-        // Rows of older activity of a chat may linger after concurrent updates: keep only
-        // the row matching user_chats, delete the others as they are met.
-        let mut out: Vec<InboxEntry> = vec![];
-        let mut seen: HashSet<i64> = HashSet::new();
-        let mut cursor = after;
-        let batch = (limit as i32).clamp(1, 500) + 10;
-        loop {
-            let result = match cursor {
-                None => self.run(&self.st.inbox_first, (user.as_i64(), batch)).await?,
-                Some((a, c)) => self.run(&self.st.inbox_after, (user.as_i64(), a.as_i64(), c.as_i64(), batch)).await?,
-            };
-            let page = rows::<(i64, i64)>(result)?;
-            let exhausted = page.len() < batch as usize;
-            if page.is_empty() {
-                break;
-            }
-            cursor = page.last().map(|(a, c)| (Id::from_i64(*a), Id::from_i64(*c)));
-            let chats: Vec<i64> = page.iter().map(|(_, c)| *c).collect();
-            let current: BTreeMap<i64, Option<i64>> =
-                rows::<(i64, Option<i64>)>(self.run(&self.st.user_chats_in, (user.as_i64(), chats)).await?)?
-                    .into_iter()
-                    .collect();
-            for (activity, chat) in page {
-                let live = current.get(&chat).copied().flatten() == Some(activity);
-                if !live {
-                    self.run(&self.st.delete_inbox, (user.as_i64(), activity, chat)).await?;
-                    continue;
-                }
-                if seen.insert(chat) {
-                    out.push(InboxEntry { chat_id: Id::from_i64(chat), activity: Id::from_i64(activity) });
-                    if out.len() == limit {
-                        return Ok(out);
-                    }
-                }
-            }
-            if exhausted {
-                break;
-            }
-        }
-        Ok(out)
+        // One partition: every chat of the user with its last activity, ordered here. A
+        // user's chats number in the hundreds or thousands, not millions.
+        let mut entries: Vec<InboxEntry> =
+            rows::<(i64, Option<i64>)>(self.run(&self.st.user_chats, (user.as_i64(),)).await?)?
+                .into_iter()
+                .map(|(chat, activity)| InboxEntry {
+                    chat_id: Id::from_i64(chat),
+                    activity: Id::from_i64(activity.unwrap_or(chat)),
+                })
+                .filter(|e| after.is_none_or(|(a, c)| (e.activity, e.chat_id) < (a, c)))
+                .collect();
+        entries.sort_unstable_by_key(|e| std::cmp::Reverse((e.activity, e.chat_id)));
+        entries.truncate(limit);
+        Ok(entries)
     }
 
     /// Claims the nonce (LWT) if there is one, then writes the signal. A nonce already
@@ -409,19 +407,14 @@ impl Store for CqlStore {
     }
 
     async fn advance_delivered_many(&self, marks: &[(ChatId, UserId, SignalId)]) -> Result<()> {
-        // Conditional updates (a missing row, i.e. not a member, is not applied) cannot share
-        // a CQL batch across partitions: they run side by side, at most 64 at a time.
-        use futures::StreamExt;
-        let results: Vec<Result<bool>> = futures::stream::iter(marks.iter().copied())
-            .map(|(chat, user, up_to)| self.advance_delivered(chat, user, up_to))
-            .buffer_unordered(64)
-            .collect()
-            .await;
-        results.into_iter().try_for_each(|r| r.map(|_| ()))
+        let values: Vec<(i64, i64, i64, i64)> = marks
+            .iter()
+            .map(|(chat, user, up_to)| (activity_timestamp(*up_to), up_to.as_i64(), chat.as_i64(), user.as_i64()))
+            .collect();
+        self.run_batched(&self.st.set_delivered, values).await
     }
 
-    async fn advance_delivered(&self, chat: ChatId, user: UserId, up_to: SignalId) -> Result<bool> {
-        let v = up_to.as_i64();
-        Ok(lwt(self.run(&self.st.advance_delivered, (v, chat.as_i64(), user.as_i64(), v)).await?)?.0)
+    async fn advance_delivered(&self, chat: ChatId, user: UserId, up_to: SignalId) -> Result<()> {
+        self.advance_delivered_many(&[(chat, user, up_to)]).await
     }
 }

@@ -449,15 +449,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn advance_delivered(&self, chat: ChatId, user: UserId, up_to: SignalId) -> Result<bool> {
-        self.write(move |c| {
-            c.execute(
-                "UPDATE chat_members SET delivered_up_to = ?1 WHERE chat_id = ?2 AND user_id = ?3 AND delivered_up_to < ?1",
-                [up_to.as_i64(), chat.as_i64(), user.as_i64()],
-            )
-            .map(|n| n == 1)
-        })
-        .await
+    async fn advance_delivered(&self, chat: ChatId, user: UserId, up_to: SignalId) -> Result<()> {
+        self.advance_delivered_many(&[(chat, user, up_to)]).await
     }
 }
 
