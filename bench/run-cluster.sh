@@ -66,18 +66,9 @@ mkdir -p "$OUT"
 RESULTS="$OUT/cluster-results.jsonl"
 : >"$RESULTS"
 
-eval "$(scripts/stack env)"
-status=$(scripts/stack status)
-for unit in cassandra-node1 nats; do
-  if ! awk -v u="$unit" '$1 == u && $2 == "healthy" { found = 1 } END { exit !found }' <<<"$status"; then
-    echo "$unit is not healthy (scripts/stack status):" >&2
-    echo "$status" >&2
-    exit 1
-  fi
-done
-pid_of() { awk -v u="$1" '$1 == u { print $3 }' <<<"$status"; }
-CASSANDRA_PID=$(pid_of cassandra-node1)
-NATS_PID=$(pid_of nats)
+# shellcheck source=bench/cluster-nodes.sh
+source "$ROOT/bench/cluster-nodes.sh"
+cluster_check_stack
 
 cargo build --release -p petit-chat -p loadgen
 SERVER=target/release/petit-chat
@@ -89,9 +80,6 @@ PRIO=(nice -n "$NICE")
 [ "$("${PRIO[@]}" nice 2>/dev/null)" = "$NICE" ] || PRIO=()
 echo "priority: ${PRIO[*]:-normal}"
 
-TAG=$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')
-KEYSPACE="bench_$TAG"
-PREFIX="bench_$TAG"
 {
   echo "cores: $(nproc)"
   grep -m1 'model name' /proc/cpuinfo
@@ -102,19 +90,15 @@ PREFIX="bench_$TAG"
   echo "cassandra pid $CASSANDRA_PID, nats pid $NATS_PID"
 } | tee "$OUT/cluster-machine.txt"
 
-node_pids=()
 sampler_pid=""
-data_dir=$(mktemp -d)
 stop_nodes() {
   if [ -n "$sampler_pid" ]; then kill "$sampler_pid" 2>/dev/null || true; fi
-  for pid in "${node_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${node_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  node_pids=() sampler_pid=""
+  sampler_pid=""
+  cluster_stop_nodes
 }
 cleanup() {
   stop_nodes
-  "$LOADGEN" cleanup --keyspace "$KEYSPACE" --nats-prefix "$PREFIX" || echo "cleanup failed: drop keyspace $KEYSPACE by hand" >&2
-  rm -rf "$data_dir"
+  cluster_cleanup
 }
 trap cleanup EXIT
 
@@ -128,40 +112,11 @@ wait_for_quiet() {
   echo "uptime before the run: $(uptime)" | tee -a "$OUT/cluster-machine.txt"
 }
 
-# Starts node $1 in the background; sets node_addr to its address once it is ready.
-start_node() {
-  local n=$1 log="$OUT/cluster-node$1.log"
-  PETIT_CHAT__IDENTITY__KIND=dev PETIT_CHAT__IDENTITY__DEV_LOGIN_IN_CLUSTER=true \
-    PETIT_CHAT__STORE__KEYSPACE="$KEYSPACE" PETIT_CHAT__BUS__PREFIX="$PREFIX" \
-    PETIT_CHAT__BUS__USER_EVENTS_MAX_AGE_SECS=3600 PETIT_CHAT__SERVER__NODE_ID="$n" \
-    RUST_LOG=${BENCH_RUST_LOG:-info,tower_http=warn,scylla=error} \
-    "${PRIO[@]}" "$SERVER" serve --config deploy/local/cluster.toml --listen 127.0.0.1:0 --data-dir "$data_dir" \
-    >"$log" 2>&1 &
-  node_pids+=($!)
-  node_addr=""
-  for _ in $(seq 1 600); do
-    node_addr=$(sed -n 's|^Petit chat is up: http://\([0-9.:]*\).*|\1|p' "$log")
-    [ -n "$node_addr" ] && break
-    kill -0 "${node_pids[-1]}" 2>/dev/null || break
-    sleep 0.2
-  done
-  if [ -z "$node_addr" ]; then
-    echo "node $n did not start; see $log" >&2
-    exit 1
-  fi
-  for _ in $(seq 1 240); do
-    curl -fsS -o /dev/null "http://$node_addr/readyz" && return 0
-    sleep 0.25
-  done
-  echo "node $n never became ready; see $log" >&2
-  exit 1
-}
-
 wait_for_quiet
 # One after the other: node 0 creates the keyspace, its tables and the dev-login key.
-start_node 0
+cluster_start_node 0
 addr0=$node_addr
-start_node 1
+cluster_start_node 1
 addr1=$node_addr
 echo "== nodes: 0 http://$addr0 (pid ${node_pids[0]}), 1 http://$addr1 (pid ${node_pids[1]}); streams=$STREAMS"
 

@@ -82,7 +82,7 @@ impl Default for NatsConfig {
             chat_events_max_age_secs: 7 * 24 * 3600,
             ack_wait_ms: 5_000,
             redeliver_delay_ms: 500,
-            partitions: 16,
+            partitions: 64,
             request_timeout_ms: 5_000,
             ping_timeout_ms: 2_000,
             connect_timeout_ms: 5_000,
@@ -198,7 +198,7 @@ mod tests {
         assert_eq!(c.user_events_stream(), "PETIT_CHAT_USER_EVENTS");
         assert_eq!(c.user_subject(domain::Id(42)), "petit_chat.user.42");
         let subject = c.chat_log_subject(domain::Id(7));
-        assert_eq!(subject, format!("petit_chat.events.{}.7", ports::chat_partition(domain::Id(7), 16)));
+        assert_eq!(subject, format!("petit_chat.events.{}.7", ports::chat_partition(domain::Id(7), 64)));
         assert_eq!(c.live_subject(domain::Id(42)), "petit_chat.live.42");
         assert_eq!(
             (c.presence_bucket(), c.status_bucket()),

@@ -85,6 +85,8 @@ pub trait Store: Send + Sync + 'static {
     async fn member(&self, chat: ChatId, user: UserId) -> Result<Option<Member>>;
     /// All members of a chat, ordered by user id.
     async fn members(&self, chat: ChatId) -> Result<Vec<Member>>;
+    /// The user ids of a chat's members, ordered (what the fan-out needs, and no more).
+    async fn member_ids(&self, chat: ChatId) -> Result<Vec<UserId>>;
     /// Adds members (existing members are left as they are).
     async fn add_members(&self, chat: ChatId, members: &[Member]) -> Result<()>;
     async fn remove_member(&self, chat: ChatId, user: UserId) -> Result<()>;

@@ -27,8 +27,14 @@ impl ChatService {
         Ok((chat, member))
     }
 
+    /// The actor's membership of the chat; "not found" for outsiders, whether or not the
+    /// chat exists. One read: what a request needs when it does not show the chat itself.
+    pub(crate) async fn membership(&self, actor: &User, chat_id: ChatId) -> Result<Member> {
+        self.store.member(chat_id, actor.id).await?.ok_or_else(Error::chat_not_found)
+    }
+
     pub async fn members_of(&self, actor: &User, chat_id: ChatId) -> Result<Vec<Member>> {
-        self.chat_for(actor, chat_id).await?;
+        self.membership(actor, chat_id).await?;
         self.store.members(chat_id).await
     }
 

@@ -7,6 +7,7 @@ mod chats;
 pub use chats::ChatSummary;
 mod cursor;
 pub mod fanout;
+pub mod gateway;
 pub mod presence;
 mod receipts;
 pub mod signals;
@@ -22,6 +23,7 @@ use ports::{Bus, Store};
 
 pub use cursor::SignalQuery;
 pub use fanout::DeliveryTracker;
+pub use gateway::{GatewaySession, Outgoing};
 pub use workers::{WorkerRole, WorkerSettings, WorkerStats, Workers};
 
 /// Petit chat's use cases. Cheap to clone.

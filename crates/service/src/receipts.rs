@@ -8,7 +8,7 @@ impl ChatService {
     /// Moves the actor's read marker to `up_to` (a signal of the chat). Markers never move
     /// back; reading implies delivery. Returns the actor's membership after the move.
     pub async fn mark_read(&self, actor: &User, chat_id: ChatId, up_to: SignalId) -> Result<Member> {
-        self.chat_for(actor, chat_id).await?;
+        self.membership(actor, chat_id).await?;
         self.store.signal(chat_id, up_to).await?.ok_or_else(Error::signal_not_found)?;
         self.store.advance_delivered(chat_id, actor.id, up_to).await?;
         if self.store.advance_read(chat_id, actor.id, up_to).await? {

@@ -30,7 +30,7 @@ impl ChatService {
     pub async fn send_message(&self, actor: &User, chat_id: ChatId, msg: NewMessage) -> Result<(SignalView, bool)> {
         rules::validate_nonce(&msg.nonce)?;
         rules::validate_text(&msg.text, self.limits.max_text_chars)?;
-        self.chat_for(actor, chat_id).await?;
+        self.membership(actor, chat_id).await?;
         if let Some(reply_to) = msg.reply_to
             && self.store.signal(chat_id, reply_to).await?.is_none()
         {
@@ -83,7 +83,7 @@ impl ChatService {
     pub async fn signals(&self, actor: &User, chat_id: ChatId, query: &SignalQuery) -> Result<Page<SignalView>> {
         let position = query.position()?;
         let limit = page_limit(query.limit, DEFAULT_SIGNAL_PAGE, MAX_SIGNAL_PAGE);
-        self.chat_for(actor, chat_id).await?;
+        self.membership(actor, chat_id).await?;
         let (signals, next_cursor) = match position {
             Position::Range(range @ (SignalRange::Latest | SignalRange::Before(_))) => {
                 let mut signals = self.store.signals(chat_id, range, limit + 1).await?;
@@ -120,7 +120,7 @@ impl ChatService {
 
     /// One signal, as the actor sees it.
     pub async fn signal(&self, actor: &User, chat_id: ChatId, id: SignalId) -> Result<SignalView> {
-        self.chat_for(actor, chat_id).await?;
+        self.membership(actor, chat_id).await?;
         let signal = self.store.signal(chat_id, id).await?.ok_or_else(Error::signal_not_found)?;
         Ok(self.views(actor.id, chat_id, vec![signal]).await?.remove(0))
     }
@@ -129,7 +129,7 @@ impl ChatService {
     /// second time. Returns the new count of that emoji on the signal.
     pub async fn react(&self, actor: &User, chat_id: ChatId, id: SignalId, emoji: &str, add: bool) -> Result<i64> {
         rules::validate_emoji(emoji)?;
-        self.chat_for(actor, chat_id).await?;
+        self.membership(actor, chat_id).await?;
         let signal = self.store.signal(chat_id, id).await?.ok_or_else(Error::signal_not_found)?;
         if signal.kind != SignalKind::Msg {
             return Err(Error::invalid("not_reactable", "only messages take reactions"));
@@ -177,7 +177,7 @@ impl ChatService {
         rules::validate_emoji(emoji)?;
         let after = cursor.map(cursor::parse_id_cursor).transpose()?;
         let limit = page_limit(limit, 100, 1000);
-        self.chat_for(actor, chat_id).await?;
+        self.membership(actor, chat_id).await?;
         self.store.signal(chat_id, id).await?.ok_or_else(Error::signal_not_found)?;
         let mut users = self.store.reactors(chat_id, id, emoji, after, limit + 1).await?;
         let more = users.len() > limit;

@@ -24,6 +24,8 @@ async fn chat_and_members(f: &Fixture) {
     let mut sorted = vec![a, b, c];
     sorted.sort();
     assert_eq!(ids, sorted, "members are ordered by user id");
+    assert_eq!(f.store.member_ids(chat.id).await.unwrap(), sorted);
+    assert!(f.store.member_ids(f.id()).await.unwrap().is_empty());
     assert_eq!(f.store.member(chat.id, b).await.unwrap().unwrap().role, Role::Owner);
     assert_eq!(f.store.member(chat.id, a).await.unwrap().unwrap().role, Role::Member);
     assert_eq!(f.store.member(chat.id, f.id()).await.unwrap(), None);

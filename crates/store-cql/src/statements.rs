@@ -31,6 +31,7 @@ pub struct Statements {
     pub insert_member: PreparedStatement,
     pub member: PreparedStatement,
     pub members: PreparedStatement,
+    pub member_ids: PreparedStatement,
     pub delete_member: PreparedStatement,
     pub set_role: PreparedStatement,
     // inbox
@@ -101,6 +102,7 @@ impl Statements {
             insert_member: p(format!("INSERT INTO chat_members ({MEMBER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS"), once).await?,
             member: p(format!("SELECT {MEMBER_COLUMNS} FROM chat_members WHERE chat_id = ? AND user_id = ?"), idem).await?,
             members: p(format!("SELECT {MEMBER_COLUMNS} FROM chat_members WHERE chat_id = ?"), idem).await?,
+            member_ids: p("SELECT user_id FROM chat_members WHERE chat_id = ?".into(), idem).await?,
             delete_member: p("DELETE FROM chat_members WHERE chat_id = ? AND user_id = ? IF EXISTS".into(), once).await?,
             set_role: p("UPDATE chat_members SET role = ? WHERE chat_id = ? AND user_id = ? IF EXISTS".into(), once).await?,
 

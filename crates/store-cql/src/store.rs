@@ -269,6 +269,11 @@ impl Store for CqlStore {
             .collect()
     }
 
+    async fn member_ids(&self, chat: ChatId) -> Result<Vec<UserId>> {
+        let ids = rows::<(i64,)>(self.run(&self.st.member_ids, (chat.as_i64(),)).await?)?;
+        Ok(ids.into_iter().map(|(id,)| Id::from_i64(id)).collect())
+    }
+
     async fn add_members(&self, chat: ChatId, members: &[Member]) -> Result<()> {
         self.insert_members(chat, members).await
     }

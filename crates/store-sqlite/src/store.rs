@@ -191,6 +191,15 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn member_ids(&self, chat: ChatId) -> Result<Vec<UserId>> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT user_id FROM chat_members WHERE chat_id = ?1 ORDER BY user_id")?
+                .query_map([chat.as_i64()], |r| r.get::<_, i64>(0).map(Id::from_i64))?
+                .collect()
+        })
+        .await
+    }
+
     async fn add_members(&self, chat: ChatId, members: &[Member]) -> Result<()> {
         let members = members.to_vec();
         self.write(move |c| {

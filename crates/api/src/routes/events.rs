@@ -1,9 +1,9 @@
-//! Live events over Server-Sent Events. Each durable event has an `id:`; reconnecting with
-//! `Last-Event-ID` replays what was missed, or sends `resync` when that is no longer
-//! possible. Ephemeral events (`typing`, `presence.changed`) have no `id:` and are never
-//! replayed. Comments every few seconds keep proxies from closing idle streams. An open
-//! stream keeps its user online (a presence heartbeat every few seconds) and takes them
-//! offline when it closes, if it was their last.
+//! Live events over Server-Sent Events: the framing of a [`GatewaySession`], which owns
+//! subscribing, replay, presence and delivery notes. Each durable event has an `id:`;
+//! reconnecting with `Last-Event-ID` replays what was missed, or sends `resync` when that
+//! is no longer possible. Ephemeral events (`typing`, `presence.changed`) have no `id:`
+//! and are never replayed. Comments every few seconds keep proxies from closing idle
+//! streams.
 
 use std::convert::Infallible;
 
@@ -12,13 +12,11 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use domain::{User, UserId};
+use domain::User;
 use futures::{Stream, StreamExt};
-use ports::UserSubscription;
 use serde::Deserialize;
 use serde_json::json;
-use service::ChatService;
-use service::presence::{PRESENCE_HEARTBEAT, new_connection_id};
+use service::{GatewaySession, Outgoing};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -83,59 +81,35 @@ async fn events(
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     let last = headers.get("last-event-id").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
-    let subscription = state.service.bus().subscribe_user(user.id, last).await?;
-    let (gap, mut live) = match subscription {
-        UserSubscription::Complete(s) => (false, s),
-        UserSubscription::Gap(s) => (true, s),
-    };
+    let mut session = GatewaySession::open(&state.service, state.delivery.clone(), &user, last).await?;
     let metrics = state.metrics.clone();
-    let delivery = state.delivery.clone();
-    let shutdown = state.shutdown.clone();
-    let service = state.service.clone();
-    let user_id = user.id;
     let stream = async_stream::stream! {
         let _open = StreamGauge::open(metrics.clone());
-        let presence = PresenceGuard::open(service, user_id).await;
-        yield Ok(SseEvent::default().event("ready").data(json!({ "user_id": user_id }).to_string()));
-        if gap {
-            yield Ok(resync("the events since Last-Event-ID are no longer available"));
-        }
-        let mut heartbeat = tokio::time::interval_at(
-            tokio::time::Instant::now() + PRESENCE_HEARTBEAT,
-            PRESENCE_HEARTBEAT,
-        );
-        loop {
-            let item = tokio::select! {
-                item = live.next() => item,
-                _ = heartbeat.tick() => {
-                    presence.renew().await;
-                    continue;
-                }
-            };
-            let Some(item) = item else { break };
-            match item {
-                Ok((Some(id), event)) => {
-                    let data = event_data(event.clone()).to_string();
-                    yield Ok(SseEvent::default().id(id).event(event.name()).data(data));
-                    metrics.events_sent.inc();
-                    delivery.written(user_id, &event);
-                }
-                Ok((None, event)) => {
-                    // Ephemeral: no id, so a reconnection's Last-Event-ID stays on the
-                    // last durable event.
-                    let name = event.name();
-                    yield Ok(SseEvent::default().event(name).data(event_data(event).to_string()));
-                    metrics.events_sent.inc();
-                }
-                Err(error) => {
-                    tracing::info!(%error, user = %user_id, "live stream fell behind; asking the client to resync");
-                    yield Ok(resync("this stream fell behind"));
-                }
+        while let Some(outgoing) = session.next().await {
+            let is_event = matches!(outgoing, Outgoing::Durable { .. } | Outgoing::Ephemeral { .. });
+            yield Ok(frame(outgoing));
+            if is_event {
+                metrics.events_sent.inc();
             }
         }
     };
-    let stream = stream.take_until(shutdown.cancelled_owned());
+    let stream = stream.take_until(state.shutdown.clone().cancelled_owned());
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(state.settings.sse_heartbeat).text("heartbeat")))
+}
+
+/// One SSE frame: `id:` for durable events only, so a reconnection's `Last-Event-ID` stays
+/// on the last durable event.
+fn frame(outgoing: Outgoing) -> SseEvent {
+    match outgoing {
+        Outgoing::Ready { user_id } => {
+            SseEvent::default().event("ready").data(json!({ "user_id": user_id }).to_string())
+        }
+        Outgoing::Resync { reason } => resync(reason),
+        Outgoing::Durable { id, event } => {
+            SseEvent::default().id(id).event(event.name()).data(event_data(event).to_string())
+        }
+        Outgoing::Ephemeral { event } => SseEvent::default().event(event.name()).data(event_data(event).to_string()),
+    }
 }
 
 fn resync(reason: &str) -> SseEvent {
@@ -155,42 +129,5 @@ impl StreamGauge {
 impl Drop for StreamGauge {
     fn drop(&mut self) {
         self.0.live_streams.dec();
-    }
-}
-
-/// Keeps the stream's user online while it lives: a heartbeat at open and on every
-/// [`PresenceGuard::renew`], a close when dropped (in the background: drops cannot wait).
-/// Presence failures are logged; the stream goes on without them.
-struct PresenceGuard {
-    service: ChatService,
-    user: UserId,
-    connection: String,
-}
-
-impl PresenceGuard {
-    async fn open(service: ChatService, user: UserId) -> Self {
-        let guard = Self { service, user, connection: new_connection_id() };
-        guard.renew().await;
-        guard
-    }
-
-    async fn renew(&self) {
-        if let Err(error) = self.service.stream_heartbeat(self.user, &self.connection).await {
-            tracing::warn!(%error, user = %self.user, "cannot renew a stream's presence");
-        }
-    }
-}
-
-impl Drop for PresenceGuard {
-    fn drop(&mut self) {
-        let (service, user, connection) = (self.service.clone(), self.user, std::mem::take(&mut self.connection));
-        // Without a runtime (shutting down) the connection expires by itself.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if let Err(error) = service.stream_closed(user, &connection).await {
-                    tracing::warn!(%error, %user, "cannot close a stream's presence; it expires by itself");
-                }
-            });
-        }
     }
 }
