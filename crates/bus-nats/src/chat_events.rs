@@ -26,12 +26,22 @@ const HEARTBEAT: Duration = Duration::from_secs(5);
 /// How long one pull request waits on the server.
 const PULL_EXPIRES: Duration = Duration::from_secs(30);
 
+/// The header naming the version of a chat event's encoding, and the version this build
+/// writes and reads. A build reads the versions up to its own.
+pub const EVENT_VERSION_HEADER: &str = "Petit-Chat-Event-Version";
+pub const EVENT_VERSION: u32 = 1;
+/// How long an event this build cannot read waits before it is offered again (to a worker
+/// of a newer build, during a rolling upgrade).
+const UNREADABLE_RETRY: Duration = Duration::from_secs(5);
+
 /// Publishes a chat event. A `signal.created` carries its signal id as the message id, so
 /// publishing it again within the stream's duplicate window (two minutes), say after a
 /// publish whose acknowledgement was lost, does not deliver it twice.
 pub(crate) async fn publish(inner: &Inner, event: &ChatEvent) -> Result<()> {
     let payload = serde_json::to_vec(event).map_err(|e| Error::internal(format!("cannot encode a chat event: {e}")))?;
-    let mut message = PublishMessage::build().payload(payload.into());
+    let mut message = PublishMessage::build()
+        .payload(payload.into())
+        .header(EVENT_VERSION_HEADER, EVENT_VERSION.to_string().as_str());
     if let Event::SignalCreated { signal } = &event.event {
         message = message.message_id(format!("signal-{}", signal.signal.id.0));
     }
@@ -85,6 +95,20 @@ pub(crate) async fn lag(inner: &Inner, group: &str) -> Result<u64> {
     Ok(infos.into_iter().sum())
 }
 
+/// The chat event of a message, if this build can read its version and its content.
+fn decode(message: &jetstream::Message) -> std::result::Result<ChatEvent, String> {
+    let version = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(EVENT_VERSION_HEADER))
+        .map_or(Ok(1), |v| v.as_str().parse::<u32>())
+        .map_err(|e| format!("bad {EVENT_VERSION_HEADER}: {e}"))?;
+    if version > EVENT_VERSION {
+        return Err(format!("event version {version}, this build reads up to {EVENT_VERSION}"));
+    }
+    serde_json::from_slice(&message.payload).map_err(|e| e.to_string())
+}
+
 struct Feed {
     inner: Arc<Inner>,
     /// The durable consumer of one partition of the group.
@@ -132,13 +156,14 @@ impl Feed {
             match messages.next().await {
                 Some(Ok(message)) => {
                     self.backoff.reset();
-                    match serde_json::from_slice::<ChatEvent>(&message.payload) {
+                    match decode(&message) {
                         Ok(event) => return Ok(self.delivery(event, message)),
                         Err(error) => {
-                            // No worker will ever read it: stop its redelivery.
-                            tracing::error!(%error, subject = %message.subject, "nats: dropping an undecodable chat event");
-                            if let Err(error) = message.ack_with(AckKind::Term).await {
-                                tracing::warn!(%error, "nats: cannot terminate an undecodable chat event");
+                            // Written by a newer build (a rolling upgrade under way): never
+                            // dropped, handed back to be offered again, to a newer worker.
+                            tracing::warn!(%error, subject = %message.subject, "nats: a chat event this build cannot read; handing it back for a newer worker");
+                            if let Err(error) = message.ack_with(AckKind::Nak(Some(UNREADABLE_RETRY))).await {
+                                tracing::warn!(%error, "nats: cannot hand back an unreadable chat event; it comes back after ack_wait");
                             }
                         }
                     }

@@ -37,6 +37,7 @@ use async_trait::async_trait;
 use domain::{ChatEvent, Error, Event, Result, UserId, UserStatus};
 use ports::{Bus, ChatEventStream, PresenceExpiryStream, UserSubscription};
 
+pub use chat_events::{EVENT_VERSION, EVENT_VERSION_HEADER};
 pub use config::NatsConfig;
 
 /// The NATS JetStream bus. Cheap to clone; clones share one connection.

@@ -450,3 +450,54 @@ async fn statuses_are_shared_by_nodes_and_survive_a_reconnect() {
     assert_eq!(connect(&cfg).await.status(user).await.unwrap(), Some(status));
     delete_streams(&cfg).await;
 }
+
+/// Rolling upgrades: a chat event written by a newer build (a higher event version, or
+/// content this build cannot read) is handed back, never dropped, so a worker of the newer
+/// build handles it; this build's workers go on with the other partitions meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_event_from_a_newer_build_waits_for_a_newer_worker_and_is_never_dropped() {
+    let cfg = NatsConfig { ack_wait_ms: 1_000, partitions: 2, ..config("upgrade") };
+    let bus = connect(&cfg).await;
+    let group = "upgrade";
+    bus.declare_group(group).await.unwrap();
+    let (newer_chat, other_chat) = loop {
+        let (a, b) = (random_id(), random_id());
+        if ports::chat_partition(a, 2) != ports::chat_partition(b, 2) {
+            break (a, b);
+        }
+    };
+    let partition = ports::chat_partition(newer_chat, 2);
+    let js = jetstream(&cfg).await;
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(bus_nats::EVENT_VERSION_HEADER, (bus_nats::EVENT_VERSION + 1).to_string().as_str());
+    let subject = format!("{}.events.{partition}.{}", cfg.prefix, newer_chat.0);
+    let future_event = r#"{"chat_id":"1","event":{"type":"poll_created","poll":{}}}"#;
+    js.publish_with_headers(subject, headers, future_event.into()).await.unwrap().await.unwrap();
+    let readable = ChatEvent { chat_id: other_chat, event: receipt(random_id(), 1), also_notify: vec![] };
+    bus.publish_chat_event(&readable).await.unwrap();
+
+    // This build's worker hands out only what it can read.
+    let mut events = bus.chat_events(group).await.unwrap();
+    let d = tokio::time::timeout(WAIT, events.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(d.event, readable);
+    (d.ack)().await.unwrap();
+    assert!(tokio::time::timeout(Duration::from_secs(3), events.next()).await.is_err(), "the unreadable one came out");
+    drop(events);
+
+    // A newer worker (here a raw pull on the group's consumer of that partition) gets it.
+    let stream = js.get_stream(cfg.chat_log_stream()).await.unwrap();
+    let consumer: async_nats::jetstream::consumer::PullConsumer =
+        stream.get_consumer(&format!("{group}_{partition}")).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let message = loop {
+        let mut batch = consumer.fetch().max_messages(1).expires(Duration::from_secs(2)).messages().await.unwrap();
+        if let Some(message) = batch.next().await {
+            break message.unwrap();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the newer event was dropped");
+    };
+    assert_eq!(&message.payload[..], future_event.as_bytes());
+    message.double_ack().await.unwrap();
+    assert_eq!(bus.group_lag(group).await.unwrap(), 0);
+    delete_streams(&cfg).await;
+}

@@ -160,6 +160,8 @@ pub async fn run_workers(config: Config, metrics_listen: Option<SocketAddr>) -> 
         tracing::info!(addr = %listener.local_addr()?, "worker metrics are listening");
         tokio::spawn(async move { axum::serve(listener, router).await });
     }
+    let names: Vec<&str> = config.workers.roles()?.iter().map(|r| r.name()).collect();
+    println!("Petit chat workers are up: {}", names.join(","));
     wait_for_signal().await;
     tracing::info!("shutting down: draining the workers");
     workers.stop().await;

@@ -147,3 +147,45 @@ async fn presence_follows_streams_across_nodes_and_a_killed_node_s_users_go_offl
     drop(watcher);
     cluster.clean_up().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fanout_worker_killed_mid_load_loses_and_duplicates_nothing() {
+    let cluster = Cluster::new();
+    // An API-only node, and the fan-out in two `petit-chat worker` processes.
+    let api = cluster.node_with_roles(11, "none").await;
+    let mut doomed = cluster.worker(12, "fanout,presence").await;
+    let _survivor = cluster.worker(13, "fanout,presence").await;
+    let alice = api.session("alice").await;
+    let bob = api.session("bob").await;
+    let chats = [alice.group("worker dies 1", &[&bob]).await, alice.group("worker dies 2", &[&bob]).await];
+    let mut stream = bob.stream(None).await;
+
+    let count = 40;
+    let mut sent = vec![];
+    for i in 0..count {
+        if i == count / 2 {
+            // SIGKILL: whatever it held unacknowledged goes to the other worker.
+            doomed.kill().await;
+        }
+        let text = format!("m{i}");
+        alice.say(&chats[i % 2], &text).await;
+        sent.push(text);
+    }
+    let mut got = vec![];
+    while got.len() < count {
+        let e = tokio::time::timeout(Duration::from_secs(30), stream.next_named("signal.created"))
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {count} messages arrived: {got:?}", got.len()));
+        if e.data["signal"]["kind"] == "msg" {
+            got.push(e.data["signal"]["text"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    no_more_signals(&mut stream).await;
+    // Each chat's messages in order; nothing lost, nothing twice.
+    for (n, chat_texts) in [0, 1].iter().map(|k| (k, sent.iter().skip(*k).step_by(2).collect::<Vec<_>>())) {
+        let received: Vec<&String> = got.iter().filter(|t| chat_texts.contains(t)).collect();
+        assert_eq!(received, chat_texts, "chat {n}: in order, each once");
+    }
+    drop(stream);
+    cluster.clean_up().await;
+}

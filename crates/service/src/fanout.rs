@@ -31,19 +31,30 @@ impl Fanout {
 #[async_trait::async_trait]
 impl GroupHandler for Fanout {
     async fn handle(&self, event: &ChatEvent, origin: Option<&str>) -> Result<()> {
-        let mut users: Vec<UserId> = self.store.members(event.chat_id).await?.into_iter().map(|m| m.user_id).collect();
-        if let Event::SignalCreated { signal } = &event.event {
-            self.store.record_activity(event.chat_id, signal.signal.id, &users).await?;
-        }
+        let members = self.store.member_ids(event.chat_id).await?;
+        let mut users = members.clone();
         for u in &event.also_notify {
             if !users.contains(u) {
                 users.push(*u);
             }
         }
-        match origin {
-            Some(origin) => self.bus.publish_fanned_out(&users, &event.event, origin).await,
-            None => self.bus.publish_user_event(&users, &event.event).await,
-        }
+        // Side by side: both must be done before the event is acknowledged, in no order
+        // (a retry redoes both; inbox moves never go back, the bus drops repeated copies).
+        let inboxes = async {
+            match &event.event {
+                Event::SignalCreated { signal } => {
+                    self.store.record_activity(event.chat_id, signal.signal.id, &members).await
+                }
+                _ => Ok(()),
+            }
+        };
+        let streams = async {
+            match origin {
+                Some(origin) => self.bus.publish_fanned_out(&users, &event.event, origin).await,
+                None => self.bus.publish_user_event(&users, &event.event).await,
+            }
+        };
+        tokio::try_join!(inboxes, streams).map(|_| ())
     }
 }
 

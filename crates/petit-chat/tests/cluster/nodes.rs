@@ -40,14 +40,37 @@ impl Cluster {
         }
     }
 
-    /// Starts node `n` and waits until it is ready.
+    /// Starts node `n` (every worker role beside the API) and waits until it is ready.
     pub async fn node(&self, n: u16) -> Node {
+        self.node_with_roles(n, "all").await
+    }
+
+    /// Starts node `n` running the worker roles `roles` (`none`: API only).
+    pub async fn node_with_roles(&self, n: u16, roles: &str) -> Node {
         let data_dir = self.dir.path().join(format!("node{n}"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_petit-chat"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(cluster_toml())
-            .arg("--data-dir")
-            .arg(&data_dir)
+        let mut command = self.command(n);
+        command.args(["serve", "--listen", "127.0.0.1:0", "--roles", roles, "--config"]).arg(cluster_toml());
+        let mut child = command.arg("--data-dir").arg(&data_dir).spawn().expect("start petit-chat serve");
+        let up = up_line(&mut child, n, "Petit chat is up: ").await;
+        let base = up.split_whitespace().next().expect("address").to_string();
+        let node = Node { n, base, child: Some(child), client: reqwest::Client::new() };
+        node.wait_ready().await;
+        node
+    }
+
+    /// Starts `petit-chat worker --roles roles` (process `n`, no API) and waits until its
+    /// workers run.
+    pub async fn worker(&self, n: u16, roles: &str) -> Node {
+        let mut command = self.command(n);
+        command.args(["worker", "--roles", roles, "--config"]).arg(cluster_toml());
+        let mut child = command.spawn().expect("start petit-chat worker");
+        up_line(&mut child, n, "Petit chat workers are up: ").await;
+        Node { n, base: String::new(), child: Some(child), client: reqwest::Client::new() }
+    }
+
+    fn command(&self, n: u16) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_petit-chat"));
+        command
             .env("PETIT_CHAT__STORE__KEYSPACE", &self.keyspace)
             .env("PETIT_CHAT__BUS__PREFIX", &self.prefix)
             .env("PETIT_CHAT__SERVER__NODE_ID", n.to_string())
@@ -55,24 +78,8 @@ impl Cluster {
             .env("RUST_LOG", "warn,scylla=error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start petit-chat serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let base = tokio::time::timeout(Duration::from_secs(120), async {
-            while let Some(line) = lines.next_line().await.expect("read stdout") {
-                if let Some(rest) = line.strip_prefix("Petit chat is up: ") {
-                    return rest.split_whitespace().next().expect("address").to_string();
-                }
-            }
-            panic!("node {n} exited before it was up");
-        })
-        .await
-        .expect("node up within 120 s");
-        let node = Node { n, base, child: Some(child), client: reqwest::Client::new() };
-        node.wait_ready().await;
-        node
+            .kill_on_drop(true);
+        command
     }
 
     /// Drops the keyspace (every table costs Cassandra heap).
@@ -82,6 +89,22 @@ impl Cluster {
         cql.local_datacenter = Some(env("CQL_LOCAL_DATACENTER"));
         store_cql::CqlStore::drop_keyspace(&cql).await.expect("drop keyspace");
     }
+}
+
+/// What follows `prefix` in the first stdout line of `child` that starts with it.
+async fn up_line(child: &mut Child, n: u16, prefix: &str) -> String {
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(line) = lines.next_line().await.expect("read stdout") {
+            if let Some(rest) = line.strip_prefix(prefix) {
+                return rest.to_string();
+            }
+        }
+        panic!("process {n} exited before it was up");
+    })
+    .await
+    .expect("up within 120 s")
 }
 
 pub struct Node {
