@@ -1,5 +1,7 @@
 //! The OpenAPI 3.1 document: generated from the handlers' annotations, finished here with
-//! the API's title, description and bearer security scheme.
+//! the API's title, description and bearer security scheme, and with the error responses
+//! every operation can give whatever its handler (problem documents, as
+//! `application/problem+json`), added in one place rather than on each handler.
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi, Server};
@@ -22,5 +24,71 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
         "bearer",
         SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
     );
-    doc
+    with_common_errors(doc)
+}
+
+const PROBLEM_REF: &str = "#/components/schemas/Problem";
+
+/// Problem responses as `application/problem+json`, and on every operation the errors the
+/// shared extractors and the store give: 400 (a path or query that does not parse, a body
+/// that is not JSON), 401 (a secured operation without a valid token), 413 / 415 / 422 (a
+/// body too large, not JSON, or breaking a rule), 503 (a dependency away).
+fn with_common_errors(doc: OpenApi) -> OpenApi {
+    let Ok(mut value) = serde_json::to_value(&doc) else { return doc };
+    let problem = serde_json::json!({
+        "description": "a problem document (RFC 9457) with a stable `code`",
+        "content": { "application/problem+json": { "schema": { "$ref": PROBLEM_REF } } }
+    });
+    if let Some(paths) = value.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else { continue };
+            for (method, operation) in item.iter_mut() {
+                if !["get", "put", "post", "patch", "delete"].contains(&method.as_str()) {
+                    continue;
+                }
+                add_errors(path, operation, &problem);
+            }
+        }
+    }
+    serde_json::from_value(value).unwrap_or(doc)
+}
+
+fn add_errors(path: &str, operation: &mut serde_json::Value, problem: &serde_json::Value) {
+    let secured = operation
+        .get("security")
+        .and_then(|s| s.as_array())
+        .is_some_and(|reqs| reqs.iter().any(|r| r.get("bearer").is_some()));
+    let has_body = operation.get("requestBody").is_some();
+    let has_query = operation
+        .get("parameters")
+        .and_then(|p| p.as_array())
+        .is_some_and(|ps| ps.iter().any(|p| p.get("in").and_then(|i| i.as_str()) == Some("query")));
+    let Some(responses) = operation.get_mut("responses").and_then(|r| r.as_object_mut()) else { return };
+    for response in responses.values_mut() {
+        let Some(content) = response.get_mut("content").and_then(|c| c.as_object_mut()) else { continue };
+        let is_problem = content
+            .get("application/json")
+            .and_then(|c| c.pointer("/schema/$ref"))
+            .and_then(|r| r.as_str())
+            == Some(PROBLEM_REF);
+        if is_problem && let Some(json) = content.remove("application/json") {
+            content.insert("application/problem+json".into(), json);
+        }
+    }
+    let mut statuses = vec!["503"];
+    if path.contains('{') || has_body || has_query {
+        statuses.push("400");
+    }
+    if secured {
+        statuses.push("401");
+    }
+    if has_body {
+        statuses.extend(["413", "415", "422"]);
+    }
+    if has_query {
+        statuses.push("422");
+    }
+    for status in statuses {
+        responses.entry(status).or_insert_with(|| problem.clone());
+    }
 }

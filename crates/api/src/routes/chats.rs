@@ -62,6 +62,7 @@ async fn create_chat(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
     /// `next_cursor` of the previous page.
     cursor: Option<String>,

@@ -46,6 +46,7 @@ async fn ticket(State(state): State<AppState>, CurrentUser(user): CurrentUser) -
 struct StreamUser(User);
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct EventsQuery {
     /// A ticket from `POST /api/v1/events/ticket`, instead of the `Authorization` header.
     ticket: Option<String>,

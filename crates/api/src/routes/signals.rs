@@ -47,6 +47,7 @@ async fn send_signal(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TimelineQuery {
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -118,6 +119,7 @@ async fn remove_reaction(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ReactorsQuery {
     cursor: Option<String>,
     /// Page size, 1 to 1000 (default 100).

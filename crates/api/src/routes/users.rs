@@ -57,6 +57,7 @@ async fn set_status(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct FindUsers {
     /// The exact username.
     username: String,
