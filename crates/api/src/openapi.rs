@@ -66,11 +66,9 @@ fn add_errors(path: &str, operation: &mut serde_json::Value, problem: &serde_jso
     let Some(responses) = operation.get_mut("responses").and_then(|r| r.as_object_mut()) else { return };
     for response in responses.values_mut() {
         let Some(content) = response.get_mut("content").and_then(|c| c.as_object_mut()) else { continue };
-        let is_problem = content
-            .get("application/json")
-            .and_then(|c| c.pointer("/schema/$ref"))
-            .and_then(|r| r.as_str())
-            == Some(PROBLEM_REF);
+        let is_problem =
+            content.get("application/json").and_then(|c| c.pointer("/schema/$ref")).and_then(|r| r.as_str())
+                == Some(PROBLEM_REF);
         if is_problem && let Some(json) = content.remove("application/json") {
             content.insert("application/problem+json".into(), json);
         }

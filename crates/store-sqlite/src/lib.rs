@@ -1,10 +1,11 @@
-//! The Store port on SQLite: one file, WAL mode, one writer connection and a few reader
-//! connections. Every call runs on the blocking pool so the async executor never waits on
-//! disk. Schema changes are numbered migrations recorded in `schema_migrations`.
+//! The Store port on SQLite: one file, WAL mode, one writer thread with group commit
+//! (`writer.rs`) and a few reader connections. Reads run on the blocking pool, writes on
+//! the writer thread, so the async executor never waits on disk. Schema changes are numbered migrations recorded in `schema_migrations`.
 
 mod migrations;
 mod rows;
 mod store;
+mod writer;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,7 +30,7 @@ pub enum Durability {
 /// The SQLite store. Cheap to clone.
 #[derive(Clone)]
 pub struct SqliteStore {
-    writer: Arc<Mutex<Connection>>,
+    writer: writer::Writer,
     readers: Arc<Vec<Mutex<Connection>>>,
     next_reader: Arc<AtomicUsize>,
 }
@@ -51,7 +52,7 @@ impl SqliteStore {
             .map(|_| open_connection(path, durability, true).map(Mutex::new))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            writer: Arc::new(Mutex::new(writer)),
+            writer: writer::Writer::start(writer)?,
             readers: Arc::new(readers),
             next_reader: Arc::new(AtomicUsize::new(0)),
         })
@@ -69,15 +70,9 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let writer = self.writer.clone();
-        run_blocking(move || {
-            let mut conn = writer.lock().unwrap_or_else(|e| e.into_inner());
-            f(&mut conn)
-        })
-        .await
+        self.writer.write(f).await
     }
 
-    /// Runs `f` with a reader connection on the blocking pool.
     async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,

@@ -17,7 +17,7 @@ impl Store for SqliteStore {
     async fn create_user(&self, user: &User) -> Result<CreateUserOutcome> {
         let user = user.clone();
         self.write(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.savepoint()?;
             let existing = tx
                 .query_row(
                     &format!("SELECT {USER_COLUMNS} FROM users WHERE issuer = ?1 AND subject = ?2"),
@@ -84,7 +84,7 @@ impl Store for SqliteStore {
         let _ = old; // one row holds the username here: nothing else to free
         let new = new.to_string();
         self.write(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.savepoint()?;
             let holder: Option<i64> =
                 tx.query_row("SELECT id FROM users WHERE username = ?1", [&new], |r| r.get(0)).optional()?;
             match holder {
@@ -102,7 +102,7 @@ impl Store for SqliteStore {
     async fn create_event_ticket(&self, digest: &str, user: UserId, expires_at: i64) -> Result<()> {
         let digest = digest.to_string();
         self.write(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.savepoint()?;
             // Tickets live seconds: anything that expired an hour before this one is garbage.
             tx.execute("DELETE FROM event_tickets WHERE expires_at < ?1", [expires_at - 3_600_000])?;
             tx.execute(
@@ -129,7 +129,7 @@ impl Store for SqliteStore {
     async fn create_chat(&self, chat: &Chat, members: &[Member]) -> Result<()> {
         let (chat, members) = (chat.clone(), members.to_vec());
         self.write(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.savepoint()?;
             tx.execute(
                 &format!("INSERT OR IGNORE INTO chats ({CHAT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
                 params![chat.id.as_i64(), chat.kind.as_str(), chat.title, chat.created_by.as_i64(), chat.created_at],
@@ -203,7 +203,7 @@ impl Store for SqliteStore {
     async fn add_members(&self, chat: ChatId, members: &[Member]) -> Result<()> {
         let members = members.to_vec();
         self.write(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.savepoint()?;
             insert_members(&tx, &members, chat)?;
             tx.commit()
         })
@@ -232,7 +232,7 @@ impl Store for SqliteStore {
     async fn record_activity(&self, chat: ChatId, activity: SignalId, members: &[UserId]) -> Result<()> {
         let members = members.to_vec();
         self.write(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.savepoint()?;
             {
                 let mut stmt = tx.prepare_cached(
                     "UPDATE chat_members SET activity = ?1 WHERE chat_id = ?2 AND user_id = ?3 AND activity < ?1",
@@ -264,7 +264,7 @@ impl Store for SqliteStore {
     async fn insert_signal(&self, signal: &Signal, nonce: Option<&str>) -> Result<InsertSignalOutcome> {
         let (s, nonce) = (signal.clone(), nonce.map(str::to_string));
         self.write(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.savepoint()?;
             if let Some(nonce) = nonce {
                 let fresh = tx.execute(
                     "INSERT OR IGNORE INTO signal_nonces (chat_id, author_id, nonce, signal_id) VALUES (?1, ?2, ?3, ?4)",
@@ -328,7 +328,7 @@ impl Store for SqliteStore {
     async fn add_reaction(&self, chat: ChatId, signal: SignalId, emoji: &str, user: UserId) -> Result<bool> {
         let emoji = emoji.to_string();
         self.write(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.savepoint()?;
             let added = tx.execute(
                 "INSERT OR IGNORE INTO reactions (chat_id, signal_id, emoji, user_id) VALUES (?1, ?2, ?3, ?4)",
                 params![chat.as_i64(), signal.as_i64(), emoji, user.as_i64()],
@@ -349,7 +349,7 @@ impl Store for SqliteStore {
     async fn remove_reaction(&self, chat: ChatId, signal: SignalId, emoji: &str, user: UserId) -> Result<bool> {
         let emoji = emoji.to_string();
         self.write(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.savepoint()?;
             let removed = tx.execute(
                 "DELETE FROM reactions WHERE chat_id = ?1 AND signal_id = ?2 AND emoji = ?3 AND user_id = ?4",
                 params![chat.as_i64(), signal.as_i64(), emoji, user.as_i64()],
@@ -444,7 +444,7 @@ impl Store for SqliteStore {
     async fn advance_delivered_many(&self, marks: &[(ChatId, UserId, SignalId)]) -> Result<()> {
         let marks = marks.to_vec();
         self.write(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.savepoint()?;
             {
                 let mut update = tx.prepare_cached(
                     "UPDATE chat_members SET delivered_up_to = ?1 WHERE chat_id = ?2 AND user_id = ?3 AND delivered_up_to < ?1",
@@ -463,7 +463,7 @@ impl Store for SqliteStore {
     }
 }
 
-fn insert_members(tx: &rusqlite::Transaction<'_>, members: &[Member], chat: ChatId) -> rusqlite::Result<()> {
+fn insert_members(tx: &rusqlite::Connection, members: &[Member], chat: ChatId) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare_cached(&format!(
         "INSERT OR IGNORE INTO chat_members ({MEMBER_COLUMNS}, activity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
     ))?;
