@@ -204,33 +204,115 @@ pub struct ReactionCountOut {
     pub count: i64,
 }
 
-/// The JSON `data` of a live event. `type` repeats the SSE `event:` name.
-pub fn event_data(event: Event) -> serde_json::Value {
-    use serde_json::json;
-    let name = event.name();
-    let body = match event {
-        Event::ChatCreated { chat, members } => {
-            json!({ "chat": ChatOut::new(chat, None, None), "member_ids": members })
+/// The JSON `data` of every live event (`GET /api/v1/events`), by its SSE `event:` name,
+/// which `type` repeats. Events with an SSE `id:` are durable (replayed after
+/// `Last-Event-ID`); `ready`, `resync`, `typing` and `presence.changed` have none.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "type")]
+pub enum EventData {
+    /// First on every stream: it is open for `user_id`.
+    #[serde(rename = "ready")]
+    Ready {
+        #[schema(value_type = String)]
+        user_id: Id,
+    },
+    /// Events were missed (the position is gone, or the stream fell behind): reload by REST.
+    #[serde(rename = "resync")]
+    Resync { reason: String },
+    /// A chat the recipient is in was created.
+    #[serde(rename = "chat.created")]
+    ChatCreated {
+        chat: ChatOut,
+        #[schema(value_type = Vec<String>)]
+        member_ids: Vec<Id>,
+    },
+    /// A new entry of a chat's timeline.
+    #[serde(rename = "signal.created")]
+    SignalCreated { signal: SignalOut },
+    /// A reaction was added or removed; `count` is the emoji's new count on the signal.
+    #[serde(rename = "reaction.changed")]
+    ReactionChanged {
+        #[schema(value_type = String)]
+        chat_id: Id,
+        #[schema(value_type = String)]
+        signal_id: Id,
+        emoji: String,
+        #[schema(value_type = String)]
+        user_id: Id,
+        added: bool,
+        count: i64,
+    },
+    /// A member moved their read marker.
+    #[serde(rename = "receipt.updated")]
+    ReceiptUpdated {
+        #[schema(value_type = String)]
+        chat_id: Id,
+        #[schema(value_type = String)]
+        user_id: Id,
+        #[schema(value_type = String)]
+        read_up_to: Id,
+    },
+    /// Users joined a chat (added by `by`).
+    #[serde(rename = "member.joined")]
+    MembersJoined {
+        #[schema(value_type = String)]
+        chat_id: Id,
+        #[schema(value_type = Vec<String>)]
+        user_ids: Vec<Id>,
+        #[schema(value_type = String)]
+        by: Id,
+    },
+    /// A user left a chat or was removed (by `by`).
+    #[serde(rename = "member.left")]
+    MemberLeft {
+        #[schema(value_type = String)]
+        chat_id: Id,
+        #[schema(value_type = String)]
+        user_id: Id,
+        #[schema(value_type = String)]
+        by: Id,
+    },
+    /// A member is typing: show it for `expires_in_ms` unless renewed (or their message arrives).
+    #[serde(rename = "typing")]
+    Typing {
+        #[schema(value_type = String)]
+        chat_id: Id,
+        #[schema(value_type = String)]
+        user_id: Id,
+        expires_in_ms: u64,
+    },
+    /// The presence of someone who shares a chat with the recipient (or the recipient's own).
+    #[serde(rename = "presence.changed")]
+    PresenceChanged { presence: PresenceOut },
+}
+
+impl From<Event> for EventData {
+    fn from(event: Event) -> Self {
+        match event {
+            Event::ChatCreated { chat, members } => {
+                EventData::ChatCreated { chat: ChatOut::new(chat, None, None), member_ids: members }
+            }
+            Event::SignalCreated { signal } => EventData::SignalCreated { signal: SignalOut::from(signal) },
+            Event::ReactionChanged { chat_id, signal_id, emoji, user_id, added, count } => {
+                EventData::ReactionChanged { chat_id, signal_id, emoji, user_id, added, count }
+            }
+            Event::ReceiptUpdated { chat_id, user_id, read_up_to } => {
+                EventData::ReceiptUpdated { chat_id, user_id, read_up_to }
+            }
+            Event::MembersJoined { chat_id, user_ids, by } => EventData::MembersJoined { chat_id, user_ids, by },
+            Event::MemberLeft { chat_id, user_id, by } => EventData::MemberLeft { chat_id, user_id, by },
+            Event::Typing { chat_id, user_id, expires_in_ms } => EventData::Typing { chat_id, user_id, expires_in_ms },
+            Event::PresenceChanged { presence } => EventData::PresenceChanged { presence: PresenceOut::from(presence) },
         }
-        Event::SignalCreated { signal } => json!({ "signal": SignalOut::from(signal) }),
-        Event::ReactionChanged { chat_id, signal_id, emoji, user_id, added, count } => {
-            json!({ "chat_id": chat_id, "signal_id": signal_id, "emoji": emoji, "user_id": user_id, "added": added, "count": count })
-        }
-        Event::ReceiptUpdated { chat_id, user_id, read_up_to } => {
-            json!({ "chat_id": chat_id, "user_id": user_id, "read_up_to": read_up_to })
-        }
-        Event::MembersJoined { chat_id, user_ids, by } => json!({ "chat_id": chat_id, "user_ids": user_ids, "by": by }),
-        Event::MemberLeft { chat_id, user_id, by } => json!({ "chat_id": chat_id, "user_id": user_id, "by": by }),
-        Event::Typing { chat_id, user_id, expires_in_ms } => {
-            json!({ "chat_id": chat_id, "user_id": user_id, "expires_in_ms": expires_in_ms })
-        }
-        Event::PresenceChanged { presence } => json!({ "presence": PresenceOut::from(presence) }),
-    };
-    let mut body = body;
-    if let Some(obj) = body.as_object_mut() {
-        obj.insert("type".into(), json!(name));
     }
-    body
+}
+
+impl EventData {
+    /// The JSON text of the SSE `data:` line.
+    pub fn to_json(&self) -> String {
+        // Plain data (strings, numbers, lists): serializing cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
 }
 
 // --- requests ---

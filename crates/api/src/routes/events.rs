@@ -15,7 +15,6 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use domain::User;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
-use serde_json::json;
 use service::{GatewaySession, Outgoing};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -24,7 +23,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiQuery, CurrentUser};
-use crate::wire::{EventTicketOut, event_data};
+use crate::wire::{EventData, EventTicketOut};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(events)).routes(routes!(ticket))
@@ -74,7 +73,8 @@ impl FromRequestParts<AppState> for StreamUser {
 /// caller is online.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", security(("bearer" = []), ()),
     params(EventsQuery, ("Last-Event-ID" = Option<String>, Header, description = "resume after this event")),
-    responses((status = 200, content_type = "text/event-stream", description = "the event stream"),
+    responses((status = 200, content_type = "text/event-stream", body = EventData,
+            description = "the event stream: each `data:` line is one `EventData` (JSON), by its `event:` name"),
         (status = 401, body = Problem)))]
 async fn events(
     State(state): State<AppState>,
@@ -102,19 +102,15 @@ async fn events(
 /// on the last durable event.
 fn frame(outgoing: Outgoing) -> SseEvent {
     match outgoing {
-        Outgoing::Ready { user_id } => {
-            SseEvent::default().event("ready").data(json!({ "user_id": user_id }).to_string())
+        Outgoing::Ready { user_id } => SseEvent::default().event("ready").data(EventData::Ready { user_id }.to_json()),
+        Outgoing::Resync { reason } => {
+            SseEvent::default().event("resync").data(EventData::Resync { reason: reason.into() }.to_json())
         }
-        Outgoing::Resync { reason } => resync(reason),
         Outgoing::Durable { id, event } => {
-            SseEvent::default().id(id).event(event.name()).data(event_data(event).to_string())
+            SseEvent::default().id(id).event(event.name()).data(EventData::from(event).to_json())
         }
-        Outgoing::Ephemeral { event } => SseEvent::default().event(event.name()).data(event_data(event).to_string()),
+        Outgoing::Ephemeral { event } => SseEvent::default().event(event.name()).data(EventData::from(event).to_json()),
     }
-}
-
-fn resync(reason: &str) -> SseEvent {
-    SseEvent::default().event("resync").data(json!({ "type": "resync", "reason": reason }).to_string())
 }
 
 /// Counts open streams for `/metrics`.

@@ -35,6 +35,27 @@ async fn health_readiness_metrics_and_docs_answer() {
         assert!(doc["paths"][path].is_object(), "{path} is not documented");
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
+    // Every live event kind is documented, by its SSE name.
+    let kinds: Vec<&str> = doc["components"]["schemas"]["EventData"]["oneOf"]
+        .as_array()
+        .expect("EventData is a oneOf")
+        .iter()
+        .filter_map(|k| k["properties"]["type"]["enum"][0].as_str())
+        .collect();
+    for kind in [
+        "ready",
+        "resync",
+        "chat.created",
+        "signal.created",
+        "reaction.changed",
+        "receipt.updated",
+        "member.joined",
+        "member.left",
+        "typing",
+        "presence.changed",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} is not documented: {kinds:?}");
+    }
     let docs = server.client.get(format!("{}/docs/", server.base)).send().await.unwrap();
     assert_eq!(docs.status(), StatusCode::OK);
     assert!(docs.text().await.unwrap().contains("swagger"));
