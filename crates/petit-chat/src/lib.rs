@@ -154,14 +154,15 @@ pub async fn run_workers(config: Config, metrics_listen: Option<SocketAddr>) -> 
     let bus = open_bus(&config).await?;
     let stats = Arc::new(WorkerStats::default());
     let workers = start_workers(&config, store, bus.clone(), stats.clone(), CancellationToken::new()).await?;
+    let mut metrics_note = String::new();
     if let Some(addr) = metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let router = api::worker_router(Arc::new(Metrics::new(stats)), bus);
-        tracing::info!(addr = %listener.local_addr()?, "worker metrics are listening");
+        metrics_note = format!("  (metrics: http://{}/metrics)", listener.local_addr()?);
         tokio::spawn(async move { axum::serve(listener, router).await });
     }
     let names: Vec<&str> = config.workers.roles()?.iter().map(|r| r.name()).collect();
-    println!("Petit chat workers are up: {}", names.join(","));
+    println!("Petit chat workers are up: {}{metrics_note}", names.join(","));
     wait_for_signal().await;
     tracing::info!("shutting down: draining the workers");
     workers.stop().await;

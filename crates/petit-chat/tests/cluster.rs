@@ -154,7 +154,7 @@ async fn a_fanout_worker_killed_mid_load_loses_and_duplicates_nothing() {
     // An API-only node, and the fan-out in two `petit-chat worker` processes.
     let api = cluster.node_with_roles(11, "none").await;
     let mut doomed = cluster.worker(12, "fanout,presence").await;
-    let _survivor = cluster.worker(13, "fanout,presence").await;
+    let survivor = cluster.worker(13, "fanout,presence").await;
     let alice = api.session("alice").await;
     let bob = api.session("bob").await;
     let chats = [alice.group("worker dies 1", &[&bob]).await, alice.group("worker dies 2", &[&bob]).await];
@@ -186,6 +186,13 @@ async fn a_fanout_worker_killed_mid_load_loses_and_duplicates_nothing() {
         let received: Vec<&String> = got.iter().filter(|t| chat_texts.contains(t)).collect();
         assert_eq!(received, chat_texts, "chat {n}: in order, each once");
     }
+    // The survivor did (at least) the second half, and says so in its metrics.
+    let metrics = survivor.metrics().await;
+    let processed = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("petit_chat_group_events_processed_total{group=\"fanout\"} "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert!(processed.is_some_and(|n| n >= (count / 2) as f64), "{metrics}");
     drop(stream);
     cluster.clean_up().await;
 }

@@ -58,14 +58,19 @@ impl Cluster {
         node
     }
 
-    /// Starts `petit-chat worker --roles roles` (process `n`, no API) and waits until its
-    /// workers run.
+    /// Starts `petit-chat worker --roles roles --metrics-listen 127.0.0.1:0` (process `n`,
+    /// no API) and waits until its workers run; `base` is its metrics address.
     pub async fn worker(&self, n: u16, roles: &str) -> Node {
         let mut command = self.command(n);
-        command.args(["worker", "--roles", roles, "--config"]).arg(cluster_toml());
+        command.args(["worker", "--roles", roles, "--metrics-listen", "127.0.0.1:0", "--config"]).arg(cluster_toml());
         let mut child = command.spawn().expect("start petit-chat worker");
-        up_line(&mut child, n, "Petit chat workers are up: ").await;
-        Node { n, base: String::new(), child: Some(child), client: reqwest::Client::new() }
+        let up = up_line(&mut child, n, "Petit chat workers are up: ").await;
+        let base = up
+            .split_once("(metrics: ")
+            .and_then(|(_, rest)| rest.strip_suffix("/metrics)"))
+            .unwrap_or_else(|| panic!("no metrics address in {up:?}"))
+            .to_string();
+        Node { n, base, child: Some(child), client: reqwest::Client::new() }
     }
 
     fn command(&self, n: u16) -> Command {
@@ -115,6 +120,12 @@ pub struct Node {
 }
 
 impl Node {
+    /// `GET /metrics` of this process, as text.
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(format!("{}/metrics", self.base)).send().await.expect("GET /metrics");
+        response.text().await.expect("metrics text")
+    }
+
     async fn wait_ready(&self) {
         for _ in 0..240 {
             if let Ok(r) = self.client.get(format!("{}/readyz", self.base)).send().await
