@@ -109,8 +109,11 @@ impl ChatLog {
         }
     }
 
+    /// Events the group holds; a group never declared holds none (asking does not declare
+    /// it: a group nobody reads would keep every event and stall publishers).
     pub(crate) fn lag(&self, name: &str) -> Result<u64> {
-        let group = self.declare(name)?;
+        let groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(group) = groups.get(name) else { return Ok(0) };
         let queued = group.state.lock().unwrap_or_else(|e| e.into_inner()).queued;
         Ok(queued as u64)
     }

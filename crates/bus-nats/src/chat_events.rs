@@ -73,9 +73,9 @@ pub(crate) async fn stream(inner: Arc<Inner>, group: &str) -> Result<ChatEventSt
     Ok(Box::pin(futures::stream::select_all(feeds)))
 }
 
-/// The events of a group not acknowledged yet, over its partitions.
+/// The events of a group not acknowledged yet, over its partitions. Does not declare the
+/// group (its consumers would keep every event for nobody): an undeclared group is an error.
 pub(crate) async fn lag(inner: &Inner, group: &str) -> Result<u64> {
-    inner.declare_group(group).await?;
     let stream = inner
         .js
         .get_stream_no_info(&inner.chat_stream)

@@ -117,7 +117,8 @@ pub trait Bus: Send + Sync + 'static {
     /// events of one chat are handed out in order, the next only once the previous is
     /// acknowledged; events of different chats may be held at the same time.
     async fn chat_events(&self, group: &str) -> Result<ChatEventStream>;
-    /// How many chat events `group` holds that are not acknowledged yet (its lag).
+    /// How many chat events `group` holds that are not acknowledged yet (its lag). Asking
+    /// never declares the group.
     async fn group_lag(&self, group: &str) -> Result<u64>;
     /// Publishes one event to each user's stream.
     async fn publish_user_event(&self, users: &[UserId], event: &Event) -> Result<()>;
