@@ -64,27 +64,38 @@ pub async fn every_group_receives_every_event(bus: &dyn Bus) {
     }
 }
 
-pub async fn the_workers_of_a_group_share_its_events_each_handled_once(bus: &dyn Bus) {
+/// A worker of a group: its name, how long it is busy with an event before acknowledging
+/// it, and after.
+struct Worker {
+    name: &'static str,
+    before_ack: Duration,
+    after_ack: Duration,
+}
+
+/// Runs the workers on a new group, publishes one event to each of `chats` new chats, and
+/// returns, per chat, the workers that handled its event (waiting `settle` past the last
+/// one for anything handed out again).
+async fn share(bus: &dyn Bus, workers: [Worker; 2], chats: usize, settle: Duration) -> Vec<Vec<&'static str>> {
     let group = random_group();
     bus.declare_group(&group).await.unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut workers = vec![];
-    for worker in ["a", "b"] {
+    let mut tasks = vec![];
+    for worker in workers {
         let tx = tx.clone();
         let mut events = bus.chat_events(&group).await.unwrap();
-        workers.push(tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             while let Some(Ok(delivery)) = events.next().await {
+                tokio::time::sleep(worker.before_ack).await;
                 let chat = delivery.event.chat_id;
                 (delivery.ack)().await.unwrap();
-                if tx.send((worker, chat)).is_err() {
+                if tx.send((worker.name, chat)).is_err() {
                     break;
                 }
-                // A worker is busy for a while with each event.
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                tokio::time::sleep(worker.after_ack).await;
             }
         }));
     }
-    let chats: Vec<Id> = (0..60).map(|_| random_id()).collect();
+    let chats: Vec<Id> = (0..chats).map(|_| random_id()).collect();
     for chat in &chats {
         bus.publish_chat_event(&event(*chat, 1)).await.unwrap();
     }
@@ -93,19 +104,37 @@ pub async fn the_workers_of_a_group_share_its_events_each_handled_once(bus: &dyn
         let (worker, chat) = tokio::time::timeout(WAIT, rx.recv()).await.expect("events missing").unwrap();
         handled.entry(chat).or_default().push(worker);
     }
-    // Acknowledged events do not come again, even past the acknowledgement deadline.
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    tokio::time::sleep(settle).await;
     while let Ok((worker, chat)) = rx.try_recv() {
         handled.entry(chat).or_default().push(worker);
     }
-    for worker in workers {
-        worker.abort();
+    for task in tasks {
+        task.abort();
     }
-    for chat in &chats {
-        assert_eq!(handled[chat].len(), 1, "chat {chat:?} handled by {:?}", handled[chat]);
+    chats.iter().map(|chat| handled.remove(chat).unwrap_or_default()).collect()
+}
+
+pub async fn the_workers_of_a_group_share_its_events_each_handled_once(bus: &dyn Bus) {
+    // Each worker is busy for a while with each event, after acknowledging it.
+    let busy = |name| Worker { name, before_ack: Duration::ZERO, after_ack: Duration::from_millis(20) };
+    // Acknowledged events do not come again, even past the acknowledgement deadline.
+    let handled = share(bus, [busy("a"), busy("b")], 60, Duration::from_millis(2_500)).await;
+    for workers in &handled {
+        assert_eq!(workers.len(), 1, "an event handled by {workers:?}");
     }
-    let by_a = handled.values().filter(|w| w[0] == "a").count();
-    assert!(by_a > 0 && by_a < chats.len(), "both workers take events ({by_a} of {} by a)", chats.len());
+    let by_a = handled.iter().filter(|w| w[0] == "a").count();
+    assert!(by_a > 0 && by_a < handled.len(), "both workers take events ({by_a} of {} by a)", handled.len());
+}
+
+/// A worker slower than the acknowledgement deadline over all it has to do (but not on any
+/// one event) gets each event once: events waiting for it to take them are not handed to
+/// the group's other, idle, worker. (The suites run with an `ack_wait` of about a second.)
+pub async fn events_waiting_for_a_slow_worker_are_not_handed_out_again(bus: &dyn Bus) {
+    let slow = Worker { name: "slow", before_ack: Duration::from_millis(600), after_ack: Duration::ZERO };
+    let quick = Worker { name: "quick", before_ack: Duration::ZERO, after_ack: Duration::ZERO };
+    for workers in share(bus, [slow, quick], 20, Duration::from_millis(1_500)).await {
+        assert_eq!(workers.len(), 1, "an event handled by {workers:?}");
+    }
 }
 
 pub async fn the_events_of_a_chat_come_in_order_one_at_a_time(bus: &dyn Bus) {

@@ -33,6 +33,7 @@ macro_rules! bus_conformance_tests {
             user_events::publishing_to_nobody_is_fine,
             chat_log::every_group_receives_every_event,
             chat_log::the_workers_of_a_group_share_its_events_each_handled_once,
+            chat_log::events_waiting_for_a_slow_worker_are_not_handed_out_again,
             chat_log::the_events_of_a_chat_come_in_order_one_at_a_time,
             chat_log::an_unacknowledged_event_comes_back,
             chat_log::an_event_whose_worker_died_goes_to_another_worker,

@@ -12,6 +12,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use domain::{ChatEvent, Error, Event, Result};
@@ -54,23 +56,102 @@ pub(crate) async fn publish(inner: &Inner, event: &ChatEvent) -> Result<()> {
     Ok(())
 }
 
-/// The events of `group` for one worker: the partitions' pulls, merged.
+/// The events of `group` for one worker: the partitions' pulls, merged. Each partition is
+/// read by a task of its own as soon as the server delivers, and an event received but not
+/// taken by the worker yet is kept alive (see [`Waiting`]): `ack_wait` counts from when the
+/// worker takes an event, never from when it started to wait behind the worker's other
+/// partitions. Dropping the stream stops the tasks and hands back what was not taken.
 pub(crate) async fn stream(inner: Arc<Inner>, group: &str) -> Result<ChatEventStream> {
     inner.declare_group(group).await?;
-    let feeds = (0..inner.config.partitions).map(|partition| {
-        let feed = Feed {
-            inner: inner.clone(),
-            consumer: config::group_consumer(group, partition),
-            messages: None,
-            backoff: Backoff::default(),
-            failed: false,
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let waiting = Arc::new(Waiting::default());
+    let mut tasks: Vec<_> = (0..inner.config.partitions)
+        .map(|partition| {
+            let mut feed = Feed {
+                inner: inner.clone(),
+                consumer: config::group_consumer(group, partition),
+                messages: None,
+                backoff: Backoff::default(),
+                failed: false,
+                waiting: waiting.clone(),
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                loop {
+                    let item = feed.next().await;
+                    if tx.send((Instant::now(), item)).is_err() {
+                        break;
+                    }
+                }
+            })
+            .abort_handle()
+        })
+        .collect();
+    let ack_wait = inner.config.ack_wait();
+    tasks.push(tokio::spawn(waiting.clone().keep_alive(ack_wait / 3)).abort_handle());
+    let state = (rx, waiting, StopOnDrop(tasks));
+    Ok(Box::pin(futures::stream::unfold(state, move |(mut rx, waiting, tasks)| async move {
+        let (received, item) = rx.recv().await?;
+        let item = item.map(|(key, delivery)| {
+            let message = waiting.remove(key);
+            (message.filter(|_| received.elapsed() > ack_wait / 10), delivery)
+        });
+        let item = match item {
+            Ok((Some(message), delivery)) => {
+                // It waited: its `ack_wait` starts again now.
+                if let Err(error) = message.ack_with(AckKind::Progress).await {
+                    tracing::debug!(%error, "nats: cannot restart a chat event's ack wait");
+                }
+                Ok(delivery)
+            }
+            Ok((None, delivery)) => Ok(delivery),
+            Err(error) => Err(error),
         };
-        Box::pin(futures::stream::unfold(feed, |mut feed| async move {
-            let item = feed.next().await;
-            Some((item, feed))
-        }))
-    });
-    Ok(Box::pin(futures::stream::select_all(feeds)))
+        Some((item, (rx, waiting, tasks)))
+    })))
+}
+
+/// The events a worker's stream received that the worker has not taken yet.
+#[derive(Default)]
+struct Waiting {
+    next_key: std::sync::atomic::AtomicU64,
+    messages: std::sync::Mutex<std::collections::HashMap<u64, jetstream::Message>>,
+}
+
+impl Waiting {
+    fn insert(&self, message: jetstream::Message) -> u64 {
+        let key = self.next_key.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.messages.lock().unwrap_or_else(|e| e.into_inner()).insert(key, message);
+        key
+    }
+
+    fn remove(&self, key: u64) -> Option<jetstream::Message> {
+        self.messages.lock().unwrap_or_else(|e| e.into_inner()).remove(&key)
+    }
+
+    /// Tells the server, every `every`, that each waiting event is in progress.
+    async fn keep_alive(self: Arc<Self>, every: Duration) {
+        loop {
+            tokio::time::sleep(every).await;
+            let waiting: Vec<_> = self.messages.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+            for message in waiting {
+                if let Err(error) = message.ack_with(AckKind::Progress).await {
+                    tracing::debug!(%error, "nats: cannot keep a waiting chat event alive");
+                }
+            }
+        }
+    }
+}
+
+/// Stops the partition tasks and the keep-alive ticker of a dropped stream.
+struct StopOnDrop(Vec<tokio::task::AbortHandle>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
 }
 
 /// The events of a group not acknowledged yet, over its partitions. Does not declare the
@@ -117,6 +198,7 @@ struct Feed {
     backoff: Backoff,
     /// The last attempt failed: wait before the next.
     failed: bool,
+    waiting: Arc<Waiting>,
 }
 
 impl Feed {
@@ -137,7 +219,7 @@ impl Feed {
             .map_err(|e| unavailable("cannot pull chat events", e))
     }
 
-    async fn next(&mut self) -> Result<Delivery> {
+    async fn next(&mut self) -> Result<(u64, Delivery)> {
         loop {
             if self.failed {
                 self.backoff.wait().await;
@@ -182,22 +264,27 @@ impl Feed {
         }
     }
 
-    fn delivery(&self, event: ChatEvent, message: jetstream::Message) -> Delivery {
+    /// The delivery of `message`, and its key among the [`Waiting`] events.
+    fn delivery(&self, event: ChatEvent, message: jetstream::Message) -> (u64, Delivery) {
         // The chat event's stream sequence: the same on every redelivery.
         let info = message.info().ok();
         let origin = info.as_ref().map(|info| format!("ce-{}", info.stream_sequence));
         let redeliveries = info.map_or(0, |info| u32::try_from(info.delivered.saturating_sub(1)).unwrap_or(u32::MAX));
+        let key = self.waiting.insert(message.clone());
         let pending = Unacked {
+            key,
+            waiting: self.waiting.clone(),
             message: Some(message),
             redeliver_delay: Duration::from_millis(self.inner.config.redeliver_delay_ms),
         };
-        Delivery {
+        let delivery = Delivery {
             event,
             origin,
             redeliveries,
             ack: Box::new(move || {
                 Box::pin(async move {
                     let mut pending = pending;
+                    pending.waiting.remove(pending.key);
                     match pending.message.take() {
                         // A double ack: `Ok` means the server recorded it, so the event
                         // will not come again.
@@ -208,19 +295,23 @@ impl Feed {
                     }
                 })
             }),
-        }
+        };
+        (key, delivery)
     }
 }
 
-/// A delivered chat event not acknowledged yet: dropping it asks the server to hand it
-/// out again after `redeliver_delay` (instead of waiting for `ack_wait`).
+/// A delivered chat event not acknowledged yet. Dropping it asks the server to hand it out
+/// again after `redeliver_delay` (instead of waiting for `ack_wait`).
 struct Unacked {
     message: Option<jetstream::Message>,
     redeliver_delay: Duration,
+    waiting: Arc<Waiting>,
+    key: u64,
 }
 
 impl Drop for Unacked {
     fn drop(&mut self) {
+        self.waiting.remove(self.key);
         let Some(message) = self.message.take() else { return };
         let delay = (!self.redeliver_delay.is_zero()).then_some(self.redeliver_delay);
         // Without a runtime (shutting down), `ack_wait` brings it back.

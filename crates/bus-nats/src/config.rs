@@ -44,8 +44,9 @@ pub struct NatsConfig {
     /// How long a chat event waits for a fan-out worker before it is dropped (no worker
     /// ran for that long).
     pub chat_events_max_age_secs: u64,
-    /// How long a fan-out worker may hold a chat event without acknowledging it before it
-    /// is handed to another worker (a worker that dies mid-event).
+    /// How long a worker may hold a chat event it took without acknowledging it before it
+    /// is handed to another worker (a worker that dies or hangs mid-event). Events a
+    /// worker received but has not taken yet are kept alive meanwhile.
     pub ack_wait_ms: u64,
     /// How long a chat event a worker gave up on (dropped without acknowledging) waits
     /// before it is handed out again.
