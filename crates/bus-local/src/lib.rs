@@ -1,34 +1,35 @@
 //! The Bus port inside one process. Chat events go to a log of named consumer groups
-//! (`chat_log.rs`) with the NATS adapter's semantics. Each user
-//! has a bounded replay buffer and a broadcast channel for live streams; event ids are
-//! `<process epoch>-<sequence>`, so an id from before a restart is recognised as a gap.
-//! Ephemeral events go through the same broadcast channels without a sequence.
+//! (`chat_log.rs`) with the NATS adapter's semantics. Each user has a bounded replay
+//! buffer, and each open live stream a queue of what is pending for it
+//! (`user_events.rs`); event ids are `<process epoch>-<sequence>`, so an id from before a
+//! restart is recognised as a gap. Ephemeral events go through the same queues without a
+//! sequence.
 //!
 //! Presence and statuses live in memory (`presence.rs`): the process is the whole
 //! deployment, so nobody else needs them, but statuses are lost at restart.
 
 mod chat_log;
 mod presence;
+mod user_events;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::{ChatEvent, Error, Event, Result, UserId, UserStatus};
-use futures::StreamExt;
+use domain::{ChatEvent, Event, Result, UserId, UserStatus};
 use ports::{Bus, ChatEventStream, PresenceExpiryStream, UserEventStream, UserSubscription};
-use tokio::sync::broadcast;
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use crate::user_events::{LiveStream, Sequenced, Subscriber, UserLog};
 
 /// Sizes of the in-process bus.
 #[derive(Debug, Clone, Copy)]
 pub struct LocalBusConfig {
     /// Events kept per user for `Last-Event-ID` replay.
     pub replay_per_user: usize,
-    /// Events a live stream may fall behind before it is told to resync.
+    /// Events a live stream may fall behind before it is told to resync. Only what is
+    /// pending takes memory.
     pub live_lag: usize,
     /// Chat events a consumer group may hold unacknowledged before publishers wait.
     pub chat_queue: usize,
@@ -42,17 +43,6 @@ impl Default for LocalBusConfig {
     fn default() -> Self {
         Self { replay_per_user: 1024, live_lag: 1024, chat_queue: 65_536, lanes: 64, ack_wait: Duration::from_secs(30) }
     }
-}
-
-type Sequenced = (u64, Arc<Event>);
-/// What a live stream receives: a sequenced event, or an ephemeral one (`None`).
-type Live = (Option<u64>, Arc<Event>);
-
-struct UserLog {
-    buffer: VecDeque<Sequenced>,
-    /// The highest sequence dropped from the buffer: a resume from below it has a gap.
-    evicted_up_to: u64,
-    live: broadcast::Sender<Live>,
 }
 
 /// The in-process bus. Cheap to clone.
@@ -103,17 +93,19 @@ impl LocalBus {
         seq.parse().ok()
     }
 
-    fn live_stream(&self, replay: Vec<Sequenced>, rx: broadcast::Receiver<Live>) -> UserEventStream {
-        let bus = self.clone();
-        let bus2 = self.clone();
-        let replay = futures::stream::iter(replay).map(move |(seq, ev)| Ok((Some(bus.event_id(seq)), (*ev).clone())));
-        let live = BroadcastStream::new(rx).map(move |item| match item {
-            Ok((seq, ev)) => Ok((seq.map(|seq| bus2.event_id(seq)), (*ev).clone())),
-            Err(BroadcastStreamRecvError::Lagged(n)) => {
-                Err(Error::unavailable(format!("the stream fell {n} events behind")))
-            }
-        });
-        Box::pin(replay.chain(live))
+    fn users(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, UserLog>> {
+        self.inner.users.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn live_stream(&self, user: UserId, replay: Vec<Sequenced>, subscriber: Arc<Subscriber>) -> UserEventStream {
+        Box::pin(LiveStream { bus: self.clone(), user, replay: replay.into_iter(), subscriber })
+    }
+
+    /// Forgets a live stream that was dropped.
+    fn close_stream(&self, user: UserId, subscriber: &Arc<Subscriber>) {
+        if let Some(log) = self.users().get_mut(&user) {
+            log.close_stream(subscriber);
+        }
     }
 }
 
@@ -142,48 +134,39 @@ impl Bus for LocalBus {
 
     async fn publish_user_event(&self, users: &[UserId], event: &Event) -> Result<()> {
         let event = Arc::new(event.clone());
-        let mut logs = self.inner.users.lock().unwrap_or_else(|e| e.into_inner());
+        let LocalBusConfig { replay_per_user, live_lag, .. } = self.inner.config;
+        let mut logs = self.users();
         for user in users {
             let seq = self.inner.sequence.fetch_add(1, Ordering::Relaxed) + 1;
-            let log = logs.entry(*user).or_insert_with(|| new_log(self.inner.config.live_lag));
-            log.buffer.push_back((seq, event.clone()));
-            while log.buffer.len() > self.inner.config.replay_per_user {
-                if let Some((evicted, _)) = log.buffer.pop_front() {
-                    log.evicted_up_to = evicted;
-                }
-            }
-            // No receiver just means the user has no open stream.
-            let _ = log.live.send((Some(seq), event.clone()));
+            logs.entry(*user).or_default().publish(seq, &event, replay_per_user, live_lag);
         }
         Ok(())
     }
 
     async fn subscribe_user(&self, user: UserId, after: Option<&str>) -> Result<UserSubscription> {
         let position = after.map(|a| self.parse_event_id(a));
-        let mut logs = self.inner.users.lock().unwrap_or_else(|e| e.into_inner());
-        let log = logs.entry(user).or_insert_with(|| new_log(self.inner.config.live_lag));
-        let rx = log.live.subscribe();
+        // Under the lock: what is replayed and what comes live meet with no gap or duplicate.
+        let mut logs = self.users();
+        let log = logs.entry(user).or_default();
+        let subscriber = log.open_stream();
         Ok(match position {
-            None => UserSubscription::Complete(self.live_stream(vec![], rx)),
-            Some(None) => UserSubscription::Gap(self.live_stream(vec![], rx)),
+            None => UserSubscription::Complete(self.live_stream(user, vec![], subscriber)),
+            Some(None) => UserSubscription::Gap(self.live_stream(user, vec![], subscriber)),
             Some(Some(seq)) => {
-                let replay: Vec<Sequenced> = log.buffer.iter().filter(|(s, _)| *s > seq).cloned().collect();
-                if seq < log.evicted_up_to {
-                    UserSubscription::Gap(self.live_stream(replay, rx))
-                } else {
-                    UserSubscription::Complete(self.live_stream(replay, rx))
-                }
+                let (replay, gap) = log.replay_after(seq);
+                let stream = self.live_stream(user, replay, subscriber);
+                if gap { UserSubscription::Gap(stream) } else { UserSubscription::Complete(stream) }
             }
         })
     }
 
     async fn publish_ephemeral(&self, users: &[UserId], event: &Event) -> Result<()> {
         let event = Arc::new(event.clone());
-        let logs = self.inner.users.lock().unwrap_or_else(|e| e.into_inner());
+        let logs = self.users();
         for user in users {
             // A user without a log has never had a stream open: nobody to tell.
             if let Some(log) = logs.get(user) {
-                let _ = log.live.send((None, event.clone()));
+                log.deliver(None, &event, self.inner.config.live_lag);
             }
         }
         Ok(())
@@ -215,13 +198,11 @@ impl Bus for LocalBus {
     }
 }
 
-fn new_log(live_lag: usize) -> UserLog {
-    UserLog { buffer: VecDeque::new(), evicted_up_to: 0, live: broadcast::channel(live_lag.max(1)).0 }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use futures::StreamExt;
+
     use super::*;
 
     mod conformance {
@@ -268,15 +249,56 @@ mod tests {
         ));
     }
 
+    fn receipt(user: UserId, n: u64) -> Event {
+        Event::ReceiptUpdated { chat_id: domain::Id(9), user_id: user, read_up_to: domain::Id(n) }
+    }
+
     #[tokio::test]
-    async fn a_stream_that_lags_is_told_to_resync() {
+    async fn a_stream_that_lags_is_told_to_resync_then_gets_the_newest() {
         let bus = LocalBus::new(LocalBusConfig { live_lag: 2, ..Default::default() });
         let user = domain::Id(1);
         let UserSubscription::Complete(mut live) = bus.subscribe_user(user, None).await.unwrap() else { panic!() };
         for n in 0..5 {
-            let e = Event::ReceiptUpdated { chat_id: domain::Id(9), user_id: user, read_up_to: domain::Id(n) };
-            bus.publish_user_event(&[user], &e).await.unwrap();
+            bus.publish_user_event(&[user], &receipt(user, n)).await.unwrap();
         }
         assert!(live.next().await.unwrap().is_err());
+        // As a lagging broadcast receiver: the error once, then the newest `live_lag`.
+        assert_eq!(live.next().await.unwrap().unwrap().1, receipt(user, 3));
+        assert_eq!(live.next().await.unwrap().unwrap().1, receipt(user, 4));
+        bus.publish_user_event(&[user], &receipt(user, 5)).await.unwrap();
+        assert_eq!(live.next().await.unwrap().unwrap().1, receipt(user, 5));
+    }
+
+    #[tokio::test]
+    async fn ephemeral_and_durable_events_keep_their_order() {
+        let bus = LocalBus::new(LocalBusConfig::default());
+        let user = domain::Id(1);
+        let UserSubscription::Complete(mut live) = bus.subscribe_user(user, None).await.unwrap() else { panic!() };
+        bus.publish_user_event(&[user], &receipt(user, 1)).await.unwrap();
+        bus.publish_ephemeral(&[user], &receipt(user, 2)).await.unwrap();
+        bus.publish_user_event(&[user], &receipt(user, 3)).await.unwrap();
+        let items: Vec<(bool, Event)> =
+            (&mut live).take(3).map(|item| item.map(|(id, e)| (id.is_some(), e)).unwrap()).collect().await;
+        assert_eq!(items, [(true, receipt(user, 1)), (false, receipt(user, 2)), (true, receipt(user, 3))]);
+    }
+
+    #[tokio::test]
+    async fn streams_hold_memory_only_for_what_is_pending() {
+        let bus = LocalBus::new(LocalBusConfig { replay_per_user: 64, ..Default::default() });
+        let user = domain::Id(1);
+        let UserSubscription::Complete(mut live) = bus.subscribe_user(user, None).await.unwrap() else { panic!() };
+        let subscriber = bus.users().get(&user).map(|log| log.streams().to_vec()).unwrap();
+        let [subscriber] = &subscriber[..] else { panic!("one open stream") };
+        for n in 0..200 {
+            bus.publish_user_event(&[user], &receipt(user, n)).await.unwrap();
+        }
+        let capacity = |bus: &LocalBus| bus.users().get(&user).map(UserLog::buffer_capacity).unwrap();
+        assert_eq!(capacity(&bus), 64, "the replay buffer never outgrows replay_per_user");
+        for _ in 0..200 {
+            live.next().await.unwrap().unwrap();
+        }
+        assert!(subscriber.queue_capacity() <= 16, "a drained queue gives its memory back");
+        drop(live);
+        assert_eq!(bus.users().get(&user).map(|log| log.streams().len()).unwrap(), 0, "a dropped stream is forgotten");
     }
 }
