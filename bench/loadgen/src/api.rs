@@ -18,11 +18,14 @@ pub struct User {
     pub token: String,
 }
 
-/// The server, reached through one client (its pool keeps connections open).
+/// The server, reached through one client (its pool keeps connections open), and the
+/// clients live streams are opened with.
 #[derive(Debug, Clone)]
 pub struct Api {
     pub client: Client,
     pub base: String,
+    /// One per source address: stream `i` is opened by client `i` mod their number.
+    stream_clients: Vec<Client>,
 }
 
 #[derive(Deserialize)]
@@ -38,8 +41,10 @@ struct IdOut {
 
 impl Api {
     /// A client for `base`, which must name a loopback address: this tool sends load to
-    /// this machine only.
-    pub fn new(base: &str) -> anyhow::Result<Self> {
+    /// this machine only. Live streams are opened from `stream_sources` source addresses
+    /// (127.0.0.1, 127.0.0.2, …; 1: the default one), so that many thousands of them do
+    /// not run out of ephemeral ports.
+    pub fn new(base: &str, stream_sources: u8) -> anyhow::Result<Self> {
         let url = reqwest::Url::parse(base).with_context(|| format!("bad base URL {base}"))?;
         let host = url.host_str().unwrap_or_default();
         let loopback = host == "localhost"
@@ -48,7 +53,16 @@ impl Api {
             bail!("{base}: the load generator only talks to loopback addresses");
         }
         let client = Client::builder().pool_max_idle_per_host(4096).tcp_nodelay(true).build()?;
-        Ok(Self { client, base: base.trim_end_matches('/').to_string() })
+        let stream_clients = match stream_sources {
+            0 | 1 => vec![client.clone()],
+            n => (1..=n)
+                .map(|last| {
+                    let source = IpAddr::from([127, 0, 0, last]);
+                    Ok(Client::builder().local_address(source).tcp_nodelay(true).build()?)
+                })
+                .collect::<anyhow::Result<_>>()?,
+        };
+        Ok(Self { client, base: base.trim_end_matches('/').to_string(), stream_clients })
     }
 
     /// Logs in with the dev login, creating the user on first login.
@@ -94,9 +108,10 @@ impl Api {
         Ok(status)
     }
 
-    /// Opens the user's live event stream (the caller reads it).
-    pub async fn open_events(&self, user: &User) -> anyhow::Result<reqwest::Response> {
-        let resp = self.client.get(format!("{}/api/v1/events", self.base)).bearer_auth(&user.token).send().await?;
+    /// Opens the user's live event stream (the caller reads it), as the `index`-th stream.
+    pub async fn open_events(&self, user: &User, index: usize) -> anyhow::Result<reqwest::Response> {
+        let client = &self.stream_clients[index % self.stream_clients.len()];
+        let resp = client.get(format!("{}/api/v1/events", self.base)).bearer_auth(&user.token).send().await?;
         if resp.status() != StatusCode::OK {
             bail!("events: HTTP {}", resp.status());
         }
@@ -119,10 +134,11 @@ mod tests {
 
     #[test]
     fn only_loopback_bases_are_accepted() {
-        assert!(Api::new("http://127.0.0.1:8080").is_ok());
-        assert!(Api::new("http://localhost:1/").is_ok());
-        assert!(Api::new("http://[::1]:8080").is_ok());
-        assert!(Api::new("http://10.0.0.1:8080").is_err());
-        assert!(Api::new("http://example.com").is_err());
+        assert!(Api::new("http://127.0.0.1:8080", 1).is_ok());
+        assert!(Api::new("http://localhost:1/", 1).is_ok());
+        assert!(Api::new("http://[::1]:8080", 1).is_ok());
+        assert!(Api::new("http://127.0.0.1:8080", 4).is_ok());
+        assert!(Api::new("http://10.0.0.1:8080", 1).is_err());
+        assert!(Api::new("http://example.com", 1).is_err());
     }
 }

@@ -105,6 +105,11 @@ pub struct RunArgs {
     /// Requests in flight during setup (logins, groups, stream opening).
     #[arg(long, default_value_t = 16)]
     pub setup_concurrency: usize,
+    /// Open the live streams from this many loopback source addresses (127.0.0.1 to
+    /// 127.0.0.N), a few thousand streams each: one address has about 28,000 ephemeral
+    /// ports, fewer while an earlier run's connections are in TIME_WAIT.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=254))]
+    pub stream_sources: u8,
 }
 
 fn watched(s: &str) -> Result<(String, u32), String> {

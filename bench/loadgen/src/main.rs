@@ -4,7 +4,7 @@
 //! in groups, opens one live stream per user, then runs posting phases: a fixed offered
 //! rate (open loop) or a fixed number of posters (closed loop). For each phase it reports
 //! messages posted per second, deliveries per second, the post → delivery latency
-//! percentiles, and deliveries lost or duplicated. Given several nodes of a cluster
+//! percentiles, deliveries lost or duplicated, and the server's resident memory. Given several nodes of a cluster
 //! (`--base` more than once), it spreads the streams and the posts over them and reports
 //! cross-node deliveries apart. `loadgen table` renders the results; `loadgen cleanup`
 //! removes a cluster run's keyspace and NATS streams.
@@ -21,6 +21,7 @@ mod sys;
 mod tally;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
@@ -30,6 +31,7 @@ use crate::api::Api;
 use crate::cli::{Cli, Command, Phase, RunArgs};
 use crate::drive::Posting;
 use crate::report::{Latency, PhaseResult};
+use crate::setup::SetupMemory;
 use crate::sys::Sample;
 use crate::tally::Tally;
 
@@ -37,6 +39,8 @@ use crate::tally::Tally;
 const BETWEEN_PHASES: Duration = Duration::from_secs(3);
 /// Wait before re-running a phase that other work disturbed.
 const BEFORE_RETRY: Duration = Duration::from_secs(30);
+/// How often the servers' resident memory is read during a phase (for its peak).
+const RSS_EVERY: Duration = Duration::from_millis(250);
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
@@ -67,9 +71,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.bases.is_empty() || args.bases.len() > 255 {
         bail!("one to 255 --base");
     }
-    let apis = args.bases.iter().map(|b| Api::new(b)).collect::<anyhow::Result<Vec<_>>>()?;
+    let apis = args.bases.iter().map(|b| Api::new(b, args.stream_sources)).collect::<anyhow::Result<Vec<_>>>()?;
     let tally = Arc::new(Tally::new(args.group_size, apis.len()));
-    let stage = setup::build(&apis, args.streams, args.group_size, args.setup_concurrency.max(1), &tally).await?;
+    let concurrency = args.setup_concurrency.max(1);
+    let stage = setup::build(&apis, args.streams, args.group_size, concurrency, &tally, &args.server_pids).await?;
+    let setup_memory = stage.memory;
     let run_tag = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| format!("lg{}", d.as_millis()))
@@ -82,7 +88,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         let mut attempts = 0;
         let result = loop {
             attempts += 1;
-            let mut result = run_phase(&posting, &args, *phase).await;
+            let mut result = run_phase(&posting, &args, *phase, setup_memory).await;
             result.attempts = attempts;
             println!("{}", result.summary());
             let other = result.cpu.other_pct.unwrap_or(0.0);
@@ -100,10 +106,22 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_phase(posting: &Arc<Posting>, args: &RunArgs, phase: Phase) -> PhaseResult {
+async fn run_phase(posting: &Arc<Posting>, args: &RunArgs, phase: Phase, setup_memory: SetupMemory) -> PhaseResult {
     let tally = &posting.tally;
     let load_avg_1m = sys::load_average();
     let before = Sample::take(&args.server_pids, &args.watch_pids);
+    let rss_peak = Arc::new(AtomicU64::new(0));
+    let rss_sampler = {
+        let (pids, peak) = (args.server_pids.clone(), rss_peak.clone());
+        tokio::spawn(async move {
+            loop {
+                if let Some(kib) = sys::rss_kib(&pids) {
+                    peak.fetch_max(kib, Ordering::Relaxed);
+                }
+                tokio::time::sleep(RSS_EVERY).await;
+            }
+        })
+    };
     let id = tally.begin_phase();
     let sent = match phase {
         Phase::Open { rate, .. } => {
@@ -118,6 +136,9 @@ async fn run_phase(posting: &Arc<Posting>, args: &RunArgs, phase: Phase) -> Phas
     }
     drive::await_deliveries(tally, id, args.drain).await;
     let cpu = before.until(&Sample::take(&args.server_pids, &args.watch_pids));
+    rss_sampler.abort();
+    let rss_end_kib = sys::rss_kib(&args.server_pids);
+    let rss_peak_kib = Some(rss_peak.load(Ordering::Relaxed).max(rss_end_kib.unwrap_or(0))).filter(|&kib| kib > 0);
     let counts = tally.post_counts(id);
     let (foreign_signals, resyncs, streams_ended) = tally.stream_trouble();
     let nodes = args.bases.len();
@@ -163,6 +184,9 @@ async fn run_phase(posting: &Arc<Posting>, args: &RunArgs, phase: Phase) -> Phas
             streams_ended,
             foreign_signals,
             cpu,
+            setup_memory,
+            rss_peak_kib,
+            rss_end_kib,
             attempts: 1,
         }
     })

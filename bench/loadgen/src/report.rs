@@ -8,6 +8,7 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::setup::SetupMemory;
 use crate::sys::CpuUse;
 
 /// Percentiles of a latency histogram, in milliseconds.
@@ -86,19 +87,47 @@ pub struct PhaseResult {
     pub streams_ended: u64,
     pub foreign_signals: u64,
     pub cpu: CpuUse,
+    /// The servers' resident memory as the stage was set (the same for each phase of a run).
+    #[serde(default)]
+    pub setup_memory: SetupMemory,
+    /// The servers' highest resident memory during the phase and its drain (KiB)...
+    #[serde(default)]
+    pub rss_peak_kib: Option<u64>,
+    /// ... and at its end.
+    #[serde(default)]
+    pub rss_end_kib: Option<u64>,
     /// Runs of this phase (more than one when other work disturbed the first).
     #[serde(default)]
     pub attempts: u32,
 }
 
 impl PhaseResult {
+    /// The servers' peak resident memory during the phase above `baseline`, per stream, in KiB.
+    fn rss_per_stream_kib(&self, baseline: Option<u64>) -> Option<f64> {
+        Some(self.rss_peak_kib?.saturating_sub(baseline?) as f64 / self.streams.max(1) as f64)
+    }
+
+    /// The servers' memory: peak during the phase (MiB), and per stream (KiB) above their
+    /// start (what the users with their streams cost) and above the moment before the
+    /// streams opened (what the streams alone cost).
+    fn rss(&self) -> String {
+        let Some(peak) = self.rss_peak_kib else { return "?".into() };
+        let per_stream = |baseline| self.rss_per_stream_kib(baseline).map_or_else(|| "?".into(), |k| format!("{k:.1}"));
+        format!(
+            "{:.0} MiB ({} / {} KiB per stream)",
+            peak as f64 / 1024.0,
+            per_stream(self.setup_memory.rss_at_start_kib),
+            per_stream(self.setup_memory.rss_before_streams_kib),
+        )
+    }
+
     /// A short human summary.
     pub fn summary(&self) -> String {
         let mut out = format!(
             "{} [{} streams] {}: {:.1} msgs/s ({} created, {} failed, {} skipped, {} unanswered), \
              {:.0} deliveries/s, delivery p50 {:.1} ms p99 {:.1} ms max {:.1} ms, answer p50 {:.1} ms \
              p99 {:.1} ms, lost {}/{} dup {} misrouted {} resyncs {} ended {}; CPU server {} loadgen {} \
-             machine busy {} iowait {} other {}; load {}",
+             machine busy {} iowait {} other {}; load {}; server RSS peak {}",
             self.label,
             self.streams,
             self.phase,
@@ -125,6 +154,7 @@ impl PhaseResult {
             pct(self.cpu.machine_iowait_pct),
             pct(self.cpu.other_pct),
             self.load_avg_1m.map_or_else(|| "?".into(), |l| format!("{l:.2}")),
+            self.rss(),
         );
         if let (Some(cross), Some(same)) = (self.delivery_cross, self.delivery_same) {
             out.push_str(&format!(
@@ -178,13 +208,13 @@ pub fn table(path: &Path) -> anyhow::Result<String> {
     let mut out = String::from(
         "| durability | streams | phase | offered msgs/s | achieved msgs/s | deliveries/s \
          | delivery p50 ms | p99 ms | max ms | answer p50 / p99 ms | lost | duplicated \
-         | server CPU | loadgen CPU | other CPU | iowait | load |\n\
-         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         | server CPU | loadgen CPU | other CPU | iowait | load | server RSS peak (per stream over start / over 0 streams) |\n\
+         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in &results {
         let offered = offered(r);
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} / {:.1} | {}/{} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} / {:.1} | {}/{} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.label,
             r.streams,
             r.phase,
@@ -204,6 +234,7 @@ pub fn table(path: &Path) -> anyhow::Result<String> {
             pct(r.cpu.other_pct),
             pct(r.cpu.machine_iowait_pct),
             r.load_avg_1m.map_or_else(|| "?".into(), |l| format!("{l:.2}")),
+            r.rss(),
         ));
     }
     Ok(out)

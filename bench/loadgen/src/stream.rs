@@ -47,9 +47,9 @@ pub struct LiveStream {
 }
 
 impl LiveStream {
-    /// Opens the user's stream and waits for its `ready` event.
-    pub async fn connect(api: &Api, user: &User) -> anyhow::Result<Self> {
-        let mut stream = Self { resp: api.open_events(user).await?, parser: FrameParser::default() };
+    /// Opens the user's stream (the `index`-th) and waits for its `ready` event.
+    pub async fn connect(api: &Api, user: &User, index: usize) -> anyhow::Result<Self> {
+        let mut stream = Self { resp: api.open_events(user, index).await?, parser: FrameParser::default() };
         let first =
             tokio::time::timeout(READY_TIMEOUT, stream.next_frame()).await.context("no `ready` event in time")??;
         match first {

@@ -1,6 +1,6 @@
 //! Linux process and machine counters from `/proc`, sampled around each phase: the CPU
-//! time of the server and of this process, the machine's busy and I/O-wait shares, and
-//! the load average.
+//! time of the server and of this process, the machine's busy and I/O-wait shares, the
+//! load average, and the server's resident memory.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -120,6 +120,21 @@ fn machine_ticks() -> Option<(u64, u64, u64)> {
     Some((total, *v.get(3)?, *v.get(4)?))
 }
 
+/// The resident memory (`VmRSS`) of the processes, added up, in KiB; `None` if one
+/// cannot be read.
+pub fn rss_kib(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter()
+        .map(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
 /// The 1-minute load average.
 pub fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
@@ -134,5 +149,7 @@ mod tests {
         assert!(process_ticks("/proc/self/stat").is_some());
         assert!(machine_ticks().is_some());
         assert!(load_average().is_some());
+        assert!(rss_kib(&[std::process::id()]).is_some_and(|kib| kib > 0));
+        assert_eq!(rss_kib(&[]), None);
     }
 }
