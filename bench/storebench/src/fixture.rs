@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use domain::{ChatId, IdGenerator, Signal, SignalKind, UserId};
+use domain::{ChatId, IdGenerator, Signal, SignalBody, UserId};
 
 /// Authors the sends of a phase rotate through.
 const AUTHORS: u64 = 8;
@@ -41,10 +41,7 @@ impl Fixture {
             id: self.ids.next_id(),
             chat_id: chat,
             author_id: self.author(i),
-            kind: SignalKind::Msg,
-            text: Some(self.text.clone()),
-            reply_to: None,
-            subjects: vec![],
+            body: SignalBody::Msg { text: self.text.clone(), reply_to: None },
         }
     }
 

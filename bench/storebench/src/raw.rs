@@ -123,13 +123,14 @@ pub async fn insert(raw: Raw, fx: Arc<Fixture>, chats: Arc<[ChatId]>, gate: Arc<
     let mut tally = Tally::new();
     while let Some(i) = gate.claim() {
         let s = fx.signal(pick(&chats, i), i);
+        let (kind, text, _, _) = s.body.columns();
         let values = (
             s.id.bucket(),
             s.chat_id.as_i64(),
             s.id.as_i64(),
             s.author_id.as_i64(),
-            s.kind.as_str(),
-            s.text.as_deref(),
+            kind.as_str(),
+            text,
             None::<i64>,
             None::<Vec<i64>>,
         );

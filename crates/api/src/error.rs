@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use domain::{Error, ErrorKind};
+use domain::{Error, ErrorCode, ErrorKind};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -20,29 +20,39 @@ pub struct Problem {
     /// What went wrong this time, for a person.
     pub detail: String,
     /// Stable, machine-readable code; clients switch on this.
+    #[schema(schema_with = error_code_schema)]
     pub code: String,
+}
+
+/// The schema of `Problem.code`: a string, one of [`ErrorCode::ALL`].
+fn error_code_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .description(Some("Stable, machine-readable code; clients switch on this."))
+        .enum_values(Some(ErrorCode::ALL.iter().map(|c| c.as_str())))
+        .build()
 }
 
 /// The API's error: a domain error with its HTTP rendering.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub detail: String,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Self {
         Self { status, code, detail: detail.into() }
     }
 
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
     }
 
-    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn not_found(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, detail)
     }
 }
@@ -61,11 +71,11 @@ impl From<Error> for ApiError {
         };
         let detail = match e.kind {
             ErrorKind::Internal => {
-                tracing::error!(code = e.code, detail = %e.detail, "internal error");
+                tracing::error!(code = e.code.as_str(), detail = %e.detail, "internal error");
                 "something went wrong on our side; it was logged".to_string()
             }
             ErrorKind::Unavailable => {
-                tracing::warn!(code = e.code, detail = %e.detail, "dependency unavailable");
+                tracing::warn!(code = e.code.as_str(), detail = %e.detail, "dependency unavailable");
                 "a service Petit chat depends on is unavailable; retry shortly".to_string()
             }
             _ => e.detail.into_owned(),

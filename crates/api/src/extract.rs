@@ -5,7 +5,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use domain::{Error, User};
+use domain::{Error, ErrorCode, User};
 use serde::de::DeserializeOwned;
 
 use crate::AppState;
@@ -29,19 +29,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 
 fn json_rejection(r: JsonRejection) -> ApiError {
     match r {
-        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request("malformed_json", e.body_text()),
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(ErrorCode::MalformedJson, e.body_text()),
         JsonRejection::JsonDataError(e) => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.body_text())
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidBody, e.body_text())
         }
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "send the body as application/json",
         ),
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge, "the request body is too large")
         }
-        other => ApiError::bad_request("unreadable_body", other.body_text()),
+        other => ApiError::bad_request(ErrorCode::UnreadableBody, other.body_text()),
     }
 }
 
@@ -56,9 +56,9 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(Self(v)),
             Err(PathRejection::FailedToDeserializePathParams(e)) => {
-                Err(ApiError::bad_request("invalid_path", e.body_text()))
+                Err(ApiError::bad_request(ErrorCode::InvalidPath, e.body_text()))
             }
-            Err(other) => Err(ApiError::bad_request("invalid_path", other.body_text())),
+            Err(other) => Err(ApiError::bad_request(ErrorCode::InvalidPath, other.body_text())),
         }
     }
 }
@@ -74,9 +74,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(Self(v)),
             Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
-                Err(ApiError::bad_request("invalid_query", e.body_text()))
+                Err(ApiError::bad_request(ErrorCode::InvalidQuery, e.body_text()))
             }
-            Err(other) => Err(ApiError::bad_request("invalid_query", other.body_text())),
+            Err(other) => Err(ApiError::bad_request(ErrorCode::InvalidQuery, other.body_text())),
         }
     }
 }

@@ -4,7 +4,10 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use domain::{Chat, Event, Id, Member, Presence, ReactionCount, Receipts, SignalView, User};
+use domain::{
+    Availability, Chat, ChatKind, Event, Id, Member, Presence, PresenceState, ReactionCount, Receipts, Role,
+    SignalBody, SignalKind, SignalView, User,
+};
 use serde::{Deserialize, Serialize};
 use service::ChatSummary;
 use utoipa::ToSchema;
@@ -13,6 +16,95 @@ use utoipa::ToSchema;
 pub fn timestamp(unix_ms: i64) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(unix_ms.max(0) as u64);
     humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Declares a wire enum (snake_case on the wire, listed in the OpenAPI document) that
+/// mirrors a domain enum variant for variant, with conversions both ways: a variant added
+/// to the domain does not compile until the wire has it too.
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $wire:ident <=> $domain:ident { $($(#[$vmeta:meta])* $variant:ident),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $wire {
+            $($(#[$vmeta])* $variant,)*
+        }
+
+        impl From<$domain> for $wire {
+            fn from(value: $domain) -> Self {
+                match value {
+                    $($domain::$variant => $wire::$variant,)*
+                }
+            }
+        }
+
+        impl From<$wire> for $domain {
+            fn from(value: $wire) -> Self {
+                match value {
+                    $($wire::$variant => $domain::$variant,)*
+                }
+            }
+        }
+    };
+}
+
+wire_enum! {
+    /// The kind of a chat.
+    ChatKindWire <=> ChatKind {
+        /// Exactly two members, one chat per pair, ever.
+        Direct,
+        /// A titled chat of members with roles.
+        Group,
+    }
+}
+
+wire_enum! {
+    /// A member's role in a chat.
+    RoleWire <=> Role { Member, Admin, Owner }
+}
+
+wire_enum! {
+    /// The kind of a signal (an entry of a chat's timeline).
+    SignalKindWire <=> SignalKind {
+        /// A message written by a member.
+        Msg,
+        /// Members joined (written by the server).
+        Joined,
+        /// Members left or were removed (written by the server).
+        Left,
+    }
+}
+
+wire_enum! {
+    /// How a user chose to appear to others.
+    AvailabilityWire <=> Availability {
+        /// Online while connected, offline otherwise (the default).
+        Online,
+        Away,
+        /// Do not disturb.
+        Dnd,
+        /// Offline to everyone else, even while connected.
+        Invisible,
+    }
+}
+
+wire_enum! {
+    /// A user's presence as the caller sees it.
+    PresenceStateWire <=> PresenceState {
+        Online,
+        Away,
+        Dnd,
+        /// Only ever shown to the user themself.
+        Invisible,
+        Offline,
+    }
+}
+
+/// The kinds of signal a client sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SendableKind {
+    Msg,
 }
 
 fn opt_id(id: Id) -> Option<Id> {
@@ -38,8 +130,7 @@ impl From<User> for UserOut {
 pub struct MemberOut {
     #[schema(value_type = String)]
     pub user_id: Id,
-    /// `owner`, `admin` or `member`.
-    pub role: String,
+    pub role: RoleWire,
     pub joined_at: String,
     /// The newest signal that reached one of this member's live streams.
     #[schema(value_type = Option<String>)]
@@ -53,7 +144,7 @@ impl From<Member> for MemberOut {
     fn from(m: Member) -> Self {
         Self {
             user_id: m.user_id,
-            role: m.role.as_str().to_string(),
+            role: m.role.into(),
             joined_at: timestamp(m.joined_at),
             delivered_up_to: opt_id(m.delivered_up_to),
             read_up_to: opt_id(m.read_up_to),
@@ -65,8 +156,7 @@ impl From<Member> for MemberOut {
 pub struct ChatOut {
     #[schema(value_type = String)]
     pub id: Id,
-    /// `direct` or `group`.
-    pub kind: String,
+    pub kind: ChatKindWire,
     pub title: Option<String>,
     #[schema(value_type = String)]
     pub created_by: Id,
@@ -87,7 +177,7 @@ impl ChatOut {
     pub fn new(chat: Chat, me: Option<Member>, members: Option<Vec<Member>>) -> Self {
         Self {
             id: chat.id,
-            kind: chat.kind.as_str().to_string(),
+            kind: chat.kind.into(),
             title: chat.title,
             created_by: chat.created_by,
             created_at: timestamp(chat.created_at),
@@ -126,8 +216,7 @@ pub struct SignalOut {
     pub chat_id: Id,
     #[schema(value_type = String)]
     pub author_id: Id,
-    /// `msg`, `joined` or `left`.
-    pub kind: String,
+    pub kind: SignalKindWire,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -144,14 +233,19 @@ pub struct SignalOut {
 impl From<SignalView> for SignalOut {
     fn from(v: SignalView) -> Self {
         let s = v.signal;
+        let kind = s.kind().into();
+        let (text, reply_to, user_ids) = match s.body {
+            SignalBody::Msg { text, reply_to } => (Some(text), reply_to, vec![]),
+            SignalBody::Joined { users } | SignalBody::Left { users } => (None, None, users),
+        };
         Self {
             id: s.id,
             chat_id: s.chat_id,
             author_id: s.author_id,
-            kind: s.kind.as_str().to_string(),
-            text: s.text,
-            reply_to: s.reply_to,
-            user_ids: s.subjects,
+            kind,
+            text,
+            reply_to,
+            user_ids,
             created_at: timestamp(s.id.unix_ms() as i64),
             reactions: v.reactions.into_iter().map(ReactionOut::from).collect(),
         }
@@ -340,8 +434,7 @@ pub struct PatchMeIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateChatIn {
-    /// `direct` or `group`.
-    pub kind: String,
+    pub kind: ChatKindWire,
     /// The other members (the caller is always a member).
     #[schema(value_type = Vec<String>)]
     pub members: Vec<Id>,
@@ -365,8 +458,7 @@ pub struct AddMembersIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendSignalIn {
-    /// Only `msg` can be sent by clients.
-    pub kind: String,
+    pub kind: SendableKind,
     pub text: String,
     /// A client-chosen id of this send (1–64 visible ASCII characters): retrying with the
     /// same nonce returns the first signal instead of posting twice.
@@ -412,8 +504,7 @@ pub struct PresenceOut {
     /// Connected on some stream, as far as the caller may know (an invisible user is
     /// offline to everyone else).
     pub online: bool,
-    /// `online`, `away`, `dnd`, `offline`; `invisible` only for the user themself.
-    pub availability: String,
+    pub availability: PresenceStateWire,
     /// The status text the user set.
     pub text: Option<String>,
     /// When the status (availability and text) goes back to the default by itself:
@@ -426,7 +517,7 @@ impl From<Presence> for PresenceOut {
         Self {
             user_id: p.user_id,
             online: p.online,
-            availability: p.state.as_str().to_string(),
+            availability: p.state.into(),
             text: p.text,
             clears_at: p.clears_at.map(timestamp),
         }
@@ -444,9 +535,7 @@ pub struct UserWithPresenceOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetStatusIn {
-    /// `online` (online while connected: the default), `away`, `dnd` or `invisible`
-    /// (offline to everyone else).
-    pub availability: String,
+    pub availability: AvailabilityWire,
     /// At most 100 characters, one line; blank or absent: none.
     pub text: Option<String>,
     /// Back to the default (online, no text) after this many seconds (1 to 2,592,000).

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use domain::{ChatEvent, Error, Result};
+use domain::{ChatEvent, Error, ErrorCode, Result};
 use ports::{ChatEventStream, Delivery};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -62,7 +62,7 @@ impl ChatLog {
 
     pub(crate) fn declare(&self, name: &str) -> Result<Arc<Group>> {
         if !ports::valid_group_name(name) {
-            return Err(Error::invalid("invalid_group", format!("{name:?} is not a consumer group name")));
+            return Err(Error::invalid(ErrorCode::InvalidGroup, format!("{name:?} is not a consumer group name")));
         }
         let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
         let lanes = self.lanes as usize;

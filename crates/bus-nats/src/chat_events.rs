@@ -29,9 +29,11 @@ const HEARTBEAT: Duration = Duration::from_secs(5);
 const PULL_EXPIRES: Duration = Duration::from_secs(30);
 
 /// The header naming the version of a chat event's encoding, and the version this build
-/// writes and reads. A build reads the versions up to its own.
+/// writes and reads. A build reads the versions up to its own. Version 2: signals carry
+/// only the fields of their kind (version 1 also had empty `text` / `subjects`); version 1
+/// events still read.
 pub const EVENT_VERSION_HEADER: &str = "Petit-Chat-Event-Version";
-pub const EVENT_VERSION: u32 = 1;
+pub const EVENT_VERSION: u32 = 2;
 /// How long an event this build cannot read waits before it is offered again (to a worker
 /// of a newer build, during a rolling upgrade).
 const UNREADABLE_RETRY: Duration = Duration::from_secs(5);

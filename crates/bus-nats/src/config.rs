@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use domain::{ChatId, Error, Result, UserId};
+use domain::{ChatId, Error, ErrorCode, Result, UserId};
 use serde::{Deserialize, Serialize};
 
 /// How to reach NATS and how the JetStream streams are shaped.
@@ -99,7 +99,7 @@ pub(crate) fn group_consumer(group: &str, partition: u32) -> String {
 
 impl NatsConfig {
     pub fn validate(&self) -> Result<()> {
-        let bad = |what: String| Err(Error::invalid("invalid_config", what));
+        let bad = |what: String| Err(Error::invalid(ErrorCode::InvalidConfig, what));
         if self.servers.is_empty() {
             return bad("bus.servers is empty".into());
         }

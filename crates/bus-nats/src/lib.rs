@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, kv, stream};
 use async_trait::async_trait;
-use domain::{ChatEvent, Error, Event, Result, UserId, UserStatus};
+use domain::{ChatEvent, Error, ErrorCode, Event, Result, UserId, UserStatus};
 use ports::{Bus, ChatEventStream, PresenceExpiryStream, UserSubscription};
 
 pub use chat_events::{EVENT_VERSION, EVENT_VERSION_HEADER};
@@ -191,7 +191,7 @@ impl Inner {
     /// this configuration. Once per group and bus.
     pub(crate) async fn declare_group(&self, group: &str) -> Result<()> {
         if !ports::valid_group_name(group) {
-            return Err(Error::invalid("invalid_group", format!("{group:?} is not a consumer group name")));
+            return Err(Error::invalid(ErrorCode::InvalidGroup, format!("{group:?} is not a consumer group name")));
         }
         if self.declared.lock().unwrap_or_else(|e| e.into_inner()).contains(group) {
             return Ok(());

@@ -321,10 +321,7 @@ async fn a_signal_published_twice_is_fanned_out_once() {
         id: random_id(),
         chat_id: chat,
         author_id: random_id(),
-        kind: domain::SignalKind::Msg,
-        text: Some("hello".into()),
-        reply_to: None,
-        subjects: vec![],
+        body: domain::SignalBody::Msg { text: "hello".into(), reply_to: None },
     };
     let created = |signal: domain::Signal| ChatEvent {
         chat_id: chat,

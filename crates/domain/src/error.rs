@@ -24,63 +24,190 @@ pub enum ErrorKind {
     Internal,
 }
 
+/// Declares [`ErrorCode`] with its wire names.
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident => $code:literal,)*) => {
+        /// Every stable, machine-readable error code (`code` of a problem document). A code
+        /// never changes once shipped; clients switch on it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in declaration order (the OpenAPI document lists them).
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The code on the wire, snake_case.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// No credentials, or credentials that do not verify.
+    Unauthenticated => "unauthenticated",
+    /// A service Petit chat depends on is unavailable; retry shortly.
+    Unavailable => "unavailable",
+    /// An unexpected failure on the server; it was logged.
+    Internal => "internal",
+    /// The configuration is refused (at start only, never on a request).
+    InvalidConfig => "invalid_config",
+    /// No route has this path and method.
+    NoSuchRoute => "no_such_route",
+    /// A path parameter is malformed (e.g. an id that is not one).
+    InvalidPath => "invalid_path",
+    /// A query parameter is malformed.
+    InvalidQuery => "invalid_query",
+    /// The request body is not JSON.
+    MalformedJson => "malformed_json",
+    /// The JSON body does not have the documented shape.
+    InvalidBody => "invalid_body",
+    /// The request body could not be read.
+    UnreadableBody => "unreadable_body",
+    /// The body is not of the documented content type.
+    UnsupportedMediaType => "unsupported_media_type",
+    /// The request body is larger than allowed.
+    PayloadTooLarge => "payload_too_large",
+    /// The cursor is not one this server gave.
+    InvalidCursor => "invalid_cursor",
+    /// More than one of cursor, before, after and around.
+    ConflictingPosition => "conflicting_position",
+    /// The chat does not exist or the caller is not a member (not told apart).
+    ChatNotFound => "chat_not_found",
+    /// No such signal in this chat.
+    SignalNotFound => "signal_not_found",
+    /// No such user.
+    UserNotFound => "user_not_found",
+    /// The user is not a member of the chat.
+    MemberNotFound => "member_not_found",
+    /// A username breaks the username rules.
+    InvalidUsername => "invalid_username",
+    /// Another user has this username.
+    UsernameTaken => "username_taken",
+    /// A display name breaks the display-name rules.
+    InvalidDisplayName => "invalid_display_name",
+    /// A group title is empty.
+    EmptyTitle => "empty_title",
+    /// A group title is too long.
+    TitleTooLong => "title_too_long",
+    /// A direct chat takes no title.
+    DirectHasNoTitle => "direct_has_no_title",
+    /// A direct chat is created with exactly one other user.
+    DirectNeedsOneOther => "direct_needs_one_other",
+    /// A direct chat with oneself.
+    DirectWithSelf => "direct_with_self",
+    /// A direct chat always has the same two people.
+    DirectChatIsFixed => "direct_chat_is_fixed",
+    /// The operation is for groups only.
+    NotAGroup => "not_a_group",
+    /// A group needs more members than that.
+    TooFewMembers => "too_few_members",
+    /// A group would have more members than allowed.
+    TooManyMembers => "too_many_members",
+    /// No user was named.
+    NoUsers => "no_users",
+    /// Only an owner or admin of the chat may do this.
+    NotAnAdmin => "not_an_admin",
+    /// The caller's role does not allow this change.
+    NotAllowed => "not_allowed",
+    /// No such role (of a chat member or a worker).
+    UnknownRole => "unknown_role",
+    /// A message without text.
+    EmptyText => "empty_text",
+    /// A message text is too long.
+    TextTooLong => "text_too_long",
+    /// A nonce breaks the nonce rules.
+    InvalidNonce => "invalid_nonce",
+    /// The signal replied to is not in this chat.
+    ReplyToUnknown => "reply_to_unknown",
+    /// Only messages take reactions.
+    NotReactable => "not_reactable",
+    /// A reaction is not one emoji.
+    InvalidEmoji => "invalid_emoji",
+    /// A status text has control characters.
+    InvalidStatusText => "invalid_status_text",
+    /// A status text is too long.
+    StatusTextTooLong => "status_text_too_long",
+    /// A status expiry out of range.
+    InvalidClearAfter => "invalid_clear_after",
+    /// Not a consumer group name (internal).
+    InvalidGroup => "invalid_group",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// An error with a stable `code` (snake_case, never changes once shipped) and a human
 /// readable `detail` safe to show to the caller.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{code}: {detail}")]
 pub struct Error {
     pub kind: ErrorKind,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub detail: Cow<'static, str>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub fn new(kind: ErrorKind, code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+    pub fn new(kind: ErrorKind, code: ErrorCode, detail: impl Into<Cow<'static, str>>) -> Self {
         Self { kind, code, detail: detail.into() }
     }
 
-    pub fn invalid(code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+    pub fn invalid(code: ErrorCode, detail: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorKind::InvalidInput, code, detail)
     }
 
-    pub fn not_found(code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+    pub fn not_found(code: ErrorCode, detail: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorKind::NotFound, code, detail)
     }
 
-    pub fn forbidden(code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+    pub fn forbidden(code: ErrorCode, detail: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorKind::Forbidden, code, detail)
     }
 
-    pub fn conflict(code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+    pub fn conflict(code: ErrorCode, detail: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorKind::Conflict, code, detail)
     }
 
     pub fn unauthenticated(detail: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(ErrorKind::Unauthenticated, "unauthenticated", detail)
+        Self::new(ErrorKind::Unauthenticated, ErrorCode::Unauthenticated, detail)
     }
 
     /// A dependency failed in a way a retry may fix. The detail is for logs only.
     pub fn unavailable(detail: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(ErrorKind::Unavailable, "unavailable", detail)
+        Self::new(ErrorKind::Unavailable, ErrorCode::Unavailable, detail)
     }
 
     /// An unexpected failure. The detail is for logs only.
     pub fn internal(detail: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(ErrorKind::Internal, "internal", detail)
+        Self::new(ErrorKind::Internal, ErrorCode::Internal, detail)
     }
 
     /// The chat does not exist or the caller is not a member: the two are not told apart.
     pub fn chat_not_found() -> Self {
-        Self::not_found("chat_not_found", "no such chat")
+        Self::not_found(ErrorCode::ChatNotFound, "no such chat")
     }
 
     pub fn signal_not_found() -> Self {
-        Self::not_found("signal_not_found", "no such signal in this chat")
+        Self::not_found(ErrorCode::SignalNotFound, "no such signal in this chat")
     }
 
     pub fn user_not_found() -> Self {
-        Self::not_found("user_not_found", "no such user")
+        Self::not_found(ErrorCode::UserNotFound, "no such user")
     }
 }

@@ -8,7 +8,7 @@ pub mod id;
 pub mod model;
 pub mod rules;
 
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorCode, ErrorKind, Result};
 pub use event::{ChatEvent, Event};
 pub use id::{ChatId, Id, IdGenerator, SignalId, UserId};
 pub use model::*;

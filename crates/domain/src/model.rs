@@ -146,13 +146,71 @@ pub struct Signal {
     pub id: SignalId,
     pub chat_id: ChatId,
     pub author_id: UserId,
-    pub kind: SignalKind,
-    /// The text of a `msg`.
-    pub text: Option<String>,
-    /// The signal a `msg` answers.
-    pub reply_to: Option<SignalId>,
-    /// For `joined` / `left`: the users who joined or left.
-    pub subjects: Vec<UserId>,
+    /// What it says, by kind.
+    #[serde(flatten)]
+    pub body: SignalBody,
+}
+
+impl Signal {
+    pub fn kind(&self) -> SignalKind {
+        self.body.kind()
+    }
+}
+
+/// The content of a signal, one shape per kind. (Encoded with its `kind` beside the
+/// signal's other fields; `joined` / `left` name their users `subjects`, as version 1 of
+/// the chat events did.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SignalBody {
+    /// A message written by a member, perhaps answering another signal.
+    Msg { text: String, reply_to: Option<SignalId> },
+    /// Members joined (written by the server).
+    Joined {
+        #[serde(rename = "subjects")]
+        users: Vec<UserId>,
+    },
+    /// Members left or were removed (written by the server).
+    Left {
+        #[serde(rename = "subjects")]
+        users: Vec<UserId>,
+    },
+}
+
+/// A signal body as the columns of a store row: kind, text, reply, users.
+pub type SignalColumns<'a> = (SignalKind, Option<&'a str>, Option<SignalId>, &'a [UserId]);
+
+impl SignalBody {
+    pub fn kind(&self) -> SignalKind {
+        match self {
+            SignalBody::Msg { .. } => SignalKind::Msg,
+            SignalBody::Joined { .. } => SignalKind::Joined,
+            SignalBody::Left { .. } => SignalKind::Left,
+        }
+    }
+
+    /// The body as store columns (what the SQLite and CQL rows hold).
+    pub fn columns(&self) -> SignalColumns<'_> {
+        match self {
+            SignalBody::Msg { text, reply_to } => (SignalKind::Msg, Some(text), *reply_to, &[]),
+            SignalBody::Joined { users } => (SignalKind::Joined, None, None, users),
+            SignalBody::Left { users } => (SignalKind::Left, None, None, users),
+        }
+    }
+
+    /// The body of store columns; `None` for a row no body writes (a message without text).
+    pub fn from_columns(
+        kind: SignalKind,
+        text: Option<String>,
+        reply_to: Option<SignalId>,
+        users: Vec<UserId>,
+    ) -> Option<Self> {
+        Some(match kind {
+            SignalKind::Msg => SignalBody::Msg { text: text?, reply_to },
+            SignalKind::Joined => SignalBody::Joined { users },
+            SignalKind::Left => SignalBody::Left { users },
+        })
+    }
 }
 
 /// Per-emoji reaction count of a signal, from the viewer's point of view.
@@ -298,6 +356,18 @@ impl Presence {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signals_as_version_1_of_the_chat_events_wrote_them_still_read() {
+        let msg = r#"{"id":"5","chat_id":"2","author_id":"3","kind":"msg","text":"hi","reply_to":"4","subjects":[]}"#;
+        let joined = r#"{"id":"6","chat_id":"2","author_id":"3","kind":"joined","text":null,"reply_to":null,"subjects":["3","7"]}"#;
+        let read = |json: &str| serde_json::from_str::<Signal>(json).unwrap().body;
+        assert_eq!(read(msg), SignalBody::Msg { text: "hi".into(), reply_to: Some(crate::Id(4)) });
+        assert_eq!(read(joined), SignalBody::Joined { users: vec![crate::Id(3), crate::Id(7)] });
+        let signal = Signal { id: crate::Id(8), chat_id: crate::Id(2), author_id: crate::Id(3), body: read(joined) };
+        let again: Signal = serde_json::from_str(&serde_json::to_string(&signal).unwrap()).unwrap();
+        assert_eq!(again, signal);
+    }
 
     #[test]
     fn presence_depends_on_who_looks() {

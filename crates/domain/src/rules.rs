@@ -1,5 +1,6 @@
 //! Validation rules that need no I/O: limits, usernames, texts, emoji, nonces.
 
+use crate::ErrorCode;
 use crate::error::{Error, Result};
 
 /// Limits a deployment may tune. Defaults are safe for a public server.
@@ -30,17 +31,20 @@ pub fn validate_username(username: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid("invalid_username", "a username is 1 to 64 characters of a-z, 0-9, '.', '_', '-' and '@'"))
+        Err(Error::invalid(
+            ErrorCode::InvalidUsername,
+            "a username is 1 to 64 characters of a-z, 0-9, '.', '_', '-' and '@'",
+        ))
     }
 }
 
 /// A message text: not blank, at most `max` characters.
 pub fn validate_text(text: &str, max: usize) -> Result<()> {
     if text.trim().is_empty() {
-        return Err(Error::invalid("empty_text", "a message needs some text"));
+        return Err(Error::invalid(ErrorCode::EmptyText, "a message needs some text"));
     }
     if text.chars().count() > max {
-        return Err(Error::invalid("text_too_long", format!("a message is at most {max} characters")));
+        return Err(Error::invalid(ErrorCode::TextTooLong, format!("a message is at most {max} characters")));
     }
     Ok(())
 }
@@ -48,10 +52,10 @@ pub fn validate_text(text: &str, max: usize) -> Result<()> {
 /// A group title: not blank, at most `max` characters.
 pub fn validate_title(title: &str, max: usize) -> Result<()> {
     if title.trim().is_empty() {
-        return Err(Error::invalid("empty_title", "a group needs a title"));
+        return Err(Error::invalid(ErrorCode::EmptyTitle, "a group needs a title"));
     }
     if title.chars().count() > max {
-        return Err(Error::invalid("title_too_long", format!("a title is at most {max} characters")));
+        return Err(Error::invalid(ErrorCode::TitleTooLong, format!("a title is at most {max} characters")));
     }
     Ok(())
 }
@@ -59,7 +63,7 @@ pub fn validate_title(title: &str, max: usize) -> Result<()> {
 /// A client nonce: 1..=64 visible ASCII characters.
 pub fn validate_nonce(nonce: &str) -> Result<()> {
     if nonce.is_empty() || nonce.len() > 64 || !nonce.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Error::invalid("invalid_nonce", "a nonce is 1 to 64 visible ASCII characters"));
+        return Err(Error::invalid(ErrorCode::InvalidNonce, "a nonce is 1 to 64 visible ASCII characters"));
     }
     Ok(())
 }
@@ -71,7 +75,7 @@ pub fn validate_emoji(emoji: &str) -> Result<()> {
         && emoji.len() <= 32
         && emoji.chars().count() <= 10
         && emoji.chars().all(|c| !c.is_ascii() && !c.is_control() && !c.is_whitespace());
-    if ok { Ok(()) } else { Err(Error::invalid("invalid_emoji", "a reaction is a single emoji")) }
+    if ok { Ok(()) } else { Err(Error::invalid(ErrorCode::InvalidEmoji, "a reaction is a single emoji")) }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The OIDC adapter's configuration (`[identity]` with `kind = "oidc"`).
 
-use domain::{Error, Result};
+use domain::{Error, ErrorCode, Result};
 use jsonwebtoken::Algorithm;
 use serde::{Deserialize, Serialize};
 
@@ -63,7 +63,7 @@ impl Default for OidcConfig {
 impl OidcConfig {
     /// Checks the configuration and returns the accepted algorithms.
     pub fn validate(&self) -> Result<Vec<Algorithm>> {
-        let bad = |detail: String| Error::invalid("invalid_config", detail);
+        let bad = |detail: String| Error::invalid(ErrorCode::InvalidConfig, detail);
         let issuer = self.issuer.trim_end_matches('/');
         if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
             return Err(bad(format!("identity.issuer must be an http(s) URL, not {:?}", self.issuer)));

@@ -3,7 +3,7 @@
 //! added to chats. Keycloak-specific: the admin API of realm `R` at `<host>/realms/R` is
 //! `<host>/admin/realms/R`.
 
-use domain::{Error, Result};
+use domain::{Error, ErrorCode, Result};
 use serde::Deserialize;
 
 use crate::OidcConfig;
@@ -64,14 +64,14 @@ impl Directory {
         config.validate()?;
         let (Some(client_id), Some(client_secret)) = (&config.sync_client_id, &config.sync_client_secret) else {
             return Err(Error::invalid(
-                "invalid_config",
+                ErrorCode::InvalidConfig,
                 "the user sync needs identity.sync_client_id and identity.sync_client_secret",
             ));
         };
         let base = config.base();
         let (host, realm) = base.rsplit_once("/realms/").ok_or_else(|| {
             Error::invalid(
-                "invalid_config",
+                ErrorCode::InvalidConfig,
                 format!("identity.issuer {base:?} is not a Keycloak realm URL (…/realms/NAME)"),
             )
         })?;

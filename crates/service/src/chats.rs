@@ -4,9 +4,11 @@
 use std::collections::BTreeSet;
 
 use domain::{
-    Chat, ChatEvent, ChatId, ChatKind, Error, Event, Id, InboxEntry, Member, Page, Result, Role, Signal, SignalKind,
-    User, UserId, id::now_ms, rules,
+    Chat, ChatEvent, ChatId, ChatKind, Error, ErrorCode, Event, Id, InboxEntry, Member, Page, Result, Role, Signal,
+    SignalBody, User, UserId, id::now_ms, rules,
 };
+
+use ports::InsertSignalOutcome;
 
 use crate::{ChatService, cursor};
 
@@ -38,11 +40,39 @@ impl ChatService {
         self.store.members(chat_id).await
     }
 
+    /// Creates a chat of `kind` with the caller and `members`: a group (titled), or the
+    /// caller's direct chat with the one other member, which is created once per pair
+    /// (the flag says whether this call created it).
+    pub async fn create_chat(
+        &self,
+        actor: &User,
+        kind: ChatKind,
+        title: Option<&str>,
+        members: &[UserId],
+    ) -> Result<(Chat, bool)> {
+        match kind {
+            ChatKind::Direct => {
+                if title.is_some() {
+                    return Err(Error::invalid(ErrorCode::DirectHasNoTitle, "a direct chat has no title"));
+                }
+                let others: Vec<UserId> = members.iter().copied().filter(|m| *m != actor.id).collect();
+                let [other] = others[..] else {
+                    return Err(Error::invalid(
+                        ErrorCode::DirectNeedsOneOther,
+                        "a direct chat has exactly one other member",
+                    ));
+                };
+                self.open_direct(actor, other).await
+            }
+            ChatKind::Group => Ok((self.create_group(actor, title.unwrap_or_default(), members).await?, true)),
+        }
+    }
+
     /// The direct chat between the actor and `other`, created on first call. Returns the
     /// chat and whether this call created it.
     pub async fn open_direct(&self, actor: &User, other: UserId) -> Result<(Chat, bool)> {
         if other == actor.id {
-            return Err(Error::invalid("direct_with_self", "a direct chat is between two different people"));
+            return Err(Error::invalid(ErrorCode::DirectWithSelf, "a direct chat is between two different people"));
         }
         self.user(other).await?;
         let proposed = self.ids.next_id();
@@ -84,7 +114,7 @@ impl ChatService {
         let mut ids: BTreeSet<UserId> = members.iter().copied().collect();
         ids.insert(actor.id);
         if ids.len() < 2 {
-            return Err(Error::invalid("too_few_members", "a group has at least two members"));
+            return Err(Error::invalid(ErrorCode::TooFewMembers, "a group has at least two members"));
         }
         self.check_group_size(ids.len())?;
         self.check_users_exist(ids.iter().copied()).await?;
@@ -110,7 +140,7 @@ impl ChatService {
             also_notify: vec![],
         })
         .await?;
-        self.write_membership_signal(chat_id, actor.id, SignalKind::Joined, member_ids).await?;
+        self.write_membership_signal(chat_id, actor.id, SignalBody::Joined { users: member_ids }).await?;
         Ok(chat)
     }
 
@@ -118,10 +148,10 @@ impl ChatService {
     pub async fn rename_group(&self, actor: &User, chat_id: ChatId, title: &str) -> Result<Chat> {
         let (chat, me) = self.chat_for(actor, chat_id).await?;
         if chat.kind != ChatKind::Group {
-            return Err(Error::invalid("not_a_group", "only a group has a title"));
+            return Err(Error::invalid(ErrorCode::NotAGroup, "only a group has a title"));
         }
         if !me.role.manages_members() {
-            return Err(Error::forbidden("not_an_admin", "only the owner or an admin may do this"));
+            return Err(Error::forbidden(ErrorCode::NotAnAdmin, "only the owner or an admin may do this"));
         }
         let title = title.trim();
         rules::validate_title(title, self.limits.max_title_chars)?;
@@ -134,13 +164,13 @@ impl ChatService {
     pub async fn add_members(&self, actor: &User, chat_id: ChatId, users: &[UserId]) -> Result<Vec<Member>> {
         let (chat, me) = self.chat_for(actor, chat_id).await?;
         if chat.kind != ChatKind::Group {
-            return Err(Error::invalid("direct_chat_is_fixed", "a direct chat always has the same two people"));
+            return Err(Error::invalid(ErrorCode::DirectChatIsFixed, "a direct chat always has the same two people"));
         }
         if !me.role.manages_members() {
-            return Err(Error::forbidden("not_an_admin", "only the owner or an admin may add people"));
+            return Err(Error::forbidden(ErrorCode::NotAnAdmin, "only the owner or an admin may add people"));
         }
         if users.is_empty() {
-            return Err(Error::invalid("no_users", "name at least one user to add"));
+            return Err(Error::invalid(ErrorCode::NoUsers, "name at least one user to add"));
         }
         let current = self.store.members(chat_id).await?;
         let new: BTreeSet<UserId> =
@@ -160,7 +190,7 @@ impl ChatService {
             also_notify: vec![],
         })
         .await?;
-        self.write_membership_signal(chat_id, actor.id, SignalKind::Joined, new).await?;
+        self.write_membership_signal(chat_id, actor.id, SignalBody::Joined { users: new }).await?;
         self.store.members(chat_id).await
     }
 
@@ -170,20 +200,22 @@ impl ChatService {
     pub async fn remove_member(&self, actor: &User, chat_id: ChatId, user: UserId) -> Result<()> {
         let (chat, me) = self.chat_for(actor, chat_id).await?;
         if chat.kind != ChatKind::Group {
-            return Err(Error::invalid("direct_chat_is_fixed", "a direct chat always has the same two people"));
+            return Err(Error::invalid(ErrorCode::DirectChatIsFixed, "a direct chat always has the same two people"));
         }
         let members = self.store.members(chat_id).await?;
         let target = members
             .iter()
             .find(|m| m.user_id == user)
-            .ok_or_else(|| Error::not_found("member_not_found", "this user is not a member of the chat"))?;
+            .ok_or_else(|| Error::not_found(ErrorCode::MemberNotFound, "this user is not a member of the chat"))?;
         if user != actor.id {
             let allowed = me.role.manages_members() && target.role < me.role;
             if !allowed {
-                return Err(Error::forbidden("not_allowed", "you may not remove this member"));
+                return Err(Error::forbidden(ErrorCode::NotAllowed, "you may not remove this member"));
             }
         }
-        self.store.remove_member(chat_id, user).await?;
+        // Every step can be done again, and the membership goes last: a call that fails
+        // half-way leaves the member in, so its retry finds them and finishes the change
+        // (the `left` signal is written once: its nonce names this membership).
         if target.role == Role::Owner {
             let successor = members
                 .iter()
@@ -193,14 +225,15 @@ impl ChatService {
                 self.store.set_role(chat_id, successor.user_id, Role::Owner).await?;
             }
         }
+        let nonce = format!("left-{}-{}", user.0, target.joined_at);
+        self.write_membership_signal_once(chat_id, actor.id, SignalBody::Left { users: vec![user] }, &nonce).await?;
         self.publish(ChatEvent {
             chat_id,
             event: Event::MemberLeft { chat_id, user_id: user, by: actor.id },
             also_notify: vec![user],
         })
         .await?;
-        self.write_membership_signal(chat_id, actor.id, SignalKind::Left, vec![user]).await?;
-        Ok(())
+        self.store.remove_member(chat_id, user).await
     }
 
     /// The actor's chats, most recently active first.
@@ -224,7 +257,7 @@ impl ChatService {
     fn check_group_size(&self, n: usize) -> Result<()> {
         if n > self.limits.max_group_members {
             return Err(Error::invalid(
-                "too_many_members",
+                ErrorCode::TooManyMembers,
                 format!("a group has at most {} members", self.limits.max_group_members),
             ));
         }
@@ -234,24 +267,36 @@ impl ChatService {
     async fn check_users_exist(&self, users: impl Iterator<Item = UserId>) -> Result<()> {
         for u in users {
             if self.store.user(u).await?.is_none() {
-                return Err(Error::not_found("user_not_found", format!("no user with id {u}")));
+                return Err(Error::not_found(ErrorCode::UserNotFound, format!("no user with id {u}")));
             }
         }
         Ok(())
     }
 
     /// Writes a server-authored `joined` / `left` signal and announces it.
-    async fn write_membership_signal(
+    async fn write_membership_signal(&self, chat_id: ChatId, author: UserId, body: SignalBody) -> Result<()> {
+        let signal = Signal { id: self.ids.next_id(), chat_id, author_id: author, body };
+        self.store.insert_signal(&signal, None).await?;
+        self.after_signal_stored(signal).await
+    }
+
+    /// [`Self::write_membership_signal`] at most once per `nonce`: a repeat announces the
+    /// signal written the first time again (the bus drops what it already has).
+    async fn write_membership_signal_once(
         &self,
         chat_id: ChatId,
         author: UserId,
-        kind: SignalKind,
-        subjects: Vec<UserId>,
+        body: SignalBody,
+        nonce: &str,
     ) -> Result<()> {
-        let signal =
-            Signal { id: self.ids.next_id(), chat_id, author_id: author, kind, text: None, reply_to: None, subjects };
-        self.store.insert_signal(&signal, None).await?;
-        self.after_signal_stored(signal).await
+        let signal = Signal { id: self.ids.next_id(), chat_id, author_id: author, body };
+        match self.store.insert_signal(&signal, Some(nonce)).await? {
+            InsertSignalOutcome::Inserted => self.after_signal_stored(signal).await,
+            InsertSignalOutcome::Duplicate(first) => match self.store.signal(chat_id, first).await? {
+                Some(first) => self.after_signal_stored(first).await,
+                None => Ok(()),
+            },
+        }
     }
 }
 

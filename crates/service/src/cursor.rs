@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use domain::{ChatId, Error, Id, Result, SignalId};
+use domain::{ChatId, Error, ErrorCode, Id, Result, SignalId};
 use ports::SignalRange;
 
 fn encode(text: &str) -> String {
@@ -15,7 +15,7 @@ fn decode(cursor: &str) -> Result<String> {
 }
 
 fn invalid_cursor() -> Error {
-    Error::invalid("invalid_cursor", "the cursor is not one this server gave")
+    Error::invalid(ErrorCode::InvalidCursor, "the cursor is not one this server gave")
 }
 
 fn parse_id(s: &str) -> Result<Id> {
@@ -78,7 +78,10 @@ impl SignalQuery {
             .filter(|g| **g)
             .count();
         if given > 1 {
-            return Err(Error::invalid("conflicting_position", "give at most one of cursor, before, after and around"));
+            return Err(Error::invalid(
+                ErrorCode::ConflictingPosition,
+                "give at most one of cursor, before, after and around",
+            ));
         }
         if let Some(cursor) = &self.cursor {
             let text = decode(cursor)?;

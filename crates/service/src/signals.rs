@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use domain::{
-    ChatEvent, ChatId, Error, Event, Page, ReactionCount, Result, Signal, SignalId, SignalKind, SignalView, User,
-    UserId, rules,
+    ChatEvent, ChatId, Error, ErrorCode, Event, Page, ReactionCount, Result, Signal, SignalBody, SignalId, SignalKind,
+    SignalView, User, UserId, rules,
 };
 use ports::{InsertSignalOutcome, SignalRange};
 
@@ -34,16 +34,13 @@ impl ChatService {
         if let Some(reply_to) = msg.reply_to
             && self.store.signal(chat_id, reply_to).await?.is_none()
         {
-            return Err(Error::invalid("reply_to_unknown", "reply_to names no signal of this chat"));
+            return Err(Error::invalid(ErrorCode::ReplyToUnknown, "reply_to names no signal of this chat"));
         }
         let signal = Signal {
             id: self.ids.next_id(),
             chat_id,
             author_id: actor.id,
-            kind: SignalKind::Msg,
-            text: Some(msg.text),
-            reply_to: msg.reply_to,
-            subjects: vec![],
+            body: SignalBody::Msg { text: msg.text, reply_to: msg.reply_to },
         };
         match self.store.insert_signal(&signal, Some(&msg.nonce)).await? {
             InsertSignalOutcome::Inserted => {
@@ -131,8 +128,8 @@ impl ChatService {
         rules::validate_emoji(emoji)?;
         self.membership(actor, chat_id).await?;
         let signal = self.store.signal(chat_id, id).await?.ok_or_else(Error::signal_not_found)?;
-        if signal.kind != SignalKind::Msg {
-            return Err(Error::invalid("not_reactable", "only messages take reactions"));
+        if signal.kind() != SignalKind::Msg {
+            return Err(Error::invalid(ErrorCode::NotReactable, "only messages take reactions"));
         }
         let changed = if add {
             self.store.add_reaction(chat_id, id, emoji, actor.id).await?

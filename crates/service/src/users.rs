@@ -1,6 +1,6 @@
 //! Users: just-in-time provisioning from a verified identity, lookups, profile changes.
 
-use domain::{Error, Result, User, UserId, id::now_ms, rules};
+use domain::{Error, ErrorCode, Result, User, UserId, id::now_ms, rules};
 use ports::{CreateUserOutcome, RenameOutcome, VerifiedIdentity};
 
 use crate::ChatService;
@@ -63,7 +63,7 @@ impl ChatService {
             // Two first requests of the same person raced: the other one won.
             CreateUserOutcome::SubjectTaken(existing) => Ok((existing, Provisioned::Unchanged)),
             CreateUserOutcome::UsernameTaken => {
-                Err(Error::conflict("username_taken", "this username belongs to another account"))
+                Err(Error::conflict(ErrorCode::UsernameTaken, "this username belongs to another account"))
             }
         }
     }
@@ -83,7 +83,7 @@ impl ChatService {
     pub async fn set_display_name(&self, actor: &User, display_name: &str) -> Result<User> {
         let name = display_name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(Error::invalid("invalid_display_name", "a display name is 1 to 100 characters"));
+            return Err(Error::invalid(ErrorCode::InvalidDisplayName, "a display name is 1 to 100 characters"));
         }
         self.store.set_display_name(actor.id, name).await?;
         Ok(User { display_name: name.to_string(), ..actor.clone() })

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bus_local::{LocalBus, LocalBusConfig};
-use domain::{ChatKind, ErrorKind, Event, Id, IdGenerator, Limits, Role, SignalKind, User};
+use domain::{ChatKind, ErrorCode, ErrorKind, Event, Id, IdGenerator, Limits, Role, SignalKind, User};
 use futures::StreamExt;
 use ports::{Bus, UserSubscription, VerifiedIdentity};
 use service::signals::NewMessage;
@@ -70,7 +70,7 @@ async fn users_are_provisioned_once_renamed_at_login_and_usernames_never_taken_o
     // Another person (or another issuer) claiming the username gets a conflict, not the account.
     for other in [identity("kc", "sub-2", "alice", None), identity("evil", "sub-1", "alice", None)] {
         let err = h.service.user_for_identity(&other).await.unwrap_err();
-        assert_eq!((err.kind, err.code), (ErrorKind::Conflict, "username_taken"));
+        assert_eq!((err.kind, err.code), (ErrorKind::Conflict, ErrorCode::UsernameTaken));
     }
     // Concurrent first logins of one person create one user.
     let bob = identity("kc", "sub-3", "bob", None);
@@ -119,11 +119,11 @@ async fn concurrent_sends_with_one_nonce_store_and_announce_one_message() {
     assert_eq!(sends.iter().filter(|(_, created)| *created).count(), 1);
     assert!(sends.iter().all(|(v, _)| v.signal.id == sends[0].0.signal.id));
     let page = h.service.signals(&bob, chat.id, &SignalQuery::default()).await.unwrap();
-    assert_eq!(page.items.iter().filter(|v| v.signal.kind == SignalKind::Msg).count(), 1);
+    assert_eq!(page.items.iter().filter(|v| v.signal.kind() == SignalKind::Msg).count(), 1);
     let created: Vec<_> = drain(&mut bob_events)
         .await
         .into_iter()
-        .filter(|e| matches!(e, Event::SignalCreated { signal } if signal.signal.kind == SignalKind::Msg))
+        .filter(|e| matches!(e, Event::SignalCreated { signal } if signal.signal.kind() == SignalKind::Msg))
         .collect();
     assert_eq!(created.len(), 1, "a retried send is announced once");
 }
@@ -174,7 +174,7 @@ async fn admins_manage_members_the_owner_role_passes_on_and_outsiders_see_nothin
         h.service.chat_for(&outsider, chat.id).await.map(drop).unwrap_err(),
         h.service.signals(&outsider, chat.id, &SignalQuery::default()).await.map(drop).unwrap_err(),
     ] {
-        assert_eq!((err.kind, err.code), (ErrorKind::NotFound, "chat_not_found"));
+        assert_eq!((err.kind, err.code), (ErrorKind::NotFound, ErrorCode::ChatNotFound));
     }
     // The owner leaves: the admin (highest remaining role) becomes owner.
     h.service.remove_member(&owner, chat.id, owner.id).await.unwrap();
@@ -182,7 +182,7 @@ async fn admins_manage_members_the_owner_role_passes_on_and_outsiders_see_nothin
     assert_eq!(me.role, Role::Owner);
     // joined (creation), joined (outsider), left (outsider), left (owner)
     let page = h.service.signals(&admin, chat.id, &SignalQuery::default()).await.unwrap();
-    let kinds: Vec<SignalKind> = page.items.iter().rev().map(|v| v.signal.kind).collect();
+    let kinds: Vec<SignalKind> = page.items.iter().rev().map(|v| v.signal.kind()).collect();
     assert_eq!(kinds, [SignalKind::Joined, SignalKind::Joined, SignalKind::Left, SignalKind::Left]);
 }
 
@@ -205,4 +205,89 @@ async fn receipts_come_from_watermarks_and_exclude_the_author() {
     assert_eq!((r2.delivered_to, r2.seen_by), (vec![carol.id], vec![]));
     // A delivery note for someone who is not a member is ignored.
     h.service.mark_delivered(&[(chat.id, Id(12345), m2.signal.id)]).await.unwrap();
+}
+
+/// The local bus, refusing the next `member.left` chat event once `refuse` is set.
+struct RefusingBus {
+    inner: Arc<dyn Bus>,
+    refuse: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Bus for RefusingBus {
+    async fn ping(&self) -> domain::Result<()> {
+        self.inner.ping().await
+    }
+    async fn publish_chat_event(&self, event: &domain::ChatEvent) -> domain::Result<()> {
+        if matches!(event.event, Event::MemberLeft { .. })
+            && self.refuse.swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(domain::Error::unavailable("the bus is down for this test"));
+        }
+        self.inner.publish_chat_event(event).await
+    }
+    async fn declare_group(&self, group: &str) -> domain::Result<()> {
+        self.inner.declare_group(group).await
+    }
+    async fn chat_events(&self, group: &str) -> domain::Result<ports::ChatEventStream> {
+        self.inner.chat_events(group).await
+    }
+    async fn group_lag(&self, group: &str) -> domain::Result<u64> {
+        self.inner.group_lag(group).await
+    }
+    async fn publish_user_event(&self, users: &[Id], event: &Event) -> domain::Result<()> {
+        self.inner.publish_user_event(users, event).await
+    }
+    async fn subscribe_user(&self, user: Id, after: Option<&str>) -> domain::Result<UserSubscription> {
+        self.inner.subscribe_user(user, after).await
+    }
+    async fn publish_ephemeral(&self, users: &[Id], event: &Event) -> domain::Result<()> {
+        self.inner.publish_ephemeral(users, event).await
+    }
+    async fn heartbeat(&self, user: Id, connection: &str, ttl: Duration) -> domain::Result<bool> {
+        self.inner.heartbeat(user, connection, ttl).await
+    }
+    async fn connection_closed(&self, user: Id, connection: &str) -> domain::Result<bool> {
+        self.inner.connection_closed(user, connection).await
+    }
+    async fn online(&self, users: &[Id]) -> domain::Result<Vec<Id>> {
+        self.inner.online(users).await
+    }
+    async fn presence_expiries(&self) -> domain::Result<ports::PresenceExpiryStream> {
+        self.inner.presence_expiries().await
+    }
+    async fn set_status(&self, user: Id, status: Option<&domain::UserStatus>) -> domain::Result<()> {
+        self.inner.set_status(user, status).await
+    }
+    async fn status(&self, user: Id) -> domain::Result<Option<domain::UserStatus>> {
+        self.inner.status(user).await
+    }
+}
+
+#[tokio::test]
+async fn an_owner_leaving_when_the_bus_fails_half_way_finishes_on_retry_with_one_left_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("db"), Durability::Normal).unwrap());
+    let local: Arc<dyn Bus> = Arc::new(LocalBus::new(LocalBusConfig::default()));
+    let bus = Arc::new(RefusingBus { inner: local, refuse: false.into() });
+    let service = ChatService::new(store.clone(), bus.clone(), Arc::new(IdGenerator::new(1)), Limits::default());
+    service::Workers::start_all(store, bus.clone()).await.unwrap();
+    let h = Harness { service, bus: bus.clone(), _dir: dir };
+    let (owner, admin) = (h.user("owner").await, h.user("admin").await);
+    let chat = h.service.create_group(&owner, "g", &[admin.id]).await.unwrap();
+    h.service.store().set_role(chat.id, admin.id, Role::Admin).await.unwrap();
+
+    bus.refuse.store(true, std::sync::atomic::Ordering::SeqCst);
+    let refused = h.service.remove_member(&owner, chat.id, owner.id).await.unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::Unavailable);
+    // Half-way, the owner is still in: the retry can finish.
+    h.service.chat_for(&owner, chat.id).await.expect("the owner is still a member after the failure");
+    h.service.remove_member(&owner, chat.id, owner.id).await.unwrap();
+
+    assert_eq!(h.service.chat_for(&owner, chat.id).await.unwrap_err().code, ErrorCode::ChatNotFound);
+    let (_, me) = h.service.chat_for(&admin, chat.id).await.unwrap();
+    assert_eq!(me.role, Role::Owner, "the ownership passed on");
+    let page = h.service.signals(&admin, chat.id, &SignalQuery::default()).await.unwrap();
+    let kinds: Vec<SignalKind> = page.items.iter().rev().map(|v| v.signal.kind()).collect();
+    assert_eq!(kinds, [SignalKind::Joined, SignalKind::Left], "one `left` line for one leave");
 }

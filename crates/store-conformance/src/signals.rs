@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use domain::{Id, Signal, SignalKind, id::BUCKET_MS, id::now_ms};
+use domain::{Id, Signal, SignalBody, id::BUCKET_MS, id::now_ms};
 use ports::{InsertSignalOutcome, SignalRange};
 
 use crate::Fixture;
@@ -17,31 +17,16 @@ pub(crate) async fn run(f: &Fixture) {
 }
 
 fn msg(chat: Id, id: Id, author: Id, text: &str) -> Signal {
-    Signal {
-        id,
-        chat_id: chat,
-        author_id: author,
-        kind: SignalKind::Msg,
-        text: Some(text.into()),
-        reply_to: None,
-        subjects: vec![],
-    }
+    Signal { id, chat_id: chat, author_id: author, body: SignalBody::Msg { text: text.into(), reply_to: None } }
 }
 
 async fn insert_and_read(f: &Fixture) {
     let (a, b) = (f.user().await.id, f.user().await.id);
     let chat = f.group(&[a, b]).await;
     let first = msg(chat.id, f.id(), a, "hello 👋, «world»");
-    let reply = Signal { reply_to: Some(first.id), ..msg(chat.id, f.id(), b, "hi") };
-    let joined = Signal {
-        id: f.id(),
-        chat_id: chat.id,
-        author_id: a,
-        kind: SignalKind::Joined,
-        text: None,
-        reply_to: None,
-        subjects: vec![a, b],
-    };
+    let reply =
+        Signal { body: SignalBody::Msg { text: "hi".into(), reply_to: Some(first.id) }, ..msg(chat.id, f.id(), b, "") };
+    let joined = Signal { id: f.id(), chat_id: chat.id, author_id: a, body: SignalBody::Joined { users: vec![a, b] } };
     for s in [&first, &reply, &joined] {
         assert_eq!(f.store.insert_signal(s, None).await.unwrap(), InsertSignalOutcome::Inserted);
         assert_eq!(f.store.signal(chat.id, s.id).await.unwrap().as_ref(), Some(s));

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use domain::{Error, Result};
+use domain::{Error, ErrorCode, Result};
 use scylla::statement::{Consistency, SerialConsistency};
 use serde::{Deserialize, Serialize};
 
@@ -70,7 +70,7 @@ fn is_identifier(s: &str) -> bool {
 
 impl CqlConfig {
     pub fn validate(&self) -> Result<()> {
-        let bad = |what: String| Err(Error::invalid("invalid_config", what));
+        let bad = |what: String| Err(Error::invalid(ErrorCode::InvalidConfig, what));
         if self.contact_points.is_empty() {
             return bad("store.contact_points is empty".into());
         }
@@ -94,14 +94,14 @@ impl CqlConfig {
             "NetworkTopologyStrategy" => {
                 if r.datacenters.is_empty() || !r.datacenters.keys().all(|dc| is_identifier(dc)) {
                     return Err(Error::invalid(
-                        "invalid_config",
+                        ErrorCode::InvalidConfig,
                         "NetworkTopologyStrategy needs store.replication.datacenters = { <dc> = <factor>, … }",
                     ));
                 }
                 let dcs: Vec<String> = r.datacenters.iter().map(|(dc, n)| format!("'{dc}': {n}")).collect();
                 Ok(format!("{{'class': 'NetworkTopologyStrategy', {}}}", dcs.join(", ")))
             }
-            other => Err(Error::invalid("invalid_config", format!("unknown replication class {other:?}"))),
+            other => Err(Error::invalid(ErrorCode::InvalidConfig, format!("unknown replication class {other:?}"))),
         }
     }
 
@@ -116,7 +116,7 @@ impl CqlConfig {
             "local_quorum" => Consistency::LocalQuorum,
             "each_quorum" => Consistency::EachQuorum,
             "local_one" => Consistency::LocalOne,
-            other => return Err(Error::invalid("invalid_config", format!("unknown consistency {other:?}"))),
+            other => return Err(Error::invalid(ErrorCode::InvalidConfig, format!("unknown consistency {other:?}"))),
         })
     }
 
@@ -124,7 +124,9 @@ impl CqlConfig {
         Ok(match self.serial_consistency.as_str() {
             "serial" => SerialConsistency::Serial,
             "local_serial" => SerialConsistency::LocalSerial,
-            other => return Err(Error::invalid("invalid_config", format!("unknown serial consistency {other:?}"))),
+            other => {
+                return Err(Error::invalid(ErrorCode::InvalidConfig, format!("unknown serial consistency {other:?}")));
+            }
         })
     }
 }

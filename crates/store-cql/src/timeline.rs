@@ -2,7 +2,7 @@
 //! signal was never written), reading one, and reading pages across the time buckets that
 //! `chat_buckets` lists.
 
-use domain::{ChatId, Id, Result, Signal, SignalId, SignalKind};
+use domain::{ChatId, Id, Result, Signal, SignalBody, SignalId, SignalKind};
 use ports::SignalRange;
 
 use crate::CqlStore;
@@ -11,15 +11,10 @@ use crate::store::{corrupt, first, rows};
 type SignalRow = (i64, i64, i64, String, Option<String>, Option<i64>, Option<Vec<i64>>);
 
 fn to_signal(r: SignalRow) -> Result<Signal> {
-    Ok(Signal {
-        chat_id: Id::from_i64(r.0),
-        id: Id::from_i64(r.1),
-        author_id: Id::from_i64(r.2),
-        kind: SignalKind::parse(&r.3).ok_or_else(|| corrupt("signal"))?,
-        text: r.4,
-        reply_to: r.5.map(Id::from_i64),
-        subjects: r.6.unwrap_or_default().into_iter().map(Id::from_i64).collect(),
-    })
+    let kind = SignalKind::parse(&r.3).ok_or_else(|| corrupt("signal"))?;
+    let users = r.6.unwrap_or_default().into_iter().map(Id::from_i64).collect();
+    let body = SignalBody::from_columns(kind, r.4, r.5.map(Id::from_i64), users).ok_or_else(|| corrupt("signal"))?;
+    Ok(Signal { chat_id: Id::from_i64(r.0), id: Id::from_i64(r.1), author_id: Id::from_i64(r.2), body })
 }
 
 /// A row count for a CQL `LIMIT`, which is an `int`: a `usize` beyond it asks for everything
@@ -62,17 +57,17 @@ impl CqlStore {
     }
 
     async fn write_signal_row(&self, s: &Signal) -> Result<()> {
-        let subjects: Option<Vec<i64>> =
-            (!s.subjects.is_empty()).then(|| s.subjects.iter().map(|u| u.as_i64()).collect());
+        let (kind, text, reply_to, users) = s.body.columns();
+        let users: Option<Vec<i64>> = (!users.is_empty()).then(|| users.iter().map(|u| u.as_i64()).collect());
         let values = (
             s.id.bucket(),
             s.chat_id.as_i64(),
             s.id.as_i64(),
             s.author_id.as_i64(),
-            s.kind.as_str(),
-            s.text.as_deref(),
-            s.reply_to.map(Id::as_i64),
-            subjects,
+            kind.as_str(),
+            text,
+            reply_to.map(Id::as_i64),
+            users,
         );
         self.run(&self.st.insert_signal, values).await.map(drop)
     }

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use domain::id::{BUCKET_MS, now_ms};
-use domain::{Id, IdGenerator, Signal, SignalKind};
+use domain::{Id, IdGenerator, Signal, SignalBody};
 use ports::{InsertSignalOutcome, SignalRange, Store};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
@@ -48,15 +48,7 @@ async fn store_and_raw_session() -> (CqlStore, Session) {
 }
 
 fn msg(chat: Id, id: Id, author: Id, text: &str) -> Signal {
-    Signal {
-        id,
-        chat_id: chat,
-        author_id: author,
-        kind: SignalKind::Msg,
-        text: Some(text.into()),
-        reply_to: None,
-        subjects: vec![],
-    }
+    Signal { id, chat_id: chat, author_id: author, body: SignalBody::Msg { text: text.into(), reply_to: None } }
 }
 
 async fn claim_nonce_only(session: &Session, chat: Id, author: Id, nonce: &str, signal: Id) {
@@ -109,7 +101,7 @@ async fn a_retry_lists_the_bucket_of_a_signal_stored_without_it() {
     session
         .query_unpaged(
             "INSERT INTO signals (bucket, chat_id, signal_id, author_id, kind, text) VALUES (?, ?, ?, ?, 'msg', ?)",
-            (first.id.bucket(), chat.as_i64(), first.id.as_i64(), author.as_i64(), first.text.as_deref()),
+            (first.id.bucket(), chat.as_i64(), first.id.as_i64(), author.as_i64(), first.body.columns().1),
         )
         .await
         .unwrap();

@@ -1,6 +1,6 @@
 //! Mapping between SQLite rows and domain types.
 
-use domain::{Chat, ChatKind, Id, Member, Role, Signal, SignalKind, User};
+use domain::{Chat, ChatKind, Id, Member, Role, Signal, SignalBody, SignalKind, User};
 use rusqlite::Row;
 use rusqlite::types::Type;
 
@@ -54,18 +54,18 @@ pub fn member(row: &Row<'_>) -> rusqlite::Result<Member> {
 pub fn signal(row: &Row<'_>) -> rusqlite::Result<Signal> {
     let kind: String = row.get(3)?;
     let subjects: String = row.get(6)?;
+    let users = subjects
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<Id>().map_err(|_| bad(6, "subject id")))
+        .collect::<rusqlite::Result<_>>()?;
+    let kind = SignalKind::parse(&kind).ok_or_else(|| bad(3, "signal kind"))?;
+    let reply_to = row.get::<_, Option<i64>>(5)?.map(Id::from_i64);
     Ok(Signal {
         chat_id: id(row, 0)?,
         id: id(row, 1)?,
         author_id: id(row, 2)?,
-        kind: SignalKind::parse(&kind).ok_or_else(|| bad(3, "signal kind"))?,
-        text: row.get(4)?,
-        reply_to: row.get::<_, Option<i64>>(5)?.map(Id::from_i64),
-        subjects: subjects
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<Id>().map_err(|_| bad(6, "subject id")))
-            .collect::<rusqlite::Result<_>>()?,
+        body: SignalBody::from_columns(kind, row.get(4)?, reply_to, users).ok_or_else(|| bad(4, "message text"))?,
     })
 }
 

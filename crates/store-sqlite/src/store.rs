@@ -279,16 +279,17 @@ impl Store for SqliteStore {
                     return Ok(InsertSignalOutcome::Duplicate(Id::from_i64(first)));
                 }
             }
+            let (kind, text, reply_to, users) = s.body.columns();
             tx.execute(
                 &format!("INSERT INTO signals ({SIGNAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
                 params![
                     s.chat_id.as_i64(),
                     s.id.as_i64(),
                     s.author_id.as_i64(),
-                    s.kind.as_str(),
-                    s.text,
-                    s.reply_to.map(Id::as_i64),
-                    join_ids(&s.subjects)
+                    kind.as_str(),
+                    text,
+                    reply_to.map(Id::as_i64),
+                    join_ids(users)
                 ],
             )?;
             tx.commit()?;

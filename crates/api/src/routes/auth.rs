@@ -1,5 +1,6 @@
 //! How to log in: the login configuration and the embedded shape's dev login.
 
+use domain::ErrorCode;
 use std::net::SocketAddr;
 
 use axum::Extension;
@@ -41,7 +42,7 @@ async fn dev_login(
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     ApiJson(body): ApiJson<DevLoginIn>,
 ) -> ApiResult<(StatusCode, Json<DevLoginOut>)> {
-    let hidden = || ApiError::not_found("no_such_route", "no such route; see /docs");
+    let hidden = || ApiError::not_found(ErrorCode::NoSuchRoute, "no such route; see /docs");
     let issuer = state.dev_login.as_ref().ok_or_else(hidden)?;
     let from_loopback = peer.is_some_and(|Extension(ConnectInfo(addr))| addr.ip().is_loopback());
     if !from_loopback {

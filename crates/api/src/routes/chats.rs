@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use domain::{ChatKind, Error, Id};
+use domain::Id;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -34,27 +34,7 @@ async fn create_chat(
     ApiJson(body): ApiJson<CreateChatIn>,
 ) -> ApiResult<(StatusCode, Json<ChatOut>)> {
     let svc = &state.service;
-    let (chat, created) = match ChatKind::parse(&body.kind) {
-        Some(ChatKind::Direct) => {
-            if body.title.is_some() {
-                return Err(Error::invalid("direct_has_no_title", "a direct chat has no title").into());
-            }
-            let others: Vec<Id> = body.members.iter().copied().filter(|m| *m != user.id).collect();
-            let [other] = others[..] else {
-                return Err(
-                    Error::invalid("direct_needs_one_other", "a direct chat has exactly one other member").into()
-                );
-            };
-            svc.open_direct(&user, other).await?
-        }
-        Some(ChatKind::Group) => {
-            let title = body.title.as_deref().unwrap_or_default();
-            (svc.create_group(&user, title, &body.members).await?, true)
-        }
-        None => {
-            return Err(Error::invalid("unknown_chat_kind", "kind is `direct` or `group`").into());
-        }
-    };
+    let (chat, created) = svc.create_chat(&user, body.kind.into(), body.title.as_deref(), &body.members).await?;
     let members = svc.members_of(&user, chat.id).await?;
     let me = members.iter().find(|m| m.user_id == user.id).cloned();
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };

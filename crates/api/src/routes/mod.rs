@@ -7,6 +7,7 @@ pub mod health;
 mod signals;
 mod users;
 
+use domain::ErrorCode;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::AppState;
@@ -24,5 +25,5 @@ pub fn api_router() -> OpenApiRouter<AppState> {
 
 /// Unknown paths get a problem document too.
 pub async fn not_found() -> ApiError {
-    ApiError::not_found("no_such_route", "no such route; see /docs")
+    ApiError::not_found(ErrorCode::NoSuchRoute, "no such route; see /docs")
 }

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use domain::{Error, Id};
+use domain::Id;
 use serde::Deserialize;
 use service::SignalQuery;
 use service::signals::NewMessage;
@@ -14,7 +14,9 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser};
-use crate::wire::{MemberOut, Page, ReactionCountOut, ReactorsOut, ReadIn, ReceiptsOut, SendSignalIn, SignalOut};
+use crate::wire::{
+    MemberOut, Page, ReactionCountOut, ReactorsOut, ReadIn, ReceiptsOut, SendSignalIn, SendableKind, SignalOut,
+};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -37,9 +39,7 @@ async fn send_signal(
     ApiPath(chat_id): ApiPath<Id>,
     ApiJson(body): ApiJson<SendSignalIn>,
 ) -> ApiResult<(StatusCode, Json<SignalOut>)> {
-    if body.kind != "msg" {
-        return Err(Error::invalid("unknown_signal_kind", "clients send signals of kind `msg`").into());
-    }
+    let SendableKind::Msg = body.kind;
     let msg = NewMessage { text: body.text, nonce: body.nonce, reply_to: body.reply_to };
     let (signal, created) = state.service.send_message(&user, chat_id, msg).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };

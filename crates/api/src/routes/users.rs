@@ -51,8 +51,11 @@ async fn set_status(
     CurrentUser(user): CurrentUser,
     ApiJson(body): ApiJson<SetStatusIn>,
 ) -> ApiResult<Json<PresenceOut>> {
-    let change =
-        StatusChange { availability: body.availability, text: body.text, clear_after_secs: body.clear_after_secs };
+    let change = StatusChange {
+        availability: body.availability.into(),
+        text: body.text,
+        clear_after_secs: body.clear_after_secs,
+    };
     Ok(Json(state.service.set_status(&user, change).await?.into()))
 }
 

@@ -18,11 +18,7 @@ async fn bad_input_is_refused_with_a_stable_code_and_stores_nothing() {
             "text_too_long",
         ),
         (json!({ "kind": "msg", "text": "   ", "nonce": "a" }), StatusCode::UNPROCESSABLE_ENTITY, "empty_text"),
-        (
-            json!({ "kind": "call", "text": "hi", "nonce": "a" }),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown_signal_kind",
-        ),
+        (json!({ "kind": "call", "text": "hi", "nonce": "a" }), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
         (json!({ "kind": "msg", "text": "hi" }), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
         (json!({ "kind": "msg", "text": 5, "nonce": "a" }), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
         (json!({ "kind": "msg", "text": "hi", "nonce": "" }), StatusCode::UNPROCESSABLE_ENTITY, "invalid_nonce"),

@@ -200,8 +200,8 @@ async fn bad_statuses_are_refused_with_stable_codes_and_change_nothing() {
     let server = TestServer::start().await;
     let (alice, bob) = (server.login("alice").await, server.login("bob").await);
     let cases = [
-        (json!({ "availability": "busy" }), StatusCode::UNPROCESSABLE_ENTITY, "invalid_availability"),
-        (json!({ "availability": "Away" }), StatusCode::UNPROCESSABLE_ENTITY, "invalid_availability"),
+        (json!({ "availability": "busy" }), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        (json!({ "availability": "Away" }), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
         (
             json!({ "availability": "away", "text": "x".repeat(101) }),
             StatusCode::UNPROCESSABLE_ENTITY,

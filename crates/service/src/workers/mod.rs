@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use domain::{Error, Result};
+use domain::{Error, ErrorCode, Result};
 use ports::{Bus, Store};
 use tokio_util::sync::CancellationToken;
 
@@ -54,14 +54,17 @@ impl WorkerRole {
             }
             let role = Self::ALL.into_iter().find(|r| r.name() == name).ok_or_else(|| {
                 let known: Vec<&str> = Self::ALL.iter().map(|r| r.name()).collect();
-                Error::invalid("unknown_role", format!("unknown worker role {name:?} (known: {})", known.join(", ")))
+                Error::invalid(
+                    ErrorCode::UnknownRole,
+                    format!("unknown worker role {name:?} (known: {})", known.join(", ")),
+                )
             })?;
             roles.push(role);
         }
         roles.sort();
         roles.dedup();
         if roles.is_empty() {
-            return Err(Error::invalid("unknown_role", "no worker role named"));
+            return Err(Error::invalid(ErrorCode::UnknownRole, "no worker role named"));
         }
         Ok(roles)
     }
