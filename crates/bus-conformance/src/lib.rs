@@ -42,7 +42,6 @@ macro_rules! bus_conformance_tests {
             presence::ephemeral_events_reach_open_streams_only_without_an_id_and_are_never_replayed,
             presence::presence_follows_the_open_connections_of_a_user_on_any_node,
             presence::an_unclosed_connection_expires_by_itself_and_is_reported_once,
-            presence::statuses_are_kept_per_user_until_reset,
         );
     };
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use domain::{Availability, Event, Id, UserStatus};
+use domain::{Event, Id};
 use futures::StreamExt;
 use ports::{Bus, PresenceExpiryStream};
 
@@ -113,18 +113,4 @@ pub async fn an_unclosed_connection_expires_by_itself_and_is_reported_once(bus: 
     assert_eq!(bus.online(&[kept]).await.unwrap(), vec![kept]);
     assert!(bus.connection_closed(kept, "kept").await.unwrap());
     assert!(!expiry_of(&mut expiries, kept, Duration::from_millis(1500)).await, "a renewed connection expired");
-}
-
-pub async fn statuses_are_kept_per_user_until_reset(bus: &dyn Bus) {
-    let (u, v) = (random_id(), random_id());
-    assert_eq!(bus.status(u).await.unwrap(), None);
-    let away = UserStatus { availability: Availability::Away, text: Some("lunch 🍜".into()), clears_at: Some(42) };
-    bus.set_status(u, Some(&away)).await.unwrap();
-    let dnd = UserStatus { availability: Availability::Dnd, text: None, clears_at: None };
-    bus.set_status(v, Some(&dnd)).await.unwrap();
-    assert_eq!(bus.status(u).await.unwrap(), Some(away));
-    assert_eq!(bus.status(v).await.unwrap(), Some(dnd.clone()));
-    bus.set_status(u, None).await.unwrap();
-    assert_eq!(bus.status(u).await.unwrap(), None);
-    assert_eq!(bus.status(v).await.unwrap(), Some(dnd));
 }

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::{ChatEvent, Event, Result, UserId, UserStatus};
+use domain::{ChatEvent, Event, Result, UserId};
 use ports::{Bus, ChatEventStream, PresenceExpiryStream, UserEventStream, UserSubscription};
 
 use crate::user_events::{LiveStream, Sequenced, Subscriber, UserLog};
@@ -186,15 +186,6 @@ impl Bus for LocalBus {
 
     async fn presence_expiries(&self) -> Result<PresenceExpiryStream> {
         Ok(self.inner.presence.expiries())
-    }
-
-    async fn set_status(&self, user: UserId, status: Option<&UserStatus>) -> Result<()> {
-        self.inner.presence.set_status(user, status);
-        Ok(())
-    }
-
-    async fn status(&self, user: UserId) -> Result<Option<UserStatus>> {
-        Ok(self.inner.presence.status(user))
     }
 }
 

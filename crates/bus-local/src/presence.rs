@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use domain::{UserId, UserStatus};
+use domain::UserId;
 use ports::{PresenceExpiry, PresenceExpiryStream};
 use tokio::time::Instant;
 
@@ -22,7 +22,6 @@ pub(crate) struct Presence {
 struct State {
     /// Per user: connection id → deadline. A user with no entry is offline and was reported so.
     connections: HashMap<UserId, HashMap<String, Instant>>,
-    statuses: HashMap<UserId, UserStatus>,
 }
 
 fn live(connections: &HashMap<String, Instant>, now: Instant) -> bool {
@@ -104,17 +103,5 @@ impl Presence {
             },
         );
         Box::pin(stream)
-    }
-
-    pub(crate) fn set_status(&self, user: UserId, status: Option<&UserStatus>) {
-        let mut state = self.lock();
-        match status {
-            Some(status) => state.statuses.insert(user, status.clone()),
-            None => state.statuses.remove(&user),
-        };
-    }
-
-    pub(crate) fn status(&self, user: UserId) -> Option<UserStatus> {
-        self.lock().statuses.get(&user).cloned()
     }
 }

@@ -148,11 +148,6 @@ impl NatsConfig {
         format!("{}_PRESENCE", self.prefix.to_ascii_uppercase())
     }
 
-    /// The KV bucket of the statuses users set.
-    pub fn status_bucket(&self) -> String {
-        format!("{}_STATUS", self.prefix.to_ascii_uppercase())
-    }
-
     /// The core NATS subject of a user's ephemeral events (no stream captures it).
     pub(crate) fn live_subject(&self, user: UserId) -> String {
         format!("{}.live.{}", self.prefix, user.0)
@@ -201,10 +196,7 @@ mod tests {
         let subject = c.chat_log_subject(domain::Id(7));
         assert_eq!(subject, format!("petit_chat.events.{}.7", ports::chat_partition(domain::Id(7), 64)));
         assert_eq!(c.live_subject(domain::Id(42)), "petit_chat.live.42");
-        assert_eq!(
-            (c.presence_bucket(), c.status_bucket()),
-            ("PETIT_CHAT_PRESENCE".into(), "PETIT_CHAT_STATUS".into())
-        );
+        assert_eq!(c.presence_bucket(), "PETIT_CHAT_PRESENCE");
     }
 
     type Change = Box<dyn Fn(&mut NatsConfig)>;

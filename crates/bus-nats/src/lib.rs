@@ -17,8 +17,7 @@
 //! - Ephemeral per-user events (typing, presence) are core NATS messages on
 //!   `<prefix>.live.<user id>`, outside every stream: each live stream subscribes to its
 //!   user's subject and merges them, without ids, with the durable ones.
-//! - Presence and statuses are two KV buckets, `<PREFIX>_PRESENCE` and `<PREFIX>_STATUS`
-//!   (see `presence.rs`); expired connections reach one node through the durable consumer
+//! - Presence is a KV bucket, `<PREFIX>_PRESENCE` (see `presence.rs`); expired connections reach one node through the durable consumer
 //!   `presence_expiry`. Per-key TTLs need NATS ≥ 2.11.
 //!
 //! Streams, buckets and consumers are created or updated at [`NatsBus::connect`]. NATS
@@ -34,7 +33,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, kv, stream};
 use async_trait::async_trait;
-use domain::{ChatEvent, Error, ErrorCode, Event, Result, UserId, UserStatus};
+use domain::{ChatEvent, Error, ErrorCode, Event, Result, UserId};
 use ports::{Bus, ChatEventStream, PresenceExpiryStream, UserSubscription};
 
 pub use chat_events::{EVENT_VERSION, EVENT_VERSION_HEADER};
@@ -54,7 +53,6 @@ pub(crate) struct Inner {
     /// Live connections per user.
     pub(crate) presence: kv::Store,
     /// Statuses users set.
-    pub(crate) statuses: kv::Store,
     /// The consumer groups this bus has made sure of.
     pub(crate) declared: std::sync::Mutex<std::collections::HashSet<String>>,
 }
@@ -119,26 +117,18 @@ impl NatsBus {
             .await
             .map_err(|e| unavailable(&format!("cannot connect to {}", config.servers.join(",")), e))?;
         let js = jetstream::ContextBuilder::new().timeout(config.request_timeout()).build(client);
-        let [presence_config, status_config] = presence::buckets(config);
-        let mut buckets = Vec::with_capacity(2);
-        for bucket in [presence_config, status_config] {
-            let name = bucket.bucket.clone();
-            buckets.push(
-                js.create_or_update_key_value(bucket)
-                    .await
-                    .map_err(|e| unavailable(&format!("cannot create or update bucket {name}"), e))?,
-            );
-        }
-        let (Some(statuses), Some(presence)) = (buckets.pop(), buckets.pop()) else {
-            return Err(Error::internal("nats: the buckets were not created"));
-        };
+        let bucket = presence::bucket(config);
+        let name = bucket.bucket.clone();
+        let presence = js
+            .create_or_update_key_value(bucket)
+            .await
+            .map_err(|e| unavailable(&format!("cannot create or update bucket {name}"), e))?;
         let inner = Inner {
             config: config.clone(),
             js,
             chat_stream: config.chat_log_stream(),
             user_stream: config.user_events_stream(),
             presence,
-            statuses,
             declared: std::sync::Mutex::default(),
         };
         inner.ensure_streams().await?;
@@ -281,14 +271,6 @@ impl Bus for NatsBus {
 
     async fn presence_expiries(&self) -> Result<PresenceExpiryStream> {
         Ok(presence::expiries(self.inner.clone()))
-    }
-
-    async fn set_status(&self, user: UserId, status: Option<&UserStatus>) -> Result<()> {
-        self.inner.set_status(user, status).await
-    }
-
-    async fn status(&self, user: UserId) -> Result<Option<UserStatus>> {
-        self.inner.status(user).await
     }
 }
 

@@ -1,4 +1,4 @@
-//! Presence and statuses in two KV buckets (file storage, so both survive a NATS restart).
+//! Presence in a KV bucket (file storage, so it survives a NATS restart).
 //!
 //! `<PREFIX>_PRESENCE` holds one key per connected user, `<user id>`, whose value maps each
 //! of their live connections (on any node) to its deadline (Unix ms): the last heartbeat
@@ -25,7 +25,7 @@ use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::kv::{self, Operation};
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use bytes::Bytes;
-use domain::{Error, Result, UserId, UserStatus, id::now_ms};
+use domain::{Error, Result, UserId, id::now_ms};
 use futures::StreamExt;
 use ports::{PresenceExpiry, PresenceExpiryStream};
 
@@ -181,49 +181,19 @@ impl Inner {
             .await
             .map_err(|e| unavailable("cannot create or update the presence expiry consumer", e))
     }
-
-    pub(crate) async fn set_status(&self, user: UserId, status: Option<&UserStatus>) -> Result<()> {
-        match status {
-            Some(status) => {
-                let value = serde_json::to_vec(status).map_err(|e| Error::internal(e.to_string()))?;
-                self.statuses
-                    .put(key(user), value.into())
-                    .await
-                    .map(drop)
-                    .map_err(|e| unavailable("cannot set a status", e))
-            }
-            None => self.statuses.delete(key(user)).await.map_err(|e| unavailable("cannot reset a status", e)),
-        }
-    }
-
-    pub(crate) async fn status(&self, user: UserId) -> Result<Option<UserStatus>> {
-        let value = self.statuses.get(key(user)).await.map_err(|e| unavailable("cannot read a status", e))?;
-        // An unreadable status (a newer node wrote it) reads as none.
-        Ok(value.and_then(|v| serde_json::from_slice(&v).ok()))
-    }
 }
 
-/// The bucket configurations.
-pub(crate) fn buckets(config: &crate::NatsConfig) -> [kv::Config; 2] {
-    [
-        kv::Config {
-            bucket: config.presence_bucket(),
-            description: "Petit chat: live connections per user (presence)".into(),
-            history: 1,
-            storage: jetstream::stream::StorageType::File,
-            num_replicas: config.replicas,
-            limit_markers: Some(MARKER_TTL),
-            ..Default::default()
-        },
-        kv::Config {
-            bucket: config.status_bucket(),
-            description: "Petit chat: statuses users set".into(),
-            history: 1,
-            storage: jetstream::stream::StorageType::File,
-            num_replicas: config.replicas,
-            ..Default::default()
-        },
-    ]
+/// The presence bucket's configuration.
+pub(crate) fn bucket(config: &crate::NatsConfig) -> kv::Config {
+    kv::Config {
+        bucket: config.presence_bucket(),
+        description: "Petit chat: live connections per user (presence)".into(),
+        history: 1,
+        storage: jetstream::stream::StorageType::File,
+        num_replicas: config.replicas,
+        limit_markers: Some(MARKER_TTL),
+        ..Default::default()
+    }
 }
 
 pub(crate) fn expiries(inner: Arc<Inner>) -> PresenceExpiryStream {

@@ -42,9 +42,7 @@ async fn delete_streams(config: &NatsConfig) {
     for name in [config.chat_log_stream(), config.user_events_stream()] {
         let _ = js.delete_stream(&name).await;
     }
-    for bucket in [config.presence_bucket(), config.status_bucket()] {
-        let _ = js.delete_key_value(&bucket).await;
-    }
+    let _ = js.delete_key_value(&config.presence_bucket()).await;
 }
 
 /// Deletes every consumer of the per-user stream: the live streams lose their consumers.
@@ -434,17 +432,6 @@ async fn concurrent_connections_on_two_nodes_make_one_online_and_one_offline_tra
     let went_offline = closed.into_iter().map(|r| r.unwrap()).filter(|b| *b).count();
     assert_eq!(went_offline, 1, "exactly one close takes the user offline");
     assert!(b.online(&[user]).await.unwrap().is_empty());
-    delete_streams(&cfg).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn statuses_are_shared_by_nodes_and_survive_a_reconnect() {
-    let cfg = config("status");
-    let user = random_id();
-    let status =
-        domain::UserStatus { availability: domain::Availability::Dnd, text: Some("focus".into()), clears_at: None };
-    connect(&cfg).await.set_status(user, Some(&status)).await.unwrap();
-    assert_eq!(connect(&cfg).await.status(user).await.unwrap(), Some(status));
     delete_streams(&cfg).await;
 }
 

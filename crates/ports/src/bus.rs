@@ -7,13 +7,14 @@
 //!
 //! The bus also keeps what must be shared by every node but is not worth the store:
 //! presence (which users have a live connection somewhere, with heartbeats that expire by
-//! themselves when a node dies) and the statuses users set.
+//! themselves when a node dies). The statuses users set are durable: they are in the
+//! `Store`.
 
 use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::{ChatEvent, Event, Result, UserId, UserStatus};
+use domain::{ChatEvent, Event, Result, UserId};
 use futures::Stream;
 
 /// The id of a per-user event, opaque to clients (`id:` in SSE, `Last-Event-ID` back).
@@ -150,12 +151,4 @@ pub trait Bus: Send + Sync + 'static {
     async fn online(&self, users: &[UserId]) -> Result<Vec<UserId>>;
     /// Users going offline because their last connection expired. Subscribers share them.
     async fn presence_expiries(&self) -> Result<PresenceExpiryStream>;
-
-    // --- statuses ---
-
-    /// Sets a user's status (`None`: back to the default). The bus keeps it as given;
-    /// readers apply `clears_at`.
-    async fn set_status(&self, user: UserId, status: Option<&UserStatus>) -> Result<()>;
-    /// A user's status as last set (`None`: never set, or reset).
-    async fn status(&self, user: UserId) -> Result<Option<UserStatus>>;
 }

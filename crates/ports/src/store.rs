@@ -6,7 +6,7 @@
 //! reactions, receipts.
 
 use async_trait::async_trait;
-use domain::{Chat, ChatId, InboxEntry, Member, Result, Role, Signal, SignalId, User, UserId};
+use domain::{Chat, ChatId, InboxEntry, Member, Result, Role, Signal, SignalId, User, UserId, UserStatus};
 
 /// The result of [`Store::create_user`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +63,11 @@ pub trait Store: Send + Sync + 'static {
     /// Changes a user's username from `old` (their current one) to `new`, unless another
     /// user holds `new`; `old` is then free. Safe to repeat after a failure.
     async fn rename_user(&self, id: UserId, old: &str, new: &str) -> Result<RenameOutcome>;
+    /// Sets a user's status (`None`: back to the default), kept as given; readers apply
+    /// `clears_at`.
+    async fn set_status(&self, user: UserId, status: Option<&UserStatus>) -> Result<()>;
+    /// A user's status as last set (`None`: never set, or reset).
+    async fn status(&self, user: UserId) -> Result<Option<UserStatus>>;
 
     // --- event-stream tickets ---
 

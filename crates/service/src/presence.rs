@@ -87,21 +87,21 @@ impl ChatService {
     /// The presence of `user` as `viewer` sees it.
     pub async fn presence(&self, viewer: &User, user: UserId) -> Result<Presence> {
         self.user(user).await?;
-        presence_of(&*self.bus, user, viewer.id == user).await
+        presence_of(&*self.store, &*self.bus, user, viewer.id == user).await
     }
 
     /// Sets the actor's status; tells their contacts when what they see changed, and the
     /// actor's own streams in any case. Returns the actor's presence as they see it.
     pub async fn set_status(&self, actor: &User, change: StatusChange) -> Result<Presence> {
         let status = change.validate(now_ms() as i64)?;
-        let before = presence_of(&*self.bus, actor.id, false).await?;
+        let before = presence_of(&*self.store, &*self.bus, actor.id, false).await?;
         let stored = (status != UserStatus::default()).then_some(&status);
-        self.bus.set_status(actor.id, stored).await?;
-        let after = presence_of(&*self.bus, actor.id, false).await?;
+        self.store.set_status(actor.id, stored).await?;
+        let after = presence_of(&*self.store, &*self.bus, actor.id, false).await?;
         if after != before {
             announce(&*self.store, &*self.bus, after).await?;
         }
-        let own = presence_of(&*self.bus, actor.id, true).await?;
+        let own = presence_of(&*self.store, &*self.bus, actor.id, true).await?;
         self.bus.publish_ephemeral(&[actor.id], &Event::PresenceChanged { presence: own.clone() }).await?;
         Ok(own)
     }
@@ -137,9 +137,9 @@ impl ChatService {
 }
 
 /// A user's presence, as they see it (`own`) or as everyone else does.
-async fn presence_of(bus: &dyn Bus, user: UserId, own: bool) -> Result<Presence> {
+async fn presence_of(store: &dyn Store, bus: &dyn Bus, user: UserId, own: bool) -> Result<Presence> {
     let connected = !bus.online(&[user]).await?.is_empty();
-    let status = bus.status(user).await?.unwrap_or_default().at(now_ms() as i64);
+    let status = store.status(user).await?.unwrap_or_default().at(now_ms() as i64);
     Ok(Presence::new(user, connected, status, own))
 }
 
@@ -153,7 +153,7 @@ async fn announce(store: &dyn Store, bus: &dyn Bus, presence: Presence) -> Resul
 /// invisible user is offline to them throughout.
 async fn announce_transition(store: &dyn Store, bus: &dyn Bus, user: UserId) -> Result<()> {
     let connected = !bus.online(&[user]).await?.is_empty();
-    let status = bus.status(user).await?.unwrap_or_default().at(now_ms() as i64);
+    let status = store.status(user).await?.unwrap_or_default().at(now_ms() as i64);
     if status.availability == Availability::Invisible {
         return Ok(());
     }

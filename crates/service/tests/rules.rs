@@ -256,12 +256,6 @@ impl Bus for RefusingBus {
     async fn presence_expiries(&self) -> domain::Result<ports::PresenceExpiryStream> {
         self.inner.presence_expiries().await
     }
-    async fn set_status(&self, user: Id, status: Option<&domain::UserStatus>) -> domain::Result<()> {
-        self.inner.set_status(user, status).await
-    }
-    async fn status(&self, user: Id) -> domain::Result<Option<domain::UserStatus>> {
-        self.inner.status(user).await
-    }
 }
 
 #[tokio::test]

@@ -6,15 +6,7 @@ use domain::{Chat, ChatKind, Id, Role};
 
 use crate::{Fixture, member};
 
-pub(crate) async fn run(f: &Fixture) {
-    chat_and_members(f).await;
-    membership_changes(f).await;
-    one_direct_chat_per_pair(f).await;
-    inbox_orders_by_activity_and_pages(f).await;
-    watermarks_only_move_forward(f).await;
-}
-
-async fn chat_and_members(f: &Fixture) {
+pub async fn chat_and_members(f: &Fixture) {
     let (a, b, c) = (f.user().await.id, f.user().await.id, f.user().await.id);
     let chat = f.group(&[b, a, c]).await;
     assert_eq!(f.store.chat(chat.id).await.unwrap().as_ref(), Some(&chat));
@@ -33,7 +25,7 @@ async fn chat_and_members(f: &Fixture) {
     assert_eq!(f.store.chat(chat.id).await.unwrap().unwrap().title.as_deref(), Some("renamed"));
 }
 
-async fn membership_changes(f: &Fixture) {
+pub async fn membership_changes(f: &Fixture) {
     let (a, b, c) = (f.user().await.id, f.user().await.id, f.user().await.id);
     let chat = f.group(&[a, b]).await;
     f.store.set_role(chat.id, b, Role::Admin).await.unwrap();
@@ -56,7 +48,7 @@ async fn membership_changes(f: &Fixture) {
     assert_eq!((top[0].chat_id, top[0].activity), (chat.id, activity));
 }
 
-async fn one_direct_chat_per_pair(f: &Fixture) {
+pub async fn one_direct_chat_per_pair(f: &Fixture) {
     let (a, b) = (f.user().await.id, f.user().await.id);
     let first = f.id();
     assert_eq!(f.store.claim_direct_chat(a, b, first).await.unwrap(), first);
@@ -84,7 +76,7 @@ async fn one_direct_chat_per_pair(f: &Fixture) {
     assert_eq!(f.store.members(first).await.unwrap().len(), 2);
 }
 
-async fn inbox_orders_by_activity_and_pages(f: &Fixture) {
+pub async fn inbox_orders_by_activity_and_pages(f: &Fixture) {
     let (me, other) = (f.user().await.id, f.user().await.id);
     let mut chats: Vec<Chat> = vec![];
     for _ in 0..5 {
@@ -125,7 +117,7 @@ async fn inbox_orders_by_activity_and_pages(f: &Fixture) {
     assert_eq!(seen, expected);
 }
 
-async fn watermarks_only_move_forward(f: &Fixture) {
+pub async fn watermarks_only_move_forward(f: &Fixture) {
     let (a, b) = (f.user().await.id, f.user().await.id);
     let chat = f.group(&[a, b]).await;
     let (s1, s2) = (f.id(), f.id());

@@ -1,37 +1,80 @@
-//! The Store conformance suite. An adapter's test calls [`run_all`] with a store; every
-//! check uses fresh random ids and names, so the suite can share one database (a CQL
-//! keyspace, an SQLite file) with other runs. Checks panic with a message on failure, as
-//! tests do.
+//! The Store conformance suite. An adapter's tests expand [`store_conformance_tests!`]
+//! with an expression that builds a [`Fixture`] on its store: one `#[tokio::test]` per
+//! check, so a failure names its check and the others still run. Every check uses fresh
+//! random ids and names, so the checks can share one database (a CQL keyspace, an SQLite
+//! file). Checks panic with a message on failure, as tests do.
 
 #![allow(clippy::unwrap_used)] // this is test code: a failed unwrap is a failed check
 
-mod chats;
-mod signals;
-mod users;
+pub mod chats;
+pub mod signals;
+pub mod users;
+
+pub use ports;
 
 use std::sync::Arc;
 
 use domain::{Chat, ChatKind, Id, IdGenerator, Member, Role, User};
 use ports::Store;
 
-/// Runs every check against `store`.
-pub async fn run_all(store: Arc<dyn Store>) {
-    let f = Fixture::new(store);
-    f.store.ping().await.expect("ping");
-    users::run(&f).await;
-    chats::run(&f).await;
-    signals::run(&f).await;
+/// Expands to one test per check, each on a fixture built by `$make` (an expression, which
+/// may `.await`, of type [`Fixture`]).
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:expr) => {
+        $crate::__store_checks!($make;
+            users::create_and_find,
+            users::usernames_and_subjects_are_unique,
+            users::display_name_changes,
+            users::renames_move_the_username,
+            users::event_tickets_are_single_use_and_expire,
+            users::statuses_are_kept_per_user_until_reset,
+            chats::chat_and_members,
+            chats::membership_changes,
+            chats::one_direct_chat_per_pair,
+            chats::inbox_orders_by_activity_and_pages,
+            chats::watermarks_only_move_forward,
+            signals::insert_and_read,
+            signals::nonces_make_sends_idempotent,
+            signals::pages_walk_buckets_newest_first,
+            signals::empty_and_oversized_limits,
+            signals::reactions_count_exactly_once,
+            signals::concurrent_reactions_keep_exact_counts,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_checks {
+    ($make:expr; $($module:ident :: $check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let fixture: $crate::Fixture = $make;
+                fixture.store.ping().await.expect("the store answers");
+                $crate::$module::$check(&fixture).await;
+            }
+        )*
+    };
 }
 
 /// Fresh ids and entities for the checks.
-pub(crate) struct Fixture {
+pub struct Fixture {
     pub store: Arc<dyn Store>,
     pub ids: IdGenerator,
+    /// What must outlive the store (a temporary directory).
+    _keep: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 impl Fixture {
-    fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, ids: IdGenerator::with_random_node() }
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store, ids: IdGenerator::with_random_node(), _keep: None }
+    }
+
+    /// A fixture on `store`, keeping `keep` alive as long as it.
+    pub fn keeping(store: Arc<dyn Store>, keep: impl std::any::Any + Send + Sync) -> Self {
+        Self { _keep: Some(Box::new(keep)), ..Self::new(store) }
     }
 
     pub fn id(&self) -> Id {

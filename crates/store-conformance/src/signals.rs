@@ -7,20 +7,11 @@ use ports::{InsertSignalOutcome, SignalRange};
 
 use crate::Fixture;
 
-pub(crate) async fn run(f: &Fixture) {
-    insert_and_read(f).await;
-    nonces_make_sends_idempotent(f).await;
-    pages_walk_buckets_newest_first(f).await;
-    empty_and_oversized_limits(f).await;
-    reactions_count_exactly_once(f).await;
-    concurrent_reactions_keep_exact_counts(f).await;
-}
-
 fn msg(chat: Id, id: Id, author: Id, text: &str) -> Signal {
     Signal { id, chat_id: chat, author_id: author, body: SignalBody::Msg { text: text.into(), reply_to: None } }
 }
 
-async fn insert_and_read(f: &Fixture) {
+pub async fn insert_and_read(f: &Fixture) {
     let (a, b) = (f.user().await.id, f.user().await.id);
     let chat = f.group(&[a, b]).await;
     let first = msg(chat.id, f.id(), a, "hello 👋, «world»");
@@ -39,7 +30,7 @@ async fn insert_and_read(f: &Fixture) {
     assert!(f.store.signals(other.id, SignalRange::Latest, 10).await.unwrap().is_empty());
 }
 
-async fn nonces_make_sends_idempotent(f: &Fixture) {
+pub async fn nonces_make_sends_idempotent(f: &Fixture) {
     let (a, b) = (f.user().await.id, f.user().await.id);
     let chat = f.group(&[a, b]).await;
     let first = msg(chat.id, f.id(), a, "once");
@@ -74,7 +65,7 @@ async fn nonces_make_sends_idempotent(f: &Fixture) {
     assert_eq!(f.store.signals(chat.id, SignalRange::Latest, 10).await.unwrap().len(), 3);
 }
 
-async fn pages_walk_buckets_newest_first(f: &Fixture) {
+pub async fn pages_walk_buckets_newest_first(f: &Fixture) {
     let (a, b) = (f.user().await.id, f.user().await.id);
     let chat = f.group(&[a, b]).await;
     // Signals spread over several time buckets with empty buckets between them, as a chat
@@ -125,7 +116,7 @@ async fn pages_walk_buckets_newest_first(f: &Fixture) {
 
 /// A limit of 0 is an empty page, not an error (the service asks for 0 newer signals for
 /// a page of 1 around a signal); a limit beyond any page size returns everything.
-async fn empty_and_oversized_limits(f: &Fixture) {
+pub async fn empty_and_oversized_limits(f: &Fixture) {
     let a = f.user().await.id;
     let chat = f.group(&[a]).await;
     let now = now_ms();
@@ -153,7 +144,7 @@ async fn empty_and_oversized_limits(f: &Fixture) {
     }
 }
 
-async fn reactions_count_exactly_once(f: &Fixture) {
+pub async fn reactions_count_exactly_once(f: &Fixture) {
     let (a, b, c) = (f.user().await.id, f.user().await.id, f.user().await.id);
     let chat = f.group(&[a, b, c]).await;
     let (s1, s2) = (msg(chat.id, f.id(), a, "one"), msg(chat.id, f.id(), a, "two"));
@@ -193,7 +184,7 @@ async fn reactions_count_exactly_once(f: &Fixture) {
     assert!(s.reaction_counts(chat.id, &[]).await.unwrap().is_empty());
 }
 
-async fn concurrent_reactions_keep_exact_counts(f: &Fixture) {
+pub async fn concurrent_reactions_keep_exact_counts(f: &Fixture) {
     let mut users = vec![];
     for _ in 0..12 {
         users.push(f.user().await.id);

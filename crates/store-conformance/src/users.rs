@@ -1,19 +1,11 @@
 //! Users: creation with unique usernames and subjects, lookups, display names.
 
-use domain::User;
+use domain::{Availability, User, UserStatus};
 use ports::{CreateUserOutcome, RenameOutcome};
 
 use crate::Fixture;
 
-pub(crate) async fn run(f: &Fixture) {
-    create_and_find(f).await;
-    usernames_and_subjects_are_unique(f).await;
-    display_name_changes(f).await;
-    renames_move_the_username(f).await;
-    event_tickets_are_single_use_and_expire(f).await;
-}
-
-async fn create_and_find(f: &Fixture) {
+pub async fn create_and_find(f: &Fixture) {
     let user = f.user().await;
     let s = &f.store;
     assert_eq!(s.user(user.id).await.unwrap().as_ref(), Some(&user));
@@ -24,7 +16,7 @@ async fn create_and_find(f: &Fixture) {
     assert_eq!(s.user_by_subject("another-issuer", &user.subject).await.unwrap(), None);
 }
 
-async fn usernames_and_subjects_are_unique(f: &Fixture) {
+pub async fn usernames_and_subjects_are_unique(f: &Fixture) {
     let first = f.user().await;
     let same_username = User { id: f.id(), subject: f.unique("sub"), ..first.clone() };
     assert_eq!(f.store.create_user(&same_username).await.unwrap(), CreateUserOutcome::UsernameTaken);
@@ -39,14 +31,14 @@ async fn usernames_and_subjects_are_unique(f: &Fixture) {
     assert_eq!(f.store.create_user(&other_issuer).await.unwrap(), CreateUserOutcome::Created);
 }
 
-async fn display_name_changes(f: &Fixture) {
+pub async fn display_name_changes(f: &Fixture) {
     let user = f.user().await;
     f.store.set_display_name(user.id, "Alice Liddell").await.unwrap();
     assert_eq!(f.store.user(user.id).await.unwrap().unwrap().display_name, "Alice Liddell");
     assert_eq!(f.store.user_by_username(&user.username).await.unwrap().unwrap().display_name, "Alice Liddell");
 }
 
-async fn renames_move_the_username(f: &Fixture) {
+pub async fn renames_move_the_username(f: &Fixture) {
     let (user, other) = (f.user().await, f.user().await);
     let s = &f.store;
     let new = f.unique("renamed");
@@ -71,7 +63,7 @@ async fn renames_move_the_username(f: &Fixture) {
     assert_eq!(s.user_by_username(&user.username).await.unwrap().as_ref(), Some(&newcomer));
 }
 
-async fn event_tickets_are_single_use_and_expire(f: &Fixture) {
+pub async fn event_tickets_are_single_use_and_expire(f: &Fixture) {
     let (user, other) = (f.user().await, f.user().await);
     let s = &f.store;
     let now = 1_800_000_000_000_i64;
@@ -100,4 +92,22 @@ async fn event_tickets_are_single_use_and_expire(f: &Fixture) {
         let again = s.redeem_event_ticket(&raced, user.id, now).await;
         assert!(matches!(again, Ok(false)), "a won ticket is used up: {again:?}");
     }
+}
+
+pub async fn statuses_are_kept_per_user_until_reset(f: &Fixture) {
+    let (u, v) = (f.user().await.id, f.user().await.id);
+    let s = &f.store;
+    assert_eq!(s.status(u).await.unwrap(), None);
+    let away = UserStatus { availability: Availability::Away, text: Some("lunch 🍜".into()), clears_at: Some(42) };
+    s.set_status(u, Some(&away)).await.unwrap();
+    let dnd = UserStatus { availability: Availability::Dnd, text: None, clears_at: None };
+    s.set_status(v, Some(&dnd)).await.unwrap();
+    assert_eq!(s.status(u).await.unwrap(), Some(away));
+    assert_eq!(s.status(v).await.unwrap(), Some(dnd.clone()));
+    let invisible = UserStatus { availability: Availability::Invisible, text: None, clears_at: Some(7) };
+    s.set_status(u, Some(&invisible)).await.unwrap();
+    assert_eq!(s.status(u).await.unwrap(), Some(invisible), "a new status replaces the old, text included");
+    s.set_status(u, None).await.unwrap();
+    assert_eq!(s.status(u).await.unwrap(), None);
+    assert_eq!(s.status(v).await.unwrap(), Some(dnd));
 }

@@ -21,6 +21,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/0001_initial.cql")),
     (2, "event_tickets", include_str!("../migrations/0002_event_tickets.cql")),
     (3, "blind_watermarks", include_str!("../migrations/0003_blind_watermarks.cql")),
+    (4, "user_statuses", include_str!("../migrations/0004_user_statuses.cql")),
 ];
 
 const LEASE_SECS: i32 = 120;

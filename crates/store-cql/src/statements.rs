@@ -23,6 +23,9 @@ pub struct Statements {
     pub user_by_username: PreparedStatement,
     pub user_by_subject: PreparedStatement,
     pub set_display_name: PreparedStatement,
+    pub set_status: PreparedStatement,
+    pub status: PreparedStatement,
+    pub delete_status: PreparedStatement,
     // chats and members
     pub insert_chat: PreparedStatement,
     pub claim_pair: PreparedStatement,
@@ -94,6 +97,9 @@ impl Statements {
             user_by_username: p("SELECT user_id FROM users_by_username WHERE username = ?".into(), idem).await?,
             user_by_subject: p("SELECT user_id FROM users_by_subject WHERE issuer = ? AND subject = ?".into(), idem).await?,
             set_display_name: p("UPDATE users SET display_name = ? WHERE id = ?".into(), idem).await?,
+            set_status: p("INSERT INTO user_statuses (user_id, availability, text, clears_at) VALUES (?, ?, ?, ?)".into(), idem).await?,
+            status: p("SELECT availability, text, clears_at FROM user_statuses WHERE user_id = ?".into(), idem).await?,
+            delete_status: p("DELETE FROM user_statuses WHERE user_id = ?".into(), idem).await?,
 
             insert_chat: p("INSERT INTO chats (id, kind, title, created_by, created_at) VALUES (?, ?, ?, ?, ?)".into(), idem).await?,
             claim_pair: p("INSERT INTO direct_pairs (user_lo, user_hi, chat_id) VALUES (?, ?, ?) IF NOT EXISTS".into(), once).await?,

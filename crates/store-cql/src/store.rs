@@ -5,7 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::{Chat, ChatId, ChatKind, Error, Id, InboxEntry, Member, Result, Role, Signal, SignalId, User, UserId};
+use domain::{
+    Availability, Chat, ChatId, ChatKind, Error, Id, InboxEntry, Member, Result, Role, Signal, SignalId, User, UserId,
+    UserStatus,
+};
 use futures::future::try_join_all;
 use ports::{CreateUserOutcome, InsertSignalOutcome, RenameOutcome, SignalRange, Store};
 use scylla::deserialize::row::DeserializeRow;
@@ -199,6 +202,25 @@ impl Store for CqlStore {
 
     async fn set_display_name(&self, id: UserId, display_name: &str) -> Result<()> {
         self.run(&self.st.set_display_name, (display_name, id.as_i64())).await.map(drop)
+    }
+
+    async fn set_status(&self, user: UserId, status: Option<&UserStatus>) -> Result<()> {
+        match status {
+            Some(s) => {
+                let values = (user.as_i64(), s.availability.as_str(), s.text.as_deref(), s.clears_at);
+                self.run(&self.st.set_status, values).await.map(drop)
+            }
+            None => self.run(&self.st.delete_status, (user.as_i64(),)).await.map(drop),
+        }
+    }
+
+    async fn status(&self, user: UserId) -> Result<Option<UserStatus>> {
+        let row = first::<(String, Option<String>, Option<i64>)>(self.run(&self.st.status, (user.as_i64(),)).await?)?;
+        row.map(|(availability, text, clears_at)| {
+            let availability = Availability::parse(&availability).ok_or_else(|| corrupt("user status"))?;
+            Ok(UserStatus { availability, text, clears_at })
+        })
+        .transpose()
     }
 
     /// Claims the new username (LWT), points the user at it, then frees the old one. Every

@@ -27,10 +27,12 @@ fn config(keyspace: &str) -> CqlConfig {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cql_store_passes_the_store_conformance_suite_on_cassandra() {
-    let store = CqlStore::connect(&config(CONFORMANCE_KEYSPACE)).await.expect("the stack's Cassandra must answer");
-    store_conformance::run_all(Arc::new(store)).await;
+mod conformance {
+    use super::*;
+
+    store_conformance::store_conformance_tests!(store_conformance::Fixture::new(Arc::new(
+        CqlStore::connect(&config(CONFORMANCE_KEYSPACE)).await.expect("the stack's Cassandra must answer")
+    )));
 }
 
 /// The store on the conformance keyspace, and a raw session on it to write what a failed

@@ -139,11 +139,16 @@ fn sql_error(e: rusqlite::Error) -> Error {
 mod tests {
     use super::*;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite_store_passes_the_store_conformance_suite() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(&dir.path().join("petit-chat.db"), Durability::Normal).expect("open");
-        store_conformance::run_all(Arc::new(store)).await;
+    mod conformance {
+        use super::*;
+
+        fn fixture() -> store_conformance::Fixture {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let store = SqliteStore::open(&dir.path().join("petit-chat.db"), Durability::Normal).expect("open");
+            store_conformance::Fixture::keeping(Arc::new(store), dir)
+        }
+
+        store_conformance::store_conformance_tests!(fixture());
     }
 
     #[test]

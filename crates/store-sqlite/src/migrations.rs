@@ -10,6 +10,7 @@ use crate::sql_error;
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/0001_initial.sql")),
     (2, "event_tickets", include_str!("../migrations/0002_event_tickets.sql")),
+    (3, "user_statuses", include_str!("../migrations/0003_user_statuses.sql")),
 ];
 
 /// Applies the migrations not yet recorded; returns their versions.

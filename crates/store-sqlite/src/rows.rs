@@ -1,6 +1,6 @@
 //! Mapping between SQLite rows and domain types.
 
-use domain::{Chat, ChatKind, Id, Member, Role, Signal, SignalBody, SignalKind, User};
+use domain::{Availability, Chat, ChatKind, Id, Member, Role, Signal, SignalBody, SignalKind, User, UserStatus};
 use rusqlite::Row;
 use rusqlite::types::Type;
 
@@ -48,6 +48,15 @@ pub fn member(row: &Row<'_>) -> rusqlite::Result<Member> {
         joined_at: row.get(3)?,
         delivered_up_to: id(row, 4)?,
         read_up_to: id(row, 5)?,
+    })
+}
+
+pub fn status(row: &Row<'_>) -> rusqlite::Result<UserStatus> {
+    let availability: String = row.get(0)?;
+    Ok(UserStatus {
+        availability: Availability::parse(&availability).ok_or_else(|| bad(0, "availability"))?,
+        text: row.get(1)?,
+        clears_at: row.get(2)?,
     })
 }
 

@@ -1,7 +1,7 @@
 //! `impl Store for SqliteStore`, in the trait's order.
 
 use async_trait::async_trait;
-use domain::{Chat, ChatId, Id, InboxEntry, Member, Result, Role, Signal, SignalId, User, UserId};
+use domain::{Chat, ChatId, Id, InboxEntry, Member, Result, Role, Signal, SignalId, User, UserId, UserStatus};
 use ports::{CreateUserOutcome, InsertSignalOutcome, RenameOutcome, SignalRange, Store};
 use rusqlite::{OptionalExtension, params, params_from_iter};
 
@@ -76,6 +76,30 @@ impl Store for SqliteStore {
         let name = display_name.to_string();
         self.write(move |c| {
             c.execute("UPDATE users SET display_name = ?1 WHERE id = ?2", params![name, id.as_i64()]).map(drop)
+        })
+        .await
+    }
+
+    async fn set_status(&self, user: UserId, status: Option<&UserStatus>) -> Result<()> {
+        let status = status.cloned();
+        self.write(move |c| match status {
+            Some(s) => c
+                .execute(
+                    "INSERT INTO user_statuses (user_id, availability, text, clears_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (user_id) DO UPDATE SET availability = ?2, text = ?3, clears_at = ?4",
+                    params![user.as_i64(), s.availability.as_str(), s.text, s.clears_at],
+                )
+                .map(drop),
+            None => c.execute("DELETE FROM user_statuses WHERE user_id = ?1", [user.as_i64()]).map(drop),
+        })
+        .await
+    }
+
+    async fn status(&self, user: UserId) -> Result<Option<UserStatus>> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT availability, text, clears_at FROM user_statuses WHERE user_id = ?1")?
+                .query_row([user.as_i64()], rows::status)
+                .optional()
         })
         .await
     }
