@@ -21,11 +21,15 @@ use ports::{UserEventStream, UserSubscription};
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
 /// Expands to one test per check, each on a bus built by `$make` (an expression, which may
-/// `.await`, of type `Arc<dyn Bus>` or coercible to it).
+/// `.await`, of type `Arc<B>` for a `B: Bus`), then given to `$cleanup` (an async closure
+/// taking `&Arc<B>`, e.g. deleting what the check left on a server) when the check passed.
 #[macro_export]
 macro_rules! bus_conformance_tests {
     ($make:expr) => {
-        $crate::__bus_checks!($make;
+        $crate::bus_conformance_tests!($make, |_bus| async {});
+    };
+    ($make:expr, $cleanup:expr) => {
+        $crate::__bus_checks!($make; $cleanup;
             user_events::live_events_reach_only_their_users,
             user_events::resuming_replays_exactly_the_gap,
             user_events::an_unknown_position_is_a_gap,
@@ -49,12 +53,13 @@ macro_rules! bus_conformance_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __bus_checks {
-    ($make:expr; $($module:ident :: $check:ident),* $(,)?) => {
+    ($make:expr; $cleanup:expr; $($module:ident :: $check:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
-                let bus: ::std::sync::Arc<dyn $crate::ports::Bus> = $make;
+                let bus = $make;
                 $crate::$module::$check(&*bus).await;
+                ($cleanup)(&bus).await;
             }
         )*
     };

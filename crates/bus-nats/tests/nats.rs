@@ -98,13 +98,18 @@ fn gap(sub: UserSubscription) -> UserEventStream {
     }
 }
 
-/// The conformance suite, one test per check, each on a bus of its own prefix (left on the
-/// server: the stack's NATS is the tests' own).
+/// The conformance suite, one test per check, each on a bus of its own prefix, whose
+/// streams and buckets are deleted after it (left behind, a few hundred runs' worth of
+/// consumers kept the stack's NATS busy).
 mod conformance {
     use super::*;
-    bus_conformance::bus_conformance_tests!(Arc::new(
-        connect(&NatsConfig { ack_wait_ms: 1_000, ..config("conf") }).await
-    ));
+    bus_conformance::bus_conformance_tests!(
+        Arc::new(connect(&NatsConfig { ack_wait_ms: 1_000, ..config("conf") }).await),
+        |bus: &Arc<NatsBus>| {
+            let config = bus.config().clone();
+            async move { delete_streams(&config).await }
+        }
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
