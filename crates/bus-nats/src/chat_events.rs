@@ -10,6 +10,7 @@
 //! error and reconnects by itself, so a worker just keeps reading.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -67,6 +68,8 @@ pub(crate) async fn stream(inner: Arc<Inner>, group: &str) -> Result<ChatEventSt
     inner.declare_group(group).await?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let waiting = Arc::new(Waiting::default());
+    // An error is on its way to the worker.
+    let failing = Arc::new(AtomicBool::new(false));
     let mut tasks: Vec<_> = (0..inner.config.partitions)
         .map(|partition| {
             let mut feed = Feed {
@@ -77,10 +80,19 @@ pub(crate) async fn stream(inner: Arc<Inner>, group: &str) -> Result<ChatEventSt
                 failed: false,
                 waiting: waiting.clone(),
             };
-            let tx = tx.clone();
+            let (tx, failing) = (tx.clone(), failing.clone());
             tokio::spawn(async move {
                 loop {
                     let item = feed.next().await;
+                    // One NATS failure breaks every partition's pull at once: the worker
+                    // hears of it once (the feeds retry by themselves), not once per
+                    // partition ahead of the events that follow.
+                    if let Err(error) = &item
+                        && failing.swap(true, Ordering::SeqCst)
+                    {
+                        tracing::debug!(%error, "nats: a partition's pull failed too");
+                        continue;
+                    }
                     if tx.send((Instant::now(), item)).is_err() {
                         break;
                     }
@@ -91,9 +103,12 @@ pub(crate) async fn stream(inner: Arc<Inner>, group: &str) -> Result<ChatEventSt
         .collect();
     let ack_wait = inner.config.ack_wait();
     tasks.push(tokio::spawn(waiting.clone().keep_alive(ack_wait / 3)).abort_handle());
-    let state = (rx, waiting, StopOnDrop(tasks));
-    Ok(Box::pin(futures::stream::unfold(state, move |(mut rx, waiting, tasks)| async move {
+    let state = (rx, waiting, failing, StopOnDrop(tasks));
+    Ok(Box::pin(futures::stream::unfold(state, move |(mut rx, waiting, failing, tasks)| async move {
         let (received, item) = rx.recv().await?;
+        if item.is_err() {
+            failing.store(false, Ordering::SeqCst);
+        }
         let item = item.map(|(key, delivery)| {
             let message = waiting.remove(key);
             (message.filter(|_| received.elapsed() > ack_wait / 10), delivery)
@@ -109,20 +124,20 @@ pub(crate) async fn stream(inner: Arc<Inner>, group: &str) -> Result<ChatEventSt
             Ok((None, delivery)) => Ok(delivery),
             Err(error) => Err(error),
         };
-        Some((item, (rx, waiting, tasks)))
+        Some((item, (rx, waiting, failing, tasks)))
     })))
 }
 
 /// The events a worker's stream received that the worker has not taken yet.
 #[derive(Default)]
 struct Waiting {
-    next_key: std::sync::atomic::AtomicU64,
+    next_key: AtomicU64,
     messages: std::sync::Mutex<std::collections::HashMap<u64, jetstream::Message>>,
 }
 
 impl Waiting {
     fn insert(&self, message: jetstream::Message) -> u64 {
-        let key = self.next_key.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         self.messages.lock().unwrap_or_else(|e| e.into_inner()).insert(key, message);
         key
     }

@@ -20,12 +20,7 @@ async fn texts(stream: &mut EventStream, n: usize) -> (Vec<String>, String) {
     let mut out = vec![];
     let mut last = String::new();
     while out.len() < n {
-        let e = stream.next_named("signal.created").await;
-        // The chat's `joined` signal may reach a stream opened just after the chat was
-        // created (the fan-out runs beside the request): only messages count here.
-        if e.data["signal"]["kind"] != "msg" {
-            continue;
-        }
+        let e = stream.next_message().await;
         out.push(e.data["signal"]["text"].as_str().unwrap_or_default().to_string());
         last = e.id.expect("signal.created has an id");
     }

@@ -231,6 +231,18 @@ impl EventStream {
         }
     }
 
+    /// The next `signal.created` of a message, skipping membership lines (`joined` and
+    /// `left`): the fan-out of a chat's `joined` line can reach a stream opened after it was
+    /// written.
+    pub async fn next_message(&mut self) -> SseEvent {
+        loop {
+            let e = self.next_named("signal.created").await;
+            if e.data["signal"]["kind"] == "msg" {
+                return e;
+            }
+        }
+    }
+
     async fn next_inner(&mut self) -> SseEvent {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {

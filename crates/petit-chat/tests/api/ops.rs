@@ -76,7 +76,7 @@ async fn the_fanout_groups_counts_and_lag_are_in_the_metrics() {
         alice.say(&chat, text).await;
     }
     for _ in 0..3 {
-        bob_events.next_named("signal.created").await;
+        bob_events.next_message().await;
     }
     // The chat's creation (its event and its `joined` signal) and three messages, each
     // fanned out, then acknowledged: the count follows the acknowledgement, just after the
