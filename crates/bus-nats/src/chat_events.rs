@@ -13,13 +13,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use domain::{ChatEvent, Error, Event, Result};
 use futures::StreamExt;
 use ports::{ChatEventStream, Delivery};
+use tokio::time::Instant;
 
 use crate::{Backoff, Inner, config, unavailable};
 
@@ -106,23 +105,20 @@ pub(crate) async fn stream(inner: Arc<Inner>, group: &str) -> Result<ChatEventSt
     let state = (rx, waiting, failing, StopOnDrop(tasks));
     Ok(Box::pin(futures::stream::unfold(state, move |(mut rx, waiting, failing, tasks)| async move {
         let (received, item) = rx.recv().await?;
-        if item.is_err() {
-            failing.store(false, Ordering::SeqCst);
-        }
-        let item = item.map(|(key, delivery)| {
-            let message = waiting.remove(key);
-            (message.filter(|_| received.elapsed() > ack_wait / 10), delivery)
-        });
         let item = match item {
-            Ok((Some(message), delivery)) => {
+            Ok((key, delivery)) => {
                 // It waited: its `ack_wait` starts again now.
-                if let Err(error) = message.ack_with(AckKind::Progress).await {
+                if let Some(message) = waiting.remove(key).filter(|_| received.elapsed() > ack_wait / 10)
+                    && let Err(error) = message.ack_with(AckKind::Progress).await
+                {
                     tracing::debug!(%error, "nats: cannot restart a chat event's ack wait");
                 }
                 Ok(delivery)
             }
-            Ok((None, delivery)) => Ok(delivery),
-            Err(error) => Err(error),
+            Err(error) => {
+                failing.store(false, Ordering::SeqCst);
+                Err(error)
+            }
         };
         Some((item, (rx, waiting, failing, tasks)))
     })))
