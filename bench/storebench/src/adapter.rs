@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use domain::{ChatId, Signal, SignalId};
-use ports::{InsertSignalOutcome, SignalRange, Store};
+use ports::{InsertSignalOutcome, SignalRange, TimelineStore};
 use store_cql::CqlStore;
 
 use crate::fixture::{Fixture, pick};

@@ -19,7 +19,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::{ChatEvent, Event, Result, UserId};
-use ports::{Bus, ChatEventStream, PresenceExpiryStream, UserEventStream, UserSubscription};
+use ports::{
+    Bus, ChatEventBus, ChatEventStream, PresenceBus, PresenceExpiryStream, UserEventBus, UserEventStream,
+    UserSubscription,
+};
 
 use crate::user_events::{LiveStream, Sequenced, Subscriber, UserLog};
 
@@ -114,7 +117,10 @@ impl Bus for LocalBus {
     async fn ping(&self) -> Result<()> {
         Ok(())
     }
+}
 
+#[async_trait]
+impl ChatEventBus for LocalBus {
     async fn publish_chat_event(&self, event: &ChatEvent) -> Result<()> {
         self.inner.chat_log.publish(event).await;
         Ok(())
@@ -131,7 +137,10 @@ impl Bus for LocalBus {
     async fn group_lag(&self, group: &str) -> Result<u64> {
         self.inner.chat_log.lag(group)
     }
+}
 
+#[async_trait]
+impl UserEventBus for LocalBus {
     async fn publish_user_event(&self, users: &[UserId], event: &Event) -> Result<()> {
         let event = Arc::new(event.clone());
         let LocalBusConfig { replay_per_user, live_lag, .. } = self.inner.config;
@@ -171,7 +180,10 @@ impl Bus for LocalBus {
         }
         Ok(())
     }
+}
 
+#[async_trait]
+impl PresenceBus for LocalBus {
     async fn heartbeat(&self, user: UserId, connection: &str, ttl: Duration) -> Result<bool> {
         Ok(self.inner.presence.heartbeat(user, connection, ttl))
     }

@@ -34,7 +34,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer::pull, kv, stream};
 use async_trait::async_trait;
 use domain::{ChatEvent, Error, ErrorCode, Event, Result, UserId};
-use ports::{Bus, ChatEventStream, PresenceExpiryStream, UserSubscription};
+use ports::{Bus, ChatEventBus, ChatEventStream, PresenceBus, PresenceExpiryStream, UserEventBus, UserSubscription};
 
 pub use chat_events::{EVENT_VERSION, EVENT_VERSION_HEADER};
 pub use config::NatsConfig;
@@ -224,7 +224,10 @@ impl Bus for NatsBus {
             .map_err(|e| unavailable("account info", e))?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl ChatEventBus for NatsBus {
     async fn publish_chat_event(&self, event: &ChatEvent) -> Result<()> {
         chat_events::publish(&self.inner, event).await
     }
@@ -240,7 +243,10 @@ impl Bus for NatsBus {
     async fn group_lag(&self, group: &str) -> Result<u64> {
         chat_events::lag(&self.inner, group).await
     }
+}
 
+#[async_trait]
+impl UserEventBus for NatsBus {
     async fn publish_user_event(&self, users: &[UserId], event: &Event) -> Result<()> {
         user_events::publish(&self.inner, users, event, None).await
     }
@@ -256,7 +262,10 @@ impl Bus for NatsBus {
     async fn publish_ephemeral(&self, users: &[UserId], event: &Event) -> Result<()> {
         user_events::publish_ephemeral(&self.inner, users, event).await
     }
+}
 
+#[async_trait]
+impl PresenceBus for NatsBus {
     async fn heartbeat(&self, user: UserId, connection: &str, ttl: Duration) -> Result<bool> {
         self.inner.heartbeat(user, connection, ttl).await
     }

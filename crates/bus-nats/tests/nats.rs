@@ -12,7 +12,7 @@ use std::time::Duration;
 use bus_nats::{NatsBus, NatsConfig};
 use domain::{ChatEvent, Event, Id};
 use futures::StreamExt;
-use ports::{Bus, UserEventStream, UserSubscription};
+use ports::{Bus, ChatEventBus, PresenceBus, UserEventBus, UserEventStream, UserSubscription};
 
 const WAIT: Duration = Duration::from_secs(20);
 

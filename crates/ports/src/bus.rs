@@ -51,7 +51,7 @@ pub struct Delivery {
     pub redeliveries: u32,
     /// A stable id of this chat event, the same each time it is delivered, when the bus
     /// has one: the per-user events published for it through
-    /// [`Bus::publish_fanned_out`] are then dropped when a redelivery publishes them again.
+    /// [`UserEventBus::publish_fanned_out`] are then dropped when a redelivery publishes them again.
     pub origin: Option<String>,
 }
 
@@ -68,7 +68,7 @@ pub type ChatEventStream = Pin<Box<dyn Stream<Item = Result<Delivery>> + Send>>;
 pub type UserEventStream = Pin<Box<dyn Stream<Item = Result<(Option<EventId>, Event)>> + Send>>;
 
 /// A user whose last live connection expired without being closed (its node died or lost
-/// the bus). Each expiry goes to one subscriber of [`Bus::presence_expiries`], on any node;
+/// the bus). Each expiry goes to one subscriber of [`PresenceBus::presence_expiries`], on any node;
 /// one not acknowledged may come again.
 pub struct PresenceExpiry {
     pub user: UserId,
@@ -102,10 +102,9 @@ impl std::fmt::Debug for UserSubscription {
     }
 }
 
+/// The chat-event log and its consumer groups.
 #[async_trait]
-pub trait Bus: Send + Sync + 'static {
-    /// Checks the bus answers (for readiness probes).
-    async fn ping(&self) -> Result<()>;
+pub trait ChatEventBus: Send + Sync + 'static {
     /// Appends a chat event to the log. Returns once the bus holds it for every consumer
     /// group declared so far.
     async fn publish_chat_event(&self, event: &ChatEvent) -> Result<()>;
@@ -121,9 +120,15 @@ pub trait Bus: Send + Sync + 'static {
     /// How many chat events `group` holds that are not acknowledged yet (its lag). Asking
     /// never declares the group.
     async fn group_lag(&self, group: &str) -> Result<u64>;
+}
+
+/// Per-user events: durable (replayable) ones and ephemeral ones, to every live stream of
+/// the user on any node.
+#[async_trait]
+pub trait UserEventBus: Send + Sync + 'static {
     /// Publishes one event to each user's stream.
     async fn publish_user_event(&self, users: &[UserId], event: &Event) -> Result<()>;
-    /// [`Bus::publish_user_event`] for the fan-out of the chat event `origin`
+    /// [`UserEventBus::publish_user_event`] for the fan-out of the chat event `origin`
     /// ([`Delivery::origin`]): an adapter that can drops the copies a redelivery of that
     /// chat event would publish again (a worker slower than the bus's ack deadline).
     async fn publish_fanned_out(&self, users: &[UserId], event: &Event, origin: &str) -> Result<()> {
@@ -136,19 +141,29 @@ pub trait Bus: Send + Sync + 'static {
     /// Publishes an ephemeral event to the live streams each user has open now, on any
     /// node: no id, not retained, not replayed, at most once.
     async fn publish_ephemeral(&self, users: &[UserId], event: &Event) -> Result<()>;
+}
 
-    // --- presence ---
-
+/// Presence: which users have a live connection somewhere, with heartbeats that expire by
+/// themselves when a node dies.
+#[async_trait]
+pub trait PresenceBus: Send + Sync + 'static {
     /// Notes that `connection` (an id unique to one live stream) of `user` is open, until
     /// `ttl` from now unless renewed. Returns whether the user came online: they had no
     /// other live connection anywhere.
     async fn heartbeat(&self, user: UserId, connection: &str, ttl: Duration) -> Result<bool>;
     /// Notes that `connection` closed. Returns whether the user went offline: this was
     /// their last live connection (one that had already expired is reported by
-    /// [`Bus::presence_expiries`] instead, never by both).
+    /// [`PresenceBus::presence_expiries`] instead, never by both).
     async fn connection_closed(&self, user: UserId, connection: &str) -> Result<bool>;
     /// Which of `users` have a live connection anywhere (in `users`' order).
     async fn online(&self, users: &[UserId]) -> Result<Vec<UserId>>;
     /// Users going offline because their last connection expired. Subscribers share them.
     async fn presence_expiries(&self) -> Result<PresenceExpiryStream>;
+}
+
+/// The whole bus: chat events, user events, presence, and a readiness probe.
+#[async_trait]
+pub trait Bus: ChatEventBus + UserEventBus + PresenceBus {
+    /// Checks the bus answers (for readiness probes).
+    async fn ping(&self) -> Result<()>;
 }

@@ -8,8 +8,11 @@ pub mod identity;
 pub mod store;
 
 pub use bus::{
-    Bus, ChatEventStream, Delivery, EventId, FANOUT_GROUP, PresenceExpiry, PresenceExpiryStream, UserEventStream,
-    UserSubscription, chat_partition, valid_group_name,
+    Bus, ChatEventBus, ChatEventStream, Delivery, EventId, FANOUT_GROUP, PresenceBus, PresenceExpiry,
+    PresenceExpiryStream, UserEventBus, UserEventStream, UserSubscription, chat_partition, valid_group_name,
 };
 pub use identity::{Identity, VerifiedIdentity};
-pub use store::{CreateUserOutcome, InsertSignalOutcome, RenameOutcome, SignalRange, Store};
+pub use store::{
+    ChatStore, CreateUserOutcome, InboxStore, InsertSignalOutcome, ReactionStore, ReceiptStore, RenameOutcome,
+    SignalRange, Store, TicketStore, TimelineStore, UserStore,
+};

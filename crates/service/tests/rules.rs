@@ -9,7 +9,7 @@ use std::time::Duration;
 use bus_local::{LocalBus, LocalBusConfig};
 use domain::{ChatKind, ErrorCode, ErrorKind, Event, Id, IdGenerator, Limits, Role, SignalKind, User};
 use futures::StreamExt;
-use ports::{Bus, UserSubscription, VerifiedIdentity};
+use ports::{Bus, ChatEventBus, PresenceBus, UserEventBus, UserSubscription, VerifiedIdentity};
 use service::signals::NewMessage;
 use service::{ChatService, SignalQuery};
 use store_sqlite::{Durability, SqliteStore};
@@ -218,6 +218,10 @@ impl Bus for RefusingBus {
     async fn ping(&self) -> domain::Result<()> {
         self.inner.ping().await
     }
+}
+
+#[async_trait::async_trait]
+impl ChatEventBus for RefusingBus {
     async fn publish_chat_event(&self, event: &domain::ChatEvent) -> domain::Result<()> {
         if matches!(event.event, Event::MemberLeft { .. })
             && self.refuse.swap(false, std::sync::atomic::Ordering::SeqCst)
@@ -235,6 +239,10 @@ impl Bus for RefusingBus {
     async fn group_lag(&self, group: &str) -> domain::Result<u64> {
         self.inner.group_lag(group).await
     }
+}
+
+#[async_trait::async_trait]
+impl UserEventBus for RefusingBus {
     async fn publish_user_event(&self, users: &[Id], event: &Event) -> domain::Result<()> {
         self.inner.publish_user_event(users, event).await
     }
@@ -244,6 +252,10 @@ impl Bus for RefusingBus {
     async fn publish_ephemeral(&self, users: &[Id], event: &Event) -> domain::Result<()> {
         self.inner.publish_ephemeral(users, event).await
     }
+}
+
+#[async_trait::async_trait]
+impl PresenceBus for RefusingBus {
     async fn heartbeat(&self, user: Id, connection: &str, ttl: Duration) -> domain::Result<bool> {
         self.inner.heartbeat(user, connection, ttl).await
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use domain::id::{BUCKET_MS, now_ms};
 use domain::{Id, IdGenerator, Signal, SignalBody};
-use ports::{InsertSignalOutcome, SignalRange, Store};
+use ports::{InsertSignalOutcome, SignalRange, TimelineStore};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use store_cql::{CqlConfig, CqlStore, MIGRATIONS};

@@ -1,0 +1,24 @@
+//! Chats and their members.
+
+use async_trait::async_trait;
+use domain::{Chat, ChatId, Member, Result, Role, UserId};
+
+#[async_trait]
+pub trait ChatStore: Send + Sync + 'static {
+    /// Creates a chat with its first members. The chat's inbox activity starts at its id.
+    async fn create_chat(&self, chat: &Chat, members: &[Member]) -> Result<()>;
+    /// Records `chat` as the direct chat of the pair unless the pair already has one;
+    /// returns the pair's chat either way. `a` and `b` may come in any order.
+    async fn claim_direct_chat(&self, a: UserId, b: UserId, chat: ChatId) -> Result<ChatId>;
+    async fn chat(&self, id: ChatId) -> Result<Option<Chat>>;
+    async fn set_chat_title(&self, id: ChatId, title: &str) -> Result<()>;
+    async fn member(&self, chat: ChatId, user: UserId) -> Result<Option<Member>>;
+    /// All members of a chat, ordered by user id.
+    async fn members(&self, chat: ChatId) -> Result<Vec<Member>>;
+    /// The user ids of a chat's members, ordered (what the fan-out needs, and no more).
+    async fn member_ids(&self, chat: ChatId) -> Result<Vec<UserId>>;
+    /// Adds members (existing members are left as they are).
+    async fn add_members(&self, chat: ChatId, members: &[Member]) -> Result<()>;
+    async fn remove_member(&self, chat: ChatId, user: UserId) -> Result<()>;
+    async fn set_role(&self, chat: ChatId, user: UserId, role: Role) -> Result<()>;
+}

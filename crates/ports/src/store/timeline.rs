@@ -1,0 +1,34 @@
+//! A chat's timeline of signals.
+
+use async_trait::async_trait;
+use domain::{ChatId, Result, Signal, SignalId};
+
+/// The result of [`TimelineStore::insert_signal`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertSignalOutcome {
+    Inserted,
+    /// The author already sent a signal with this nonce in this chat: its id. Nothing was written.
+    Duplicate(SignalId),
+}
+
+/// Which part of a timeline to read. Pages are always returned newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalRange {
+    /// The newest signals.
+    Latest,
+    /// Signals with an id strictly below this one, newest first.
+    Before(SignalId),
+    /// The signals with an id strictly above this one that are closest to it (the oldest
+    /// of them), returned newest first.
+    After(SignalId),
+}
+
+#[async_trait]
+pub trait TimelineStore: Send + Sync + 'static {
+    /// Inserts a signal. With a nonce, a second insert by the same author in the same chat
+    /// with the same nonce writes nothing and returns the first signal's id.
+    async fn insert_signal(&self, signal: &Signal, nonce: Option<&str>) -> Result<InsertSignalOutcome>;
+    async fn signal(&self, chat: ChatId, id: SignalId) -> Result<Option<Signal>>;
+    /// Up to `limit` signals of `range`, newest first.
+    async fn signals(&self, chat: ChatId, range: SignalRange, limit: usize) -> Result<Vec<Signal>>;
+}

@@ -1,0 +1,41 @@
+//! Users: accounts, usernames, identities and statuses.
+
+use async_trait::async_trait;
+use domain::{Result, User, UserId, UserStatus};
+
+/// The result of [`UserStore::create_user`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateUserOutcome {
+    Created,
+    /// Another user already has this username; nothing was written.
+    UsernameTaken,
+    /// A user already exists for this (issuer, subject); nothing was written.
+    SubjectTaken(User),
+}
+
+/// The result of [`UserStore::rename_user`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenameOutcome {
+    Renamed,
+    /// Another user holds the new username; nothing changed.
+    UsernameTaken,
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
+    /// Creates a user if neither the username nor the (issuer, subject) is taken.
+    async fn create_user(&self, user: &User) -> Result<CreateUserOutcome>;
+    async fn user(&self, id: UserId) -> Result<Option<User>>;
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>>;
+    async fn user_by_subject(&self, issuer: &str, subject: &str) -> Result<Option<User>>;
+    /// Changes a user's display name.
+    async fn set_display_name(&self, id: UserId, display_name: &str) -> Result<()>;
+    /// Changes a user's username from `old` (their current one) to `new`, unless another
+    /// user holds `new`; `old` is then free. Safe to repeat after a failure.
+    async fn rename_user(&self, id: UserId, old: &str, new: &str) -> Result<RenameOutcome>;
+    /// Sets a user's status (`None`: back to the default), kept as given; readers apply
+    /// `clears_at`.
+    async fn set_status(&self, user: UserId, status: Option<&UserStatus>) -> Result<()>;
+    /// A user's status as last set (`None`: never set, or reset).
+    async fn status(&self, user: UserId) -> Result<Option<UserStatus>>;
+}

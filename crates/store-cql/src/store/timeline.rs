@@ -1,0 +1,34 @@
+//! The Store's a chat's timeline of signals (`ports::TimelineStore`).
+
+use super::*;
+use ports::TimelineStore;
+
+#[async_trait]
+impl TimelineStore for CqlStore {
+    /// Claims the nonce (LWT) if there is one, then writes the signal. A nonce already
+    /// claimed answers `Duplicate`, after making sure its signal exists
+    /// ([`CqlStore::complete_duplicate`]).
+    async fn insert_signal(&self, signal: &Signal, nonce: Option<&str>) -> Result<InsertSignalOutcome> {
+        let s = signal;
+        if let Some(nonce) = nonce {
+            let (applied, row) = lwt(self
+                .run(&self.st.claim_nonce, (s.chat_id.as_i64(), s.author_id.as_i64(), nonce, s.id.as_i64()))
+                .await?)?;
+            if !applied {
+                let first = Id::from_i64(bigint(&row, "signal_id").ok_or_else(|| corrupt("signal_nonces"))?);
+                self.complete_duplicate(s, first).await?;
+                return Ok(InsertSignalOutcome::Duplicate(first));
+            }
+        }
+        self.write_signal(s).await?;
+        Ok(InsertSignalOutcome::Inserted)
+    }
+
+    async fn signal(&self, chat: ChatId, id: SignalId) -> Result<Option<Signal>> {
+        self.signal_by_id(chat, id).await
+    }
+
+    async fn signals(&self, chat: ChatId, range: SignalRange, limit: usize) -> Result<Vec<Signal>> {
+        self.page(chat, range, limit).await
+    }
+}

@@ -1,0 +1,85 @@
+//! The Store's users: accounts, usernames, identities and statuses (`ports::UserStore`).
+
+use super::*;
+
+#[async_trait]
+impl UserStore for CqlStore {
+    /// Claims the (issuer, subject), then the username, then writes the user row. A crash
+    /// between the claims and the row leaves a claim with no user: the next login of that
+    /// subject then answers `unavailable` until the claim row is deleted by hand (known gap).
+    async fn create_user(&self, user: &User) -> Result<CreateUserOutcome> {
+        let id = user.id.as_i64();
+        let (claimed, row) = lwt(self.run(&self.st.claim_subject, (&user.issuer, &user.subject, id)).await?)?;
+        if !claimed {
+            let existing = bigint(&row, "user_id").ok_or_else(|| corrupt("users_by_subject"))?;
+            return Ok(CreateUserOutcome::SubjectTaken(self.user_eventually(existing).await?));
+        }
+        let (named, _) = lwt(self.run(&self.st.claim_username, (&user.username, id)).await?)?;
+        if !named {
+            self.run(&self.st.release_subject, (&user.issuer, &user.subject, id)).await?;
+            return Ok(CreateUserOutcome::UsernameTaken);
+        }
+        self.run(
+            &self.st.insert_user,
+            (id, &user.username, &user.display_name, &user.issuer, &user.subject, user.created_at),
+        )
+        .await?;
+        Ok(CreateUserOutcome::Created)
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
+        Ok(first::<UserRow>(self.run(&self.st.user, (id.as_i64(),)).await?)?.map(to_user))
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        match first::<(i64,)>(self.run(&self.st.user_by_username, (username,)).await?)? {
+            Some((id,)) => self.user(Id::from_i64(id)).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn user_by_subject(&self, issuer: &str, subject: &str) -> Result<Option<User>> {
+        match first::<(i64,)>(self.run(&self.st.user_by_subject, (issuer, subject)).await?)? {
+            Some((id,)) => self.user(Id::from_i64(id)).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn set_display_name(&self, id: UserId, display_name: &str) -> Result<()> {
+        self.run(&self.st.set_display_name, (display_name, id.as_i64())).await.map(drop)
+    }
+
+    /// Claims the new username (LWT), points the user at it, then frees the old one. Every
+    /// step is safe to repeat: a claim this user already holds counts as claimed.
+    async fn rename_user(&self, id: UserId, old: &str, new: &str) -> Result<RenameOutcome> {
+        let uid = id.as_i64();
+        let (claimed, row) = lwt(self.run(&self.st.claim_username, (new, uid)).await?)?;
+        if !claimed && bigint(&row, "user_id") != Some(uid) {
+            return Ok(RenameOutcome::UsernameTaken);
+        }
+        self.run(&self.st.set_username, (new, uid)).await?;
+        if old != new {
+            self.run(&self.st.release_username, (old, uid)).await?;
+        }
+        Ok(RenameOutcome::Renamed)
+    }
+
+    async fn set_status(&self, user: UserId, status: Option<&UserStatus>) -> Result<()> {
+        match status {
+            Some(s) => {
+                let values = (user.as_i64(), s.availability.as_str(), s.text.as_deref(), s.clears_at);
+                self.run(&self.st.set_status, values).await.map(drop)
+            }
+            None => self.run(&self.st.delete_status, (user.as_i64(),)).await.map(drop),
+        }
+    }
+
+    async fn status(&self, user: UserId) -> Result<Option<UserStatus>> {
+        let row = first::<(String, Option<String>, Option<i64>)>(self.run(&self.st.status, (user.as_i64(),)).await?)?;
+        row.map(|(availability, text, clears_at)| {
+            let availability = Availability::parse(&availability).ok_or_else(|| corrupt("user status"))?;
+            Ok(UserStatus { availability, text, clears_at })
+        })
+        .transpose()
+    }
+}

@@ -1,0 +1,72 @@
+//! The Store's a chat's timeline of signals (`ports::TimelineStore`).
+
+use super::*;
+use ports::TimelineStore;
+
+#[async_trait]
+impl TimelineStore for SqliteStore {
+    async fn insert_signal(&self, signal: &Signal, nonce: Option<&str>) -> Result<InsertSignalOutcome> {
+        let (s, nonce) = (signal.clone(), nonce.map(str::to_string));
+        self.write(move |c| {
+            let tx = c.savepoint()?;
+            if let Some(nonce) = nonce {
+                let fresh = tx.execute(
+                    "INSERT OR IGNORE INTO signal_nonces (chat_id, author_id, nonce, signal_id) VALUES (?1, ?2, ?3, ?4)",
+                    params![s.chat_id.as_i64(), s.author_id.as_i64(), nonce, s.id.as_i64()],
+                )? == 1;
+                if !fresh {
+                    let first: i64 = tx.query_row(
+                        "SELECT signal_id FROM signal_nonces WHERE chat_id = ?1 AND author_id = ?2 AND nonce = ?3",
+                        params![s.chat_id.as_i64(), s.author_id.as_i64(), nonce],
+                        |r| r.get(0),
+                    )?;
+                    return Ok(InsertSignalOutcome::Duplicate(Id::from_i64(first)));
+                }
+            }
+            let (kind, text, reply_to, users) = s.body.columns();
+            tx.execute(
+                &format!("INSERT INTO signals ({SIGNAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                params![
+                    s.chat_id.as_i64(),
+                    s.id.as_i64(),
+                    s.author_id.as_i64(),
+                    kind.as_str(),
+                    text,
+                    reply_to.map(Id::as_i64),
+                    join_ids(users)
+                ],
+            )?;
+            tx.commit()?;
+            Ok(InsertSignalOutcome::Inserted)
+        })
+        .await
+    }
+
+    async fn signal(&self, chat: ChatId, id: SignalId) -> Result<Option<Signal>> {
+        self.read(move |c| {
+            c.prepare_cached(&format!("SELECT {SIGNAL_COLUMNS} FROM signals WHERE chat_id = ?1 AND id = ?2"))?
+                .query_row([chat.as_i64(), id.as_i64()], rows::signal)
+                .optional()
+        })
+        .await
+    }
+
+    async fn signals(&self, chat: ChatId, range: SignalRange, limit: usize) -> Result<Vec<Signal>> {
+        self.read(move |c| {
+            let (sql, bound, ascending) = match range {
+                SignalRange::Latest => ("id <= ?2 ORDER BY id DESC", i64::MAX, false),
+                SignalRange::Before(id) => ("id < ?2 ORDER BY id DESC", id.as_i64(), false),
+                SignalRange::After(id) => ("id > ?2 ORDER BY id ASC", id.as_i64(), true),
+            };
+            let mut signals: Vec<Signal> = c
+                .prepare_cached(&format!("SELECT {SIGNAL_COLUMNS} FROM signals WHERE chat_id = ?1 AND {sql} LIMIT ?3"))?
+                .query_map(params![chat.as_i64(), bound, limit as i64], rows::signal)?
+                .collect::<rusqlite::Result<_>>()?;
+            if ascending {
+                signals.reverse();
+            }
+            Ok(signals)
+        })
+        .await
+    }
+}

@@ -1,0 +1,116 @@
+//! The Store's users: accounts, usernames, identities and statuses (`ports::UserStore`).
+
+use super::*;
+use ports::UserStore;
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn create_user(&self, user: &User) -> Result<CreateUserOutcome> {
+        let user = user.clone();
+        self.write(move |c| {
+            let tx = c.savepoint()?;
+            let existing = tx
+                .query_row(
+                    &format!("SELECT {USER_COLUMNS} FROM users WHERE issuer = ?1 AND subject = ?2"),
+                    params![user.issuer, user.subject],
+                    rows::user,
+                )
+                .optional()?;
+            if let Some(existing) = existing {
+                return Ok(CreateUserOutcome::SubjectTaken(existing));
+            }
+            let taken: bool =
+                tx.query_row("SELECT EXISTS(SELECT 1 FROM users WHERE username = ?1)", [&user.username], |r| r.get(0))?;
+            if taken {
+                return Ok(CreateUserOutcome::UsernameTaken);
+            }
+            tx.execute(
+                &format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                params![user.id.as_i64(), user.username, user.display_name, user.issuer, user.subject, user.created_at],
+            )?;
+            tx.commit()?;
+            Ok(CreateUserOutcome::Created)
+        })
+        .await
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
+        self.read(move |c| {
+            c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+                .query_row([id.as_i64()], rows::user)
+                .optional()
+        })
+        .await
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        let username = username.to_string();
+        self.read(move |c| {
+            c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1"))?
+                .query_row([username], rows::user)
+                .optional()
+        })
+        .await
+    }
+
+    async fn user_by_subject(&self, issuer: &str, subject: &str) -> Result<Option<User>> {
+        let (issuer, subject) = (issuer.to_string(), subject.to_string());
+        self.read(move |c| {
+            c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE issuer = ?1 AND subject = ?2"))?
+                .query_row([issuer, subject], rows::user)
+                .optional()
+        })
+        .await
+    }
+
+    async fn set_display_name(&self, id: UserId, display_name: &str) -> Result<()> {
+        let name = display_name.to_string();
+        self.write(move |c| {
+            c.execute("UPDATE users SET display_name = ?1 WHERE id = ?2", params![name, id.as_i64()]).map(drop)
+        })
+        .await
+    }
+
+    async fn rename_user(&self, id: UserId, old: &str, new: &str) -> Result<RenameOutcome> {
+        let _ = old; // one row holds the username here: nothing else to free
+        let new = new.to_string();
+        self.write(move |c| {
+            let tx = c.savepoint()?;
+            let holder: Option<i64> =
+                tx.query_row("SELECT id FROM users WHERE username = ?1", [&new], |r| r.get(0)).optional()?;
+            match holder {
+                Some(holder) if holder != id.as_i64() => return Ok(RenameOutcome::UsernameTaken),
+                Some(_) => return Ok(RenameOutcome::Renamed),
+                None => {}
+            }
+            tx.execute("UPDATE users SET username = ?1 WHERE id = ?2", params![new, id.as_i64()])?;
+            tx.commit()?;
+            Ok(RenameOutcome::Renamed)
+        })
+        .await
+    }
+
+    async fn set_status(&self, user: UserId, status: Option<&UserStatus>) -> Result<()> {
+        let status = status.cloned();
+        self.write(move |c| match status {
+            Some(s) => c
+                .execute(
+                    "INSERT INTO user_statuses (user_id, availability, text, clears_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (user_id) DO UPDATE SET availability = ?2, text = ?3, clears_at = ?4",
+                    params![user.as_i64(), s.availability.as_str(), s.text, s.clears_at],
+                )
+                .map(drop),
+            None => c.execute("DELETE FROM user_statuses WHERE user_id = ?1", [user.as_i64()]).map(drop),
+        })
+        .await
+    }
+
+    async fn status(&self, user: UserId) -> Result<Option<UserStatus>> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT availability, text, clears_at FROM user_statuses WHERE user_id = ?1")?
+                .query_row([user.as_i64()], rows::status)
+                .optional()
+        })
+        .await
+    }
+}
