@@ -2,6 +2,7 @@
 //! ports for each shape. The only crate that names every adapter.
 
 pub mod config;
+pub mod http;
 mod sync;
 
 pub use sync::{SyncReport, sync_users};
@@ -159,7 +160,7 @@ pub async fn run_workers(config: Config, metrics_listen: Option<SocketAddr>) -> 
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let router = api::worker_router(Arc::new(Metrics::new(stats)), bus);
         metrics_note = format!("  (metrics: http://{}/metrics)", listener.local_addr()?);
-        tokio::spawn(async move { axum::serve(listener, router).await });
+        tokio::spawn(http::serve(listener, router, std::future::pending()));
     }
     let names: Vec<&str> = config.workers.roles()?.iter().map(|r| r.name()).collect();
     println!("Petit chat workers are up: {}{metrics_note}", names.join(","));
@@ -204,13 +205,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     announce(&config, addr);
     let shutdown = app.shutdown.clone();
-    axum::serve(listener, app.router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            wait_for_signal().await;
-            tracing::info!("shutting down: closing live streams, finishing requests, draining workers");
-            shutdown.cancel();
-        })
-        .await?;
+    http::serve(listener, app.router.clone(), async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: closing live streams, finishing requests, draining workers");
+        shutdown.cancel();
+    })
+    .await;
+    if !app.state.service.finish_background(Duration::from_secs(5)).await {
+        tracing::warn!("background work still running after 5 s; leaving it");
+    }
     app.workers.stop().await;
     Ok(())
 }

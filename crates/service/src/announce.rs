@@ -109,7 +109,7 @@ impl ChatService {
         }
         tracing::warn!(%error, chat_id = %event.chat_id, "bus unavailable: the event will be published when it is back");
         let service = self.clone();
-        tokio::spawn(async move {
+        self.spawn_background(async move {
             let mut wait = Duration::from_millis(250);
             loop {
                 tokio::time::sleep(wait).await;

@@ -127,8 +127,9 @@ impl Drop for PresenceGuard {
     fn drop(&mut self) {
         let (service, user, connection) = (self.service.clone(), self.user, std::mem::take(&mut self.connection));
         // Without a runtime (shutting down) the connection expires by itself.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let closing = service.clone();
+            closing.spawn_background(async move {
                 if let Err(error) = service.stream_closed(user, &connection).await {
                     tracing::warn!(%error, %user, "cannot close a stream's presence; it expires by itself");
                 }

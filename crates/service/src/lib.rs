@@ -16,10 +16,13 @@ mod users;
 pub mod workers;
 pub use users::Provisioned;
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use domain::{IdGenerator, Limits};
 use ports::{Bus, Store};
+use tokio_util::task::TaskTracker;
 
 pub use cursor::SignalQuery;
 pub use fanout::DeliveryTracker;
@@ -35,6 +38,9 @@ pub struct ChatService {
     limits: Limits,
     announcements: Arc<announce::Announcements>,
     typing: Arc<presence::TypingLimiter>,
+    /// Work a request or a stream left to finish after it (a closed stream's presence, an
+    /// event waiting for the bus), waited for at shutdown.
+    background: TaskTracker,
 }
 
 impl std::fmt::Debug for ChatService {
@@ -45,7 +51,15 @@ impl std::fmt::Debug for ChatService {
 
 impl ChatService {
     pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, ids: Arc<IdGenerator>, limits: Limits) -> Self {
-        Self { store, bus, ids, limits, announcements: Arc::default(), typing: Arc::default() }
+        Self {
+            store,
+            bus,
+            ids,
+            limits,
+            announcements: Arc::default(),
+            typing: Arc::default(),
+            background: TaskTracker::new(),
+        }
     }
 
     pub fn limits(&self) -> &Limits {
@@ -58,6 +72,21 @@ impl ChatService {
 
     pub fn bus(&self) -> &Arc<dyn Bus> {
         &self.bus
+    }
+
+    /// Runs `work` after the request or stream that started it, on the current runtime;
+    /// [`ChatService::finish_background`] waits for it.
+    pub(crate) fn spawn_background(&self, work: impl Future<Output = ()> + Send + 'static) {
+        self.background.spawn(work);
+    }
+
+    /// At shutdown: waits, at most `within`, for the background work started so far to
+    /// finish (what is still running then is abandoned: a stream's presence expires by
+    /// itself, an event waiting for a bus that does not come back is lost with the
+    /// process, as before). Returns whether everything finished.
+    pub async fn finish_background(&self, within: Duration) -> bool {
+        self.background.close();
+        tokio::time::timeout(within, self.background.wait()).await.is_ok()
     }
 }
 

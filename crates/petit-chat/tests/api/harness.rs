@@ -65,12 +65,7 @@ impl TestServer {
         let addr = listener.local_addr().expect("addr");
         let router = app.router.clone();
         let shutdown = app.shutdown.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-                .with_graceful_shutdown(async move { shutdown.cancelled().await })
-                .await
-                .expect("serve");
-        });
+        tokio::spawn(petit_chat::http::serve(listener, router, async move { shutdown.cancelled().await }));
         let keyspace = (config.store.kind == petit_chat::config::StoreKind::Cql).then(|| config.store.cql.clone());
         Self { base: format!("http://{addr}"), client: reqwest::Client::new(), app, keyspace, _dir: dir }
     }
