@@ -1,6 +1,6 @@
-//! The fan-out of chat events to the members' streams and inboxes (the `fanout` consumer
-//! group's handler), and the delivery tracker that turns "written to a stream" into batched
-//! `delivered_up_to` moves.
+//! The fan-out of chat events (the `fanout` consumer group's handler: the members' streams
+//! and the chat's last activity), and the delivery tracker that turns "written to a stream"
+//! into batched `delivered_up_to` moves.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,8 +14,9 @@ use crate::ChatService;
 use crate::workers::GroupHandler;
 
 /// The `fanout` consumer group's handler: reads the chat's members once per event, moves
-/// the chat up their inboxes for a new signal, and publishes the event to each member's
-/// stream (plus `also_notify`). A redelivered event does it again: inbox moves never go
+/// the chat's last activity forward for a new signal (one write, whatever the number of
+/// members: "my chats" is ordered by it), and publishes the event to each member's
+/// stream (plus `also_notify`). A redelivered event does it again: activity moves never go
 /// back, and the bus drops the per-user copies of a fan-out it already holds (`origin`).
 pub(crate) struct Fanout {
     store: Arc<dyn Store>,
@@ -31,8 +32,7 @@ impl Fanout {
 #[async_trait::async_trait]
 impl GroupHandler for Fanout {
     async fn handle(&self, event: &ChatEvent, origin: Option<&str>) -> Result<()> {
-        let members = self.store.member_ids(event.chat_id).await?;
-        let mut users = members.clone();
+        let mut users = self.store.member_ids(event.chat_id).await?;
         for u in &event.also_notify {
             if !users.contains(u) {
                 users.push(*u);
@@ -42,9 +42,7 @@ impl GroupHandler for Fanout {
         // (a retry redoes both; inbox moves never go back, the bus drops repeated copies).
         let inboxes = async {
             match &event.event {
-                Event::SignalCreated { signal } => {
-                    self.store.record_activity(event.chat_id, signal.signal.id, &members).await
-                }
+                Event::SignalCreated { signal } => self.store.record_activity(event.chat_id, signal.signal.id).await,
                 _ => Ok(()),
             }
         };

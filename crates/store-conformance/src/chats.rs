@@ -43,7 +43,7 @@ pub async fn membership_changes(f: &Fixture) {
     assert_eq!(f.store.member(chat.id, a).await.unwrap().unwrap().role, Role::Member);
     assert!(f.store.inbox(a, None, 10).await.unwrap().iter().any(|e| e.chat_id == chat.id), "re-added, not listed");
     let activity = f.id();
-    f.store.record_activity(chat.id, activity, &[a]).await.unwrap();
+    f.store.record_activity(chat.id, activity).await.unwrap();
     let top = f.store.inbox(a, None, 1).await.unwrap();
     assert_eq!((top[0].chat_id, top[0].activity), (chat.id, activity));
 }
@@ -90,12 +90,14 @@ pub async fn inbox_orders_by_activity_and_pages(f: &Fixture) {
     assert_eq!(ids, expected);
     assert_eq!(entries[0].activity, chats[4].id);
 
-    // Activity in chat 1 moves it to the top, for both members.
+    // Activity in chat 1 moves it to the top, for both members and one added since.
     let activity = f.id();
-    f.store.record_activity(chats[1].id, activity, &[me, other]).await.unwrap();
+    f.store.record_activity(chats[1].id, activity).await.unwrap();
     // An older activity never moves it back.
-    f.store.record_activity(chats[1].id, chats[1].id, &[me, other]).await.unwrap();
-    for user in [me, other] {
+    f.store.record_activity(chats[1].id, chats[1].id).await.unwrap();
+    let newcomer = f.user().await.id;
+    f.store.add_members(chats[1].id, &[member(chats[1].id, newcomer, Role::Member)]).await.unwrap();
+    for user in [me, other, newcomer] {
         let top = f.store.inbox(user, None, 1).await.unwrap();
         assert_eq!(top.len(), 1);
         assert_eq!((top[0].chat_id, top[0].activity), (chats[1].id, activity));

@@ -22,6 +22,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (2, "event_tickets", include_str!("../migrations/0002_event_tickets.cql")),
     (3, "blind_watermarks", include_str!("../migrations/0003_blind_watermarks.cql")),
     (4, "user_statuses", include_str!("../migrations/0004_user_statuses.cql")),
+    (5, "chat_activity", include_str!("../migrations/0005_chat_activity.cql")),
 ];
 
 const LEASE_SECS: i32 = 120;

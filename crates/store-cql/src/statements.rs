@@ -40,6 +40,8 @@ pub struct Statements {
     // inbox
     pub user_chats: PreparedStatement,
     pub set_user_chat_activity: PreparedStatement,
+    pub chat_activity: PreparedStatement,
+    pub set_chat_activity: PreparedStatement,
     pub delete_user_chat: PreparedStatement,
     // signals
     pub claim_nonce: PreparedStatement,
@@ -113,6 +115,12 @@ impl Statements {
             set_role: p("UPDATE chat_members SET role = ? WHERE chat_id = ? AND user_id = ? IF EXISTS".into(), once).await?,
 
             user_chats: p("SELECT chat_id, activity FROM user_chats WHERE user_id = ?".into(), idem).await?,
+            chat_activity: p("SELECT chat_id, activity FROM chat_activity WHERE chat_id IN ?".into(), idem).await?,
+            set_chat_activity: p(
+                "UPDATE chat_activity USING TIMESTAMP ? SET activity = ? WHERE chat_id = ?".into(),
+                idem,
+            )
+            .await?,
             set_user_chat_activity: p(
                 "UPDATE user_chats USING TIMESTAMP ? SET activity = ? WHERE user_id = ? AND chat_id = ?".into(),
                 idem,

@@ -159,4 +159,33 @@ mod tests {
         assert_eq!(first, MIGRATIONS.iter().map(|m| m.0).collect::<Vec<_>>());
         assert_eq!(SqliteStore::migrate(&path).expect("second"), Vec::<i64>::new());
     }
+
+    /// A database whose inbox was kept per member (migrations 1–3) keeps its order when
+    /// migration 4 moves it to the chat.
+    #[tokio::test]
+    async fn the_per_member_inbox_order_survives_the_move_to_chat_activity() {
+        use domain::Id;
+        use ports::InboxStore;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("m.db");
+        let conn = Connection::open(&path).expect("open");
+        for (_, _, sql) in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).expect("old migration");
+        }
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
+             INSERT INTO schema_migrations VALUES (1, 'initial', 0), (2, 'event_tickets', 0), (3, 'user_statuses', 0);
+             INSERT INTO users (id, username, display_name, issuer, subject, created_at) VALUES (7, 'u', 'u', 'i', 's', 0);
+             INSERT INTO chats (id, kind, title, created_by, created_at) VALUES (10, 'group', 'a', 7, 0), (20, 'group', 'b', 7, 0);
+             INSERT INTO chat_members (chat_id, user_id, role, joined_at, activity) VALUES (10, 7, 'owner', 0, 500), (20, 7, 'owner', 0, 20);",
+        )
+        .expect("old rows");
+        drop(conn);
+        let migrated = crate::migrations::apply(&mut Connection::open(&path).expect("reopen")).expect("migrate");
+        assert_eq!(migrated, vec![4]);
+        let store = SqliteStore::open(&path, Durability::Normal).expect("open");
+        let order: Vec<(u64, u64)> =
+            store.inbox(Id(7), None, 10).await.expect("inbox").iter().map(|e| (e.chat_id.0, e.activity.0)).collect();
+        assert_eq!(order, vec![(10, 500), (20, 20)], "the older chat with the newer message stays first");
+    }
 }

@@ -1,4 +1,4 @@
-//! The Store's a chat's timeline of signals (`ports::TimelineStore`).
+//! The Store's timelines: each chat's signals (`ports::TimelineStore`).
 
 use super::*;
 use ports::TimelineStore;

@@ -10,7 +10,7 @@ impl ChatStore for SqliteStore {
         self.write(move |c| {
             let tx = c.savepoint()?;
             tx.execute(
-                &format!("INSERT OR IGNORE INTO chats ({CHAT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
+                &format!("INSERT OR IGNORE INTO chats ({CHAT_COLUMNS}, activity) VALUES (?1, ?2, ?3, ?4, ?5, ?1)"),
                 params![chat.id.as_i64(), chat.kind.as_str(), chat.title, chat.created_by.as_i64(), chat.created_at],
             )?;
             insert_members(&tx, &members, chat.id)?;
