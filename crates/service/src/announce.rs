@@ -38,45 +38,43 @@ enum State {
 
 #[derive(Default)]
 pub(crate) struct Announcements {
-    states: Mutex<(HashMap<SignalId, State>, VecDeque<SignalId>)>,
+    states: Mutex<States>,
     pending: AtomicUsize,
 }
 
+type States = (HashMap<SignalId, State>, VecDeque<SignalId>);
+
 impl Announcements {
     fn set(&self, signal: SignalId, state: State) {
-        let mut guard = self.states.lock().unwrap_or_else(|e| e.into_inner());
-        let (map, order) = &mut *guard;
-        if map.insert(signal, state).is_none() {
-            order.push_back(signal);
-            if order.len() > REMEMBERED
-                && let Some(old) = order.pop_front()
-            {
-                map.remove(&old);
-            }
-        }
+        insert(&mut self.states.lock().unwrap_or_else(|e| e.into_inner()), signal, state);
     }
 
-    /// Whether a retry must announce `signal` (again): not when this process holds it
-    /// published or a request is publishing it right now. Claims it when so.
+    /// Whether `signal` must be announced (again): not when this process holds it published
+    /// or a request is publishing it right now. Claims it when so, under the lock: of
+    /// concurrent requests for one signal (its first send and retries of it), one announces.
     pub(crate) fn needs_announcing(&self, signal: SignalId) -> bool {
-        let mut guard = self.states.lock().unwrap_or_else(|e| e.into_inner());
-        match guard.0.get(&signal) {
+        let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        let claim = match states.0.get(&signal) {
             Some(State::Published) => false,
-            Some(State::InFlight(since)) if since.elapsed() < IN_FLIGHT_FOR => false,
-            Some(_) => {
-                guard.0.insert(signal, State::InFlight(Instant::now()));
-                true
-            }
-            None => {
-                drop(guard);
-                self.in_flight(signal);
-                true
-            }
+            Some(State::InFlight(since)) => since.elapsed() >= IN_FLIGHT_FOR,
+            Some(State::Pending) | None => true,
+        };
+        if claim {
+            insert(&mut states, signal, State::InFlight(Instant::now()));
         }
+        claim
     }
+}
 
-    pub(crate) fn in_flight(&self, signal: SignalId) {
-        self.set(signal, State::InFlight(Instant::now()));
+/// Records `state` for `signal`, forgetting the oldest signal past [`REMEMBERED`].
+fn insert((map, order): &mut States, signal: SignalId, state: State) {
+    if map.insert(signal, state).is_none() {
+        order.push_back(signal);
+        if order.len() > REMEMBERED
+            && let Some(old) = order.pop_front()
+        {
+            map.remove(&old);
+        }
     }
 }
 

@@ -53,10 +53,8 @@ impl ChatService {
                         Error::unavailable("the first signal of this nonce is not readable yet; retry")
                     })?;
                 // The first attempt may have failed to announce it (bus down, or its node
-                // died): announce it again unless this process already did.
-                if self.announcements.needs_announcing(signal.id) {
-                    self.after_signal_stored(signal.clone()).await?;
-                }
+                // died): announced again unless this process already did.
+                self.after_signal_stored(signal.clone()).await?;
                 let mut views = self.views(actor.id, chat_id, vec![signal]).await?;
                 Ok((views.remove(0), false))
             }
@@ -66,7 +64,9 @@ impl ChatService {
     /// Announces the signal on the chat-event log. Everything per member (inboxes, live
     /// streams) happens in the fan-out group, off the request path.
     pub(crate) async fn after_signal_stored(&self, signal: Signal) -> Result<()> {
-        self.announcements.in_flight(signal.id);
+        if !self.announcements.needs_announcing(signal.id) {
+            return Ok(());
+        }
         let chat_id = signal.chat_id;
         self.publish(ChatEvent {
             chat_id,
