@@ -27,6 +27,8 @@ use crate::{Backoff, Inner, config, unavailable};
 const HEARTBEAT: Duration = Duration::from_secs(5);
 /// How long one pull request waits on the server.
 const PULL_EXPIRES: Duration = Duration::from_secs(30);
+/// How many events one pull request asks for.
+const PULL_BATCH: usize = 16;
 
 /// The header naming the version of a chat event's encoding, and the version this build
 /// writes and reads. A build reads the versions up to its own. Version 2: signals carry
@@ -222,9 +224,13 @@ impl Feed {
             .get_consumer_from_stream(&self.consumer, &self.inner.chat_stream)
             .await
             .map_err(|e| unavailable("cannot open a group's consumer", e))?;
+        // The consumer hands out one event at a time (`max_ack_pending = 1`) whatever the
+        // batch; a pull request with room for several stays open on the server, so the
+        // next event comes as soon as the previous is acknowledged, without a new request
+        // (with a batch of one, every event waited for a pull round trip too).
         consumer
             .stream()
-            .max_messages_per_batch(1)
+            .max_messages_per_batch(PULL_BATCH)
             .heartbeat(HEARTBEAT)
             .expires(PULL_EXPIRES)
             .messages()
