@@ -440,6 +440,9 @@ pub struct CreateChatIn {
     pub members: Vec<Id>,
     /// Required for a group.
     pub title: Option<String>,
+    /// For a group: a client-chosen id of this creation (1 to 64 visible ASCII
+    /// characters), so a retry returns the first group instead of creating another.
+    pub nonce: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -40,15 +40,17 @@ impl ChatService {
         self.store.members(chat_id).await
     }
 
-    /// Creates a chat of `kind` with the caller and `members`: a group (titled), or the
-    /// caller's direct chat with the one other member, which is created once per pair
-    /// (the flag says whether this call created it).
+    /// Creates a chat of `kind` with the caller and `members`: a group (titled; with a
+    /// `nonce`, once per nonce of the caller), or the caller's direct chat with the one
+    /// other member, which is created once per pair (the flag says whether this call
+    /// created it).
     pub async fn create_chat(
         &self,
         actor: &User,
         kind: ChatKind,
         title: Option<&str>,
         members: &[UserId],
+        nonce: Option<&str>,
     ) -> Result<(Chat, bool)> {
         match kind {
             ChatKind::Direct => {
@@ -64,7 +66,7 @@ impl ChatService {
                 };
                 self.open_direct(actor, other).await
             }
-            ChatKind::Group => Ok((self.create_group(actor, title.unwrap_or_default(), members).await?, true)),
+            ChatKind::Group => self.create_group(actor, title.unwrap_or_default(), members, nonce).await,
         }
     }
 
@@ -108,9 +110,22 @@ impl ChatService {
     }
 
     /// Creates a group chat with the actor as owner; writes a `joined` signal for everyone.
-    pub async fn create_group(&self, actor: &User, title: &str, members: &[UserId]) -> Result<Chat> {
+    /// Returns the group and whether this call created it: with a `nonce`, a repeat by the
+    /// same caller (a retry after a failure or a lost answer) finishes and returns the group
+    /// the first call started, and never makes a second one; by the API's contract one
+    /// nonce is one group, so the repeat carries the same title and members.
+    pub async fn create_group(
+        &self,
+        actor: &User,
+        title: &str,
+        members: &[UserId],
+        nonce: Option<&str>,
+    ) -> Result<(Chat, bool)> {
         let title = title.trim();
         rules::validate_title(title, self.limits.max_title_chars)?;
+        if let Some(nonce) = nonce {
+            rules::validate_nonce(nonce)?;
+        }
         let mut ids: BTreeSet<UserId> = members.iter().copied().collect();
         ids.insert(actor.id);
         if ids.len() < 2 {
@@ -119,7 +134,14 @@ impl ChatService {
         self.check_group_size(ids.len())?;
         self.check_users_exist(ids.iter().copied()).await?;
 
-        let chat_id = self.ids.next_id();
+        let proposed = self.ids.next_id();
+        let chat_id = match nonce {
+            Some(nonce) => self.store.claim_group_nonce(actor.id, nonce, proposed).await?,
+            None => proposed,
+        };
+        // On a repeat, everything below is done again, idempotently: what the first call left
+        // undone is finished, what it did stays as it is.
+        let created = chat_id == proposed;
         let now = chat_id.unix_ms() as i64;
         let chat = Chat {
             id: chat_id,
@@ -140,8 +162,9 @@ impl ChatService {
             also_notify: vec![],
         })
         .await?;
-        self.write_membership_signal(chat_id, actor.id, SignalBody::Joined { users: member_ids }).await?;
-        Ok(chat)
+        let joined = joined_nonce(now);
+        self.write_membership_signal_once(chat_id, actor.id, SignalBody::Joined { users: member_ids }, &joined).await?;
+        Ok((chat, created))
     }
 
     /// Renames a group (owner or admin).
@@ -159,8 +182,9 @@ impl ChatService {
         Ok(Chat { title: Some(title.to_string()), ..chat })
     }
 
-    /// Adds people to a group (owner or admin). People already in it are skipped; when
-    /// nobody is new nothing is written.
+    /// Adds people to a group (owner or admin). People already in it are skipped, but a
+    /// repeat by the same actor within [`RETRY_WINDOW_MS`] finishes what the first call may
+    /// have left undone (see below).
     pub async fn add_members(&self, actor: &User, chat_id: ChatId, users: &[UserId]) -> Result<Vec<Member>> {
         let (chat, me) = self.chat_for(actor, chat_id).await?;
         if chat.kind != ChatKind::Group {
@@ -177,20 +201,30 @@ impl ChatService {
             users.iter().copied().filter(|u| !current.iter().any(|m| m.user_id == *u)).collect();
         self.check_group_size(current.len() + new.len())?;
         self.check_users_exist(new.iter().copied()).await?;
-        if new.is_empty() {
-            return Ok(current);
-        }
         let now = now_ms() as i64;
         let rows: Vec<Member> = new.iter().map(|u| new_member(chat_id, *u, Role::Member, now)).collect();
-        self.store.add_members(chat_id, &rows).await?;
-        let new: Vec<UserId> = new.into_iter().collect();
-        self.publish(ChatEvent {
-            chat_id,
-            event: Event::MembersJoined { chat_id, user_ids: new.clone(), by: actor.id },
-            also_notify: vec![],
-        })
-        .await?;
-        self.write_membership_signal(chat_id, actor.id, SignalBody::Joined { users: new }).await?;
+        if !rows.is_empty() {
+            self.store.add_members(chat_id, &rows).await?;
+        }
+        // The people this call added, and those a recent call by the same actor added who are
+        // named again: a retry after a failure finishes what that call may have left undone
+        // (its event and its `joined` line, written once per batch and actor).
+        let mut batches: std::collections::BTreeMap<i64, Vec<UserId>> = Default::default();
+        let recent = |m: &&Member| users.contains(&m.user_id) && now - m.joined_at <= RETRY_WINDOW_MS;
+        for row in rows.iter().chain(current.iter().filter(recent)) {
+            batches.entry(row.joined_at).or_default().push(row.user_id);
+        }
+        for (joined_at, mut added) in batches {
+            added.sort();
+            self.publish(ChatEvent {
+                chat_id,
+                event: Event::MembersJoined { chat_id, user_ids: added.clone(), by: actor.id },
+                also_notify: vec![],
+            })
+            .await?;
+            let nonce = joined_nonce(joined_at);
+            self.write_membership_signal_once(chat_id, actor.id, SignalBody::Joined { users: added }, &nonce).await?;
+        }
         self.store.members(chat_id).await
     }
 
@@ -273,15 +307,9 @@ impl ChatService {
         Ok(())
     }
 
-    /// Writes a server-authored `joined` / `left` signal and announces it.
-    async fn write_membership_signal(&self, chat_id: ChatId, author: UserId, body: SignalBody) -> Result<()> {
-        let signal = Signal { id: self.ids.next_id(), chat_id, author_id: author, body };
-        self.store.insert_signal(&signal, None).await?;
-        self.after_signal_stored(signal).await
-    }
-
-    /// [`Self::write_membership_signal`] at most once per `nonce`: a repeat announces the
-    /// signal written the first time again (the bus drops what it already has).
+    /// Writes a membership signal (joined, left) at most once per `nonce` of `author` in
+    /// the chat, and announces it: a repeat announces the signal written the first time
+    /// again (the bus drops what it already has).
     async fn write_membership_signal_once(
         &self,
         chat_id: ChatId,
@@ -298,6 +326,17 @@ impl ChatService {
             },
         }
     }
+}
+
+/// How long after adding people a repeat of the call by the same actor is taken as its
+/// retry (see [`ChatService::add_members`]).
+const RETRY_WINDOW_MS: i64 = 10 * 60 * 1000;
+
+/// The nonce of the `joined` signal of the people an actor added to a chat at `joined_at`
+/// (ms): one line per call that added them (the nonce is scoped to the chat and the actor),
+/// whoever of them a repeat names.
+fn joined_nonce(joined_at: i64) -> String {
+    format!("joined-{joined_at}")
 }
 
 fn new_member(chat_id: ChatId, user_id: UserId, role: Role, joined_at: i64) -> Member {

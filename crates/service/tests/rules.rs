@@ -105,7 +105,7 @@ async fn concurrent_direct_chat_requests_from_both_sides_make_one_chat_announced
 async fn concurrent_sends_with_one_nonce_store_and_announce_one_message() {
     let h = harness().await;
     let (alice, bob) = (h.user("alice").await, h.user("bob").await);
-    let chat = h.service.create_group(&alice, "g", &[bob.id]).await.unwrap();
+    let chat = h.service.create_group(&alice, "g", &[bob.id], None).await.unwrap().0;
     let mut bob_events = h.events(&bob).await;
     let sends = futures::future::join_all((0..8).map(|_| {
         h.service.send_message(
@@ -137,7 +137,7 @@ async fn reaction_counts_stay_exact_under_concurrent_toggles() {
         people.push(h.user(&format!("u{i}")).await);
     }
     let ids: Vec<Id> = people.iter().map(|p| p.id).collect();
-    let chat = h.service.create_group(&owner, "g", &ids).await.unwrap();
+    let chat = h.service.create_group(&owner, "g", &ids, None).await.unwrap().0;
     let msg = NewMessage { text: "vote".into(), nonce: "v".into(), reply_to: None };
     let (signal, _) = h.service.send_message(&owner, chat.id, msg).await.unwrap();
     let sid = signal.signal.id;
@@ -162,7 +162,7 @@ async fn admins_manage_members_the_owner_role_passes_on_and_outsiders_see_nothin
     let h = harness().await;
     let (owner, admin, member, outsider) =
         (h.user("owner").await, h.user("admin").await, h.user("member").await, h.user("outsider").await);
-    let chat = h.service.create_group(&owner, "g", &[admin.id, member.id]).await.unwrap();
+    let chat = h.service.create_group(&owner, "g", &[admin.id, member.id], None).await.unwrap().0;
     h.service.store().set_role(chat.id, admin.id, Role::Admin).await.unwrap();
     // An admin adds and removes members, but not the owner nor another admin.
     h.service.add_members(&admin, chat.id, &[outsider.id]).await.unwrap();
@@ -190,7 +190,7 @@ async fn admins_manage_members_the_owner_role_passes_on_and_outsiders_see_nothin
 async fn receipts_come_from_watermarks_and_exclude_the_author() {
     let h = harness().await;
     let (alice, bob, carol) = (h.user("alice").await, h.user("bob").await, h.user("carol").await);
-    let chat = h.service.create_group(&alice, "g", &[bob.id, carol.id]).await.unwrap();
+    let chat = h.service.create_group(&alice, "g", &[bob.id, carol.id], None).await.unwrap().0;
     let send = |text: &str, nonce: &str| NewMessage { text: text.into(), nonce: nonce.into(), reply_to: None };
     let (m1, _) = h.service.send_message(&alice, chat.id, send("one", "1")).await.unwrap();
     let (m2, _) = h.service.send_message(&alice, chat.id, send("two", "2")).await.unwrap();
@@ -207,10 +207,16 @@ async fn receipts_come_from_watermarks_and_exclude_the_author() {
     h.service.mark_delivered(&[(chat.id, Id(12345), m2.signal.id)]).await.unwrap();
 }
 
-/// The local bus, refusing the next `member.left` chat event once `refuse` is set.
+/// The local bus, refusing the next chat event of the kind `refuse` names (once).
 struct RefusingBus {
     inner: Arc<dyn Bus>,
-    refuse: std::sync::atomic::AtomicBool,
+    refuse: std::sync::Mutex<Option<&'static str>>,
+}
+
+impl RefusingBus {
+    fn refuse_next(&self, kind: &'static str) {
+        *self.refuse.lock().unwrap() = Some(kind);
+    }
 }
 
 #[async_trait::async_trait]
@@ -223,10 +229,12 @@ impl Bus for RefusingBus {
 #[async_trait::async_trait]
 impl ChatEventBus for RefusingBus {
     async fn publish_chat_event(&self, event: &domain::ChatEvent) -> domain::Result<()> {
-        if matches!(event.event, Event::MemberLeft { .. })
-            && self.refuse.swap(false, std::sync::atomic::Ordering::SeqCst)
         {
-            return Err(domain::Error::unavailable("the bus is down for this test"));
+            let mut refuse = self.refuse.lock().unwrap();
+            if *refuse == Some(event.event.name()) {
+                *refuse = None;
+                return Err(domain::Error::unavailable("the bus is down for this test"));
+            }
         }
         self.inner.publish_chat_event(event).await
     }
@@ -272,18 +280,12 @@ impl PresenceBus for RefusingBus {
 
 #[tokio::test]
 async fn an_owner_leaving_when_the_bus_fails_half_way_finishes_on_retry_with_one_left_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("db"), Durability::Normal).unwrap());
-    let local: Arc<dyn Bus> = Arc::new(LocalBus::new(LocalBusConfig::default()));
-    let bus = Arc::new(RefusingBus { inner: local, refuse: false.into() });
-    let service = ChatService::new(store.clone(), bus.clone(), Arc::new(IdGenerator::new(1)), Limits::default());
-    service::Workers::start_all(store, bus.clone()).await.unwrap();
-    let h = Harness { service, bus: bus.clone(), _dir: dir };
+    let (h, bus) = refusing_harness().await;
     let (owner, admin) = (h.user("owner").await, h.user("admin").await);
-    let chat = h.service.create_group(&owner, "g", &[admin.id]).await.unwrap();
+    let chat = h.service.create_group(&owner, "g", &[admin.id], None).await.unwrap().0;
     h.service.store().set_role(chat.id, admin.id, Role::Admin).await.unwrap();
 
-    bus.refuse.store(true, std::sync::atomic::Ordering::SeqCst);
+    bus.refuse_next("member.left");
     let refused = h.service.remove_member(&owner, chat.id, owner.id).await.unwrap_err();
     assert_eq!(refused.kind, ErrorKind::Unavailable);
     // Half-way, the owner is still in: the retry can finish.
@@ -296,4 +298,61 @@ async fn an_owner_leaving_when_the_bus_fails_half_way_finishes_on_retry_with_one
     let page = h.service.signals(&admin, chat.id, &SignalQuery::default()).await.unwrap();
     let kinds: Vec<SignalKind> = page.items.iter().rev().map(|v| v.signal.kind()).collect();
     assert_eq!(kinds, [SignalKind::Joined, SignalKind::Left], "one `left` line for one leave");
+}
+
+/// A service on SQLite and the local bus behind a [`RefusingBus`], with its workers.
+async fn refusing_harness() -> (Harness, Arc<RefusingBus>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("db"), Durability::Normal).unwrap());
+    let local: Arc<dyn Bus> = Arc::new(LocalBus::new(LocalBusConfig::default()));
+    let bus = Arc::new(RefusingBus { inner: local, refuse: Default::default() });
+    let service = ChatService::new(store.clone(), bus.clone(), Arc::new(IdGenerator::new(1)), Limits::default());
+    service::Workers::start_all(store, bus.clone()).await.unwrap();
+    (Harness { service, bus: bus.clone(), _dir: dir }, bus)
+}
+
+/// The kinds of a chat's timeline, oldest first, as `user` reads it.
+async fn timeline_kinds(h: &Harness, user: &User, chat: Id) -> Vec<SignalKind> {
+    let page = h.service.signals(user, chat, &SignalQuery::default()).await.unwrap();
+    page.items.iter().rev().map(|v| v.signal.kind()).collect()
+}
+
+#[tokio::test]
+async fn a_group_created_when_the_bus_fails_is_one_group_after_retries_with_its_nonce() {
+    let (h, bus) = refusing_harness().await;
+    let (owner, bob) = (h.user("owner").await, h.user("bob").await);
+    bus.refuse_next("chat.created");
+    let refused = h.service.create_group(&owner, "g", &[bob.id], Some("create-1")).await.unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::Unavailable);
+
+    let (chat, created) = h.service.create_group(&owner, "g", &[bob.id], Some("create-1")).await.unwrap();
+    assert!(!created, "the retry finishes the first attempt's group");
+    let (again, created) = h.service.create_group(&owner, "g", &[bob.id], Some("create-1")).await.unwrap();
+    assert_eq!((again.id, created), (chat.id, false));
+    let mine = h.service.my_chats(&owner, None, 10).await.unwrap();
+    assert_eq!(mine.items.iter().map(|c| c.chat.id).collect::<Vec<_>>(), vec![chat.id], "one group, not three");
+    assert_eq!(timeline_kinds(&h, &bob, chat.id).await, [SignalKind::Joined], "one `joined` line");
+
+    // Another nonce is another group.
+    let (other, created) = h.service.create_group(&owner, "g", &[bob.id], Some("create-2")).await.unwrap();
+    assert!(created && other.id != chat.id);
+}
+
+#[tokio::test]
+async fn people_added_when_the_bus_fails_get_their_joined_line_once_on_retry() {
+    let (h, bus) = refusing_harness().await;
+    let (owner, bob, carol) = (h.user("owner").await, h.user("bob").await, h.user("carol").await);
+    let chat = h.service.create_group(&owner, "g", &[bob.id], None).await.unwrap().0;
+    bus.refuse_next("member.joined");
+    let refused = h.service.add_members(&owner, chat.id, &[carol.id]).await.unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::Unavailable);
+    h.service.add_members(&owner, chat.id, &[carol.id]).await.unwrap();
+    h.service.add_members(&owner, chat.id, &[carol.id]).await.unwrap();
+    assert_eq!(timeline_kinds(&h, &carol, chat.id).await, [SignalKind::Joined, SignalKind::Joined]);
+    let page = h.service.signals(&carol, chat.id, &SignalQuery::default()).await.unwrap();
+    assert!(matches!(&page.items[0].signal.body, domain::SignalBody::Joined { users } if users == &vec![carol.id]));
+    // Naming people already in, with someone new, adds one line for the newcomer only.
+    let dave = h.user("dave").await;
+    h.service.add_members(&owner, chat.id, &[bob.id, dave.id]).await.unwrap();
+    assert_eq!(timeline_kinds(&h, &dave, chat.id).await.len(), 3);
 }

@@ -76,6 +76,27 @@ pub async fn one_direct_chat_per_pair(f: &Fixture) {
     assert_eq!(f.store.members(first).await.unwrap().len(), 2);
 }
 
+pub async fn a_group_nonce_names_one_chat_per_creator(f: &Fixture) {
+    let (a, b) = (f.user().await.id, f.user().await.id);
+    let first = f.id();
+    assert_eq!(f.store.claim_group_nonce(a, "n-1", first).await.unwrap(), first);
+    assert_eq!(f.store.claim_group_nonce(a, "n-1", f.id()).await.unwrap(), first, "a repeat names the first chat");
+    // Another nonce, or another creator with the same nonce, is another group.
+    let other = f.id();
+    assert_eq!(f.store.claim_group_nonce(a, "n-2", other).await.unwrap(), other);
+    let theirs = f.id();
+    assert_eq!(f.store.claim_group_nonce(b, "n-1", theirs).await.unwrap(), theirs);
+    // Concurrent claims of a fresh nonce agree on one winner.
+    let proposals: Vec<Id> = (0..8).map(|_| f.id()).collect();
+    let winners = futures::future::join_all(proposals.iter().map(|p| {
+        let (store, p) = (Arc::clone(&f.store), *p);
+        async move { store.claim_group_nonce(b, "n-race", p).await.unwrap() }
+    }))
+    .await;
+    assert!(proposals.contains(&winners[0]));
+    assert!(winners.iter().all(|w| *w == winners[0]), "claims disagree: {winners:?}");
+}
+
 pub async fn inbox_orders_by_activity_and_pages(f: &Fixture) {
     let (me, other) = (f.user().await.id, f.user().await.id);
     let mut chats: Vec<Chat> = vec![];

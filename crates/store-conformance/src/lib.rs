@@ -32,6 +32,7 @@ macro_rules! store_conformance_tests {
             chats::chat_and_members,
             chats::membership_changes,
             chats::one_direct_chat_per_pair,
+            chats::a_group_nonce_names_one_chat_per_creator,
             chats::inbox_orders_by_activity_and_pages,
             chats::watermarks_only_move_forward,
             signals::insert_and_read,

@@ -23,6 +23,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (3, "blind_watermarks", include_str!("../migrations/0003_blind_watermarks.cql")),
     (4, "user_statuses", include_str!("../migrations/0004_user_statuses.cql")),
     (5, "chat_activity", include_str!("../migrations/0005_chat_activity.cql")),
+    (6, "group_nonces", include_str!("../migrations/0006_group_nonces.cql")),
 ];
 
 const LEASE_SECS: i32 = 120;

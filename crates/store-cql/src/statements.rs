@@ -29,6 +29,7 @@ pub struct Statements {
     // chats and members
     pub insert_chat: PreparedStatement,
     pub claim_pair: PreparedStatement,
+    pub claim_group_nonce: PreparedStatement,
     pub chat: PreparedStatement,
     pub set_title: PreparedStatement,
     pub insert_member: PreparedStatement,
@@ -105,6 +106,11 @@ impl Statements {
 
             insert_chat: p("INSERT INTO chats (id, kind, title, created_by, created_at) VALUES (?, ?, ?, ?, ?)".into(), idem).await?,
             claim_pair: p("INSERT INTO direct_pairs (user_lo, user_hi, chat_id) VALUES (?, ?, ?) IF NOT EXISTS".into(), once).await?,
+            claim_group_nonce: p(
+                format!("INSERT INTO group_nonces (creator_id, nonce, chat_id) VALUES (?, ?, ?) IF NOT EXISTS USING TTL {NONCE_TTL_SECS}"),
+                once,
+            )
+            .await?,
             chat: p("SELECT id, kind, title, created_by, created_at FROM chats WHERE id = ?".into(), idem).await?,
             set_title: p("UPDATE chats SET title = ? WHERE id = ?".into(), idem).await?,
             insert_member: p(format!("INSERT INTO chat_members ({MEMBER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS"), once).await?,

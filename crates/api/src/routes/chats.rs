@@ -24,9 +24,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Creates a chat. A direct chat is one per pair: asking again returns the same chat
-/// (200 instead of 201).
+/// (200 instead of 201). A group is one per `nonce` of its creator: repeating the request
+/// with the same nonce (a retry) returns the group the first one created (200), finishing
+/// what a failed first attempt left undone.
 #[utoipa::path(post, path = "/api/v1/chats", tag = "chats", security(("bearer" = [])), request_body = CreateChatIn,
-    responses((status = 201, body = ChatOut), (status = 200, body = ChatOut, description = "the existing direct chat"),
+    responses((status = 201, body = ChatOut), (status = 200, body = ChatOut, description = "the existing direct chat, or the group this nonce created"),
         (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn create_chat(
     State(state): State<AppState>,
@@ -34,7 +36,8 @@ async fn create_chat(
     ApiJson(body): ApiJson<CreateChatIn>,
 ) -> ApiResult<(StatusCode, Json<ChatOut>)> {
     let svc = &state.service;
-    let (chat, created) = svc.create_chat(&user, body.kind.into(), body.title.as_deref(), &body.members).await?;
+    let (chat, created) =
+        svc.create_chat(&user, body.kind.into(), body.title.as_deref(), &body.members, body.nonce.as_deref()).await?;
     let members = svc.members_of(&user, chat.id).await?;
     let me = members.iter().find(|m| m.user_id == user.id).cloned();
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };

@@ -5,11 +5,15 @@ use domain::{Chat, ChatId, Member, Result, Role, UserId};
 
 #[async_trait]
 pub trait ChatStore: Send + Sync + 'static {
-    /// Creates a chat with its first members. The chat's inbox activity starts at its id.
+    /// Creates a chat with its first members (again: completes what is missing, changes
+    /// nothing else). The chat's activity starts at its id.
     async fn create_chat(&self, chat: &Chat, members: &[Member]) -> Result<()>;
     /// Records `chat` as the direct chat of the pair unless the pair already has one;
     /// returns the pair's chat either way. `a` and `b` may come in any order.
     async fn claim_direct_chat(&self, a: UserId, b: UserId, chat: ChatId) -> Result<ChatId>;
+    /// Records `chat` as the group `creator` creates with `nonce` unless one is recorded for
+    /// that (creator, nonce); returns the recorded chat either way, on any node.
+    async fn claim_group_nonce(&self, creator: UserId, nonce: &str, chat: ChatId) -> Result<ChatId>;
     async fn chat(&self, id: ChatId) -> Result<Option<Chat>>;
     async fn set_chat_title(&self, id: ChatId, title: &str) -> Result<()>;
     async fn member(&self, chat: ChatId, user: UserId) -> Result<Option<Member>>;

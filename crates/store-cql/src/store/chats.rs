@@ -23,6 +23,15 @@ impl ChatStore for CqlStore {
         bigint(&row, "chat_id").map(Id::from_i64).ok_or_else(|| corrupt("direct_pairs"))
     }
 
+    async fn claim_group_nonce(&self, creator: UserId, nonce: &str, chat: ChatId) -> Result<ChatId> {
+        let (applied, row) =
+            lwt(self.run(&self.st.claim_group_nonce, (creator.as_i64(), nonce, chat.as_i64())).await?)?;
+        if applied {
+            return Ok(chat);
+        }
+        bigint(&row, "chat_id").map(Id::from_i64).ok_or_else(|| corrupt("group_nonces"))
+    }
+
     async fn chat(&self, id: ChatId) -> Result<Option<Chat>> {
         first::<ChatRow>(self.run(&self.st.chat, (id.as_i64(),)).await?)?.map(to_chat).transpose()
     }

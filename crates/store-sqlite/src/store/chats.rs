@@ -35,6 +35,22 @@ impl ChatStore for SqliteStore {
         .await
     }
 
+    async fn claim_group_nonce(&self, creator: UserId, nonce: &str, chat: ChatId) -> Result<ChatId> {
+        let nonce = nonce.to_string();
+        self.write(move |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO group_nonces (creator_id, nonce, chat_id) VALUES (?1, ?2, ?3)",
+                params![creator.as_i64(), nonce, chat.as_i64()],
+            )?;
+            c.query_row(
+                "SELECT chat_id FROM group_nonces WHERE creator_id = ?1 AND nonce = ?2",
+                params![creator.as_i64(), nonce],
+                |r| r.get::<_, i64>(0).map(Id::from_i64),
+            )
+        })
+        .await
+    }
+
     async fn chat(&self, id: ChatId) -> Result<Option<Chat>> {
         self.read(move |c| {
             c.prepare_cached(&format!("SELECT {CHAT_COLUMNS} FROM chats WHERE id = ?1"))?
