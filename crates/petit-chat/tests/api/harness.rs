@@ -15,6 +15,7 @@ pub struct TestServer {
     pub app: petit_chat::App,
     /// The CQL keyspace this server made, dropped with it.
     keyspace: Option<store_cql::CqlConfig>,
+    config: Config,
     _dir: tempfile::TempDir,
 }
 
@@ -60,6 +61,10 @@ impl TestServer {
         config.identity.kind = petit_chat::config::IdentityKind::Dev;
         config.server.sse_heartbeat_secs = 1;
         tune(&mut config);
+        Self::serve(config, dir).await
+    }
+
+    async fn serve(config: Config, dir: tempfile::TempDir) -> Self {
         let app = petit_chat::build(&config).await.expect("build app");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -67,7 +72,19 @@ impl TestServer {
         let shutdown = app.shutdown.clone();
         tokio::spawn(petit_chat::http::serve(listener, router, async move { shutdown.cancelled().await }));
         let keyspace = (config.store.kind == petit_chat::config::StoreKind::Cql).then(|| config.store.cql.clone());
-        Self { base: format!("http://{addr}"), client: reqwest::Client::new(), app, keyspace, _dir: dir }
+        Self { base: format!("http://{addr}"), client: reqwest::Client::new(), app, keyspace, config, _dir: dir }
+    }
+
+    /// Stops this server and starts another on the same data (its data dir, or its CQL
+    /// keyspace), as after a restart: only what is durable is still there. Sessions must
+    /// log in again (same users, same ids), the new server listens elsewhere.
+    pub async fn restart(mut self) -> Self {
+        // The keyspace outlives this server: the next one drops it.
+        self.keyspace = None;
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("temp dir"));
+        let config = self.config.clone();
+        drop(self);
+        Self::serve(config, dir).await
     }
 
     /// Logs in with the dev login (creating the user the first time).

@@ -238,3 +238,23 @@ async fn bad_statuses_are_refused_with_stable_codes_and_change_nothing() {
     let (status, body) = bob.get("/api/v1/users/12345").await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("user_not_found")));
 }
+
+#[tokio::test]
+async fn a_status_survives_a_restart_and_so_does_its_reset() {
+    let server = TestServer::start().await;
+    let alice = server.login("alice").await;
+    let (status, body) = put_status(&alice, json!({ "availability": "dnd", "text": "in a meeting" })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let server = server.restart().await;
+    let alice = server.login("alice").await;
+    let own = presence_seen_by(&alice, &alice).await;
+    assert_eq!((own["availability"].as_str(), own["text"].as_str()), (Some("dnd"), Some("in a meeting")), "{own}");
+
+    let (status, body) = put_status(&alice, json!({ "availability": "online" })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let server = server.restart().await;
+    let alice = server.login("alice").await;
+    let own = presence_seen_by(&alice, &alice).await;
+    assert_eq!((own["availability"].as_str(), own["text"].as_str()), (Some("online"), None), "{own}");
+}
