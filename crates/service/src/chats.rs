@@ -139,22 +139,37 @@ impl ChatService {
             Some(nonce) => self.store.claim_group_nonce(actor.id, nonce, proposed).await?,
             None => proposed,
         };
-        // On a repeat, everything below is done again, idempotently: what the first call left
-        // undone is finished, what it did stays as it is.
         let created = chat_id == proposed;
         let now = chat_id.unix_ms() as i64;
-        let chat = Chat {
-            id: chat_id,
-            kind: ChatKind::Group,
-            title: Some(title.to_string()),
-            created_by: actor.id,
-            created_at: now,
+        let chat = match self.store.chat(chat_id).await? {
+            // A repeat, and the first call wrote the group (the store writes the chat last, so
+            // its first members are all in). Members may have come and gone since: nothing is
+            // written again. Within the retry window its event and `joined` line, which the
+            // first call may not have got to, are announced again (the bus and the nonce
+            // drop what they already have); later the group is only returned.
+            Some(first) if !created => {
+                if now_ms() as i64 - now > RETRY_WINDOW_MS {
+                    return Ok((first, false));
+                }
+                first
+            }
+            // New, or the first call stopped before writing the chat: write it all.
+            _ => {
+                let chat = Chat {
+                    id: chat_id,
+                    kind: ChatKind::Group,
+                    title: Some(title.to_string()),
+                    created_by: actor.id,
+                    created_at: now,
+                };
+                let rows: Vec<Member> = ids
+                    .iter()
+                    .map(|u| new_member(chat_id, *u, if *u == actor.id { Role::Owner } else { Role::Member }, now))
+                    .collect();
+                self.store.create_chat(&chat, &rows).await?;
+                chat
+            }
         };
-        let rows: Vec<Member> = ids
-            .iter()
-            .map(|u| new_member(chat_id, *u, if *u == actor.id { Role::Owner } else { Role::Member }, now))
-            .collect();
-        self.store.create_chat(&chat, &rows).await?;
         let member_ids: Vec<UserId> = ids.into_iter().collect();
         self.publish(ChatEvent {
             chat_id,
@@ -328,8 +343,8 @@ impl ChatService {
     }
 }
 
-/// How long after adding people a repeat of the call by the same actor is taken as its
-/// retry (see [`ChatService::add_members`]).
+/// How long after creating a group or adding people a repeat of the call by the same actor
+/// is taken as its retry (see [`ChatService::create_group`], [`ChatService::add_members`]).
 const RETRY_WINDOW_MS: i64 = 10 * 60 * 1000;
 
 /// The nonce of the `joined` signal of the people an actor added to a chat at `joined_at`

@@ -336,6 +336,13 @@ async fn a_group_created_when_the_bus_fails_is_one_group_after_retries_with_its_
     // Another nonce is another group.
     let (other, created) = h.service.create_group(&owner, "g", &[bob.id], Some("create-2")).await.unwrap();
     assert!(created && other.id != chat.id);
+
+    // A repeat after someone left does not bring them back.
+    h.service.remove_member(&bob, other.id, bob.id).await.unwrap();
+    let (again, created) = h.service.create_group(&owner, "g", &[bob.id], Some("create-2")).await.unwrap();
+    assert_eq!((again.id, created), (other.id, false));
+    assert_eq!(h.service.chat_for(&bob, other.id).await.unwrap_err().code, ErrorCode::ChatNotFound);
+    assert_eq!(timeline_kinds(&h, &owner, other.id).await, [SignalKind::Joined, SignalKind::Left]);
 }
 
 #[tokio::test]

@@ -5,8 +5,9 @@ use domain::{Chat, ChatId, Member, Result, Role, UserId};
 
 #[async_trait]
 pub trait ChatStore: Send + Sync + 'static {
-    /// Creates a chat with its first members (again: completes what is missing, changes
-    /// nothing else). The chat's activity starts at its id.
+    /// Creates a chat with its first members, the chat itself last: a chat that reads back
+    /// has all of them. Writing it again completes one that does not read back yet (a
+    /// first attempt that stopped half-way). The chat's activity starts at its id.
     async fn create_chat(&self, chat: &Chat, members: &[Member]) -> Result<()>;
     /// Records `chat` as the direct chat of the pair unless the pair already has one;
     /// returns the pair's chat either way. `a` and `b` may come in any order.

@@ -6,12 +6,14 @@ use ports::ChatStore;
 #[async_trait]
 impl ChatStore for CqlStore {
     async fn create_chat(&self, chat: &Chat, members: &[Member]) -> Result<()> {
+        // The members first: a chat row that reads back means they are all in.
+        self.insert_members(chat.id, members).await?;
         self.run(
             &self.st.insert_chat,
             (chat.id.as_i64(), chat.kind.as_str(), chat.title.as_deref(), chat.created_by.as_i64(), chat.created_at),
         )
-        .await?;
-        self.insert_members(chat.id, members).await
+        .await
+        .map(drop)
     }
 
     async fn claim_direct_chat(&self, a: UserId, b: UserId, chat: ChatId) -> Result<ChatId> {
