@@ -141,20 +141,22 @@ impl ChatService {
         };
         let created = chat_id == proposed;
         let now = chat_id.unix_ms() as i64;
-        let chat = match self.store.chat(chat_id).await? {
+        // Only a repeat can find the chat written already: a new one costs no read.
+        let existing = if created { None } else { self.store.chat(chat_id).await? };
+        let chat = match existing {
             // A repeat, and the first call wrote the group (the store writes the chat last, so
             // its first members are all in). Members may have come and gone since: nothing is
             // written again. Within the retry window its event and `joined` line, which the
             // first call may not have got to, are announced again (the bus and the nonce
             // drop what they already have); later the group is only returned.
-            Some(first) if !created => {
+            Some(first) => {
                 if now_ms() as i64 - now > RETRY_WINDOW_MS {
                     return Ok((first, false));
                 }
                 first
             }
             // New, or the first call stopped before writing the chat: write it all.
-            _ => {
+            None => {
                 let chat = Chat {
                     id: chat_id,
                     kind: ChatKind::Group,
