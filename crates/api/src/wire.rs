@@ -5,9 +5,10 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use domain::{
-    Availability, Chat, ChatKind, Event, Id, Member, Presence, PresenceState, ReactionCount, Receipts, Role,
-    SignalBody, SignalKind, SignalView, User,
+    Attachment, AttachmentKind, Availability, Chat, ChatKind, Event, Id, Member, Presence, PresenceState,
+    ReactionCount, Receipts, Role, SignalBody, SignalKind, SignalView, User,
 };
+use ports::ChatFile;
 use serde::{Deserialize, Serialize};
 use service::ChatSummary;
 use utoipa::ToSchema;
@@ -72,6 +73,69 @@ wire_enum! {
         Joined,
         /// Members left or were removed (written by the server).
         Left,
+    }
+}
+
+wire_enum! {
+    /// What a file is, from its sniffed content type.
+    AttachmentKindWire <=> AttachmentKind { Image, Video, Audio, File }
+}
+
+/// An uploaded file.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttachmentOut {
+    #[schema(value_type = String)]
+    pub id: Id,
+    #[schema(value_type = String)]
+    pub chat_id: Id,
+    #[schema(value_type = String)]
+    pub uploader_id: Id,
+    pub filename: String,
+    /// Sniffed from the bytes, never taken from the uploader.
+    pub content_type: String,
+    /// In bytes.
+    pub size: u64,
+    /// The SHA-256 of the bytes, lowercase hex.
+    pub sha256: String,
+    pub kind: AttachmentKindWire,
+    /// Of an image, when its header gives it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    pub created_at: String,
+}
+
+impl From<Attachment> for AttachmentOut {
+    fn from(a: Attachment) -> Self {
+        Self {
+            id: a.id,
+            chat_id: a.chat_id,
+            uploader_id: a.uploader_id,
+            filename: a.filename,
+            content_type: a.content_type,
+            size: a.size,
+            sha256: a.sha256.to_string(),
+            kind: a.kind.into(),
+            width: a.width,
+            height: a.height,
+            created_at: timestamp(a.created_at),
+        }
+    }
+}
+
+/// A file of a chat: an attachment and the message it was sent in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatFileOut {
+    #[schema(value_type = String)]
+    pub signal_id: Id,
+    #[serde(flatten)]
+    pub attachment: AttachmentOut,
+}
+
+impl From<ChatFile> for ChatFileOut {
+    fn from(f: ChatFile) -> Self {
+        Self { signal_id: f.signal_id, attachment: f.attachment.into() }
     }
 }
 
@@ -226,6 +290,9 @@ pub struct SignalOut {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<String>)]
     pub user_ids: Vec<Id>,
+    /// For `msg`: its files, in the order sent.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentOut>,
     pub created_at: String,
     pub reactions: Vec<ReactionOut>,
 }
@@ -234,9 +301,11 @@ impl From<SignalView> for SignalOut {
     fn from(v: SignalView) -> Self {
         let s = v.signal;
         let kind = s.kind().into();
-        let (text, reply_to, user_ids) = match s.body {
-            SignalBody::Msg { text, reply_to } => (Some(text), reply_to, vec![]),
-            SignalBody::Joined { users } | SignalBody::Left { users } => (None, None, users),
+        let (text, reply_to, user_ids, attachments) = match s.body {
+            SignalBody::Msg { text, reply_to, attachments } => {
+                (Some(text), reply_to, vec![], attachments.into_iter().map(AttachmentOut::from).collect())
+            }
+            SignalBody::Joined { users } | SignalBody::Left { users } => (None, None, users, vec![]),
         };
         Self {
             id: s.id,
@@ -246,6 +315,7 @@ impl From<SignalView> for SignalOut {
             text,
             reply_to,
             user_ids,
+            attachments,
             created_at: timestamp(s.id.unix_ms() as i64),
             reactions: v.reactions.into_iter().map(ReactionOut::from).collect(),
         }
@@ -462,7 +532,14 @@ pub struct AddMembersIn {
 #[serde(deny_unknown_fields)]
 pub struct SendSignalIn {
     pub kind: SendableKind,
+    /// The message; may be left out (or blank) when it has attachments.
+    #[serde(default)]
     pub text: String,
+    /// Ids of the sender's uploads to this chat not sent yet (at most 10), in the order to
+    /// show them.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub attachments: Vec<Id>,
     /// A client-chosen id of this send (1–64 visible ASCII characters): retrying with the
     /// same nonce returns the first signal instead of posting twice.
     pub nonce: String,

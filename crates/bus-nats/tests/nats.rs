@@ -324,7 +324,7 @@ async fn a_signal_published_twice_is_fanned_out_once() {
         id: random_id(),
         chat_id: chat,
         author_id: random_id(),
-        body: domain::SignalBody::Msg { text: "hello".into(), reply_to: None },
+        body: domain::SignalBody::Msg { text: "hello".into(), reply_to: None, attachments: vec![] },
     };
     let created = |signal: domain::Signal| ChatEvent {
         chat_id: chat,

@@ -137,6 +137,19 @@ error_codes! {
     InvalidClearAfter => "invalid_clear_after",
     /// Not a consumer group name (internal).
     InvalidGroup => "invalid_group",
+    /// No such attachment in this chat (or not one the caller may see).
+    AttachmentNotFound => "attachment_not_found",
+    /// A send names an attachment that is not the sender's upload to this chat, or that
+    /// another message took.
+    AttachmentUnavailable => "attachment_unavailable",
+    /// A message names more attachments than allowed.
+    TooManyAttachments => "too_many_attachments",
+    /// An upload form without a part named `file`.
+    MissingFile => "missing_file",
+    /// A byte range beyond the end of the file.
+    RangeNotSatisfiable => "range_not_satisfiable",
+    /// An attachment's bytes are missing from the blob storage.
+    BlobNotFound => "blob_not_found",
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -2,12 +2,17 @@
 //! transport-neutral error type. This crate performs no I/O and knows nothing of HTTP,
 //! SQL or queues; every other crate depends on it.
 
+pub mod attachment;
 pub mod error;
 pub mod event;
 pub mod id;
 pub mod model;
 pub mod rules;
 
+pub use attachment::{
+    Attachment, AttachmentId, AttachmentKind, BlobKey, MAX_ATTACHMENTS_PER_MESSAGE, StoredAttachment, clean_filename,
+    validate_attachment_ids,
+};
 pub use error::{Error, ErrorCode, ErrorKind, Result};
 pub use event::{ChatEvent, Event};
 pub use id::{ChatId, Id, IdGenerator, SignalId, UserId};

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::attachment::Attachment;
 use crate::id::{ChatId, SignalId, UserId};
 
 /// A person. Created the first time they log in (or by a directory sync).
@@ -163,8 +164,14 @@ impl Signal {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SignalBody {
-    /// A message written by a member, perhaps answering another signal.
-    Msg { text: String, reply_to: Option<SignalId> },
+    /// A message written by a member, perhaps answering another signal, perhaps with files
+    /// (then its text may be empty).
+    Msg {
+        text: String,
+        reply_to: Option<SignalId>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<Attachment>,
+    },
     /// Members joined (written by the server).
     Joined {
         #[serde(rename = "subjects")]
@@ -177,8 +184,8 @@ pub enum SignalBody {
     },
 }
 
-/// A signal body as the columns of a store row: kind, text, reply, users.
-pub type SignalColumns<'a> = (SignalKind, Option<&'a str>, Option<SignalId>, &'a [UserId]);
+/// A signal body as the columns of a store row: kind, text, reply, users, attachments.
+pub type SignalColumns<'a> = (SignalKind, Option<&'a str>, Option<SignalId>, &'a [UserId], &'a [Attachment]);
 
 impl SignalBody {
     pub fn kind(&self) -> SignalKind {
@@ -192,9 +199,11 @@ impl SignalBody {
     /// The body as store columns (what the SQLite and CQL rows hold).
     pub fn columns(&self) -> SignalColumns<'_> {
         match self {
-            SignalBody::Msg { text, reply_to } => (SignalKind::Msg, Some(text), *reply_to, &[]),
-            SignalBody::Joined { users } => (SignalKind::Joined, None, None, users),
-            SignalBody::Left { users } => (SignalKind::Left, None, None, users),
+            SignalBody::Msg { text, reply_to, attachments } => {
+                (SignalKind::Msg, Some(text), *reply_to, &[], attachments)
+            }
+            SignalBody::Joined { users } => (SignalKind::Joined, None, None, users, &[]),
+            SignalBody::Left { users } => (SignalKind::Left, None, None, users, &[]),
         }
     }
 
@@ -204,9 +213,10 @@ impl SignalBody {
         text: Option<String>,
         reply_to: Option<SignalId>,
         users: Vec<UserId>,
+        attachments: Vec<Attachment>,
     ) -> Option<Self> {
         Some(match kind {
-            SignalKind::Msg => SignalBody::Msg { text: text?, reply_to },
+            SignalKind::Msg => SignalBody::Msg { text: text?, reply_to, attachments },
             SignalKind::Joined => SignalBody::Joined { users },
             SignalKind::Left => SignalBody::Left { users },
         })
@@ -362,7 +372,7 @@ mod tests {
         let msg = r#"{"id":"5","chat_id":"2","author_id":"3","kind":"msg","text":"hi","reply_to":"4","subjects":[]}"#;
         let joined = r#"{"id":"6","chat_id":"2","author_id":"3","kind":"joined","text":null,"reply_to":null,"subjects":["3","7"]}"#;
         let read = |json: &str| serde_json::from_str::<Signal>(json).unwrap().body;
-        assert_eq!(read(msg), SignalBody::Msg { text: "hi".into(), reply_to: Some(crate::Id(4)) });
+        assert_eq!(read(msg), SignalBody::Msg { text: "hi".into(), reply_to: Some(crate::Id(4)), attachments: vec![] });
         assert_eq!(read(joined), SignalBody::Joined { users: vec![crate::Id(3), crate::Id(7)] });
         let signal = Signal { id: crate::Id(8), chat_id: crate::Id(2), author_id: crate::Id(3), body: read(joined) };
         let again: Signal = serde_json::from_str(&serde_json::to_string(&signal).unwrap()).unwrap();

@@ -12,11 +12,21 @@ pub struct Limits {
     pub max_group_members: usize,
     /// Longest group title, in characters.
     pub max_title_chars: usize,
+    /// Largest uploaded file, in bytes.
+    pub max_upload_bytes: u64,
+    /// Lifetime of a presigned download URL of the object store, in seconds.
+    pub download_url_secs: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_text_chars: 4000, max_group_members: 1000, max_title_chars: 200 }
+        Self {
+            max_text_chars: 4000,
+            max_group_members: 1000,
+            max_title_chars: 200,
+            max_upload_bytes: 25 * 1024 * 1024,
+            download_url_secs: 300,
+        }
     }
 }
 

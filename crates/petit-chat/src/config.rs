@@ -18,6 +18,37 @@ pub struct Config {
     pub bus: BusConfig,
     pub identity: IdentityConfig,
     pub workers: WorkersConfig,
+    pub blobs: BlobsConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobsKind {
+    /// A directory (embedded shape).
+    Local,
+    /// An S3 bucket: SeaweedFS, MinIO, Garage, AWS… (cluster shape).
+    S3,
+}
+
+/// Where attachments' bytes are kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BlobsConfig {
+    pub kind: BlobsKind,
+    /// `local`: the directory; unset, `blobs` in the data directory.
+    pub dir: Option<PathBuf>,
+    /// Seconds a presigned download URL of the object store stays valid (`s3`).
+    pub url_expiry_secs: u64,
+    /// `s3`: endpoint, public endpoint, bucket, region, credentials, key prefix (see
+    /// `blobs::S3Config`).
+    #[serde(flatten)]
+    pub s3: blobs::S3Config,
+}
+
+impl Default for BlobsConfig {
+    fn default() -> Self {
+        Self { kind: BlobsKind::Local, dir: None, url_expiry_secs: 300, s3: blobs::S3Config::default() }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,12 +112,19 @@ pub struct LimitsConfig {
     pub max_group_members: usize,
     /// Largest JSON request body, in bytes.
     pub max_body_bytes: usize,
+    /// Largest uploaded file, in bytes (25 MiB).
+    pub max_upload_bytes: u64,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         let d = domain::Limits::default();
-        Self { max_text_chars: d.max_text_chars, max_group_members: d.max_group_members, max_body_bytes: 64 * 1024 }
+        Self {
+            max_text_chars: d.max_text_chars,
+            max_group_members: d.max_group_members,
+            max_body_bytes: 64 * 1024,
+            max_upload_bytes: d.max_upload_bytes,
+        }
     }
 }
 
@@ -249,6 +287,12 @@ impl Config {
         if !(1..=4096).contains(&self.workers.concurrency) {
             anyhow::bail!("workers.concurrency must be between 1 and 4096");
         }
+        if !(1..=7 * 24 * 3600).contains(&self.blobs.url_expiry_secs) {
+            anyhow::bail!("blobs.url_expiry_secs must be between 1 and 604800 (S3 signs for at most 7 days)");
+        }
+        if self.limits.max_upload_bytes == 0 {
+            anyhow::bail!("limits.max_upload_bytes must be at least 1");
+        }
         if !(1..=600).contains(&self.identity.event_ticket_secs) {
             anyhow::bail!("identity.event_ticket_secs must be between 1 and 600");
         }
@@ -259,6 +303,8 @@ impl Config {
         domain::Limits {
             max_text_chars: self.limits.max_text_chars,
             max_group_members: self.limits.max_group_members,
+            max_upload_bytes: self.limits.max_upload_bytes,
+            download_url_secs: self.blobs.url_expiry_secs,
             ..domain::Limits::default()
         }
     }

@@ -14,18 +14,19 @@ use std::time::Duration;
 use anyhow::Context;
 use api::{ApiSettings, AppState, AuthConfig, DevTokenIssuer, Metrics};
 use axum::Router;
+use blobs::{LocalBlobs, S3Blobs};
 use bus_local::{LocalBus, LocalBusConfig};
 use bus_nats::NatsBus;
 use domain::IdGenerator;
 use identity_dev::DevIdentity;
 use identity_oidc::OidcIdentity;
-use ports::{Bus, Identity, Store};
+use ports::{Blobs, Bus, Identity, Store};
 use service::{ChatService, DeliveryTracker, WorkerRole, WorkerSettings, WorkerStats, Workers};
 use store_cql::CqlStore;
 use store_sqlite::{Durability, SqliteStore};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{BusKind, Config, IdentityKind, StoreKind};
+use crate::config::{BlobsKind, BusKind, Config, IdentityKind, StoreKind};
 
 /// A built application: the router and what runs beside it.
 pub struct App {
@@ -49,6 +50,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
 
     let store = open_store(config).await?;
     let bus = open_bus(config).await?;
+    let blobs = open_blobs(config)?;
     let (identity, dev_login, auth_config): (Arc<dyn Identity>, Option<DevTokenIssuer>, AuthConfig) =
         match config.identity.kind {
             IdentityKind::Dev => {
@@ -81,7 +83,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         };
 
     let ids = Arc::new(config.server.node_id.map_or_else(IdGenerator::with_random_node, IdGenerator::new));
-    let service = ChatService::new(store.clone(), bus.clone(), ids, config.domain_limits());
+    let service = ChatService::new(store.clone(), bus.clone(), blobs, ids, config.domain_limits());
     let shutdown = CancellationToken::new();
     let stats = Arc::new(WorkerStats::default());
     let workers = start_workers(config, store, bus, stats.clone(), shutdown.child_token()).await?;
@@ -186,12 +188,26 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     })
 }
 
+/// Opens the configured blob storage (a directory, by default `blobs` in the data
+/// directory, or an S3 bucket; S3 is not reached before the first upload).
+pub fn open_blobs(config: &Config) -> anyhow::Result<Arc<dyn Blobs>> {
+    Ok(match config.blobs.kind {
+        BlobsKind::Local => {
+            let dir = config.blobs.dir.clone().unwrap_or_else(|| config.server.data_dir.join("blobs"));
+            Arc::new(
+                LocalBlobs::open(&dir).with_context(|| format!("cannot open the blob directory {}", dir.display()))?,
+            )
+        }
+        BlobsKind::S3 => Arc::new(S3Blobs::new(&config.blobs.s3).context("cannot set up the S3 blob storage")?),
+    })
+}
+
 /// `petit-chat sync-users`: one user sync against the configured store, then exit.
 pub async fn sync_users_once(config: &Config) -> anyhow::Result<SyncReport> {
     let store = open_store(config).await?;
     let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(LocalBusConfig::default()));
     let ids = Arc::new(config.server.node_id.map_or_else(IdGenerator::with_random_node, IdGenerator::new));
-    let service = ChatService::new(store, bus, ids, config.domain_limits());
+    let service = ChatService::new(store, bus, open_blobs(config)?, ids, config.domain_limits());
     sync_users(&service, config).await
 }
 

@@ -1,18 +1,20 @@
 //! Ports: the traits the service layer is written against. Each has one adapter per
-//! technology (SQLite and CQL for [`Store`], in-process and NATS for [`Bus`], dev and OIDC
-//! for [`Identity`]), and every adapter of a port passes that port's conformance suite.
+//! technology (SQLite and CQL for [`Store`], in-process and NATS for [`Bus`], a directory
+//! and S3 for [`Blobs`], dev and OIDC for [`Identity`]), and every adapter of a port passes that port's conformance suite.
 //! This crate names no technology.
 
+pub mod blobs;
 pub mod bus;
 pub mod identity;
 pub mod store;
 
+pub use blobs::{BlobBytes, Blobs, DownloadHeaders, StagedBlob};
 pub use bus::{
     Bus, ChatEventBus, ChatEventStream, Delivery, EventId, FANOUT_GROUP, PresenceBus, PresenceExpiry,
     PresenceExpiryStream, UserEventBus, UserEventStream, UserSubscription, chat_partition, valid_group_name,
 };
 pub use identity::{Identity, VerifiedIdentity};
 pub use store::{
-    ChatStore, CreateUserOutcome, InboxStore, InsertSignalOutcome, ReactionStore, ReceiptStore, RenameOutcome,
-    SignalRange, Store, TicketStore, TimelineStore, UserStore,
+    AttachmentStore, ChatFile, ChatStore, CreateUserOutcome, FilePosition, InboxStore, InsertSignalOutcome,
+    ReactionStore, ReceiptStore, RenameOutcome, SignalRange, Store, TicketStore, TimelineStore, UserStore,
 };

@@ -46,6 +46,21 @@ pub(crate) fn parse_id_cursor(cursor: &str) -> Result<Id> {
     }
 }
 
+pub(crate) fn file_cursor(p: ports::FilePosition) -> String {
+    encode(&format!("f:{}:{}", p.signal_id, p.attachment_id))
+}
+
+pub(crate) fn parse_file_cursor(cursor: &str) -> Result<ports::FilePosition> {
+    let text = decode(cursor)?;
+    let mut parts = text.split(':');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("f"), Some(s), Some(a), None) => {
+            Ok(ports::FilePosition { signal_id: parse_id(s)?, attachment_id: parse_id(a)? })
+        }
+        _ => Err(invalid_cursor()),
+    }
+}
+
 pub(crate) fn older_cursor(id: SignalId) -> String {
     encode(&format!("b:{id}"))
 }
@@ -109,6 +124,8 @@ mod tests {
         let (a, c) = (Id(42), Id(7));
         assert_eq!(parse_inbox_cursor(&inbox_cursor(a, c)).unwrap(), (a, c));
         assert_eq!(parse_id_cursor(&id_cursor(a)).unwrap(), a);
+        let file = ports::FilePosition { signal_id: a, attachment_id: c };
+        assert_eq!(parse_file_cursor(&file_cursor(file)).unwrap(), file);
         let q = SignalQuery { cursor: Some(older_cursor(a)), ..Default::default() };
         assert_eq!(q.position().unwrap(), Position::Range(SignalRange::Before(a)));
         let q = SignalQuery { cursor: Some(newer_cursor(a)), ..Default::default() };
@@ -117,7 +134,9 @@ mod tests {
             let q = SignalQuery { cursor: Some(garbage.to_string()), ..Default::default() };
             assert_eq!(q.position().unwrap_err().code, "invalid_cursor", "{garbage}");
             assert!(parse_inbox_cursor(garbage).is_err());
+            assert!(parse_file_cursor(garbage).is_err());
         }
+        assert!(parse_file_cursor(&inbox_cursor(a, c)).is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! each change tells whom. It never names an adapter and knows nothing of HTTP.
 
 mod announce;
+pub mod attachments;
 mod chats;
 pub use chats::ChatSummary;
 mod cursor;
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::{IdGenerator, Limits};
-use ports::{Bus, Store};
+use ports::{Blobs, Bus, Store};
 use tokio_util::task::TaskTracker;
 
 pub use cursor::SignalQuery;
@@ -34,6 +35,7 @@ pub use workers::{WorkerRole, WorkerSettings, WorkerStats, Workers};
 pub struct ChatService {
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
+    blobs: Arc<dyn Blobs>,
     ids: Arc<IdGenerator>,
     limits: Limits,
     announcements: Arc<announce::Announcements>,
@@ -50,10 +52,17 @@ impl std::fmt::Debug for ChatService {
 }
 
 impl ChatService {
-    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, ids: Arc<IdGenerator>, limits: Limits) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        blobs: Arc<dyn Blobs>,
+        ids: Arc<IdGenerator>,
+        limits: Limits,
+    ) -> Self {
         Self {
             store,
             bus,
+            blobs,
             ids,
             limits,
             announcements: Arc::default(),
@@ -72,6 +81,10 @@ impl ChatService {
 
     pub fn bus(&self) -> &Arc<dyn Bus> {
         &self.bus
+    }
+
+    pub fn blobs(&self) -> &Arc<dyn Blobs> {
+        &self.blobs
     }
 
     /// Runs `work` after the request or stream that started it, on the current runtime;

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use domain::{
-    ChatEvent, ChatId, Error, ErrorCode, Event, Page, ReactionCount, Result, Signal, SignalBody, SignalId, SignalKind,
-    SignalView, User, UserId, rules,
+    AttachmentId, ChatEvent, ChatId, Error, ErrorCode, Event, Page, ReactionCount, Result, Signal, SignalBody,
+    SignalId, SignalKind, SignalView, User, UserId, rules,
 };
 use ports::{InsertSignalOutcome, SignalRange};
 
@@ -18,32 +18,46 @@ pub const MAX_SIGNAL_PAGE: usize = 100;
 /// What a client sends to post a message.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
+    /// May be empty when the message has attachments.
     pub text: String,
     pub nonce: String,
     pub reply_to: Option<SignalId>,
+    /// Uploads of the sender to this chat, not sent yet (at most 10).
+    pub attachments: Vec<AttachmentId>,
 }
 
 impl ChatService {
     /// Posts a message. A retry with the same nonce returns the first signal and stores
     /// nothing; it announces the signal again only if this process has not (the first
     /// attempt may have died before announcing). The flag says whether this call created it.
+    ///
+    /// Attachments are claimed for the nonce before the message is stored, so a retry takes
+    /// them again and no other message can.
     pub async fn send_message(&self, actor: &User, chat_id: ChatId, msg: NewMessage) -> Result<(SignalView, bool)> {
         rules::validate_nonce(&msg.nonce)?;
-        rules::validate_text(&msg.text, self.limits.max_text_chars)?;
+        domain::validate_attachment_ids(&msg.attachments)?;
+        let text = if msg.attachments.is_empty() || !msg.text.trim().is_empty() {
+            rules::validate_text(&msg.text, self.limits.max_text_chars)?;
+            msg.text
+        } else {
+            String::new()
+        };
         self.membership(actor, chat_id).await?;
         if let Some(reply_to) = msg.reply_to
             && self.store.signal(chat_id, reply_to).await?.is_none()
         {
             return Err(Error::invalid(ErrorCode::ReplyToUnknown, "reply_to names no signal of this chat"));
         }
+        let attachments = self.claim_attachments(actor, chat_id, &msg.attachments, &msg.nonce).await?;
         let signal = Signal {
             id: self.ids.next_id(),
             chat_id,
             author_id: actor.id,
-            body: SignalBody::Msg { text: msg.text, reply_to: msg.reply_to },
+            body: SignalBody::Msg { text, reply_to: msg.reply_to, attachments },
         };
         match self.store.insert_signal(&signal, Some(&msg.nonce)).await? {
             InsertSignalOutcome::Inserted => {
+                self.record_sent(&signal).await?;
                 self.after_signal_stored(signal.clone()).await?;
                 Ok((SignalView { signal, reactions: vec![] }, true))
             }
@@ -52,12 +66,24 @@ impl ChatService {
                     self.store.signal(chat_id, first).await?.ok_or_else(|| {
                         Error::unavailable("the first signal of this nonce is not readable yet; retry")
                     })?;
-                // The first attempt may have failed to announce it (bus down, or its node
-                // died): announced again unless this process already did.
+                // The first attempt may have stopped before listing its files or announcing
+                // it (bus down, or its node died): both done again (announced unless this
+                // process already did).
+                self.record_sent(&signal).await?;
                 self.after_signal_stored(signal.clone()).await?;
                 let mut views = self.views(actor.id, chat_id, vec![signal]).await?;
                 Ok((views.remove(0), false))
             }
+        }
+    }
+
+    /// Lists a stored message's attachments among the chat's files.
+    async fn record_sent(&self, signal: &Signal) -> Result<()> {
+        match &signal.body {
+            SignalBody::Msg { attachments, .. } if !attachments.is_empty() => {
+                self.store.record_sent(signal.chat_id, signal.id, attachments).await
+            }
+            _ => Ok(()),
         }
     }
 

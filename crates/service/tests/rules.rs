@@ -20,11 +20,16 @@ struct Harness {
     _dir: tempfile::TempDir,
 }
 
+fn blobs(dir: &tempfile::TempDir) -> Arc<dyn ports::Blobs> {
+    Arc::new(blobs::LocalBlobs::open(dir.path().join("blobs")).unwrap())
+}
+
 async fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("db"), Durability::Normal).unwrap());
     let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(LocalBusConfig::default()));
-    let service = ChatService::new(store.clone(), bus.clone(), Arc::new(IdGenerator::new(1)), Limits::default());
+    let service =
+        ChatService::new(store.clone(), bus.clone(), blobs(&dir), Arc::new(IdGenerator::new(1)), Limits::default());
     service::Workers::start_all(store, bus.clone()).await.unwrap();
     Harness { service, bus, _dir: dir }
 }
@@ -111,7 +116,7 @@ async fn concurrent_sends_with_one_nonce_store_and_announce_one_message() {
         h.service.send_message(
             &alice,
             chat.id,
-            NewMessage { text: "once".into(), nonce: "same".into(), reply_to: None },
+            NewMessage { text: "once".into(), nonce: "same".into(), reply_to: None, attachments: vec![] },
         )
     }))
     .await;
@@ -138,7 +143,7 @@ async fn reaction_counts_stay_exact_under_concurrent_toggles() {
     }
     let ids: Vec<Id> = people.iter().map(|p| p.id).collect();
     let chat = h.service.create_group(&owner, "g", &ids, None).await.unwrap().0;
-    let msg = NewMessage { text: "vote".into(), nonce: "v".into(), reply_to: None };
+    let msg = NewMessage { text: "vote".into(), nonce: "v".into(), reply_to: None, attachments: vec![] };
     let (signal, _) = h.service.send_message(&owner, chat.id, msg).await.unwrap();
     let sid = signal.signal.id;
     // Everyone adds twice at once; the even ones then remove twice at once.
@@ -191,7 +196,12 @@ async fn receipts_come_from_watermarks_and_exclude_the_author() {
     let h = harness().await;
     let (alice, bob, carol) = (h.user("alice").await, h.user("bob").await, h.user("carol").await);
     let chat = h.service.create_group(&alice, "g", &[bob.id, carol.id], None).await.unwrap().0;
-    let send = |text: &str, nonce: &str| NewMessage { text: text.into(), nonce: nonce.into(), reply_to: None };
+    let send = |text: &str, nonce: &str| NewMessage {
+        text: text.into(),
+        nonce: nonce.into(),
+        reply_to: None,
+        attachments: vec![],
+    };
     let (m1, _) = h.service.send_message(&alice, chat.id, send("one", "1")).await.unwrap();
     let (m2, _) = h.service.send_message(&alice, chat.id, send("two", "2")).await.unwrap();
     h.service.mark_delivered(&[(chat.id, carol.id, m2.signal.id)]).await.unwrap();
@@ -306,7 +316,8 @@ async fn refusing_harness() -> (Harness, Arc<RefusingBus>) {
     let store = Arc::new(SqliteStore::open(&dir.path().join("db"), Durability::Normal).unwrap());
     let local: Arc<dyn Bus> = Arc::new(LocalBus::new(LocalBusConfig::default()));
     let bus = Arc::new(RefusingBus { inner: local, refuse: Default::default() });
-    let service = ChatService::new(store.clone(), bus.clone(), Arc::new(IdGenerator::new(1)), Limits::default());
+    let service =
+        ChatService::new(store.clone(), bus.clone(), blobs(&dir), Arc::new(IdGenerator::new(1)), Limits::default());
     service::Workers::start_all(store, bus.clone()).await.unwrap();
     (Harness { service, bus: bus.clone(), _dir: dir }, bus)
 }

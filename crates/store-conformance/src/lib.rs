@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used)] // this is test code: a failed unwrap is a failed check
 
+pub mod attachments;
 pub mod chats;
 pub mod signals;
 pub mod users;
@@ -41,6 +42,10 @@ macro_rules! store_conformance_tests {
             signals::empty_and_oversized_limits,
             signals::reactions_count_exactly_once,
             signals::concurrent_reactions_keep_exact_counts,
+            attachments::uploads_are_kept_per_chat_until_claimed,
+            attachments::one_send_claims_an_attachment_and_its_retries_may_again,
+            attachments::a_message_keeps_its_attachments_in_order,
+            attachments::a_chats_files_are_its_sent_ones_newest_first_by_kind,
         );
     };
 }

@@ -8,15 +8,22 @@ use ports::{InsertSignalOutcome, SignalRange};
 use crate::Fixture;
 
 fn msg(chat: Id, id: Id, author: Id, text: &str) -> Signal {
-    Signal { id, chat_id: chat, author_id: author, body: SignalBody::Msg { text: text.into(), reply_to: None } }
+    Signal {
+        id,
+        chat_id: chat,
+        author_id: author,
+        body: SignalBody::Msg { text: text.into(), reply_to: None, attachments: vec![] },
+    }
 }
 
 pub async fn insert_and_read(f: &Fixture) {
     let (a, b) = (f.user().await.id, f.user().await.id);
     let chat = f.group(&[a, b]).await;
     let first = msg(chat.id, f.id(), a, "hello 👋, «world»");
-    let reply =
-        Signal { body: SignalBody::Msg { text: "hi".into(), reply_to: Some(first.id) }, ..msg(chat.id, f.id(), b, "") };
+    let reply = Signal {
+        body: SignalBody::Msg { text: "hi".into(), reply_to: Some(first.id), attachments: vec![] },
+        ..msg(chat.id, f.id(), b, "")
+    };
     let joined = Signal { id: f.id(), chat_id: chat.id, author_id: a, body: SignalBody::Joined { users: vec![a, b] } };
     for s in [&first, &reply, &joined] {
         assert_eq!(f.store.insert_signal(s, None).await.unwrap(), InsertSignalOutcome::Inserted);

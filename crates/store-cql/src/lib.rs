@@ -9,6 +9,7 @@ mod schema;
 mod statements;
 mod store;
 mod timeline;
+mod udt;
 
 use std::collections::HashMap;
 use std::sync::Arc;

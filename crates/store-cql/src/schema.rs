@@ -24,6 +24,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (4, "user_statuses", include_str!("../migrations/0004_user_statuses.cql")),
     (5, "chat_activity", include_str!("../migrations/0005_chat_activity.cql")),
     (6, "group_nonces", include_str!("../migrations/0006_group_nonces.cql")),
+    (7, "attachments", include_str!("../migrations/0007_attachments.cql")),
 ];
 
 const LEASE_SECS: i32 = 120;
@@ -103,7 +104,17 @@ async fn apply_pending(session: &Session, ks: &str) -> Result<Vec<i32>> {
             continue;
         }
         for statement in statements(cql) {
-            ddl(session, &qualify(&statement, ks)).await?;
+            match ddl(session, &qualify(&statement, ks)).await {
+                // An `ALTER TABLE … ADD` that a run stopped before recording its migration
+                // already made (not every CQL server takes `ADD IF NOT EXISTS`).
+                Err(e)
+                    if statement.starts_with("ALTER TABLE ")
+                        && e.detail.contains("conflicts with an existing column") =>
+                {
+                    tracing::info!(version, "cql: a column of this migration exists already");
+                }
+                result => result?,
+            }
         }
         session
             .query_unpaged(
@@ -126,13 +137,18 @@ fn statements(cql: &str) -> Vec<String> {
     text.split("\n;\n").map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
-/// Prefixes the table of `CREATE TABLE IF NOT EXISTS <table>` with the keyspace.
+/// The statements a migration may hold, each naming its table or type right after.
+const QUALIFIED: [&str; 3] = ["CREATE TABLE IF NOT EXISTS ", "CREATE TYPE IF NOT EXISTS ", "ALTER TABLE "];
+
+/// Prefixes the table or type a migration statement names with the keyspace (the types a
+/// table uses are then found in that keyspace).
 fn qualify(statement: &str, ks: &str) -> String {
-    const PREFIX: &str = "CREATE TABLE IF NOT EXISTS ";
-    match statement.strip_prefix(PREFIX) {
-        Some(rest) => format!("{PREFIX}{ks}.{rest}"),
-        None => statement.to_string(),
+    for prefix in QUALIFIED {
+        if let Some(rest) = statement.strip_prefix(prefix) {
+            return format!("{prefix}{ks}.{rest}");
+        }
     }
+    statement.to_string()
 }
 
 #[cfg(test)]
@@ -148,5 +164,12 @@ mod tests {
             assert!(!s.contains(';'), "{s}");
             assert!(qualify(s, "ks").starts_with("CREATE TABLE IF NOT EXISTS ks."));
         }
+        for (_, _, cql) in MIGRATIONS {
+            for s in statements(cql) {
+                assert!(QUALIFIED.iter().any(|p| s.starts_with(p)), "a statement qualify does not know: {s}");
+            }
+        }
+        assert_eq!(qualify("CREATE TYPE IF NOT EXISTS t (a int)", "ks"), "CREATE TYPE IF NOT EXISTS ks.t (a int)");
+        assert_eq!(qualify("ALTER TABLE signals ADD x int", "ks"), "ALTER TABLE ks.signals ADD x int");
     }
 }

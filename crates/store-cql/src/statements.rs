@@ -69,9 +69,16 @@ pub struct Statements {
     pub delivered: PreparedStatement,
     pub delivered_of: PreparedStatement,
     pub delete_delivered: PreparedStatement,
+    // attachments
+    pub insert_attachment: PreparedStatement,
+    pub attachments: PreparedStatement,
+    pub claim_attachment: PreparedStatement,
+    pub set_attachment_signal: PreparedStatement,
+    pub insert_chat_file: PreparedStatement,
+    pub chat_files: PreparedStatement,
 }
 
-pub const SIGNAL_COLUMNS: &str = "chat_id, signal_id, author_id, kind, text, reply_to, subjects";
+pub const SIGNAL_COLUMNS: &str = "chat_id, signal_id, author_id, kind, text, reply_to, subjects, attachments";
 pub const USER_COLUMNS: &str = "id, username, display_name, issuer, subject, created_at";
 pub const MEMBER_COLUMNS: &str = "chat_id, user_id, role, joined_at, delivered_up_to, read_up_to";
 
@@ -140,7 +147,7 @@ impl Statements {
             )
             .await?,
             insert_signal: p(
-                format!("INSERT INTO signals (bucket, {SIGNAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+                format!("INSERT INTO signals (bucket, {SIGNAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                 idem,
             )
             .await?,
@@ -217,6 +224,21 @@ impl Statements {
             delivered: p("SELECT user_id, up_to FROM chat_delivered WHERE chat_id = ?".into(), idem).await?,
             delivered_of: p("SELECT up_to FROM chat_delivered WHERE chat_id = ? AND user_id = ?".into(), idem).await?,
             delete_delivered: p("DELETE FROM chat_delivered WHERE chat_id = ? AND user_id = ?".into(), idem).await?,
+
+            insert_attachment: p("INSERT INTO attachments (chat_id, id, file) VALUES (?, ?, ?)".into(), idem).await?,
+            attachments: p("SELECT file, claimed_by, signal_id FROM attachments WHERE chat_id = ? AND id IN ?".into(), idem).await?,
+            claim_attachment: p("UPDATE attachments SET claimed_by = ? WHERE chat_id = ? AND id = ? IF claimed_by = null".into(), once).await?,
+            set_attachment_signal: p("UPDATE attachments SET signal_id = ? WHERE chat_id = ? AND id = ?".into(), idem).await?,
+            insert_chat_file: p(
+                "INSERT INTO chat_files (chat_id, kind, signal_id, attachment_id, file) VALUES (?, ?, ?, ?, ?)".into(),
+                idem,
+            )
+            .await?,
+            chat_files: p(
+                "SELECT signal_id, file FROM chat_files WHERE chat_id = ? AND kind = ? AND (signal_id, attachment_id) < (?, ?) LIMIT ?".into(),
+                idem,
+            )
+            .await?,
         })
     }
 }

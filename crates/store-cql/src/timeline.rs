@@ -7,14 +7,18 @@ use ports::SignalRange;
 
 use crate::CqlStore;
 use crate::store::{corrupt, first, rows};
+use crate::udt::AttachmentUdt;
 
-type SignalRow = (i64, i64, i64, String, Option<String>, Option<i64>, Option<Vec<i64>>);
+type SignalRow = (i64, i64, i64, String, Option<String>, Option<i64>, Option<Vec<i64>>, Option<Vec<AttachmentUdt>>);
 
 fn to_signal(r: SignalRow) -> Result<Signal> {
     let kind = SignalKind::parse(&r.3).ok_or_else(|| corrupt("signal"))?;
+    let chat = Id::from_i64(r.0);
     let users = r.6.unwrap_or_default().into_iter().map(Id::from_i64).collect();
-    let body = SignalBody::from_columns(kind, r.4, r.5.map(Id::from_i64), users).ok_or_else(|| corrupt("signal"))?;
-    Ok(Signal { chat_id: Id::from_i64(r.0), id: Id::from_i64(r.1), author_id: Id::from_i64(r.2), body })
+    let attachments = r.7.unwrap_or_default().into_iter().map(|a| a.into_attachment(chat)).collect::<Result<_>>()?;
+    let body = SignalBody::from_columns(kind, r.4, r.5.map(Id::from_i64), users, attachments)
+        .ok_or_else(|| corrupt("signal"))?;
+    Ok(Signal { chat_id: chat, id: Id::from_i64(r.1), author_id: Id::from_i64(r.2), body })
 }
 
 /// A row count for a CQL `LIMIT`, which is an `int`: a `usize` beyond it asks for everything
@@ -57,8 +61,10 @@ impl CqlStore {
     }
 
     async fn write_signal_row(&self, s: &Signal) -> Result<()> {
-        let (kind, text, reply_to, users) = s.body.columns();
+        let (kind, text, reply_to, users, attachments) = s.body.columns();
         let users: Option<Vec<i64>> = (!users.is_empty()).then(|| users.iter().map(|u| u.as_i64()).collect());
+        let attachments: Option<Vec<AttachmentUdt>> =
+            (!attachments.is_empty()).then(|| attachments.iter().map(AttachmentUdt::from).collect());
         let values = (
             s.id.bucket(),
             s.chat_id.as_i64(),
@@ -68,6 +74,7 @@ impl CqlStore {
             text,
             reply_to.map(Id::as_i64),
             users,
+            attachments,
         );
         self.run(&self.st.insert_signal, values).await.map(drop)
     }

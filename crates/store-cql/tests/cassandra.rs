@@ -50,7 +50,12 @@ async fn store_and_raw_session() -> (CqlStore, Session) {
 }
 
 fn msg(chat: Id, id: Id, author: Id, text: &str) -> Signal {
-    Signal { id, chat_id: chat, author_id: author, body: SignalBody::Msg { text: text.into(), reply_to: None } }
+    Signal {
+        id,
+        chat_id: chat,
+        author_id: author,
+        body: SignalBody::Msg { text: text.into(), reply_to: None, attachments: vec![] },
+    }
 }
 
 async fn claim_nonce_only(session: &Session, chat: Id, author: Id, nonce: &str, signal: Id) {

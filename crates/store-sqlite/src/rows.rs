@@ -1,13 +1,17 @@
 //! Mapping between SQLite rows and domain types.
 
-use domain::{Availability, Chat, ChatKind, Id, Member, Role, Signal, SignalBody, SignalKind, User, UserStatus};
+use domain::{
+    Attachment, AttachmentKind, Availability, BlobKey, Chat, ChatKind, Id, Member, Role, Signal, SignalBody,
+    SignalKind, StoredAttachment, User, UserStatus,
+};
 use rusqlite::Row;
 use rusqlite::types::Type;
 
 pub const USER_COLUMNS: &str = "id, username, display_name, issuer, subject, created_at";
 pub const CHAT_COLUMNS: &str = "id, kind, title, created_by, created_at";
 pub const MEMBER_COLUMNS: &str = "chat_id, user_id, role, joined_at, delivered_up_to, read_up_to";
-pub const SIGNAL_COLUMNS: &str = "chat_id, id, author_id, kind, text, reply_to, subjects";
+pub const SIGNAL_COLUMNS: &str = "chat_id, id, author_id, kind, text, reply_to, subjects, attachments";
+pub const ATTACHMENT_COLUMNS: &str = "id, chat_id, uploader_id, filename, content_type, size, sha256, kind, width, height, created_at, claimed_by, signal_id";
 
 fn id(row: &Row<'_>, i: usize) -> rusqlite::Result<Id> {
     row.get::<_, i64>(i).map(Id::from_i64)
@@ -70,11 +74,50 @@ pub fn signal(row: &Row<'_>) -> rusqlite::Result<Signal> {
         .collect::<rusqlite::Result<_>>()?;
     let kind = SignalKind::parse(&kind).ok_or_else(|| bad(3, "signal kind"))?;
     let reply_to = row.get::<_, Option<i64>>(5)?.map(Id::from_i64);
+    let attachments: String = row.get(7)?;
+    let attachments = if attachments.is_empty() {
+        vec![]
+    } else {
+        serde_json::from_str(&attachments).map_err(|_| bad(7, "attachment list"))?
+    };
     Ok(Signal {
         chat_id: id(row, 0)?,
         id: id(row, 1)?,
         author_id: id(row, 2)?,
-        body: SignalBody::from_columns(kind, row.get(4)?, reply_to, users).ok_or_else(|| bad(4, "message text"))?,
+        body: SignalBody::from_columns(kind, row.get(4)?, reply_to, users, attachments)
+            .ok_or_else(|| bad(4, "message text"))?,
+    })
+}
+
+/// A signal's attachments as its `attachments` column holds them ('' for none).
+pub fn attachment_list(attachments: &[Attachment]) -> String {
+    if attachments.is_empty() {
+        String::new()
+    } else {
+        serde_json::to_string(attachments).expect("attachments encode as JSON")
+    }
+}
+
+pub fn attachment(row: &Row<'_>) -> rusqlite::Result<StoredAttachment> {
+    let sha256: String = row.get(6)?;
+    let kind: String = row.get(7)?;
+    let size: i64 = row.get(5)?;
+    Ok(StoredAttachment {
+        attachment: Attachment {
+            id: id(row, 0)?,
+            chat_id: id(row, 1)?,
+            uploader_id: id(row, 2)?,
+            filename: row.get(3)?,
+            content_type: row.get(4)?,
+            size: u64::try_from(size).map_err(|_| bad(5, "size"))?,
+            sha256: BlobKey::parse(&sha256).ok_or_else(|| bad(6, "sha256"))?,
+            kind: AttachmentKind::parse(&kind).ok_or_else(|| bad(7, "attachment kind"))?,
+            width: row.get(8)?,
+            height: row.get(9)?,
+            created_at: row.get(10)?,
+        },
+        claimed_by: row.get(11)?,
+        signal_id: row.get::<_, Option<i64>>(12)?.map(Id::from_i64),
     })
 }
 

@@ -1,5 +1,6 @@
 //! The routes, one module per resource, each with its own router.
 
+mod attachments;
 mod auth;
 mod chats;
 mod events;
@@ -20,6 +21,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(users::router())
         .merge(chats::router())
         .merge(signals::router())
+        .merge(attachments::router())
         .merge(events::router())
 }
 

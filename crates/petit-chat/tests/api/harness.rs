@@ -60,6 +60,8 @@ impl TestServer {
         config.bus.kind = petit_chat::config::BusKind::Local;
         config.identity.kind = petit_chat::config::IdentityKind::Dev;
         config.server.sse_heartbeat_secs = 1;
+        // A key prefix of its own in a shared bucket, so its objects can be counted.
+        config.blobs.s3.prefix = Some(format!("http-test-{:x}", rand_u64() >> 16));
         tune(&mut config);
         Self::serve(config, dir).await
     }
@@ -85,6 +87,29 @@ impl TestServer {
         let config = self.config.clone();
         drop(self);
         Self::serve(config, dir).await
+    }
+
+    /// Whether attachments are in an S3 bucket (downloads then redirect).
+    pub fn uses_s3(&self) -> bool {
+        self.config.blobs.kind == petit_chat::config::BlobsKind::S3
+    }
+
+    /// How many blobs this server's storage holds: the files of its blob directory, or the
+    /// objects under its key prefix of the S3 bucket.
+    pub async fn blob_count(&self) -> usize {
+        match self.config.blobs.kind {
+            petit_chat::config::BlobsKind::Local => {
+                let root = self.config.blobs.dir.clone().unwrap_or_else(|| self.config.server.data_dir.join("blobs"));
+                let mut n = 0;
+                for shard in std::fs::read_dir(root.join("blobs")).unwrap() {
+                    n += std::fs::read_dir(shard.unwrap().path()).unwrap().count();
+                }
+                n
+            }
+            petit_chat::config::BlobsKind::S3 => {
+                blobs::S3Blobs::new(&self.config.blobs.s3).unwrap().keys().await.unwrap().len()
+            }
+        }
     }
 
     /// Logs in with the dev login (creating the user the first time).

@@ -153,6 +153,7 @@ impl CqlStore {
     }
 }
 
+mod attachments;
 mod chats;
 mod inbox;
 mod reactions;

@@ -9,6 +9,7 @@ use rusqlite::{OptionalExtension, params, params_from_iter};
 use crate::SqliteStore;
 use crate::rows::{self, CHAT_COLUMNS, MEMBER_COLUMNS, SIGNAL_COLUMNS, USER_COLUMNS, join_ids, placeholders};
 
+mod attachments;
 mod chats;
 mod inbox;
 mod reactions;

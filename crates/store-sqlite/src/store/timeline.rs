@@ -23,9 +23,9 @@ impl TimelineStore for SqliteStore {
                     return Ok(InsertSignalOutcome::Duplicate(Id::from_i64(first)));
                 }
             }
-            let (kind, text, reply_to, users) = s.body.columns();
+            let (kind, text, reply_to, users, attachments) = s.body.columns();
             tx.execute(
-                &format!("INSERT INTO signals ({SIGNAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                &format!("INSERT INTO signals ({SIGNAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
                 params![
                     s.chat_id.as_i64(),
                     s.id.as_i64(),
@@ -33,7 +33,8 @@ impl TimelineStore for SqliteStore {
                     kind.as_str(),
                     text,
                     reply_to.map(Id::as_i64),
-                    join_ids(users)
+                    join_ids(users),
+                rows::attachment_list(attachments)
                 ],
             )?;
             tx.commit()?;

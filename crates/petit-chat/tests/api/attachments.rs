@@ -1,0 +1,390 @@
+//! Attachments over HTTP: uploads (sniffed, hashed, deduplicated, limited), messages that
+//! carry them, a chat's files, downloads (bytes with ranges in the embedded shape, a
+//! presigned redirect on S3) and who may see what.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::harness::{Session, TestServer};
+
+/// A 3×2 PNG (its header says so), 8-bit RGBA.
+fn png() -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x03\0\0\0\x02\x08\x06\0\0\0".to_vec();
+    bytes.extend_from_slice(&[0x12, 0x34, 0x56, 0x78]); // CRC: not checked by sniffing
+    bytes.extend(std::iter::repeat_n(7u8, 200));
+    bytes
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    (0..n).map(|_| rand::random::<u8>()).collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Uploads `bytes` as `filename`, declared as `declared_type` (which the server ignores).
+async fn upload_as(
+    s: &Session,
+    chat: &str,
+    filename: &str,
+    declared_type: &str,
+    bytes: Vec<u8>,
+) -> (StatusCode, Value) {
+    let part = reqwest::multipart::Part::bytes(bytes).file_name(filename.to_string()).mime_str(declared_type).unwrap();
+    let form = reqwest::multipart::Form::new().text("note", "ignored").part("file", part);
+    let resp = post_form(s, chat, form).await;
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+async fn post_form(s: &Session, chat: &str, form: reqwest::multipart::Form) -> reqwest::Response {
+    let url = format!("{}/api/v1/chats/{chat}/attachments", s.base);
+    s.client.post(url).bearer_auth(&s.token).multipart(form).send().await.unwrap()
+}
+
+async fn upload(s: &Session, chat: &str, filename: &str, bytes: Vec<u8>) -> Value {
+    let (status, body) = upload_as(s, chat, filename, "application/octet-stream", bytes).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+async fn send(s: &Session, chat: &str, text: Option<&str>, attachments: &[&Value], nonce: &str) -> (StatusCode, Value) {
+    let ids: Vec<&Value> = attachments.iter().map(|a| &a["id"]).collect();
+    let mut body = json!({ "kind": "msg", "attachments": ids, "nonce": nonce });
+    if let Some(text) = text {
+        body["text"] = json!(text);
+    }
+    s.post(&format!("/api/v1/chats/{chat}/signals"), body).await
+}
+
+/// A GET that does not follow redirects (the harness's client would, silently).
+async fn fetch(s: &Session, path: &str, range: Option<&str>) -> reqwest::Response {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let mut req = client.get(format!("{}{path}", s.base)).bearer_auth(&s.token);
+    if let Some(range) = range {
+        req = req.header("Range", range);
+    }
+    req.send().await.unwrap()
+}
+
+/// The bytes of an attachment as a client gets them: followed through the cluster shape's
+/// redirect (with a client that sends no token: the URL alone grants access).
+async fn download(s: &Session, chat: &str, id: &str, range: Option<&str>) -> reqwest::Response {
+    let resp = fetch(s, &format!("/api/v1/chats/{chat}/attachments/{id}/content"), range).await;
+    if resp.status() != StatusCode::FOUND {
+        return resp;
+    }
+    assert_eq!(resp.headers()["cache-control"], "private, no-store");
+    let url = resp.headers()["location"].to_str().unwrap().to_string();
+    let mut req = reqwest::Client::new().get(url);
+    if let Some(range) = range {
+        req = req.header("Range", range);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn an_upload_is_sniffed_hashed_and_described() {
+    let server = TestServer::start().await;
+    let alice = server.login("alice").await;
+    let chat = alice.group("files", &[&server.login("witness").await]).await;
+    let bytes = png();
+    let (status, a) = upload_as(&alice, &chat, "../../holiday.png", "text/plain", bytes.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{a}");
+    assert_eq!(a["filename"], "holiday.png", "the path is dropped");
+    assert_eq!(a["content_type"], "image/png", "sniffed from the bytes, not the declared text/plain");
+    assert_eq!(a["kind"], "image");
+    assert_eq!((a["width"].as_u64(), a["height"].as_u64()), (Some(3), Some(2)));
+    assert_eq!(a["size"], bytes.len());
+    assert_eq!(a["sha256"], sha256_hex(&bytes));
+    assert_eq!(a["uploader_id"], alice.id.as_str());
+    assert_eq!(a["chat_id"], chat.as_str());
+
+    let text = upload(&alice, &chat, "notes.txt", "Grüße, Petit chat".as_bytes().to_vec()).await;
+    assert_eq!(text["content_type"], "text/plain; charset=utf-8");
+    assert_eq!(text["kind"], "file");
+    assert!(text.get("width").is_none());
+    let pdf = upload(&alice, &chat, "a.pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec()).await;
+    assert_eq!((pdf["content_type"].as_str(), pdf["kind"].as_str()), (Some("application/pdf"), Some("file")));
+
+    // Its uploader can read it back before sending it.
+    let (status, again) = alice.get(&format!("/api/v1/chats/{chat}/attachments/{}", a["id"].as_str().unwrap())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again, a);
+}
+
+#[tokio::test]
+async fn the_same_bytes_are_stored_once_whoever_uploads_them_wherever() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (server.login("alice").await, server.login("bob").await);
+    let one = alice.group("one", &[&bob]).await;
+    let two = bob.group("two", &[&server.login("witness").await]).await;
+    let before = server.blob_count().await;
+    let bytes = random_bytes(50_000);
+    let a = upload(&alice, &one, "a.bin", bytes.clone()).await;
+    let b = upload(&bob, &two, "b.bin", bytes.clone()).await;
+    let c = upload(&bob, &one, "c.bin", bytes.clone()).await;
+    assert_eq!(server.blob_count().await, before + 1, "three uploads of the same bytes, one object");
+    assert_ne!(a["id"], b["id"]);
+    assert_ne!(b["id"], c["id"]);
+    assert_eq!(a["sha256"], b["sha256"]);
+    assert_eq!(b["sha256"], c["sha256"]);
+    upload(&alice, &one, "d.bin", random_bytes(10)).await;
+    assert_eq!(server.blob_count().await, before + 2);
+}
+
+#[tokio::test]
+async fn a_file_over_the_limit_is_refused_and_leaves_nothing() {
+    let server = TestServer::start_with(|c| c.limits.max_upload_bytes = 100_000).await;
+    let alice = server.login("alice").await;
+    let chat = alice.group("big", &[&server.login("witness").await]).await;
+    let before = server.blob_count().await;
+    // Declared too large: refused before the body is read.
+    let (status, body) = upload_as(&alice, &chat, "big.bin", "application/octet-stream", random_bytes(300_000)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["code"], "payload_too_large");
+    // Chunked, no length: refused as it streams past the limit.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..30).map(|_| Ok(random_bytes(10_000))).collect();
+    let part = reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .file_name("big.bin");
+    let resp = post_form(&alice, &chat, reqwest::multipart::Form::new().part("file", part)).await;
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "payload_too_large");
+    assert_eq!(server.blob_count().await, before, "nothing was stored");
+    // Exactly the limit is fine.
+    upload(&alice, &chat, "ok.bin", random_bytes(100_000)).await;
+    assert_eq!(server.blob_count().await, before + 1);
+}
+
+#[tokio::test]
+async fn a_bad_upload_gets_a_clear_error() {
+    let server = TestServer::start().await;
+    let alice = server.login("alice").await;
+    let chat = alice.group("bad", &[&server.login("witness").await]).await;
+    // No part named `file`.
+    let form = reqwest::multipart::Form::new().text("other", "x");
+    let resp = post_form(&alice, &chat, form).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(resp.json::<Value>().await.unwrap()["code"], "missing_file");
+    // Not a form at all.
+    let (status, body) = alice.post(&format!("/api/v1/chats/{chat}/attachments"), json!({ "file": "x" })).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    assert_eq!(body["code"], "unsupported_media_type");
+}
+
+#[tokio::test]
+async fn messages_carry_attachments_in_pages_and_events() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (server.login("alice").await, server.login("bob").await);
+    let chat = alice.group("photos", &[&bob]).await;
+    let mut bob_stream = bob.stream(None).await;
+    let photo = upload(&alice, &chat, "p.png", png()).await;
+    let doc = upload(&alice, &chat, "d.txt", b"minutes".to_vec()).await;
+
+    // No text: the attachments are the message.
+    let (status, signal) = send(&alice, &chat, None, &[&photo, &doc], "with-files").await;
+    assert_eq!(status, StatusCode::CREATED, "{signal}");
+    assert_eq!(signal["attachments"], json!([photo, doc]), "in the order sent");
+    let event = bob_stream.next_message().await;
+    assert_eq!(event.data["signal"]["attachments"], json!([photo, doc]));
+    let (_, page) = bob.get(&format!("/api/v1/chats/{chat}/signals")).await;
+    assert_eq!(page["items"][0]["id"], signal["id"]);
+    assert_eq!(page["items"][0]["attachments"], json!([photo, doc]));
+
+    // A retry of that send returns it; another send cannot take them.
+    let (status, retry) = send(&alice, &chat, None, &[&photo, &doc], "with-files").await;
+    assert_eq!(status, StatusCode::OK, "{retry}");
+    assert_eq!(retry["id"], signal["id"]);
+    let (status, body) = send(&alice, &chat, Some("again"), &[&photo], "other").await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("attachment_unavailable")));
+
+    // Text and a file together.
+    let more = upload(&alice, &chat, "m.bin", random_bytes(64)).await;
+    let (status, both) = send(&alice, &chat, Some("see attached"), &[&more], "both").await;
+    assert_eq!(status, StatusCode::CREATED, "{both}");
+    assert_eq!(
+        (both["text"].as_str(), both["attachments"][0]["id"].as_str()),
+        (Some("see attached"), more["id"].as_str())
+    );
+    // Plain messages carry none.
+    let plain = alice.say(&chat, "hi").await;
+    assert!(plain.get("attachments").is_none_or(|a| a == &json!([])), "{plain}");
+}
+
+#[tokio::test]
+async fn a_send_takes_only_the_senders_own_unsent_uploads_of_that_chat() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (server.login("alice").await, server.login("bob").await);
+    let chat = alice.group("rules", &[&bob]).await;
+    let elsewhere = alice.group("elsewhere", &[&server.login("witness").await]).await;
+    let bobs = upload(&bob, &chat, "b.bin", random_bytes(10)).await;
+    let other_chat = upload(&alice, &elsewhere, "o.bin", random_bytes(10)).await;
+    let unknown = json!({ "id": "12345" });
+    let cases = [("bob's upload", &bobs), ("another chat's", &other_chat), ("no such upload", &unknown)];
+    for (i, (what, attachment)) in cases.into_iter().enumerate() {
+        let (status, body) = send(&alice, &chat, Some("x"), &[attachment], &format!("n-{i}")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {body}");
+        assert_eq!(body["code"], "attachment_unavailable", "{what}");
+    }
+    // Eleven is one too many; an empty message is still refused.
+    let mut many = vec![];
+    for i in 0..11 {
+        many.push(upload(&alice, &chat, &format!("{i}.bin"), random_bytes(8)).await);
+    }
+    let refs: Vec<&Value> = many.iter().collect();
+    let (status, body) = send(&alice, &chat, None, &refs, "eleven").await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("too_many_attachments")));
+    let (status, body) = send(&alice, &chat, Some("  "), &[], "empty").await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("empty_text")));
+    // Nothing refused was posted, and the ten still go out.
+    let (status, sent) = send(&alice, &chat, None, &refs[..10], "ten").await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    let (_, page) = alice.get(&format!("/api/v1/chats/{chat}/signals")).await;
+    let msgs: Vec<&Value> = page["items"].as_array().unwrap().iter().filter(|s| s["kind"] == "msg").collect();
+    assert_eq!(msgs.len(), 1);
+}
+
+#[tokio::test]
+async fn all_files_of_a_chat_newest_first_by_kind_and_paged() {
+    let server = TestServer::start().await;
+    let alice = server.login("alice").await;
+    let chat = alice.group("album", &[&server.login("witness").await]).await;
+    let mut sent = vec![];
+    for i in 0..3 {
+        let photo = upload(&alice, &chat, &format!("{i}.png"), [png(), vec![i]].concat()).await;
+        let doc = upload(&alice, &chat, &format!("{i}.txt"), format!("doc {i}").into_bytes()).await;
+        let (status, _) = send(&alice, &chat, None, &[&photo, &doc], &format!("files-{i}")).await;
+        assert_eq!(status, StatusCode::CREATED);
+        sent.push((photo, doc));
+    }
+    // An upload never sent is not among the chat's files.
+    upload(&alice, &chat, "draft.png", [png(), vec![9]].concat()).await;
+
+    let (status, all) = alice.get(&format!("/api/v1/chats/{chat}/attachments")).await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    let names: Vec<&str> = all["items"].as_array().unwrap().iter().map(|f| f["filename"].as_str().unwrap()).collect();
+    // Newest message first; within one message, the later upload first.
+    assert_eq!(names, ["2.txt", "2.png", "1.txt", "1.png", "0.txt", "0.png"]);
+    assert!(all["items"][0]["signal_id"].is_string());
+    assert!(all["next_cursor"].is_null());
+
+    let (_, images) = alice.get(&format!("/api/v1/chats/{chat}/attachments?kind=image&limit=2")).await;
+    let names: Vec<&str> =
+        images["items"].as_array().unwrap().iter().map(|f| f["filename"].as_str().unwrap()).collect();
+    assert_eq!(names, ["2.png", "1.png"]);
+    let cursor = images["next_cursor"].as_str().expect("a next page");
+    let (_, rest) = alice.get(&format!("/api/v1/chats/{chat}/attachments?kind=image&limit=2&cursor={cursor}")).await;
+    let names: Vec<&str> = rest["items"].as_array().unwrap().iter().map(|f| f["filename"].as_str().unwrap()).collect();
+    assert_eq!(names, ["0.png"]);
+    assert!(rest["next_cursor"].is_null());
+
+    let (status, body) = alice.get(&format!("/api/v1/chats/{chat}/attachments?kind=spreadsheet")).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")));
+    let (status, body) = alice.get(&format!("/api/v1/chats/{chat}/attachments?cursor=garbage")).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_cursor")));
+}
+
+#[tokio::test]
+async fn a_download_has_the_sniffed_type_a_safe_disposition_and_ranges() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (server.login("alice").await, server.login("bob").await);
+    let chat = alice.group("dl", &[&bob]).await;
+    let bytes = png();
+    let photo = upload(&alice, &chat, "été.png", bytes.clone()).await;
+    let page = upload(&alice, &chat, "x.html", b"<html><script>alert(1)</script></html>".to_vec()).await;
+    send(&alice, &chat, None, &[&photo, &page], "dl").await;
+    let id = photo["id"].as_str().unwrap();
+
+    let direct = fetch(&bob, &format!("/api/v1/chats/{chat}/attachments/{id}/content"), None).await.status();
+    assert_eq!(direct, if server.uses_s3() { StatusCode::FOUND } else { StatusCode::OK });
+    let resp = download(&bob, &chat, id, None).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "image/png");
+    assert_eq!(
+        resp.headers()["content-disposition"],
+        "inline; filename=\"_t_.png\"; filename*=UTF-8''%C3%A9t%C3%A9.png"
+    );
+    if resp.url().as_str().starts_with(&bob.base) {
+        assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(resp.headers()["accept-ranges"], "bytes");
+    }
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), bytes.as_slice());
+
+    let resp = download(&bob, &chat, id, Some("bytes=8-15")).await;
+    assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(resp.headers()["content-range"], format!("bytes 8-15/{}", bytes.len()).as_str());
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), &bytes[8..16]);
+    let resp = download(&bob, &chat, id, Some(&format!("bytes={}-", bytes.len()))).await;
+    assert_eq!(resp.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+
+    // Whatever it sniffs as, a page is downloaded, never shown.
+    let resp = download(&bob, &chat, page["id"].as_str().unwrap(), None).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-disposition"].to_str().unwrap().starts_with("attachment;"));
+}
+
+#[tokio::test]
+async fn outsiders_and_former_members_see_no_file_and_others_no_unsent_upload() {
+    let server = TestServer::start().await;
+    let (alice, bob, eve) = (server.login("alice").await, server.login("bob").await, server.login("eve").await);
+    let chat = alice.group("private", &[&bob]).await;
+    let sent = upload(&alice, &chat, "s.bin", random_bytes(20)).await;
+    send(&alice, &chat, Some("x"), &[&sent], "s").await;
+    let draft = upload(&alice, &chat, "d.bin", random_bytes(20)).await;
+    let (sent_id, draft_id) = (sent["id"].as_str().unwrap(), draft["id"].as_str().unwrap());
+
+    // Bob, a member, sees the sent file, not Alice's draft.
+    assert_eq!(bob.get(&format!("/api/v1/chats/{chat}/attachments/{sent_id}")).await.0, StatusCode::OK);
+    let (status, body) = bob.get(&format!("/api/v1/chats/{chat}/attachments/{draft_id}")).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("attachment_not_found")));
+    assert_eq!(fetch(&bob, &format!("/api/v1/chats/{chat}/attachments/{draft_id}/content"), None).await.status(), 404);
+
+    let check_outsider = |s: Session| {
+        let chat = chat.clone();
+        async move {
+            for path in [
+                format!("/api/v1/chats/{chat}/attachments"),
+                format!("/api/v1/chats/{chat}/attachments/{sent_id}"),
+                format!("/api/v1/chats/{chat}/attachments/{sent_id}/content"),
+            ] {
+                let resp = fetch(&s, &path, None).await;
+                assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+                assert_eq!(resp.json::<Value>().await.unwrap()["code"], "chat_not_found", "{path}");
+            }
+            let (status, body) = upload_as(&s, &chat, "x.bin", "text/plain", random_bytes(10)).await;
+            assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("chat_not_found")));
+        }
+    };
+    check_outsider(eve).await;
+    let (status, _) = bob.delete(&format!("/api/v1/chats/{chat}/members/{}", bob.id)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    check_outsider(bob).await;
+    let (status, _) = alice.get("/api/v1/chats/not-an-id/attachments").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+/// On S3 (the stack's SeaweedFS, whatever `PETIT_CHAT_TEST_CONFIG` says): the redirect's
+/// URL serves the file without a token until it expires, then is refused.
+#[tokio::test]
+async fn a_presigned_download_url_stops_working_when_it_expires() {
+    let config =
+        std::env::var("PETIT_CHAT_STACK_CONFIG").expect("run with the stack's environment (scripts/stack env)");
+    let server = TestServer::start_on(Some(std::path::Path::new(&config)), |c| c.blobs.url_expiry_secs = 1).await;
+    assert!(server.uses_s3());
+    let (alice, bob) = (server.login("alice").await, server.login("bob").await);
+    let chat = alice.group("expiry", &[&bob]).await;
+    let file = upload(&alice, &chat, "e.bin", random_bytes(1000)).await;
+    send(&alice, &chat, None, &[&file], "e").await;
+    let resp =
+        fetch(&bob, &format!("/api/v1/chats/{chat}/attachments/{}/content", file["id"].as_str().unwrap()), None).await;
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    let url = resp.headers()["location"].to_str().unwrap().to_string();
+    assert!(url.contains("X-Amz-Expires=1"), "{url}");
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), StatusCode::FORBIDDEN);
+}
