@@ -129,6 +129,15 @@ pub struct StoredAttachment {
     pub signal_id: Option<crate::SignalId>,
 }
 
+/// The thumbnail of an image blob, made once per blob (whoever uploaded it, wherever).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Thumbnail {
+    /// A small JPEG of it, itself a blob; its size in pixels and bytes.
+    Made { blob: BlobKey, width: u32, height: u32, size: u64 },
+    /// The image cannot be decoded, or is refused (a decompression bomb, huge dimensions).
+    Impossible,
+}
+
 /// A filename as kept: the last path component, without control characters, at most
 /// [`MAX_FILENAME_BYTES`] (cut on a character boundary, keeping the extension when it is
 /// short); `file` when nothing is left.

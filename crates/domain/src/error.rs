@@ -148,6 +148,8 @@ error_codes! {
     MissingFile => "missing_file",
     /// A byte range beyond the end of the file.
     RangeNotSatisfiable => "range_not_satisfiable",
+    /// An attachment has no thumbnail (not an image, not decodable, or not made yet).
+    ThumbnailNotFound => "thumbnail_not_found",
     /// An attachment's bytes are missing from the blob storage.
     BlobNotFound => "blob_not_found",
 }

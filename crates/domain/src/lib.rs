@@ -10,8 +10,8 @@ pub mod model;
 pub mod rules;
 
 pub use attachment::{
-    Attachment, AttachmentId, AttachmentKind, BlobKey, MAX_ATTACHMENTS_PER_MESSAGE, StoredAttachment, clean_filename,
-    validate_attachment_ids,
+    Attachment, AttachmentId, AttachmentKind, BlobKey, MAX_ATTACHMENTS_PER_MESSAGE, StoredAttachment, Thumbnail,
+    clean_filename, validate_attachment_ids,
 };
 pub use error::{Error, ErrorCode, ErrorKind, Result};
 pub use event::{ChatEvent, Event};

@@ -60,11 +60,14 @@ pub struct WorkersConfig {
     pub roles: String,
     /// Chat events one consumer-group worker handles at the same time (of different chats).
     pub concurrency: usize,
+    /// The longest side of an image's thumbnail, in pixels (`thumbnails` role).
+    pub thumbnail_side: u32,
 }
 
 impl Default for WorkersConfig {
     fn default() -> Self {
-        Self { roles: "all".into(), concurrency: service::WorkerSettings::default().concurrency }
+        let d = service::WorkerSettings::default();
+        Self { roles: "all".into(), concurrency: d.concurrency, thumbnail_side: d.thumbnail_side }
     }
 }
 
@@ -283,6 +286,9 @@ impl Config {
             anyhow::bail!(
                 "workers.roles: the embedded shape (bus.kind = \"local\") runs every worker role in its one process"
             );
+        }
+        if !(16..=4096).contains(&self.workers.thumbnail_side) {
+            anyhow::bail!("workers.thumbnail_side must be between 16 and 4096");
         }
         if !(1..=4096).contains(&self.workers.concurrency) {
             anyhow::bail!("workers.concurrency must be between 1 and 4096");

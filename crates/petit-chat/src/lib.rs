@@ -83,10 +83,10 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         };
 
     let ids = Arc::new(config.server.node_id.map_or_else(IdGenerator::with_random_node, IdGenerator::new));
-    let service = ChatService::new(store.clone(), bus.clone(), blobs, ids, config.domain_limits());
+    let service = ChatService::new(store.clone(), bus.clone(), blobs.clone(), ids, config.domain_limits());
     let shutdown = CancellationToken::new();
     let stats = Arc::new(WorkerStats::default());
-    let workers = start_workers(config, store, bus, stats.clone(), shutdown.child_token()).await?;
+    let workers = start_workers(config, store, bus, blobs.clone(), stats.clone(), shutdown.child_token()).await?;
     let delivery = DeliveryTracker::start(service.clone(), Duration::from_millis(250));
     let sync_every = config.identity.oidc.sync_interval_secs;
     if config.identity.kind == IdentityKind::Oidc && sync_every > 0 && config.identity.oidc.sync_client_id.is_some() {
@@ -130,14 +130,19 @@ async fn start_workers(
     config: &Config,
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
+    blobs: Arc<dyn Blobs>,
     stats: Arc<WorkerStats>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Workers> {
     let roles = config.workers.roles()?;
     let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
     tracing::info!(roles = ?names, "starting workers");
-    let settings = WorkerSettings { concurrency: config.workers.concurrency };
-    Ok(Workers::start(&roles, store, bus, stats, settings, shutdown).await?)
+    let settings = WorkerSettings {
+        concurrency: config.workers.concurrency,
+        thumbnail_side: config.workers.thumbnail_side,
+        max_image_bytes: config.limits.max_upload_bytes,
+    };
+    Ok(Workers::start(&roles, store, bus, blobs, stats, settings, shutdown).await?)
 }
 
 /// `petit-chat worker`: runs the configured worker roles without the HTTP API (cluster
@@ -156,7 +161,8 @@ pub async fn run_workers(config: Config, metrics_listen: Option<SocketAddr>) -> 
     let store = open_store(&config).await?;
     let bus = open_bus(&config).await?;
     let stats = Arc::new(WorkerStats::default());
-    let workers = start_workers(&config, store, bus.clone(), stats.clone(), CancellationToken::new()).await?;
+    let blobs = open_blobs(&config)?;
+    let workers = start_workers(&config, store, bus.clone(), blobs, stats.clone(), CancellationToken::new()).await?;
     let mut metrics_note = String::new();
     if let Some(addr) = metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;

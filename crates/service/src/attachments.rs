@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use domain::{
-    Attachment, AttachmentId, AttachmentKind, BlobKey, ChatId, Error, ErrorCode, Page, Result, SignalId, User,
-    clean_filename,
+    Attachment, AttachmentId, AttachmentKind, BlobKey, ChatId, Error, ErrorCode, Page, Result, SignalId, Thumbnail,
+    User, clean_filename,
 };
 use futures::{Stream, StreamExt};
 use ports::{BlobBytes, ChatFile, DownloadHeaders, FilePosition};
@@ -48,19 +48,28 @@ const INLINE_TYPES: &[&str] = &[
     "audio/x-m4a",
 ];
 
-/// How a member gets an attachment's bytes.
+/// A blob as a download serves it.
+#[derive(Debug, Clone)]
+pub struct BlobFile {
+    pub key: BlobKey,
+    pub size: u64,
+    pub content_type: String,
+    pub disposition: String,
+}
+
+/// How a member gets a file's bytes (an attachment, or its thumbnail).
 pub enum Download {
     /// From the object store directly: a presigned URL that expires.
     Redirect(String),
     /// Through this server.
-    Bytes { attachment: Attachment, disposition: String },
+    Bytes(BlobFile),
 }
 
 impl std::fmt::Debug for Download {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Download::Redirect(_) => f.write_str("Download::Redirect"),
-            Download::Bytes { attachment, .. } => write!(f, "Download::Bytes({})", attachment.id),
+            Download::Bytes(file) => write!(f, "Download::Bytes({})", file.key),
         }
     }
 }
@@ -258,24 +267,44 @@ impl ChatService {
     /// How the actor downloads an attachment: a short-lived URL of the object store when it
     /// has them, else through this server.
     pub async fn download(&self, actor: &User, chat_id: ChatId, id: AttachmentId) -> Result<Download> {
-        let (attachment, _) = self.attachment(actor, chat_id, id).await?;
-        let disposition = content_disposition(&attachment.content_type, &attachment.filename);
+        let (a, _) = self.attachment(actor, chat_id, id).await?;
+        let disposition = content_disposition(&a.content_type, &a.filename);
+        self.serve(BlobFile { key: a.sha256, size: a.size, content_type: a.content_type, disposition }).await
+    }
+
+    /// How the actor downloads an image attachment's thumbnail (a JPEG, inline), once the
+    /// `thumbnails` workers made it; 404 before that, or for what is not an image.
+    pub async fn thumbnail(&self, actor: &User, chat_id: ChatId, id: AttachmentId) -> Result<Download> {
+        let (a, _) = self.attachment(actor, chat_id, id).await?;
+        let (key, size) = match (a.kind, self.store.thumbnail(&a.sha256).await?) {
+            (AttachmentKind::Image, Some(Thumbnail::Made { blob, size, .. })) => (blob, size),
+            _ => {
+                return Err(Error::not_found(
+                    ErrorCode::ThumbnailNotFound,
+                    "no thumbnail: not an image, not one that can be decoded, or not made yet",
+                ));
+            }
+        };
+        let stem = a.filename.rsplit_once('.').map_or(a.filename.as_str(), |(stem, _)| stem);
+        let content_type = "image/jpeg".to_string();
+        let disposition = content_disposition(&content_type, &format!("{stem}.jpg"));
+        self.serve(BlobFile { key, size, content_type, disposition }).await
+    }
+
+    /// A presigned URL of `file` when the blob storage has them, else the file itself.
+    async fn serve(&self, file: BlobFile) -> Result<Download> {
         let headers =
-            DownloadHeaders { content_type: attachment.content_type.clone(), content_disposition: disposition };
+            DownloadHeaders { content_type: file.content_type.clone(), content_disposition: file.disposition.clone() };
         let expires = Duration::from_secs(self.limits.download_url_secs);
-        Ok(match self.blobs.download_url(&attachment.sha256, expires, &headers).await? {
+        Ok(match self.blobs.download_url(&file.key, expires, &headers).await? {
             Some(url) => Download::Redirect(url),
-            None => Download::Bytes { attachment, disposition: headers.content_disposition },
+            None => Download::Bytes(file),
         })
     }
 
-    /// The bytes of an attachment [`ChatService::download`] said to serve, all or a range.
-    pub async fn attachment_bytes(
-        &self,
-        attachment: &Attachment,
-        range: Option<std::ops::Range<u64>>,
-    ) -> Result<BlobBytes> {
-        self.blobs.read(&attachment.sha256, range).await
+    /// The bytes of a file a [`Download::Bytes`] names, all or a range.
+    pub async fn file_bytes(&self, file: &BlobFile, range: Option<std::ops::Range<u64>>) -> Result<BlobBytes> {
+        self.blobs.read(&file.key, range).await
     }
 }
 

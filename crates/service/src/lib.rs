@@ -12,6 +12,7 @@ pub mod gateway;
 pub mod presence;
 mod receipts;
 pub mod signals;
+pub mod thumbnails;
 mod tickets;
 mod users;
 pub mod workers;

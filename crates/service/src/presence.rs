@@ -272,10 +272,10 @@ mod tests {
             store_sqlite::SqliteStore::open(&dir.path().join("db"), store_sqlite::Durability::Normal).unwrap(),
         );
         let bus: Arc<dyn Bus> = Arc::new(bus_local::LocalBus::new(bus_local::LocalBusConfig::default()));
-        let blobs = Arc::new(blobs::LocalBlobs::open(dir.path().join("blobs")).unwrap());
-        let service =
-            ChatService::new(store.clone(), bus.clone(), blobs, Arc::new(IdGenerator::new(1)), Limits::default());
-        crate::Workers::start_all(store, bus.clone()).await.unwrap();
+        let blobs: Arc<dyn ports::Blobs> = Arc::new(blobs::LocalBlobs::open(dir.path().join("blobs")).unwrap());
+        let ids = Arc::new(IdGenerator::new(1));
+        let service = ChatService::new(store.clone(), bus.clone(), blobs.clone(), ids, Limits::default());
+        crate::Workers::start_all(store, bus.clone(), blobs).await.unwrap();
         let (alice, bob, carol) =
             (user(&service, "alice").await, user(&service, "bob").await, user(&service, "carol").await);
         service.open_direct(&alice, bob.id).await.unwrap();

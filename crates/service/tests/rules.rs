@@ -30,7 +30,8 @@ async fn harness() -> Harness {
     let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(LocalBusConfig::default()));
     let service =
         ChatService::new(store.clone(), bus.clone(), blobs(&dir), Arc::new(IdGenerator::new(1)), Limits::default());
-    service::Workers::start_all(store, bus.clone()).await.unwrap();
+    let blobs = service.blobs().clone();
+    service::Workers::start_all(store, bus.clone(), blobs).await.unwrap();
     Harness { service, bus, _dir: dir }
 }
 
@@ -318,7 +319,8 @@ async fn refusing_harness() -> (Harness, Arc<RefusingBus>) {
     let bus = Arc::new(RefusingBus { inner: local, refuse: Default::default() });
     let service =
         ChatService::new(store.clone(), bus.clone(), blobs(&dir), Arc::new(IdGenerator::new(1)), Limits::default());
-    service::Workers::start_all(store, bus.clone()).await.unwrap();
+    let blobs = service.blobs().clone();
+    service::Workers::start_all(store, bus.clone(), blobs).await.unwrap();
     (Harness { service, bus: bus.clone(), _dir: dir }, bus)
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use domain::{Attachment, AttachmentKind, BlobKey, Id, Signal, SignalBody};
+use domain::{Attachment, AttachmentKind, BlobKey, Id, Signal, SignalBody, Thumbnail};
 use ports::{FilePosition, InsertSignalOutcome};
 
 use crate::Fixture;
@@ -149,4 +149,21 @@ pub async fn a_chats_files_are_its_sent_ones_newest_first_by_kind(f: &Fixture) {
     let stored = f.store.attachments(chat.id, &[f0[0].id, draft.id]).await.unwrap();
     let sent_to = |id: Id| stored.iter().find(|s| s.attachment.id == id).unwrap().signal_id;
     assert_eq!((sent_to(f0[0].id), sent_to(draft.id)), (Some(*s0), None));
+}
+
+pub async fn a_blobs_thumbnail_is_recorded_once_for_all(f: &Fixture) {
+    let image = BlobKey::from_digest(&rand::random::<[u8; 32]>());
+    assert_eq!(f.store.thumbnail(&image).await.unwrap(), None);
+    let made = Thumbnail::Made {
+        blob: BlobKey::from_digest(&rand::random::<[u8; 32]>()),
+        width: 400,
+        height: 225,
+        size: 12_345,
+    };
+    f.store.set_thumbnail(&image, &made).await.unwrap();
+    f.store.set_thumbnail(&image, &made).await.unwrap();
+    assert_eq!(f.store.thumbnail(&image).await.unwrap(), Some(made));
+    let bomb = BlobKey::from_digest(&rand::random::<[u8; 32]>());
+    f.store.set_thumbnail(&bomb, &Thumbnail::Impossible).await.unwrap();
+    assert_eq!(f.store.thumbnail(&bomb).await.unwrap(), Some(Thumbnail::Impossible));
 }

@@ -46,6 +46,7 @@ macro_rules! store_conformance_tests {
             attachments::one_send_claims_an_attachment_and_its_retries_may_again,
             attachments::a_message_keeps_its_attachments_in_order,
             attachments::a_chats_files_are_its_sent_ones_newest_first_by_kind,
+            attachments::a_blobs_thumbnail_is_recorded_once_for_all,
         );
     };
 }

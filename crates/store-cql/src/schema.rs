@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (5, "chat_activity", include_str!("../migrations/0005_chat_activity.cql")),
     (6, "group_nonces", include_str!("../migrations/0006_group_nonces.cql")),
     (7, "attachments", include_str!("../migrations/0007_attachments.cql")),
+    (8, "thumbnails", include_str!("../migrations/0008_thumbnails.cql")),
 ];
 
 const LEASE_SECS: i32 = 120;

@@ -76,6 +76,8 @@ pub struct Statements {
     pub set_attachment_signal: PreparedStatement,
     pub insert_chat_file: PreparedStatement,
     pub chat_files: PreparedStatement,
+    pub thumbnail: PreparedStatement,
+    pub set_thumbnail: PreparedStatement,
 }
 
 pub const SIGNAL_COLUMNS: &str = "chat_id, signal_id, author_id, kind, text, reply_to, subjects, attachments";
@@ -231,6 +233,12 @@ impl Statements {
             set_attachment_signal: p("UPDATE attachments SET signal_id = ? WHERE chat_id = ? AND id = ?".into(), idem).await?,
             insert_chat_file: p(
                 "INSERT INTO chat_files (chat_id, kind, signal_id, attachment_id, file) VALUES (?, ?, ?, ?, ?)".into(),
+                idem,
+            )
+            .await?,
+            thumbnail: p("SELECT thumb, width, height, size FROM thumbnails WHERE blob = ?".into(), idem).await?,
+            set_thumbnail: p(
+                "INSERT INTO thumbnails (blob, thumb, width, height, size) VALUES (?, ?, ?, ?, ?)".into(),
                 idem,
             )
             .await?,

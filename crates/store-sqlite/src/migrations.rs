@@ -14,6 +14,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "chat_activity", include_str!("../migrations/0004_chat_activity.sql")),
     (5, "group_nonces", include_str!("../migrations/0005_group_nonces.sql")),
     (6, "attachments", include_str!("../migrations/0006_attachments.sql")),
+    (7, "thumbnails", include_str!("../migrations/0007_thumbnails.sql")),
 ];
 
 /// Applies the migrations not yet recorded; returns their versions.

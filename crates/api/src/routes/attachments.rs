@@ -27,7 +27,11 @@ pub fn router() -> OpenApiRouter<AppState> {
     // An upload's size is checked as it streams (`limits.max_upload_bytes`), not by the
     // JSON body limit.
     let uploads = OpenApiRouter::new().routes(routes!(upload, list_files)).layer(DefaultBodyLimit::disable());
-    OpenApiRouter::new().merge(uploads).routes(routes!(get_attachment)).routes(routes!(content))
+    OpenApiRouter::new()
+        .merge(uploads)
+        .routes(routes!(get_attachment))
+        .routes(routes!(content))
+        .routes(routes!(thumbnail))
 }
 
 /// The form of an upload.
@@ -142,7 +146,35 @@ async fn content(
     ApiPath((chat_id, id)): ApiPath<(Id, Id)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let (attachment, disposition) = match state.service.download(&user, chat_id, id).await? {
+    let download = state.service.download(&user, chat_id, id).await?;
+    respond(&state, download, &headers).await
+}
+
+/// An image attachment's thumbnail: a JPEG whose longest side is at most
+/// `workers.thumbnail_side` (400 px), without the original's metadata (EXIF, GPS). Made
+/// by the `thumbnails` workers once the image is sent (404 `thumbnail_not_found` until
+/// then, and for files that are not images or cannot be decoded). Served as the content is.
+#[utoipa::path(get, path = "/api/v1/chats/{chat_id}/attachments/{attachment_id}/thumbnail", tag = "attachments", security(("bearer" = [])),
+    params(("chat_id" = String, Path), ("attachment_id" = String, Path),
+        ("Range" = Option<String>, Header, description = "One byte range, e.g. `bytes=0-1023`")),
+    responses((status = 200, description = "the thumbnail", content_type = "image/jpeg"),
+        (status = 206, description = "the requested range", content_type = "image/jpeg"),
+        (status = 302, description = "the thumbnail at a presigned URL of the object store"),
+        (status = 400, body = Problem), (status = 404, body = Problem), (status = 416, body = Problem), (status = 503, body = Problem)))]
+async fn thumbnail(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath((chat_id, id)): ApiPath<(Id, Id)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let download = state.service.thumbnail(&user, chat_id, id).await?;
+    respond(&state, download, &headers).await
+}
+
+/// A download as HTTP: a redirect, or the bytes (a range of them if asked) with headers
+/// that keep a file from running as a page of this origin.
+async fn respond(state: &AppState, download: Download, headers: &HeaderMap) -> ApiResult<Response> {
+    let file = match download {
         Download::Redirect(url) => {
             let mut response = StatusCode::FOUND.into_response();
             let location =
@@ -151,9 +183,9 @@ async fn content(
             response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
             return Ok(response);
         }
-        Download::Bytes { attachment, disposition } => (attachment, disposition),
+        Download::Bytes(file) => file,
     };
-    let size = attachment.size;
+    let size = file.size;
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         Some(value) => match parse_range(value, size) {
             RangeAsk::Whole => None,
@@ -171,17 +203,17 @@ async fn content(
         },
         None => None,
     };
-    let bytes = state.service.attachment_bytes(&attachment, range.clone()).await?;
+    let bytes = state.service.file_bytes(&file, range.clone()).await?;
     let mut response = Response::new(Body::from_stream(bytes));
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, header_value(attachment.content_type.clone()));
-    h.insert(header::CONTENT_DISPOSITION, header_value(disposition));
+    h.insert(header::CONTENT_TYPE, header_value(file.content_type));
+    h.insert(header::CONTENT_DISPOSITION, header_value(file.disposition));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     // Nothing in a file runs as a page of this origin, even opened directly.
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=86400, immutable"));
-    h.insert(header::ETAG, header_value(format!("\"{}\"", attachment.sha256)));
+    h.insert(header::ETAG, header_value(format!("\"{}\"", file.key)));
     match range {
         Some(range) => {
             h.insert(header::CONTENT_RANGE, header_value(format!("bytes {}-{}/{size}", range.start, range.end - 1)));

@@ -388,3 +388,128 @@ async fn a_presigned_download_url_stops_working_when_it_expires() {
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_eq!(reqwest::get(&url).await.unwrap().status(), StatusCode::FORBIDDEN);
 }
+
+/// A real JPEG of `width` × `height` with an EXIF block (APP1) saying "rotate 90°
+/// clockwise" and carrying a location in its description.
+fn jpeg_with_exif(width: u32, height: u32, secret: &str) -> Vec<u8> {
+    let picture = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
+    let mut plain = std::io::Cursor::new(Vec::new());
+    picture.write_to(&mut plain, image::ImageFormat::Jpeg).unwrap();
+    let plain = plain.into_inner();
+    let text = format!("{secret}\0");
+    let mut tiff = b"II\x2a\x00\x08\x00\x00\x00\x02\x00".to_vec();
+    tiff.extend_from_slice(&[0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0]); // Orientation = 6
+    tiff.extend_from_slice(&[0x0E, 0x01, 2, 0]); // ImageDescription, ASCII
+    tiff.extend_from_slice(&(text.len() as u32).to_le_bytes());
+    tiff.extend_from_slice(&38u32.to_le_bytes());
+    tiff.extend_from_slice(&[0, 0, 0, 0]);
+    tiff.extend_from_slice(text.as_bytes());
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(&tiff);
+    let mut out = plain[..2].to_vec(); // SOI
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&plain[2..]);
+    out
+}
+
+/// A real PNG of `width` × `height`, half transparent, with a text chunk carrying `secret`.
+fn png_with_text(width: u32, height: u32, secret: &str) -> Vec<u8> {
+    let picture = image::RgbaImage::from_fn(width, height, |x, _| image::Rgba([200, (x % 256) as u8, 10, 128]));
+    let mut plain = std::io::Cursor::new(Vec::new());
+    picture.write_to(&mut plain, image::ImageFormat::Png).unwrap();
+    let plain = plain.into_inner();
+    let data = format!("Comment\0{secret}");
+    let mut chunk = (data.len() as u32).to_be_bytes().to_vec();
+    chunk.extend_from_slice(b"tEXt");
+    chunk.extend_from_slice(data.as_bytes());
+    chunk.extend_from_slice(&crc32(&chunk[4..]).to_be_bytes());
+    let ihdr_end = 8 + 25; // signature, then the IHDR chunk
+    [&plain[..ihdr_end], &chunk, &plain[ihdr_end..]].concat()
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for b in bytes {
+        crc ^= u32::from(*b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// The thumbnail of attachment `id`, once the workers made it (10 s at most).
+async fn thumbnail_of(s: &Session, chat: &str, id: &str) -> reqwest::Response {
+    let path = format!("/api/v1/chats/{chat}/attachments/{id}/thumbnail");
+    for _ in 0..100 {
+        let resp = fetch(s, &path, None).await;
+        if resp.status() != StatusCode::NOT_FOUND {
+            return resp;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no thumbnail of {id} within 10 s");
+}
+
+async fn thumbnail_bytes(s: &Session, chat: &str, id: &str) -> Vec<u8> {
+    let resp = thumbnail_of(s, chat, id).await;
+    let resp = if resp.status() == StatusCode::FOUND {
+        reqwest::get(resp.headers()["location"].to_str().unwrap()).await.unwrap()
+    } else {
+        resp
+    };
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "image/jpeg");
+    assert!(resp.headers()["content-disposition"].to_str().unwrap().starts_with("inline;"));
+    resp.bytes().await.unwrap().to_vec()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn images_get_thumbnails_without_their_metadata_and_bombs_get_none() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (server.login("alice").await, server.login("bob").await);
+    let chat = alice.group("thumbs", &[&bob]).await;
+    let secret = "GPS 48.8566N 2.3522E secret";
+    let photo = upload(&alice, &chat, "photo.jpg", jpeg_with_exif(1200, 800, secret)).await;
+    assert_eq!((photo["content_type"].as_str(), photo["width"].as_u64()), (Some("image/jpeg"), Some(1200)));
+    let drawing = upload(&alice, &chat, "drawing.png", png_with_text(600, 300, secret)).await;
+    let text = upload(&alice, &chat, "notes.txt", b"no picture here".to_vec()).await;
+    // A PNG header claiming 100000 x 100000 pixels, nothing behind it.
+    let mut bomb = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    bomb.extend_from_slice(&100_000u32.to_be_bytes());
+    bomb.extend_from_slice(&100_000u32.to_be_bytes());
+    bomb.extend_from_slice(&[8, 6, 0, 0, 0]);
+    let crc = crc32(&bomb[12..]);
+    bomb.extend_from_slice(&crc.to_be_bytes());
+    let bomb = upload(&alice, &chat, "bomb.png", bomb).await;
+    assert_eq!(bomb["kind"], "image");
+    let (status, _) = send(&alice, &chat, None, &[&bomb, &text], "bomb").await;
+    assert_eq!(status, StatusCode::CREATED);
+    // Sent later in the same chat: its thumbnail is made after the bomb was looked at.
+    let (status, _) = send(&alice, &chat, Some("pictures"), &[&photo, &drawing], "pics").await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let jpeg = thumbnail_bytes(&bob, &chat, photo["id"].as_str().unwrap()).await;
+    let thumb = image::load_from_memory(&jpeg).unwrap();
+    assert_eq!((thumb.width(), thumb.height()), (267, 400), "turned as the EXIF said, longest side 400");
+    assert!(!contains(&jpeg, b"Exif") && !contains(&jpeg, secret.as_bytes()), "no metadata survives");
+    let png = thumbnail_bytes(&bob, &chat, drawing["id"].as_str().unwrap()).await;
+    let thumb = image::load_from_memory(&png).unwrap();
+    assert_eq!((thumb.width(), thumb.height()), (400, 200));
+    assert!(!contains(&png, secret.as_bytes()));
+
+    for (what, a) in [("the bomb", &bomb), ("a text file", &text)] {
+        let path = format!("/api/v1/chats/{chat}/attachments/{}/thumbnail", a["id"].as_str().unwrap());
+        let resp = fetch(&bob, &path, None).await;
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{what}");
+        assert_eq!(resp.json::<Value>().await.unwrap()["code"], "thumbnail_not_found", "{what}");
+    }
+    // The server is fine after the bomb.
+    assert_eq!(alice.get("/api/v1/me").await.0, StatusCode::OK);
+}

@@ -2,7 +2,9 @@
 //! send took each, and "all files of a chat".
 
 use async_trait::async_trait;
-use domain::{Attachment, AttachmentId, AttachmentKind, ChatId, Result, SignalId, StoredAttachment};
+use domain::{
+    Attachment, AttachmentId, AttachmentKind, BlobKey, ChatId, Result, SignalId, StoredAttachment, Thumbnail,
+};
 
 /// Where a page of a chat's files starts: strictly older than this file of this signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,4 +42,8 @@ pub trait AttachmentStore: Send + Sync + 'static {
         before: Option<FilePosition>,
         limit: usize,
     ) -> Result<Vec<ChatFile>>;
+    /// The thumbnail of image blob `blob`, once one was made (or found impossible).
+    async fn thumbnail(&self, blob: &BlobKey) -> Result<Option<Thumbnail>>;
+    /// Records the thumbnail of `blob` (the last write wins: every writer made the same).
+    async fn set_thumbnail(&self, blob: &BlobKey, thumbnail: &Thumbnail) -> Result<()>;
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use domain::{Error, ErrorCode, Result};
-use ports::{Bus, Store};
+use ports::{Blobs, Bus, Store};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use group::GroupHandler;
@@ -24,15 +24,18 @@ pub enum WorkerRole {
     Fanout,
     /// Announces users whose last connection expired (their node died) as offline.
     Presence,
+    /// The `thumbnails` consumer group: a thumbnail per image blob a message sent.
+    Thumbnails,
 }
 
 impl WorkerRole {
-    pub const ALL: [WorkerRole; 2] = [WorkerRole::Fanout, WorkerRole::Presence];
+    pub const ALL: [WorkerRole; 3] = [WorkerRole::Fanout, WorkerRole::Presence, WorkerRole::Thumbnails];
 
     pub fn name(self) -> &'static str {
         match self {
             WorkerRole::Fanout => "fanout",
             WorkerRole::Presence => "presence",
+            WorkerRole::Thumbnails => "thumbnails",
         }
     }
 
@@ -41,6 +44,7 @@ impl WorkerRole {
         match self {
             WorkerRole::Fanout => Some(ports::FANOUT_GROUP),
             WorkerRole::Presence => None,
+            WorkerRole::Thumbnails => Some(crate::thumbnails::THUMBNAILS_GROUP),
         }
     }
 
@@ -135,11 +139,15 @@ impl WorkerStats {
 pub struct WorkerSettings {
     /// Events one consumer-group worker handles at the same time (of different chats).
     pub concurrency: usize,
+    /// The longest side of a thumbnail, in pixels.
+    pub thumbnail_side: u32,
+    /// Images larger than this (bytes) get no thumbnail (the upload limit).
+    pub max_image_bytes: u64,
 }
 
 impl Default for WorkerSettings {
     fn default() -> Self {
-        Self { concurrency: 64 }
+        Self { concurrency: 64, thumbnail_side: 400, max_image_bytes: domain::Limits::default().max_upload_bytes }
     }
 }
 
@@ -162,6 +170,7 @@ impl Workers {
         roles: &[WorkerRole],
         store: Arc<dyn Store>,
         bus: Arc<dyn Bus>,
+        blobs: Arc<dyn Blobs>,
         stats: Arc<WorkerStats>,
         settings: WorkerSettings,
         shutdown: CancellationToken,
@@ -172,8 +181,14 @@ impl Workers {
         let supervisors = roles
             .iter()
             .map(|role| {
-                let run =
-                    Runner { role: *role, store: store.clone(), bus: bus.clone(), stats: stats.clone(), settings };
+                let run = Runner {
+                    role: *role,
+                    store: store.clone(),
+                    bus: bus.clone(),
+                    blobs: blobs.clone(),
+                    stats: stats.clone(),
+                    settings,
+                };
                 tokio::spawn(supervise(run, shutdown.clone()))
             })
             .collect();
@@ -181,9 +196,9 @@ impl Workers {
     }
 
     /// Every role with default settings, until the process ends (tests, tools).
-    pub async fn start_all(store: Arc<dyn Store>, bus: Arc<dyn Bus>) -> Result<Self> {
-        let stats = Arc::default();
-        Self::start(&WorkerRole::ALL, store, bus, stats, WorkerSettings::default(), CancellationToken::new()).await
+    pub async fn start_all(store: Arc<dyn Store>, bus: Arc<dyn Bus>, blobs: Arc<dyn Blobs>) -> Result<Self> {
+        let (stats, settings) = (Arc::default(), WorkerSettings::default());
+        Self::start(&WorkerRole::ALL, store, bus, blobs, stats, settings, CancellationToken::new()).await
     }
 
     /// Stops every worker and waits until each has drained.
@@ -200,6 +215,7 @@ struct Runner {
     role: WorkerRole,
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
+    blobs: Arc<dyn Blobs>,
     stats: Arc<WorkerStats>,
     settings: WorkerSettings,
 }
@@ -212,6 +228,18 @@ impl Runner {
                 let counts = self.stats.group(ports::FANOUT_GROUP);
                 group::consume(self.bus, ports::FANOUT_GROUP, handler, self.settings.concurrency, counts, shutdown)
                     .await
+            }
+            WorkerRole::Thumbnails => {
+                let s = self.settings;
+                let handler = Arc::new(crate::thumbnails::Thumbnails::new(
+                    self.store,
+                    self.blobs,
+                    s.thumbnail_side,
+                    s.max_image_bytes,
+                ));
+                let group = crate::thumbnails::THUMBNAILS_GROUP;
+                let counts = self.stats.group(group);
+                group::consume(self.bus, group, handler, s.concurrency, counts, shutdown).await
             }
             WorkerRole::Presence => {
                 tokio::select! {

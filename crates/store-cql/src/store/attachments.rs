@@ -5,7 +5,7 @@
 //! on any node); the rest are idempotent writes.
 
 use super::*;
-use domain::{Attachment, AttachmentId, AttachmentKind, StoredAttachment};
+use domain::{Attachment, AttachmentId, AttachmentKind, BlobKey, StoredAttachment, Thumbnail};
 use ports::{AttachmentStore, ChatFile, FilePosition};
 
 use crate::udt::AttachmentUdt;
@@ -81,5 +81,30 @@ impl AttachmentStore for CqlStore {
                 Ok(ChatFile { signal_id: Id::from_i64(signal_id), attachment: file.into_attachment(chat)? })
             })
             .collect()
+    }
+
+    async fn thumbnail(&self, blob: &BlobKey) -> Result<Option<Thumbnail>> {
+        let row = first::<(Option<String>, Option<i32>, Option<i32>, Option<i64>)>(
+            self.run(&self.st.thumbnail, (blob.as_str(),)).await?,
+        )?;
+        Ok(row.map(|(thumb, width, height, size)| match thumb.as_deref().and_then(BlobKey::parse) {
+            Some(blob) => Thumbnail::Made {
+                blob,
+                width: width.unwrap_or(0).max(0) as u32,
+                height: height.unwrap_or(0).max(0) as u32,
+                size: size.unwrap_or(0).max(0) as u64,
+            },
+            None => Thumbnail::Impossible,
+        }))
+    }
+
+    async fn set_thumbnail(&self, blob: &BlobKey, thumbnail: &Thumbnail) -> Result<()> {
+        let values = match thumbnail {
+            Thumbnail::Made { blob: thumb, width, height, size } => {
+                (blob.as_str(), Some(thumb.as_str()), *width as i32, *height as i32, *size as i64)
+            }
+            Thumbnail::Impossible => (blob.as_str(), None, 0, 0, 0),
+        };
+        self.run(&self.st.set_thumbnail, values).await.map(drop)
     }
 }

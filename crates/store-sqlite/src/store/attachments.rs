@@ -2,7 +2,7 @@
 //! (`ports::AttachmentStore`).
 
 use super::*;
-use domain::{Attachment, AttachmentId, AttachmentKind, StoredAttachment};
+use domain::{Attachment, AttachmentId, AttachmentKind, BlobKey, StoredAttachment, Thumbnail};
 use ports::{AttachmentStore, ChatFile, FilePosition};
 
 use crate::rows::{ATTACHMENT_COLUMNS, attachment};
@@ -102,6 +102,43 @@ impl AttachmentStore for SqliteStore {
                 Ok(ChatFile { signal_id, attachment: stored.attachment })
             })
             .collect()
+        })
+        .await
+    }
+
+    async fn thumbnail(&self, blob: &BlobKey) -> Result<Option<Thumbnail>> {
+        let blob = blob.clone();
+        self.read(move |c| {
+            c.prepare_cached("SELECT thumb, width, height, size FROM thumbnails WHERE blob = ?1")?
+                .query_row([blob.as_str()], |r| {
+                    let thumb: Option<String> = r.get(0)?;
+                    Ok(match thumb.as_deref().and_then(BlobKey::parse) {
+                        Some(blob) => Thumbnail::Made {
+                            blob,
+                            width: r.get(1)?,
+                            height: r.get(2)?,
+                            size: r.get::<_, i64>(3)? as u64,
+                        },
+                        None => Thumbnail::Impossible,
+                    })
+                })
+                .optional()
+        })
+        .await
+    }
+
+    async fn set_thumbnail(&self, blob: &BlobKey, thumbnail: &Thumbnail) -> Result<()> {
+        let (blob, thumbnail) = (blob.clone(), thumbnail.clone());
+        self.write(move |c| {
+            let (thumb, width, height, size) = match &thumbnail {
+                Thumbnail::Made { blob, width, height, size } => (Some(blob.as_str()), *width, *height, *size as i64),
+                Thumbnail::Impossible => (None, 0, 0, 0),
+            };
+            c.prepare_cached(
+                "INSERT OR REPLACE INTO thumbnails (blob, thumb, width, height, size) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![blob.as_str(), thumb, width, height, size])?;
+            Ok(())
         })
         .await
     }
