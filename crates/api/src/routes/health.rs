@@ -25,16 +25,18 @@ pub fn router(openapi: OpenApi) -> Router<AppState> {
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
 }
 
-/// 200 `{store, bus}` when both answer; otherwise a 503 problem document (`not_ready`)
-/// whose `checks` name what does not answer and why.
+/// 200 `{store, bus, blobs}` when the store and the bus answer; otherwise a 503 problem
+/// document (`not_ready`) whose `checks` name what does not answer and why. The blob
+/// storage is reported but does not make a node unready: without it only attachments
+/// fail (503), and chat goes on.
 async fn readyz(State(state): State<AppState>) -> Response {
-    let store = state.service.store().ping().await;
-    let bus = state.service.bus().ping().await;
+    let (store, bus, blobs) =
+        tokio::join!(state.service.store().ping(), state.service.bus().ping(), state.service.blobs().ping());
     let status = |r: &domain::Result<()>| match r {
         Ok(()) => json!("ok"),
         Err(e) => json!(format!("unavailable: {}", e.detail)),
     };
-    let checks = json!({ "store": status(&store), "bus": status(&bus) });
+    let checks = json!({ "store": status(&store), "bus": status(&bus), "blobs": status(&blobs) });
     if store.is_ok() && bus.is_ok() {
         return Json(checks).into_response();
     }

@@ -11,6 +11,7 @@ async fn health_readiness_metrics_and_docs_answer() {
     assert_eq!((status, health["status"].as_str()), (StatusCode::OK, Some("ok")));
     let (status, ready) = server.call(None, Method::GET, "/readyz", None).await;
     assert_eq!((status, ready["store"].as_str(), ready["bus"].as_str()), (StatusCode::OK, Some("ok"), Some("ok")));
+    assert_eq!(ready["blobs"], "ok");
 
     server.login("alice").await;
     let metrics = server.client.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
