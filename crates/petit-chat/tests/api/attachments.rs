@@ -367,13 +367,13 @@ async fn outsiders_and_former_members_see_no_file_and_others_no_unsent_upload() 
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
-/// On S3 (the stack's SeaweedFS, whatever `PETIT_CHAT_TEST_CONFIG` says): the redirect's
+/// On S3 (the stack's SeaweedFS, as `deploy/local/cluster.toml` says, whatever
+/// `PETIT_CHAT_TEST_CONFIG` says): the redirect's
 /// URL serves the file without a token until it expires, then is refused.
 #[tokio::test]
 async fn a_presigned_download_url_stops_working_when_it_expires() {
-    let config =
-        std::env::var("PETIT_CHAT_STACK_CONFIG").expect("run with the stack's environment (scripts/stack env)");
-    let server = TestServer::start_on(Some(std::path::Path::new(&config)), |c| c.blobs.url_expiry_secs = 1).await;
+    let config = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/local/cluster.toml");
+    let server = TestServer::start_on(Some(&config), |c| c.blobs.url_expiry_secs = 1).await;
     assert!(server.uses_s3());
     let (alice, bob) = (server.login("alice").await, server.login("bob").await);
     let chat = alice.group("expiry", &[&bob]).await;
