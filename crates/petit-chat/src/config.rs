@@ -305,6 +305,11 @@ impl Config {
         Ok(())
     }
 
+    /// The local blob directory: `blobs.dir`, else `blobs` in the data directory.
+    pub fn blobs_dir(&self) -> PathBuf {
+        self.blobs.dir.clone().unwrap_or_else(|| self.server.data_dir.join("blobs"))
+    }
+
     pub fn domain_limits(&self) -> domain::Limits {
         domain::Limits {
             max_text_chars: self.limits.max_text_chars,

@@ -199,7 +199,7 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 pub fn open_blobs(config: &Config) -> anyhow::Result<Arc<dyn Blobs>> {
     Ok(match config.blobs.kind {
         BlobsKind::Local => {
-            let dir = config.blobs.dir.clone().unwrap_or_else(|| config.server.data_dir.join("blobs"));
+            let dir = config.blobs_dir();
             Arc::new(
                 LocalBlobs::open(&dir).with_context(|| format!("cannot open the blob directory {}", dir.display()))?,
             )

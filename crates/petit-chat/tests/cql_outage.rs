@@ -11,28 +11,21 @@
 mod harness;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-fn stack(args: &[&str]) {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/stack");
-    let status = Command::new(script).args(args).status().expect("run scripts/stack");
-    assert!(status.success(), "scripts/stack {args:?} failed");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cql_outage_is_a_503_and_the_server_recovers_without_restart() {
-    stack(&["up", "cassandra"]);
+    harness::stack(&["up", "cassandra"]);
     let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/local/cluster.toml");
     let server = harness::TestServer::start_on(Some(&config), |c| c.store.cql.request_timeout_ms = 2_000).await;
     let (alice, bob) = (server.login("alice").await, server.login("bob").await);
     let chat = alice.group("g", &[&bob]).await;
     let before = alice.say(&chat, "before the outage").await;
 
-    stack(&["down", "cassandra"]);
+    harness::stack(&["down", "cassandra"]);
     let path = format!("/api/v1/chats/{chat}/signals");
     let (status, problem) = alice.post(&path, json!({ "kind": "msg", "text": "during", "nonce": "outage-1" })).await;
     assert_eq!((status, problem["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")), "{problem}");
@@ -42,7 +35,7 @@ async fn a_cql_outage_is_a_503_and_the_server_recovers_without_restart() {
     assert!(ready["checks"]["store"].as_str().unwrap().starts_with("unavailable"), "{ready}");
     assert_eq!(ready["checks"]["bus"], "ok");
 
-    stack(&["up", "cassandra"]);
+    harness::stack(&["up", "cassandra"]);
     let deadline = Instant::now() + Duration::from_secs(180);
     let after = loop {
         let (status, body) = alice.post(&path, json!({ "kind": "msg", "text": "after", "nonce": "outage-2" })).await;

@@ -13,7 +13,6 @@ mod harness;
 mod nodes;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use harness::Session;
@@ -21,19 +20,13 @@ use nodes::{Cluster, on};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-fn stack(args: &[&str]) {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/stack");
-    let status = Command::new(script).args(args).status().expect("run scripts/stack");
-    assert!(status.success(), "scripts/stack {args:?} failed");
-}
-
 async fn post(session: &Session, chat: &str, text: &str, nonce: &str) -> (StatusCode, Value) {
     session.post(&format!("/api/v1/chats/{chat}/signals"), json!({ "kind": "msg", "text": text, "nonce": nonce })).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nats_outage_loses_no_acknowledged_message_and_duplicates_none() {
-    stack(&["up", "nats"]);
+    harness::stack(&["up", "nats"]);
     let cluster = Cluster::new();
     let (a, mut b) = (cluster.node(5).await, cluster.node(6).await);
     let alice = a.session("alice").await;
@@ -46,7 +39,7 @@ async fn a_nats_outage_loses_no_acknowledged_message_and_duplicates_none() {
     let last = before.id.unwrap();
     drop(stream);
 
-    stack(&["down", "nats"]);
+    harness::stack(&["down", "nats"]);
     // Both nodes refuse to acknowledge; A keeps the event to publish later, B dies with it.
     let (status, problem) = post(&alice, &chat, "during, on A", "nats-outage-a").await;
     assert_eq!((status, problem["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")), "{problem}");
@@ -59,7 +52,7 @@ async fn a_nats_outage_loses_no_acknowledged_message_and_duplicates_none() {
     assert_eq!(ready["checks"]["store"], "ok");
     b.kill().await;
 
-    stack(&["up", "nats"]);
+    harness::stack(&["up", "nats"]);
     let deadline = Instant::now() + Duration::from_secs(120);
     while alice.get("/readyz").await.0 != StatusCode::OK {
         assert!(Instant::now() < deadline, "node A not ready again within 120 s");

@@ -11,17 +11,10 @@
 mod harness;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-fn stack(args: &[&str]) {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/stack");
-    let status = Command::new(script).args(args).status().expect("run scripts/stack");
-    assert!(status.success(), "scripts/stack {args:?} failed");
-}
 
 async fn upload(s: &harness::Session, chat: &str, body: reqwest::Body) -> (StatusCode, Value) {
     let part = reqwest::multipart::Part::stream(body).file_name("big.bin");
@@ -38,7 +31,7 @@ async fn upload(s: &harness::Session, chat: &str, body: reqwest::Body) -> (Statu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_going_away_mid_upload_is_a_503_that_leaves_nothing_and_uploads_recover() {
-    stack(&["up", "s3"]);
+    harness::stack(&["up", "s3"]);
     let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/local/cluster.toml");
     let server = harness::TestServer::start_on(Some(&config), |_| {}).await;
     assert!(server.uses_s3());
@@ -56,7 +49,7 @@ async fn s3_going_away_mid_upload_is_a_503_that_leaves_nothing_and_uploads_recov
         async move { upload(&alice, &chat, body).await }
     });
     half_sent_rx.await.unwrap();
-    stack(&["down", "s3"]);
+    harness::stack(&["down", "s3"]);
     resume.send(()).unwrap();
     let (status, problem) = uploading.await.unwrap();
     assert_eq!((status, problem["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")), "{problem}");
@@ -67,7 +60,7 @@ async fn s3_going_away_mid_upload_is_a_503_that_leaves_nothing_and_uploads_recov
     assert_eq!(status, StatusCode::OK, "{ready}");
     assert!(ready["blobs"].as_str().unwrap().starts_with("unavailable"), "{ready}");
 
-    stack(&["up", "s3"]);
+    harness::stack(&["up", "s3"]);
     let deadline = Instant::now() + Duration::from_secs(120);
     let attachment = loop {
         let (status, body) = upload(&alice, &chat, reqwest::Body::from(vec![7u8; 1000])).await;

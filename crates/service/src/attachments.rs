@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use domain::{
-    Attachment, AttachmentId, AttachmentKind, BlobKey, ChatId, Error, ErrorCode, Page, Result, SignalId, Thumbnail,
-    User, clean_filename,
+    Attachment, AttachmentId, AttachmentKind, BlobKey, ChatId, Error, ErrorCode, Page, Result, Thumbnail, User,
+    clean_filename,
 };
 use futures::{Stream, StreamExt};
 use ports::{BlobBytes, ChatFile, DownloadHeaders, FilePosition};
@@ -250,16 +250,11 @@ impl ChatService {
 
     /// An attachment a member may see: one sent in the chat, or their own upload not
     /// sent yet. Anything else is 404, as for a chat they are not in.
-    pub async fn attachment(
-        &self,
-        actor: &User,
-        chat_id: ChatId,
-        id: AttachmentId,
-    ) -> Result<(Attachment, Option<SignalId>)> {
+    pub async fn attachment(&self, actor: &User, chat_id: ChatId, id: AttachmentId) -> Result<Attachment> {
         self.membership(actor, chat_id).await?;
         let stored = self.store.attachments(chat_id, &[id]).await?.into_iter().next();
         match stored {
-            Some(s) if s.signal_id.is_some() || s.attachment.uploader_id == actor.id => Ok((s.attachment, s.signal_id)),
+            Some(s) if s.signal_id.is_some() || s.attachment.uploader_id == actor.id => Ok(s.attachment),
             _ => Err(Error::not_found(ErrorCode::AttachmentNotFound, "no such attachment in this chat")),
         }
     }
@@ -267,7 +262,7 @@ impl ChatService {
     /// How the actor downloads an attachment: a short-lived URL of the object store when it
     /// has them, else through this server.
     pub async fn download(&self, actor: &User, chat_id: ChatId, id: AttachmentId) -> Result<Download> {
-        let (a, _) = self.attachment(actor, chat_id, id).await?;
+        let a = self.attachment(actor, chat_id, id).await?;
         let disposition = content_disposition(&a.content_type, &a.filename);
         self.serve(BlobFile { key: a.sha256, size: a.size, content_type: a.content_type, disposition }).await
     }
@@ -275,7 +270,7 @@ impl ChatService {
     /// How the actor downloads an image attachment's thumbnail (a JPEG, inline), once the
     /// `thumbnails` workers made it; 404 before that, or for what is not an image.
     pub async fn thumbnail(&self, actor: &User, chat_id: ChatId, id: AttachmentId) -> Result<Download> {
-        let (a, _) = self.attachment(actor, chat_id, id).await?;
+        let a = self.attachment(actor, chat_id, id).await?;
         let (key, size) = match (a.kind, self.store.thumbnail(&a.sha256).await?) {
             (AttachmentKind::Image, Some(Thumbnail::Made { blob, size, .. })) => (blob, size),
             _ => {

@@ -23,7 +23,7 @@ fn to_signal(r: SignalRow) -> Result<Signal> {
 
 /// A row count for a CQL `LIMIT`, which is an `int`: a `usize` beyond it asks for everything
 /// anyway. Callers never pass 0 (Cassandra rejects `LIMIT 0`).
-fn cql_limit(n: usize) -> i32 {
+pub(crate) fn cql_limit(n: usize) -> i32 {
     debug_assert!(n > 0, "LIMIT 0 is an error on Cassandra");
     i32::try_from(n).unwrap_or(i32::MAX)
 }

@@ -125,7 +125,7 @@ async fn get_attachment(
     CurrentUser(user): CurrentUser,
     ApiPath((chat_id, id)): ApiPath<(Id, Id)>,
 ) -> ApiResult<Json<AttachmentOut>> {
-    let (attachment, _) = state.service.attachment(&user, chat_id, id).await?;
+    let attachment = state.service.attachment(&user, chat_id, id).await?;
     Ok(Json(attachment.into()))
 }
 

@@ -99,7 +99,7 @@ impl TestServer {
     pub async fn blob_count(&self) -> usize {
         match self.config.blobs.kind {
             petit_chat::config::BlobsKind::Local => {
-                let root = self.config.blobs.dir.clone().unwrap_or_else(|| self.config.server.data_dir.join("blobs"));
+                let root = self.config.blobs_dir();
                 let mut n = 0;
                 for shard in std::fs::read_dir(root.join("blobs")).unwrap() {
                     n += std::fs::read_dir(shard.unwrap().path()).unwrap().count();
@@ -224,6 +224,13 @@ impl Session {
         assert_eq!(ready.event, "ready");
         stream
     }
+}
+
+/// Runs `scripts/stack` with `args` (the fault tests stop and start the stack's servers).
+pub fn stack(args: &[&str]) {
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/stack");
+    let status = std::process::Command::new(script).args(args).status().expect("run scripts/stack");
+    assert!(status.success(), "scripts/stack {args:?} failed");
 }
 
 fn rand_u64() -> u64 {

@@ -8,6 +8,7 @@ use super::*;
 use domain::{Attachment, AttachmentId, AttachmentKind, BlobKey, StoredAttachment, Thumbnail};
 use ports::{AttachmentStore, ChatFile, FilePosition};
 
+use crate::timeline::cql_limit;
 use crate::udt::AttachmentUdt;
 
 /// The `chat_files` partition of every kind.
@@ -73,8 +74,7 @@ impl AttachmentStore for CqlStore {
         }
         let (signal, id) = before.map_or((i64::MAX, i64::MAX), |p| (p.signal_id.as_i64(), p.attachment_id.as_i64()));
         let kind = kind.map_or(ANY_KIND, AttachmentKind::as_str);
-        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
-        let result = self.run(&self.st.chat_files, (chat.as_i64(), kind, signal, id, limit)).await?;
+        let result = self.run(&self.st.chat_files, (chat.as_i64(), kind, signal, id, cql_limit(limit))).await?;
         rows::<(i64, AttachmentUdt)>(result)?
             .into_iter()
             .map(|(signal_id, file)| {
