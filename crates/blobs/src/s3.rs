@@ -123,6 +123,21 @@ impl S3Blobs {
         Path::from(format!("{}{}", self.prefix, blob_path(key)))
     }
 
+    /// Deletes every object under this adapter's key prefix (blobs and staging): what a
+    /// test server removes when it stops. Refused without a prefix: that is the bucket.
+    pub async fn delete_everything(&self) -> Result<()> {
+        if self.prefix.is_empty() {
+            return Err(Error::invalid(ErrorCode::InvalidConfig, "blobs: no key prefix: refusing to empty the bucket"));
+        }
+        let prefix = Path::from(self.prefix.as_str());
+        let locations = self.store.list(Some(&prefix)).map(|meta| meta.map(|m| m.location)).boxed();
+        let mut deleted = self.store.delete_stream(locations);
+        while let Some(result) = deleted.next().await {
+            result.map_err(|e| s3_error("delete blobs", e))?;
+        }
+        Ok(())
+    }
+
     /// The keys of every stored blob (for tests and tools that count objects).
     pub async fn keys(&self) -> Result<Vec<String>> {
         let mut keys = vec![];

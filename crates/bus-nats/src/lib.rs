@@ -136,6 +136,26 @@ impl NatsBus {
         Ok(Self { inner: Arc::new(inner) })
     }
 
+    /// Deletes the streams and the bucket of `config.prefix` (its consumers go with them):
+    /// what a test or a benchmark run removes when it ends. Missing ones are no error.
+    pub async fn delete_streams(config: &NatsConfig) -> Result<()> {
+        let client = async_nats::connect(config.servers.as_slice())
+            .await
+            .map_err(|e| unavailable(&format!("cannot connect to {}", config.servers.join(",")), e))?;
+        let js = jetstream::new(client);
+        for name in [config.chat_log_stream(), config.user_events_stream(), format!("KV_{}", config.presence_bucket())]
+        {
+            match js.delete_stream(&name).await {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(e.kind(), jetstream::context::GetStreamErrorKind::JetStream(j)
+                    if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) => {}
+                Err(e) => return Err(unavailable(&format!("cannot delete stream {name}"), e)),
+            }
+        }
+        Ok(())
+    }
+
     /// The configuration this bus runs with.
     pub fn config(&self) -> &NatsConfig {
         &self.inner.config

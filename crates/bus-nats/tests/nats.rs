@@ -38,11 +38,7 @@ async fn jetstream(config: &NatsConfig) -> async_nats::jetstream::Context {
 }
 
 async fn delete_streams(config: &NatsConfig) {
-    let js = jetstream(config).await;
-    for name in [config.chat_log_stream(), config.user_events_stream()] {
-        let _ = js.delete_stream(&name).await;
-    }
-    let _ = js.delete_key_value(&config.presence_bucket()).await;
+    NatsBus::delete_streams(config).await.expect("delete the test's streams");
 }
 
 /// Deletes every consumer of the per-user stream: the live streams lose their consumers.

@@ -65,7 +65,6 @@ async fn messages_cross_nodes_and_a_client_resumes_on_another_node_with_exactly_
     say_all(&alice, &chat, &["five"]).await;
     assert_eq!(texts(&mut stream, 1).await.0, ["five"]);
     drop(stream);
-    cluster.clean_up().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,7 +88,6 @@ async fn the_clients_of_a_killed_node_resume_on_another() {
     assert_eq!(got, ["during 1", "during 2"]);
     no_more_signals(&mut resumed).await;
     drop((stream, resumed));
-    cluster.clean_up().await;
 }
 
 /// The next `presence.changed` about `user` within `wait`: its `online` flag.
@@ -140,7 +138,6 @@ async fn presence_follows_streams_across_nodes_and_a_killed_node_s_users_go_offl
     assert_eq!(offline, Some(false), "the killed node's user went offline within 60 s");
     assert!(!online_seen_by(&alice, &bob_on_b).await);
     drop(watcher);
-    cluster.clean_up().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,5 +186,4 @@ async fn a_fanout_worker_killed_mid_load_loses_and_duplicates_nothing() {
         .and_then(|v| v.trim().parse::<f64>().ok());
     assert!(processed.is_some_and(|n| n >= (count / 2) as f64), "{metrics}");
     drop(stream);
-    cluster.clean_up().await;
 }

@@ -13,8 +13,9 @@ pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
     pub app: petit_chat::App,
-    /// The CQL keyspace this server made, dropped with it.
-    keyspace: Option<store_cql::CqlConfig>,
+    /// Whether this server's CQL keyspace and S3 objects go when it stops (not across a
+    /// `restart`).
+    owns_data: bool,
     config: Config,
     _dir: tempfile::TempDir,
 }
@@ -24,15 +25,28 @@ impl Drop for TestServer {
     /// test run makes dozens).
     fn drop(&mut self) {
         self.app.shutdown.cancel();
-        if let Some(config) = self.keyspace.take() {
-            let dropped = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-                runtime.block_on(store_cql::CqlStore::drop_keyspace(&config))
+        let owns = std::mem::take(&mut self.owns_data);
+        let keyspace = (owns && self.config.store.kind == petit_chat::config::StoreKind::Cql)
+            .then(|| self.config.store.cql.clone());
+        let s3 = (owns && self.uses_s3()).then(|| self.config.blobs.s3.clone());
+        if keyspace.is_none() && s3.is_none() {
+            return;
+        }
+        let cleaned = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async {
+                if let Some(config) = keyspace {
+                    store_cql::CqlStore::drop_keyspace(&config).await?;
+                }
+                if let Some(config) = s3 {
+                    blobs::S3Blobs::new(&config)?.delete_everything().await?;
+                }
+                Ok::<(), domain::Error>(())
             })
-            .join();
-            if !matches!(dropped, Ok(Ok(()))) {
-                eprintln!("could not drop the test keyspace: {dropped:?}");
-            }
+        })
+        .join();
+        if !matches!(cleaned, Ok(Ok(()))) {
+            eprintln!("could not clean up after the test server: {cleaned:?}");
         }
     }
 }
@@ -73,16 +87,15 @@ impl TestServer {
         let router = app.router.clone();
         let shutdown = app.shutdown.clone();
         tokio::spawn(petit_chat::http::serve(listener, router, async move { shutdown.cancelled().await }));
-        let keyspace = (config.store.kind == petit_chat::config::StoreKind::Cql).then(|| config.store.cql.clone());
-        Self { base: format!("http://{addr}"), client: reqwest::Client::new(), app, keyspace, config, _dir: dir }
+        Self { base: format!("http://{addr}"), client: reqwest::Client::new(), app, owns_data: true, config, _dir: dir }
     }
 
     /// Stops this server and starts another on the same data (its data dir, or its CQL
     /// keyspace), as after a restart: only what is durable is still there. Sessions must
     /// log in again (same users, same ids), the new server listens elsewhere.
     pub async fn restart(mut self) -> Self {
-        // The keyspace outlives this server: the next one drops it.
-        self.keyspace = None;
+        // The keyspace and the objects outlive this server: the next one removes them.
+        self.owns_data = false;
         let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("temp dir"));
         let config = self.config.clone();
         drop(self);

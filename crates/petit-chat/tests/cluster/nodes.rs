@@ -86,13 +86,28 @@ impl Cluster {
             .kill_on_drop(true);
         command
     }
+}
 
-    /// Drops the keyspace (every table costs Cassandra heap).
-    pub async fn clean_up(self) {
+impl Drop for Cluster {
+    /// Drops the keyspace (every table costs Cassandra heap, and leftovers slow its start)
+    /// and deletes the NATS streams of the prefix, whether the test passed or panicked.
+    fn drop(&mut self) {
         let mut cql = store_cql::CqlConfig { keyspace: self.keyspace.clone(), ..store_cql::CqlConfig::default() };
         cql.contact_points = vec![env("CQL_CONTACT_POINTS")];
         cql.local_datacenter = Some(env("CQL_LOCAL_DATACENTER"));
-        store_cql::CqlStore::drop_keyspace(&cql).await.expect("drop keyspace");
+        let nats =
+            bus_nats::NatsConfig { servers: vec![env("NATS_URL")], prefix: self.prefix.clone(), ..Default::default() };
+        let cleaned = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async {
+                store_cql::CqlStore::drop_keyspace(&cql).await?;
+                bus_nats::NatsBus::delete_streams(&nats).await
+            })
+        })
+        .join();
+        if !matches!(cleaned, Ok(Ok(()))) {
+            eprintln!("could not clean up the test cluster: {cleaned:?}");
+        }
     }
 }
 
