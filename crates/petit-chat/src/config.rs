@@ -62,12 +62,23 @@ pub struct WorkersConfig {
     pub concurrency: usize,
     /// The longest side of an image's thumbnail, in pixels (`thumbnails` role).
     pub thumbnail_side: u32,
+    /// Seconds an upload may wait for the message that sends it; then the `collector`
+    /// role deletes it (and its bytes, if nothing else holds them).
+    pub upload_grace_secs: u64,
+    /// Seconds between two passes of the `collector` role.
+    pub collect_interval_secs: u64,
 }
 
 impl Default for WorkersConfig {
     fn default() -> Self {
         let d = service::WorkerSettings::default();
-        Self { roles: "all".into(), concurrency: d.concurrency, thumbnail_side: d.thumbnail_side }
+        Self {
+            roles: "all".into(),
+            concurrency: d.concurrency,
+            thumbnail_side: d.thumbnail_side,
+            upload_grace_secs: d.upload_grace.as_secs(),
+            collect_interval_secs: d.collect_interval.as_secs(),
+        }
     }
 }
 
@@ -289,6 +300,9 @@ impl Config {
         }
         if !(16..=4096).contains(&self.workers.thumbnail_side) {
             anyhow::bail!("workers.thumbnail_side must be between 16 and 4096");
+        }
+        if self.workers.collect_interval_secs == 0 {
+            anyhow::bail!("workers.collect_interval_secs must be at least 1");
         }
         if !(1..=4096).contains(&self.workers.concurrency) {
             anyhow::bail!("workers.concurrency must be between 1 and 4096");

@@ -141,6 +141,8 @@ async fn start_workers(
         concurrency: config.workers.concurrency,
         thumbnail_side: config.workers.thumbnail_side,
         max_image_bytes: config.limits.max_upload_bytes,
+        upload_grace: std::time::Duration::from_secs(config.workers.upload_grace_secs),
+        collect_interval: std::time::Duration::from_secs(config.workers.collect_interval_secs),
     };
     Ok(Workers::start(&roles, store, bus, blobs, stats, settings, shutdown).await?)
 }

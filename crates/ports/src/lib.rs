@@ -15,6 +15,7 @@ pub use bus::{
 };
 pub use identity::{Identity, VerifiedIdentity};
 pub use store::{
-    AttachmentStore, ChatFile, ChatStore, CreateUserOutcome, FilePosition, InboxStore, InsertSignalOutcome,
-    ReactionStore, ReceiptStore, RenameOutcome, SignalRange, Store, TicketStore, TimelineStore, UserStore,
+    AttachmentStore, BlobGcStore, BlobHolder, ChatFile, ChatStore, CreateUserOutcome, FilePosition, InboxStore,
+    InsertSignalOutcome, ReactionStore, ReceiptStore, RenameOutcome, SignalRange, Store, TicketStore, TimelineStore,
+    UnsentUpload, UserStore,
 };

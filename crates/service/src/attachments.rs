@@ -19,6 +19,10 @@ use crate::{ChatService, cursor, page_limit};
 /// from its header (a JPEG's can come after a large EXIF block).
 const SNIFF_BYTES: usize = 256 * 1024;
 
+/// How often, and how far apart, an upload tries to hold a blob the collector is deleting.
+const HOLD_ATTEMPTS: u32 = 50;
+const HOLD_RETRY: Duration = Duration::from_millis(200);
+
 /// Default and largest page of a chat's files.
 pub const DEFAULT_FILE_PAGE: usize = 50;
 pub const MAX_FILE_PAGE: usize = 100;
@@ -171,7 +175,6 @@ impl ChatService {
             }
         }
         let sha256 = BlobKey::from_digest(&hasher.finalize().into());
-        staged.commit(&sha256).await?;
         let content_type = sniff_content_type(&head);
         let kind = AttachmentKind::of_content_type(&content_type);
         let dimensions = (kind == AttachmentKind::Image).then(|| imagesize::blob_size(&head).ok()).flatten();
@@ -188,8 +191,29 @@ impl ChatService {
             height: dimensions.and_then(|d| u32::try_from(d.height).ok()),
             created_at: domain::id::now_ms() as i64,
         };
+        // The hold comes before the bytes: the collector then leaves the blob alone (or, if
+        // it is deleting those very bytes now, the commit below stores them again once it
+        // is done). An upload whose record never comes expires with its hold.
+        if let Err(e) = self.hold_upload(&attachment).await {
+            staged.abort().await;
+            return Err(e);
+        }
+        staged.commit(&attachment.sha256).await?;
         self.store.insert_attachment(&attachment).await?;
         Ok(attachment)
+    }
+
+    /// Holds the blob of `attachment` for it, waiting while the collector deletes the same
+    /// bytes (it takes a moment), then 503.
+    async fn hold_upload(&self, attachment: &Attachment) -> Result<()> {
+        let upload = ports::UnsentUpload::from(attachment);
+        for _ in 0..HOLD_ATTEMPTS {
+            if self.store.hold_upload(&upload).await? {
+                return Ok(());
+            }
+            tokio::time::sleep(HOLD_RETRY).await;
+        }
+        Err(Error::unavailable("the same bytes are being deleted right now: try again"))
     }
 
     /// Takes the attachments `ids` for the send of `nonce` by `actor`: each must be an

@@ -5,6 +5,7 @@
 mod announce;
 pub mod attachments;
 mod chats;
+pub mod collector;
 pub use chats::ChatSummary;
 mod cursor;
 pub mod fanout;

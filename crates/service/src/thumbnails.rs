@@ -12,7 +12,7 @@ use bytes::Bytes;
 use domain::{AttachmentKind, BlobKey, ChatEvent, Error, ErrorKind, Event, Result, SignalBody, Thumbnail};
 use futures::StreamExt;
 use image::{DynamicImage, ImageDecoder, ImageReader, Rgb, RgbImage};
-use ports::{Blobs, Store};
+use ports::{BlobHolder, Blobs, Store};
 use sha2::{Digest, Sha256};
 
 use crate::workers::GroupHandler;
@@ -104,6 +104,10 @@ impl Thumbnails {
             Ok(made) => {
                 let blob = BlobKey::from_digest(&Sha256::digest(&made.jpeg).into());
                 let size = made.jpeg.len() as u64;
+                // Held by its image before it is stored, as an upload holds its blob.
+                if !self.store.hold_blob(&blob, &BlobHolder::ThumbnailOf(key.clone())).await? {
+                    return Err(Error::unavailable("thumbnails: the collector is deleting these bytes; later"));
+                }
                 let mut staged = self.blobs.stage().await?;
                 staged.write(Bytes::from(made.jpeg)).await?;
                 staged.commit(&blob).await?;

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)] // this is test code: a failed unwrap is a failed check
 
 pub mod attachments;
+pub mod blob_gc;
 pub mod chats;
 pub mod signals;
 pub mod users;
@@ -47,6 +48,11 @@ macro_rules! store_conformance_tests {
             attachments::a_message_keeps_its_attachments_in_order,
             attachments::a_chats_files_are_its_sent_ones_newest_first_by_kind,
             attachments::a_blobs_thumbnail_is_recorded_once_for_all,
+            blob_gc::an_unsent_upload_expires_and_frees_its_blob,
+            blob_gc::sent_and_claimed_uploads_do_not_expire,
+            blob_gc::an_upload_that_never_recorded_expires_too,
+            blob_gc::a_thumbnail_is_held_by_its_image,
+            blob_gc::a_hold_and_a_condemnation_never_both_win,
         );
     };
 }

@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (6, "group_nonces", include_str!("../migrations/0006_group_nonces.cql")),
     (7, "attachments", include_str!("../migrations/0007_attachments.cql")),
     (8, "thumbnails", include_str!("../migrations/0008_thumbnails.cql")),
+    (9, "blob_collector", include_str!("../migrations/0009_blob_collector.cql")),
 ];
 
 const LEASE_SECS: i32 = 120;

@@ -78,6 +78,28 @@ pub struct Statements {
     pub chat_files: PreparedStatement,
     pub thumbnail: PreparedStatement,
     pub set_thumbnail: PreparedStatement,
+    // the blob collector
+    pub insert_unsent: PreparedStatement,
+    pub insert_unsent_day: PreparedStatement,
+    pub unsent_days: PreparedStatement,
+    pub unsent_in_day: PreparedStatement,
+    pub delete_unsent: PreparedStatement,
+    pub delete_unsent_day: PreparedStatement,
+    pub insert_blob_hold: PreparedStatement,
+    pub delete_blob_hold: PreparedStatement,
+    pub any_blob_hold: PreparedStatement,
+    pub blob_state: PreparedStatement,
+    pub blob_live_new: PreparedStatement,
+    pub blob_live_again: PreparedStatement,
+    pub blob_condemn_new: PreparedStatement,
+    pub blob_condemn: PreparedStatement,
+    pub blob_forget: PreparedStatement,
+    pub insert_condemned: PreparedStatement,
+    pub condemned: PreparedStatement,
+    pub delete_condemned: PreparedStatement,
+    pub expire_attachment: PreparedStatement,
+    pub thumbnail_blob: PreparedStatement,
+    pub delete_thumbnail: PreparedStatement,
 }
 
 pub const SIGNAL_COLUMNS: &str = "chat_id, signal_id, author_id, kind, text, reply_to, subjects, attachments";
@@ -229,7 +251,7 @@ impl Statements {
 
             insert_attachment: p("INSERT INTO attachments (chat_id, id, file) VALUES (?, ?, ?)".into(), idem).await?,
             attachments: p("SELECT file, claimed_by, signal_id FROM attachments WHERE chat_id = ? AND id IN ?".into(), idem).await?,
-            claim_attachment: p("UPDATE attachments SET claimed_by = ? WHERE chat_id = ? AND id = ? IF claimed_by = null".into(), once).await?,
+            claim_attachment: p("UPDATE attachments SET claimed_by = ? WHERE chat_id = ? AND id = ? IF claimed_by = null AND file != null".into(), once).await?,
             set_attachment_signal: p("UPDATE attachments SET signal_id = ? WHERE chat_id = ? AND id = ?".into(), idem).await?,
             insert_chat_file: p(
                 "INSERT INTO chat_files (chat_id, kind, signal_id, attachment_id, file) VALUES (?, ?, ?, ?, ?)".into(),
@@ -247,6 +269,27 @@ impl Statements {
                 idem,
             )
             .await?,
+            insert_unsent: p("INSERT INTO unsent_uploads (day, created_at, chat_id, attachment_id, sha256) VALUES (?, ?, ?, ?, ?)".into(), idem).await?,
+            insert_unsent_day: p("INSERT INTO unsent_days (shard, day) VALUES (0, ?)".into(), idem).await?,
+            unsent_days: p("SELECT day FROM unsent_days WHERE shard = 0 AND day <= ?".into(), idem).await?,
+            unsent_in_day: p("SELECT created_at, chat_id, attachment_id, sha256 FROM unsent_uploads WHERE day = ? AND created_at < ? LIMIT ?".into(), idem).await?,
+            delete_unsent: p("DELETE FROM unsent_uploads WHERE day = ? AND created_at = ? AND chat_id = ? AND attachment_id = ?".into(), idem).await?,
+            delete_unsent_day: p("DELETE FROM unsent_days WHERE shard = 0 AND day = ?".into(), idem).await?,
+            insert_blob_hold: p("INSERT INTO blob_holds (sha256, holder) VALUES (?, ?)".into(), idem).await?,
+            delete_blob_hold: p("DELETE FROM blob_holds WHERE sha256 = ? AND holder = ?".into(), idem).await?,
+            any_blob_hold: p("SELECT holder FROM blob_holds WHERE sha256 = ? LIMIT 1".into(), idem).await?,
+            blob_state: p("SELECT state, hold_token FROM blob_states WHERE sha256 = ?".into(), idem).await?,
+            blob_live_new: p("INSERT INTO blob_states (sha256, state, hold_token) VALUES (?, 'live', ?) IF NOT EXISTS".into(), once).await?,
+            blob_live_again: p("UPDATE blob_states SET hold_token = ? WHERE sha256 = ? IF state = 'live'".into(), once).await?,
+            blob_condemn_new: p("INSERT INTO blob_states (sha256, state, hold_token) VALUES (?, 'deleting', ?) IF NOT EXISTS".into(), once).await?,
+            blob_condemn: p("UPDATE blob_states SET state = 'deleting' WHERE sha256 = ? IF state = 'live' AND hold_token = ?".into(), once).await?,
+            blob_forget: p("DELETE FROM blob_states WHERE sha256 = ? IF state = 'deleting'".into(), once).await?,
+            insert_condemned: p("INSERT INTO condemned_blobs (shard, sha256) VALUES (0, ?)".into(), idem).await?,
+            condemned: p("SELECT sha256 FROM condemned_blobs WHERE shard = 0 LIMIT ?".into(), idem).await?,
+            delete_condemned: p("DELETE FROM condemned_blobs WHERE shard = 0 AND sha256 = ?".into(), idem).await?,
+            expire_attachment: p("DELETE FROM attachments WHERE chat_id = ? AND id = ? IF claimed_by = null AND signal_id = null".into(), once).await?,
+            thumbnail_blob: p("SELECT thumb FROM thumbnails WHERE blob = ?".into(), idem).await?,
+            delete_thumbnail: p("DELETE FROM thumbnails WHERE blob = ?".into(), idem).await?,
         })
     }
 }

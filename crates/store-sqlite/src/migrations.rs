@@ -15,6 +15,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "group_nonces", include_str!("../migrations/0005_group_nonces.sql")),
     (6, "attachments", include_str!("../migrations/0006_attachments.sql")),
     (7, "thumbnails", include_str!("../migrations/0007_thumbnails.sql")),
+    (8, "blob_collector", include_str!("../migrations/0008_blob_collector.sql")),
 ];
 
 /// Applies the migrations not yet recorded; returns their versions.

@@ -502,3 +502,54 @@ async fn images_get_thumbnails_without_their_metadata_and_bombs_get_none() {
     // The server is fine after the bomb.
     assert_eq!(alice.get("/api/v1/me").await.0, StatusCode::OK);
 }
+
+/// Polls until `what` holds (up to 20 s).
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("not within 20 s: {what}");
+}
+
+#[tokio::test]
+async fn uploads_never_sent_expire_and_their_bytes_go_unless_a_message_holds_them() {
+    let server = TestServer::start_with(|c| {
+        c.workers.upload_grace_secs = 2;
+        c.workers.collect_interval_secs = 1;
+    })
+    .await;
+    let (alice, bob) = (server.login("alice").await, server.login("bob").await);
+    let chat = alice.group("gc", &[&bob]).await;
+    let before = server.blob_count().await;
+    let (kept, lonely) = (random_bytes(30_000), random_bytes(20_000));
+    let sent = upload(&alice, &chat, "sent.bin", kept.clone()).await;
+    assert_eq!(send(&alice, &chat, None, &[&sent], "gc-1").await.0, StatusCode::CREATED);
+    let twin = upload(&alice, &chat, "twin.bin", kept.clone()).await;
+    let alone = upload(&alice, &chat, "alone.bin", lonely.clone()).await;
+    assert_eq!(server.blob_count().await, before + 2);
+
+    let path = |a: &Value| format!("/api/v1/chats/{chat}/attachments/{}", a["id"].as_str().unwrap());
+    eventually("the unsent uploads expire", async || alice.get(&path(&alone)).await.0 == StatusCode::NOT_FOUND).await;
+    eventually("the twin expires", async || alice.get(&path(&twin)).await.0 == StatusCode::NOT_FOUND).await;
+    eventually("the lone bytes are deleted", async || server.blob_count().await == before + 1).await;
+    let (status, body) = alice.get(&path(&alone)).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("attachment_not_found")));
+    let (status, body) = send(&alice, &chat, Some("late"), &[&alone], "gc-2").await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("attachment_unavailable")));
+
+    // The sent file is whole: its message holds the bytes the twin shared.
+    assert_eq!(bob.get(&path(&sent)).await.0, StatusCode::OK);
+    let resp = download(&bob, &chat, sent["id"].as_str().unwrap(), None).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), kept.as_slice());
+
+    // The deleted bytes uploaded again are stored again.
+    let again = upload(&alice, &chat, "again.bin", lonely.clone()).await;
+    assert_eq!(send(&alice, &chat, None, &[&again], "gc-3").await.0, StatusCode::CREATED);
+    assert_eq!(server.blob_count().await, before + 2);
+    let resp = download(&bob, &chat, again["id"].as_str().unwrap(), None).await;
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), lonely.as_slice());
+}

@@ -3,10 +3,11 @@
 //! so the SQLite and CQL adapters can offer the same contract.
 //!
 //! One trait per aggregate, in a file of its own (users, tickets, chats and members, the
-//! inbox, the timeline, reactions, receipts, attachments), composed by [`Store`]; adapters implement
+//! inbox, the timeline, reactions, receipts, attachments, the blob collector's), composed by [`Store`]; adapters implement
 //! each in a file of their own too. Code that needs one aggregate can ask for its trait.
 
 mod attachments;
+mod blob_gc;
 mod chats;
 mod inbox;
 mod reactions;
@@ -16,6 +17,7 @@ mod timeline;
 mod users;
 
 pub use attachments::{AttachmentStore, ChatFile, FilePosition};
+pub use blob_gc::{BlobGcStore, BlobHolder, UnsentUpload};
 pub use chats::ChatStore;
 pub use inbox::InboxStore;
 pub use reactions::ReactionStore;
@@ -30,7 +32,15 @@ use domain::Result;
 /// The whole store: every aggregate's trait, and a readiness probe.
 #[async_trait]
 pub trait Store:
-    UserStore + TicketStore + ChatStore + InboxStore + TimelineStore + ReactionStore + ReceiptStore + AttachmentStore
+    UserStore
+    + TicketStore
+    + ChatStore
+    + InboxStore
+    + TimelineStore
+    + ReactionStore
+    + ReceiptStore
+    + AttachmentStore
+    + BlobGcStore
 {
     /// Checks the store answers (for readiness probes).
     async fn ping(&self) -> Result<()>;

@@ -26,16 +26,20 @@ pub enum WorkerRole {
     Presence,
     /// The `thumbnails` consumer group: a thumbnail per image blob a message sent.
     Thumbnails,
+    /// Expires uploads never sent and deletes the blobs nothing holds (a pass at an interval).
+    Collector,
 }
 
 impl WorkerRole {
-    pub const ALL: [WorkerRole; 3] = [WorkerRole::Fanout, WorkerRole::Presence, WorkerRole::Thumbnails];
+    pub const ALL: [WorkerRole; 4] =
+        [WorkerRole::Fanout, WorkerRole::Presence, WorkerRole::Thumbnails, WorkerRole::Collector];
 
     pub fn name(self) -> &'static str {
         match self {
             WorkerRole::Fanout => "fanout",
             WorkerRole::Presence => "presence",
             WorkerRole::Thumbnails => "thumbnails",
+            WorkerRole::Collector => "collector",
         }
     }
 
@@ -43,7 +47,7 @@ impl WorkerRole {
     pub fn group(self) -> Option<&'static str> {
         match self {
             WorkerRole::Fanout => Some(ports::FANOUT_GROUP),
-            WorkerRole::Presence => None,
+            WorkerRole::Presence | WorkerRole::Collector => None,
             WorkerRole::Thumbnails => Some(crate::thumbnails::THUMBNAILS_GROUP),
         }
     }
@@ -143,11 +147,22 @@ pub struct WorkerSettings {
     pub thumbnail_side: u32,
     /// Images larger than this (bytes) get no thumbnail (the upload limit).
     pub max_image_bytes: u64,
+    /// How long an upload may wait for the message that sends it before the collector
+    /// deletes it.
+    pub upload_grace: Duration,
+    /// Time between two passes of the collector.
+    pub collect_interval: Duration,
 }
 
 impl Default for WorkerSettings {
     fn default() -> Self {
-        Self { concurrency: 64, thumbnail_side: 400, max_image_bytes: domain::Limits::default().max_upload_bytes }
+        Self {
+            concurrency: 64,
+            thumbnail_side: 400,
+            max_image_bytes: domain::Limits::default().max_upload_bytes,
+            upload_grace: Duration::from_secs(24 * 3600),
+            collect_interval: Duration::from_secs(600),
+        }
     }
 }
 
@@ -240,6 +255,12 @@ impl Runner {
                 let group = crate::thumbnails::THUMBNAILS_GROUP;
                 let counts = self.stats.group(group);
                 group::consume(self.bus, group, handler, s.concurrency, counts, shutdown).await
+            }
+            WorkerRole::Collector => {
+                let s = self.settings;
+                crate::collector::Collector::new(self.store, self.blobs, s.upload_grace)
+                    .run(s.collect_interval, shutdown)
+                    .await
             }
             WorkerRole::Presence => {
                 tokio::select! {

@@ -2,12 +2,13 @@
 //! id)` holds each upload with its claim and message; `chat_files ((chat_id, kind),
 //! signal_id, attachment_id)` lists a chat's sent files newest first, each under its kind
 //! and under `any`. A claim is a lightweight transaction (one send takes an attachment,
-//! on any node); the rest are idempotent writes.
+//! on any node; never one the collector expired); the rest are idempotent writes.
 
 use super::*;
 use domain::{Attachment, AttachmentId, AttachmentKind, BlobKey, StoredAttachment, Thumbnail};
 use ports::{AttachmentStore, ChatFile, FilePosition};
 
+use super::blob_gc::day;
 use crate::timeline::cql_limit;
 use crate::udt::AttachmentUdt;
 
@@ -55,10 +56,14 @@ impl AttachmentStore for CqlStore {
             })
             .collect();
         let sent: Vec<(i64, i64, i64)> = attachments.iter().map(|a| (s, c, a.id.as_i64())).collect();
+        let unsent: Vec<(i32, i64, i64, i64)> =
+            attachments.iter().map(|a| (day(a.created_at), a.created_at, c, a.id.as_i64())).collect();
         futures::try_join!(
             self.run_batched(&self.st.insert_chat_file, files),
             self.run_batched(&self.st.set_attachment_signal, sent)
         )?;
+        // Sent: no longer for the collector to expire.
+        self.run_batched(&self.st.delete_unsent, unsent).await?;
         Ok(())
     }
 

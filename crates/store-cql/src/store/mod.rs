@@ -154,6 +154,7 @@ impl CqlStore {
 }
 
 mod attachments;
+mod blob_gc;
 mod chats;
 mod inbox;
 mod reactions;

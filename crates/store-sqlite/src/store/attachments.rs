@@ -70,8 +70,10 @@ impl AttachmentStore for SqliteStore {
             {
                 let mut stmt =
                     tx.prepare_cached("UPDATE attachments SET signal_id = ?3 WHERE chat_id = ?1 AND id = ?2")?;
+                let mut unsent = tx.prepare_cached("DELETE FROM unsent_uploads WHERE attachment_id = ?1")?;
                 for id in &ids {
                     stmt.execute(params![chat.as_i64(), id, signal.as_i64()])?;
+                    unsent.execute([id])?;
                 }
             }
             tx.commit()

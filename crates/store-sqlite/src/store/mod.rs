@@ -10,6 +10,7 @@ use crate::SqliteStore;
 use crate::rows::{self, CHAT_COLUMNS, MEMBER_COLUMNS, SIGNAL_COLUMNS, USER_COLUMNS, join_ids, placeholders};
 
 mod attachments;
+mod blob_gc;
 mod chats;
 mod inbox;
 mod reactions;
