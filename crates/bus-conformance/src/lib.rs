@@ -43,6 +43,7 @@ macro_rules! bus_conformance_tests {
             chat_log::an_event_whose_worker_died_goes_to_another_worker,
             chat_log::lag_counts_the_events_not_acknowledged,
             chat_log::a_bad_group_name_is_refused,
+            chat_log::a_group_of_some_topics_receives_only_those_in_order,
             presence::ephemeral_events_reach_open_streams_only_without_an_id_and_are_never_replayed,
             presence::presence_follows_the_open_connections_of_a_user_on_any_node,
             presence::an_unclosed_connection_expires_by_itself_and_is_reported_once,

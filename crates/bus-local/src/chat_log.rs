@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use domain::{ChatEvent, Error, ErrorCode, Result};
-use ports::{ChatEventStream, Delivery};
+use ports::{ChatEventStream, Delivery, Interest};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -34,6 +34,8 @@ pub(crate) struct Group {
 }
 
 struct GroupState {
+    /// The topics of the events it receives.
+    interest: Interest,
     lanes: Vec<Lane>,
     queued: usize,
     /// Where the next search for an available lane starts (round robin).
@@ -60,17 +62,18 @@ impl ChatLog {
         }
     }
 
-    pub(crate) fn declare(&self, name: &str) -> Result<Arc<Group>> {
+    pub(crate) fn declare(&self, name: &str, interest: Interest) -> Result<Arc<Group>> {
         if !ports::valid_group_name(name) {
             return Err(Error::invalid(ErrorCode::InvalidGroup, format!("{name:?} is not a consumer group name")));
         }
         let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
         let lanes = self.lanes as usize;
-        Ok(groups
+        let group = groups
             .entry(name.to_string())
             .or_insert_with(|| {
                 Arc::new(Group {
                     state: Mutex::new(GroupState {
+                        interest,
                         lanes: (0..lanes).map(|_| Lane::default()).collect(),
                         queued: 0,
                         next_lane: 0,
@@ -78,16 +81,19 @@ impl ChatLog {
                     changed: Notify::new(),
                 })
             })
-            .clone())
+            .clone();
+        group.state.lock().unwrap_or_else(|e| e.into_inner()).interest = interest;
+        Ok(group)
     }
 
     fn all_groups(&self) -> Vec<Arc<Group>> {
         self.groups.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
     }
 
-    /// Appends the event to every group, waiting while a group is full.
+    /// Appends the event to every group that wants its topic, waiting while a group is full.
     pub(crate) async fn publish(&self, event: &ChatEvent) {
         let lane = ports::chat_partition(event.chat_id, self.lanes) as usize;
+        let topic = event.topic();
         loop {
             let room = self.room.notified();
             tokio::pin!(room);
@@ -97,6 +103,9 @@ impl ChatLog {
             if !full {
                 for group in groups {
                     let mut state = group.state.lock().unwrap_or_else(|e| e.into_inner());
+                    if !state.interest.wants(topic) {
+                        continue;
+                    }
                     state.lanes[lane].queue.push_back((event.clone(), 0));
                     state.queued += 1;
                     drop(state);
@@ -118,8 +127,8 @@ impl ChatLog {
         Ok(queued as u64)
     }
 
-    pub(crate) fn stream(self: &Arc<Self>, name: &str) -> Result<ChatEventStream> {
-        let group = self.declare(name)?;
+    pub(crate) fn stream(self: &Arc<Self>, name: &str, interest: Interest) -> Result<ChatEventStream> {
+        let group = self.declare(name, interest)?;
         let log = self.clone();
         Ok(Box::pin(futures::stream::unfold((log, group), |(log, group)| async move {
             let delivery = log.take(&group).await;

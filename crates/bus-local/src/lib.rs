@@ -20,7 +20,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use domain::{ChatEvent, Event, Result, UserId};
 use ports::{
-    Bus, ChatEventBus, ChatEventStream, PresenceBus, PresenceExpiryStream, UserEventBus, UserEventStream,
+    Bus, ChatEventBus, ChatEventStream, Interest, PresenceBus, PresenceExpiryStream, UserEventBus, UserEventStream,
     UserSubscription,
 };
 
@@ -126,12 +126,12 @@ impl ChatEventBus for LocalBus {
         Ok(())
     }
 
-    async fn declare_group(&self, group: &str) -> Result<()> {
-        self.inner.chat_log.declare(group).map(|_| ())
+    async fn declare_group(&self, group: &str, interest: Interest) -> Result<()> {
+        self.inner.chat_log.declare(group, interest).map(|_| ())
     }
 
-    async fn chat_events(&self, group: &str) -> Result<ChatEventStream> {
-        self.inner.chat_log.stream(group)
+    async fn chat_events(&self, group: &str, interest: Interest) -> Result<ChatEventStream> {
+        self.inner.chat_log.stream(group, interest)
     }
 
     async fn group_lag(&self, group: &str) -> Result<u64> {

@@ -1,5 +1,6 @@
 //! The chat-event log: publishing to the interest-retention stream `<PREFIX>_CHAT_LOG`
-//! (subject `<prefix>.events.<partition>.<chat id>`), and the consumer groups that read it.
+//! (subject `<prefix>.events.<partition>.<chat id>.<topic>`), and the consumer groups that
+//! read it, each filtered on the topics it wants (`ports::Interest`).
 //! A group is one durable pull consumer per partition (`<group>_<partition>`), each with at
 //! most one event unacknowledged: the workers of the group, on any node, pull from every
 //! partition's consumer, so a partition (and so a chat) is handled in order, one event at a
@@ -17,7 +18,7 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use domain::{ChatEvent, Error, Event, Result};
 use futures::StreamExt;
-use ports::{ChatEventStream, Delivery};
+use ports::{ChatEventStream, Delivery, Interest};
 use tokio::time::Instant;
 
 use crate::{Backoff, Inner, config, unavailable};
@@ -53,7 +54,7 @@ pub(crate) async fn publish(inner: &Inner, event: &ChatEvent) -> Result<()> {
     }
     let ack = inner
         .js
-        .send_publish(inner.config.chat_log_subject(event.chat_id), message)
+        .send_publish(inner.config.chat_log_subject(event), message)
         .await
         .map_err(|e| unavailable("cannot publish a chat event", e))?;
     ack.await.map_err(|e| unavailable("the chat event stream did not acknowledge", e))?;
@@ -65,8 +66,8 @@ pub(crate) async fn publish(inner: &Inner, event: &ChatEvent) -> Result<()> {
 /// taken by the worker yet is kept alive (see [`Waiting`]): `ack_wait` counts from when the
 /// worker takes an event, never from when it started to wait behind the worker's other
 /// partitions. Dropping the stream stops the tasks and hands back what was not taken.
-pub(crate) async fn stream(inner: Arc<Inner>, group: &str) -> Result<ChatEventStream> {
-    inner.declare_group(group).await?;
+pub(crate) async fn stream(inner: Arc<Inner>, group: &str, interest: Interest) -> Result<ChatEventStream> {
+    inner.declare_group(group, interest).await?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let waiting = Arc::new(Waiting::default());
     // An error is on its way to the worker.

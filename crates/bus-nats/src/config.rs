@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use domain::{ChatId, Error, ErrorCode, Result, UserId};
+use domain::{ChatEvent, Error, ErrorCode, Result, UserId};
+use ports::Interest;
 use serde::{Deserialize, Serialize};
 
 /// How to reach NATS and how the JetStream streams are shaped.
@@ -153,12 +154,21 @@ impl NatsConfig {
         format!("{}.live.{}", self.prefix, user.0)
     }
 
-    pub(crate) fn chat_log_subject(&self, chat: ChatId) -> String {
-        format!("{}.events.{}.{}", self.prefix, ports::chat_partition(chat, self.partitions), chat.0)
+    /// `<prefix>.events.<partition>.<chat id>.<topic>`: a group of some topics filters on
+    /// the last token, so the events it does not want never reach it.
+    pub(crate) fn chat_log_subject(&self, event: &ChatEvent) -> String {
+        let partition = ports::chat_partition(event.chat_id, self.partitions);
+        format!("{}.events.{partition}.{}.{}", self.prefix, event.chat_id.0, event.topic().as_str())
     }
 
-    pub(crate) fn partition_subjects(&self, partition: u32) -> String {
-        format!("{}.events.{partition}.*", self.prefix)
+    /// The subjects of one partition that a group of `interest` reads.
+    pub(crate) fn partition_subjects(&self, partition: u32, interest: Interest) -> Vec<String> {
+        match interest {
+            Interest::Every => vec![format!("{}.events.{partition}.>", self.prefix)],
+            Interest::Only(topics) => {
+                topics.iter().map(|t| format!("{}.events.{partition}.*.{}", self.prefix, t.as_str())).collect()
+            }
+        }
     }
 
     pub(crate) fn user_subject(&self, user: UserId) -> String {
@@ -166,7 +176,7 @@ impl NatsConfig {
     }
 
     pub(crate) fn chat_log_subjects(&self) -> String {
-        format!("{}.events.*.*", self.prefix)
+        format!("{}.events.>", self.prefix)
     }
 
     pub(crate) fn user_subjects(&self) -> String {
@@ -193,8 +203,16 @@ mod tests {
         assert_eq!(c.chat_log_stream(), "PETIT_CHAT_CHAT_LOG");
         assert_eq!(c.user_events_stream(), "PETIT_CHAT_USER_EVENTS");
         assert_eq!(c.user_subject(domain::Id(42)), "petit_chat.user.42");
-        let subject = c.chat_log_subject(domain::Id(7));
-        assert_eq!(subject, format!("petit_chat.events.{}.7", ports::chat_partition(domain::Id(7), 64)));
+        let event = ChatEvent {
+            chat_id: domain::Id(7),
+            event: domain::Event::MemberLeft { chat_id: domain::Id(7), user_id: domain::Id(1), by: domain::Id(1) },
+            also_notify: vec![],
+        };
+        let p = ports::chat_partition(domain::Id(7), 64);
+        assert_eq!(c.chat_log_subject(&event), format!("petit_chat.events.{p}.7.other"));
+        assert_eq!(c.partition_subjects(3, Interest::Every), ["petit_chat.events.3.>"]);
+        let images = Interest::Only(&[domain::EventTopic::ImageMessage]);
+        assert_eq!(c.partition_subjects(3, images), ["petit_chat.events.3.*.img"]);
         assert_eq!(c.live_subject(domain::Id(42)), "petit_chat.live.42");
         assert_eq!(c.presence_bucket(), "PETIT_CHAT_PRESENCE");
     }

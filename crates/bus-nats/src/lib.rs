@@ -2,7 +2,8 @@
 //! share one NATS (cluster).
 //!
 //! - Chat events go to the interest-retention stream `<PREFIX>_CHAT_LOG` (subject
-//!   `<prefix>.events.<partition>.<chat id>`), read by consumer groups (`fanout`, …): a
+//!   `<prefix>.events.<partition>.<chat id>.<topic>`), read by consumer groups (`fanout`,
+//!   `thumbnails` on the `img` topic only, …): a
 //!   group is one durable pull consumer per partition, shared by the group's workers on
 //!   every node, with explicit acknowledgement and one event in flight per partition (see
 //!   `chat_events.rs`). Publishing returns once the stream holds the event; the stream
@@ -34,7 +35,9 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer::pull, kv, stream};
 use async_trait::async_trait;
 use domain::{ChatEvent, Error, ErrorCode, Event, Result, UserId};
-use ports::{Bus, ChatEventBus, ChatEventStream, PresenceBus, PresenceExpiryStream, UserEventBus, UserSubscription};
+use ports::{
+    Bus, ChatEventBus, ChatEventStream, Interest, PresenceBus, PresenceExpiryStream, UserEventBus, UserSubscription,
+};
 
 pub use chat_events::{EVENT_VERSION, EVENT_VERSION_HEADER};
 pub use config::NatsConfig;
@@ -199,18 +202,19 @@ impl Inner {
 
     /// Creates the durable consumers of a group (one per partition), or updates them to
     /// this configuration. Once per group and bus.
-    pub(crate) async fn declare_group(&self, group: &str) -> Result<()> {
+    pub(crate) async fn declare_group(&self, group: &str, interest: Interest) -> Result<()> {
         if !ports::valid_group_name(group) {
             return Err(Error::invalid(ErrorCode::InvalidGroup, format!("{group:?} is not a consumer group name")));
         }
-        if self.declared.lock().unwrap_or_else(|e| e.into_inner()).contains(group) {
+        let declared = format!("{group} {interest:?}");
+        if self.declared.lock().unwrap_or_else(|e| e.into_inner()).contains(&declared) {
             return Ok(());
         }
         let consumers = (0..self.config.partitions).map(|partition| {
             let config = pull::Config {
                 durable_name: Some(config::group_consumer(group, partition)),
                 description: Some(format!("Petit chat consumer group {group}, partition {partition}")),
-                filter_subject: self.config.partition_subjects(partition),
+                filter_subjects: self.config.partition_subjects(partition, interest),
                 ack_policy: jetstream::consumer::AckPolicy::Explicit,
                 ack_wait: self.config.ack_wait(),
                 max_deliver: -1,
@@ -229,7 +233,7 @@ impl Inner {
             }
         });
         futures::future::try_join_all(consumers).await?;
-        self.declared.lock().unwrap_or_else(|e| e.into_inner()).insert(group.to_string());
+        self.declared.lock().unwrap_or_else(|e| e.into_inner()).insert(declared);
         Ok(())
     }
 }
@@ -252,12 +256,12 @@ impl ChatEventBus for NatsBus {
         chat_events::publish(&self.inner, event).await
     }
 
-    async fn declare_group(&self, group: &str) -> Result<()> {
-        self.inner.declare_group(group).await
+    async fn declare_group(&self, group: &str, interest: Interest) -> Result<()> {
+        self.inner.declare_group(group, interest).await
     }
 
-    async fn chat_events(&self, group: &str) -> Result<ChatEventStream> {
-        chat_events::stream(self.inner.clone(), group).await
+    async fn chat_events(&self, group: &str, interest: Interest) -> Result<ChatEventStream> {
+        chat_events::stream(self.inner.clone(), group, interest).await
     }
 
     async fn group_lag(&self, group: &str) -> Result<u64> {

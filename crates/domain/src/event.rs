@@ -51,6 +51,48 @@ impl Event {
     }
 }
 
+/// A coarse class of chat events, so a consumer group that needs only some gets only
+/// those: the bus routes by it without reading the payload. Each event has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventTopic {
+    /// A new message with no image.
+    Message,
+    /// A new message with at least one image attachment.
+    ImageMessage,
+    /// Every other chat event.
+    Other,
+}
+
+impl EventTopic {
+    pub const ALL: [EventTopic; 3] = [EventTopic::Message, EventTopic::ImageMessage, EventTopic::Other];
+
+    /// Its name on the wire (a NATS subject token).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventTopic::Message => "msg",
+            EventTopic::ImageMessage => "img",
+            EventTopic::Other => "other",
+        }
+    }
+}
+
+impl ChatEvent {
+    /// The topic of this event.
+    pub fn topic(&self) -> EventTopic {
+        match &self.event {
+            Event::SignalCreated { signal } => match &signal.signal.body {
+                crate::SignalBody::Msg { attachments, .. }
+                    if attachments.iter().any(|a| a.kind == crate::AttachmentKind::Image) =>
+                {
+                    EventTopic::ImageMessage
+                }
+                _ => EventTopic::Message,
+            },
+            _ => EventTopic::Other,
+        }
+    }
+}
+
 /// An event about a chat, before fan-out: delivered to every current member of the chat,
 /// plus `also_notify` (people who are no longer members but must hear about it, such as
 /// someone just removed).

@@ -14,7 +14,7 @@ pub use attachment::{
     clean_filename, validate_attachment_ids,
 };
 pub use error::{Error, ErrorCode, ErrorKind, Result};
-pub use event::{ChatEvent, Event};
+pub use event::{ChatEvent, Event, EventTopic};
 pub use id::{ChatId, Id, IdGenerator, SignalId, UserId};
 pub use model::*;
 pub use rules::Limits;

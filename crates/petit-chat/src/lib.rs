@@ -120,8 +120,11 @@ async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
         })),
         BusKind::Nats => Arc::new(NatsBus::connect(&config.bus.nats).await.context("cannot connect to NATS")?),
     };
-    for group in WorkerRole::ALL.iter().filter_map(|r| r.group()) {
-        bus.declare_group(group).await.with_context(|| format!("cannot declare consumer group {group}"))?;
+    for role in WorkerRole::ALL {
+        let Some(group) = role.group() else { continue };
+        bus.declare_group(group, role.interest())
+            .await
+            .with_context(|| format!("cannot declare consumer group {group}"))?;
     }
     Ok(bus)
 }

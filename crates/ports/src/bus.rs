@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::{ChatEvent, Event, Result, UserId};
+use domain::{ChatEvent, Event, EventTopic, Result, UserId};
 use futures::Stream;
 
 /// The id of a per-user event, opaque to clients (`id:` in SSE, `Last-Event-ID` back).
@@ -27,6 +27,24 @@ pub type AckFuture = Pin<Box<dyn std::future::Future<Output = Result<()>> + Send
 
 /// The consumer group of the fan-out workers: the members' live streams and inboxes.
 pub const FANOUT_GROUP: &str = "fanout";
+
+/// Which chat events a consumer group receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interest {
+    /// Every chat event.
+    Every,
+    /// Only the events of these topics (the others never reach its workers).
+    Only(&'static [EventTopic]),
+}
+
+impl Interest {
+    pub fn wants(self, topic: EventTopic) -> bool {
+        match self {
+            Interest::Every => true,
+            Interest::Only(topics) => topics.contains(&topic),
+        }
+    }
+}
 
 /// Whether `name` can name a consumer group: 1 to 32 lowercase ASCII letters, digits or `_`.
 pub fn valid_group_name(name: &str) -> bool {
@@ -109,14 +127,16 @@ pub trait ChatEventBus: Send + Sync + 'static {
     /// group declared so far.
     async fn publish_chat_event(&self, event: &ChatEvent) -> Result<()>;
     /// Makes sure the consumer group `group` (see [`valid_group_name`]) exists: from now on
-    /// it keeps every chat event published until a worker of the group acknowledges it,
-    /// whether or not a worker runs. Declaring it again changes nothing.
-    async fn declare_group(&self, group: &str) -> Result<()>;
+    /// it keeps every chat event of its `interest` published until a worker of the group
+    /// acknowledges it, whether or not a worker runs. Declaring it again changes nothing
+    /// (or its interest, for the events published from then on).
+    async fn declare_group(&self, group: &str, interest: Interest) -> Result<()>;
     /// The chat events of `group` (declared by this call if need be) for one worker. Workers
-    /// of one group, on any node, share its events; every group receives every event. The
+    /// of one group, on any node, share its events; every group receives every event of
+    /// its interest. The
     /// events of one chat are handed out in order, the next only once the previous is
     /// acknowledged; events of different chats may be held at the same time.
-    async fn chat_events(&self, group: &str) -> Result<ChatEventStream>;
+    async fn chat_events(&self, group: &str, interest: Interest) -> Result<ChatEventStream>;
     /// How many chat events `group` holds that are not acknowledged yet (its lag). Asking
     /// never declares the group.
     async fn group_lag(&self, group: &str) -> Result<u64>;

@@ -10,7 +10,7 @@ pub mod store;
 
 pub use blobs::{BlobBytes, Blobs, DownloadHeaders, StagedBlob};
 pub use bus::{
-    Bus, ChatEventBus, ChatEventStream, Delivery, EventId, FANOUT_GROUP, PresenceBus, PresenceExpiry,
+    Bus, ChatEventBus, ChatEventStream, Delivery, EventId, FANOUT_GROUP, Interest, PresenceBus, PresenceExpiry,
     PresenceExpiryStream, UserEventBus, UserEventStream, UserSubscription, chat_partition, valid_group_name,
 };
 pub use identity::{Identity, VerifiedIdentity};

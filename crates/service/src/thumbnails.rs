@@ -19,6 +19,8 @@ use crate::workers::GroupHandler;
 
 /// The consumer group of the chat-event log that makes thumbnails.
 pub const THUMBNAILS_GROUP: &str = "thumbnails";
+/// It reads only new messages with images: the bus never hands it the others.
+pub const THUMBNAILS_INTEREST: ports::Interest = ports::Interest::Only(&[domain::EventTopic::ImageMessage]);
 /// Images wider or taller than this are not decoded.
 pub const MAX_SOURCE_SIDE: u32 = 16_384;
 /// Memory one decode may allocate.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use domain::{ChatEvent, Result};
 use futures::StreamExt;
-use ports::Bus;
+use ports::{Bus, Interest};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -32,12 +32,13 @@ const PAUSE_AFTER_FAILURE: Duration = Duration::from_millis(250);
 pub(crate) async fn consume(
     bus: Arc<dyn Bus>,
     group: &'static str,
+    interest: Interest,
     handler: Arc<dyn GroupHandler>,
     concurrency: usize,
     counts: Arc<GroupCounts>,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let mut events = bus.chat_events(group).await?;
+    let mut events = bus.chat_events(group, interest).await?;
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut in_hand = JoinSet::new();
     loop {

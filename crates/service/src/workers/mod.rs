@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use domain::{Error, ErrorCode, Result};
-use ports::{Blobs, Bus, Store};
+use ports::{Blobs, Bus, Interest, Store};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use group::GroupHandler;
@@ -40,6 +40,14 @@ impl WorkerRole {
             WorkerRole::Presence => "presence",
             WorkerRole::Thumbnails => "thumbnails",
             WorkerRole::Collector => "collector",
+        }
+    }
+
+    /// The chat events its consumer group wants (every one, unless it reads only some).
+    pub fn interest(self) -> Interest {
+        match self {
+            WorkerRole::Thumbnails => crate::thumbnails::THUMBNAILS_INTEREST,
+            _ => Interest::Every,
         }
     }
 
@@ -190,8 +198,10 @@ impl Workers {
         settings: WorkerSettings,
         shutdown: CancellationToken,
     ) -> Result<Self> {
-        for group in roles.iter().filter_map(|r| r.group()) {
-            bus.declare_group(group).await?;
+        for role in roles {
+            if let Some(group) = role.group() {
+                bus.declare_group(group, role.interest()).await?;
+            }
         }
         let supervisors = roles
             .iter()
@@ -241,8 +251,17 @@ impl Runner {
             WorkerRole::Fanout => {
                 let handler = Arc::new(crate::fanout::Fanout::new(self.store, self.bus.clone()));
                 let counts = self.stats.group(ports::FANOUT_GROUP);
-                group::consume(self.bus, ports::FANOUT_GROUP, handler, self.settings.concurrency, counts, shutdown)
-                    .await
+                let interest = self.role.interest();
+                group::consume(
+                    self.bus,
+                    ports::FANOUT_GROUP,
+                    interest,
+                    handler,
+                    self.settings.concurrency,
+                    counts,
+                    shutdown,
+                )
+                .await
             }
             WorkerRole::Thumbnails => {
                 let s = self.settings;
@@ -254,7 +273,7 @@ impl Runner {
                 ));
                 let group = crate::thumbnails::THUMBNAILS_GROUP;
                 let counts = self.stats.group(group);
-                group::consume(self.bus, group, handler, s.concurrency, counts, shutdown).await
+                group::consume(self.bus, group, self.role.interest(), handler, s.concurrency, counts, shutdown).await
             }
             WorkerRole::Collector => {
                 let s = self.settings;
