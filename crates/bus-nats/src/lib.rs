@@ -57,7 +57,7 @@ pub(crate) struct Inner {
     pub(crate) presence: kv::Store,
     /// Statuses users set.
     /// The consumer groups this bus has made sure of.
-    pub(crate) declared: std::sync::Mutex<std::collections::HashSet<String>>,
+    pub(crate) declared: std::sync::Mutex<std::collections::HashSet<(String, Interest)>>,
 }
 
 impl std::fmt::Debug for NatsBus {
@@ -206,7 +206,7 @@ impl Inner {
         if !ports::valid_group_name(group) {
             return Err(Error::invalid(ErrorCode::InvalidGroup, format!("{group:?} is not a consumer group name")));
         }
-        let declared = format!("{group} {interest:?}");
+        let declared = (group.to_string(), interest);
         if self.declared.lock().unwrap_or_else(|e| e.into_inner()).contains(&declared) {
             return Ok(());
         }

@@ -29,7 +29,7 @@ pub type AckFuture = Pin<Box<dyn std::future::Future<Output = Result<()>> + Send
 pub const FANOUT_GROUP: &str = "fanout";
 
 /// Which chat events a consumer group receives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Interest {
     /// Every chat event.
     Every,

@@ -32,23 +32,30 @@ impl Drop for TestServer {
         if keyspace.is_none() && s3.is_none() {
             return;
         }
-        let cleaned = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            runtime.block_on(async {
-                if let Some(config) = keyspace {
-                    store_cql::CqlStore::drop_keyspace(&config).await?;
-                }
-                if let Some(config) = s3 {
-                    blobs::S3Blobs::new(&config)?.delete_everything().await?;
-                }
-                Ok::<(), domain::Error>(())
-            })
-        })
-        .join();
+        let cleaned = run_aside(async move {
+            if let Some(config) = keyspace {
+                store_cql::CqlStore::drop_keyspace(&config).await?;
+            }
+            if let Some(config) = s3 {
+                blobs::S3Blobs::new(&config)?.delete_everything().await?;
+            }
+            Ok::<(), domain::Error>(())
+        });
         if !matches!(cleaned, Ok(Ok(()))) {
             eprintln!("could not clean up after the test server: {cleaned:?}");
         }
     }
+}
+
+/// Runs `work` on a runtime of its own, in a thread of its own: how a `Drop`, which may run
+/// inside a test's runtime (where nothing may block), cleans up after a test.
+pub fn run_aside<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> std::thread::Result<T> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(work)
+    })
+    .join()
 }
 
 impl TestServer {

@@ -97,14 +97,10 @@ impl Drop for Cluster {
         cql.local_datacenter = Some(env("CQL_LOCAL_DATACENTER"));
         let nats =
             bus_nats::NatsConfig { servers: vec![env("NATS_URL")], prefix: self.prefix.clone(), ..Default::default() };
-        let cleaned = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            runtime.block_on(async {
-                store_cql::CqlStore::drop_keyspace(&cql).await?;
-                bus_nats::NatsBus::delete_streams(&nats).await
-            })
-        })
-        .join();
+        let cleaned = crate::harness::run_aside(async move {
+            store_cql::CqlStore::drop_keyspace(&cql).await?;
+            bus_nats::NatsBus::delete_streams(&nats).await
+        });
         if !matches!(cleaned, Ok(Ok(()))) {
             eprintln!("could not clean up the test cluster: {cleaned:?}");
         }

@@ -78,13 +78,16 @@ impl BlobGcStore for SqliteStore {
         let u = u.clone();
         self.write(move |c| {
             let tx = c.savepoint()?;
-            tx.prepare_cached(
-                "DELETE FROM attachments WHERE chat_id = ?1 AND id = ?2 AND claimed_by IS NULL AND signal_id IS NULL",
-            )?
-            .execute(params![u.chat_id.as_i64(), u.attachment_id.as_i64()])?;
-            let gone = !tx
-                .prepare_cached("SELECT 1 FROM attachments WHERE chat_id = ?1 AND id = ?2")?
-                .exists(params![u.chat_id.as_i64(), u.attachment_id.as_i64()])?;
+            let key = params![u.chat_id.as_i64(), u.attachment_id.as_i64()];
+            let expired = tx
+                .prepare_cached(
+                    "DELETE FROM attachments WHERE chat_id = ?1 AND id = ?2 AND claimed_by IS NULL AND signal_id IS NULL",
+                )?
+                .execute(key)?
+                == 1;
+            // Not deleted: claimed or sent (kept), or never recorded (gone all the same).
+            let gone = expired
+                || !tx.prepare_cached("SELECT 1 FROM attachments WHERE chat_id = ?1 AND id = ?2")?.exists(key)?;
             if gone {
                 let holder = BlobHolder::Upload { chat_id: u.chat_id, attachment_id: u.attachment_id }.encode();
                 tx.prepare_cached("DELETE FROM blob_holds WHERE sha256 = ?1 AND holder = ?2")?
