@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)] // test code: a failed unwrap is a failed check
 
 pub mod chat_log;
+pub mod notify;
 pub mod presence;
 pub mod user_events;
 
@@ -44,6 +45,9 @@ macro_rules! bus_conformance_tests {
             chat_log::lag_counts_the_events_not_acknowledged,
             chat_log::a_bad_group_name_is_refused,
             chat_log::a_group_of_some_topics_receives_only_those_in_order,
+            notify::a_users_jobs_come_in_order_one_at_a_time_to_any_worker,
+            notify::an_unacknowledged_job_comes_again,
+            notify::a_delayed_job_waits_and_a_burst_in_a_chat_makes_one,
             presence::ephemeral_events_reach_open_streams_only_without_an_id_and_are_never_replayed,
             presence::presence_follows_the_open_connections_of_a_user_on_any_node,
             presence::an_unclosed_connection_expires_by_itself_and_is_reported_once,

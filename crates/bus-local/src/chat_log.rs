@@ -11,46 +11,81 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use domain::{ChatEvent, Error, ErrorCode, Result};
-use ports::{ChatEventStream, Delivery, Interest};
+use domain::{ChatEvent, Error, ErrorCode, EventTopic, NotifyJob, Result};
+use ports::{Delivery, Interest};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+/// What a log holds: its lane (its order is kept within it) and its topic.
+pub(crate) trait Entry: Clone + Send + Sync + 'static {
+    fn lane(&self, lanes: u32) -> u32;
+    fn topic(&self) -> EventTopic;
+}
+
+impl Entry for ChatEvent {
+    fn lane(&self, lanes: u32) -> u32 {
+        ports::chat_partition(self.chat_id, lanes)
+    }
+
+    fn topic(&self) -> EventTopic {
+        ChatEvent::topic(self)
+    }
+}
+
+/// Notification jobs keep their order per user.
+impl Entry for NotifyJob {
+    fn lane(&self, lanes: u32) -> u32 {
+        ports::chat_partition(self.user_id, lanes)
+    }
+
+    fn topic(&self) -> EventTopic {
+        EventTopic::Other
+    }
+}
+
+/// The stream of one group's deliveries.
+pub(crate) type LogStream<T> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<Delivery<T>>> + Send>>;
+
 /// The consumer groups and their lanes.
-pub(crate) struct ChatLog {
+pub(crate) struct ChatLog<T: Entry = ChatEvent> {
     lanes: u32,
     capacity: usize,
     ack_wait: Duration,
-    groups: Mutex<HashMap<String, Arc<Group>>>,
+    groups: Mutex<HashMap<String, Arc<Group<T>>>>,
     /// Woken when a group's queue shrinks, for publishers waiting for room.
     room: Notify,
     leases: AtomicU64,
 }
 
-pub(crate) struct Group {
-    state: Mutex<GroupState>,
+pub(crate) struct Group<T> {
+    state: Mutex<GroupState<T>>,
     /// Woken when an event may have become available.
     changed: Notify,
 }
 
-struct GroupState {
+struct GroupState<T> {
     /// The topics of the events it receives.
     interest: Interest,
-    lanes: Vec<Lane>,
+    lanes: Vec<Lane<T>>,
     queued: usize,
     /// Where the next search for an available lane starts (round robin).
     next_lane: usize,
 }
 
-#[derive(Default)]
-struct Lane {
+struct Lane<T> {
     /// Events not acknowledged yet, oldest first, with how often each was handed out.
-    queue: VecDeque<(ChatEvent, u32)>,
+    queue: VecDeque<(T, u32)>,
     /// The worker holding the front event: its lease number and deadline.
     lease: Option<(u64, Instant)>,
 }
 
-impl ChatLog {
+impl<T> Default for Lane<T> {
+    fn default() -> Self {
+        Self { queue: VecDeque::new(), lease: None }
+    }
+}
+
+impl<T: Entry> ChatLog<T> {
     pub(crate) fn new(lanes: u32, capacity: usize, ack_wait: Duration) -> Self {
         Self {
             lanes: lanes.max(1),
@@ -62,7 +97,7 @@ impl ChatLog {
         }
     }
 
-    pub(crate) fn declare(&self, name: &str, interest: Interest) -> Result<Arc<Group>> {
+    pub(crate) fn declare(&self, name: &str, interest: Interest) -> Result<Arc<Group<T>>> {
         if !ports::valid_group_name(name) {
             return Err(Error::invalid(ErrorCode::InvalidGroup, format!("{name:?} is not a consumer group name")));
         }
@@ -86,13 +121,13 @@ impl ChatLog {
         Ok(group)
     }
 
-    fn all_groups(&self) -> Vec<Arc<Group>> {
+    fn all_groups(&self) -> Vec<Arc<Group<T>>> {
         self.groups.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
     }
 
     /// Appends the event to every group that wants its topic, waiting while a group is full.
-    pub(crate) async fn publish(&self, event: &ChatEvent) {
-        let lane = ports::chat_partition(event.chat_id, self.lanes) as usize;
+    pub(crate) async fn publish(&self, event: &T) {
+        let lane = event.lane(self.lanes) as usize;
         let topic = event.topic();
         loop {
             let room = self.room.notified();
@@ -127,7 +162,7 @@ impl ChatLog {
         Ok(queued as u64)
     }
 
-    pub(crate) fn stream(self: &Arc<Self>, name: &str, interest: Interest) -> Result<ChatEventStream> {
+    pub(crate) fn stream(self: &Arc<Self>, name: &str, interest: Interest) -> Result<LogStream<T>> {
         let group = self.declare(name, interest)?;
         let log = self.clone();
         Ok(Box::pin(futures::stream::unfold((log, group), |(log, group)| async move {
@@ -137,7 +172,7 @@ impl ChatLog {
     }
 
     /// Waits for the next available event of the group and leases it.
-    async fn take(self: &Arc<Self>, group: &Arc<Group>) -> Delivery {
+    async fn take(self: &Arc<Self>, group: &Arc<Group<T>>) -> Delivery<T> {
         loop {
             let changed = group.changed.notified();
             tokio::pin!(changed);
@@ -174,12 +209,12 @@ impl ChatLog {
 
     fn delivery(
         self: &Arc<Self>,
-        group: Arc<Group>,
+        group: Arc<Group<T>>,
         lane: usize,
         lease: u64,
-        event: ChatEvent,
+        event: T,
         redeliveries: u32,
-    ) -> Delivery {
+    ) -> Delivery<T> {
         let held = Held { log: self.clone(), group, lane, lease, done: false };
         Delivery {
             event,
@@ -195,15 +230,15 @@ impl ChatLog {
 }
 
 /// A leased event: acknowledged by `finish(true)`, handed back when dropped without it.
-struct Held {
-    log: Arc<ChatLog>,
-    group: Arc<Group>,
+struct Held<T: Entry> {
+    log: Arc<ChatLog<T>>,
+    group: Arc<Group<T>>,
     lane: usize,
     lease: u64,
     done: bool,
 }
 
-impl Held {
+impl<T: Entry> Held<T> {
     fn finish(&mut self, acknowledged: bool) {
         if std::mem::replace(&mut self.done, true) {
             return;
@@ -227,7 +262,7 @@ impl Held {
     }
 }
 
-impl Drop for Held {
+impl<T: Entry> Drop for Held<T> {
     fn drop(&mut self) {
         self.finish(false);
     }

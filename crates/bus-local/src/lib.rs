@@ -5,6 +5,9 @@
 //! restart is recognised as a gap. Ephemeral events go through the same queues without a
 //! sequence.
 //!
+//! Notification jobs go to a log of their own with one group (`push`), in lanes by user;
+//! a delayed job waits on a timer (lost at restart, as everything here).
+//!
 //! Presence and statuses live in memory (`presence.rs`): the process is the whole
 //! deployment, so nobody else needs them, but statuses are lost at restart.
 
@@ -18,10 +21,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::{ChatEvent, Event, Result, UserId};
+use domain::{ChatEvent, ChatId, Event, NotifyJob, Result, UserId};
 use ports::{
-    Bus, ChatEventBus, ChatEventStream, Interest, PresenceBus, PresenceExpiryStream, UserEventBus, UserEventStream,
-    UserSubscription,
+    Bus, ChatEventBus, ChatEventStream, Interest, NotifyJobStream, NotifyQueue, PresenceBus, PresenceExpiryStream,
+    UserEventBus, UserEventStream, UserSubscription,
 };
 
 use crate::user_events::{LiveStream, Sequenced, Subscriber, UserLog};
@@ -59,6 +62,10 @@ struct Inner {
     epoch: String,
     sequence: AtomicU64,
     chat_log: Arc<chat_log::ChatLog>,
+    /// Notification jobs, in one group.
+    notify_log: Arc<chat_log::ChatLog<NotifyJob>>,
+    /// The (user, chat) pairs with a delayed job waiting for its time.
+    notify_waiting: Mutex<std::collections::HashSet<(UserId, ChatId)>>,
     users: Mutex<HashMap<UserId, UserLog>>,
     presence: presence::Presence,
 }
@@ -71,12 +78,18 @@ impl std::fmt::Debug for LocalBus {
 
 impl LocalBus {
     pub fn new(config: LocalBusConfig) -> Self {
+        let notify_log = Arc::new(chat_log::ChatLog::new(config.lanes, config.chat_queue, config.ack_wait));
+        // Declared at once, so jobs queued before a worker asks are kept for it (a valid
+        // group name: this cannot fail).
+        let _ = notify_log.declare(NOTIFY_JOBS, Interest::Every);
         Self {
             inner: Arc::new(Inner {
                 config,
                 epoch: format!("{:08x}", rand::random::<u32>()),
                 sequence: AtomicU64::new(0),
                 chat_log: Arc::new(chat_log::ChatLog::new(config.lanes, config.chat_queue, config.ack_wait)),
+                notify_log,
+                notify_waiting: Mutex::new(Default::default()),
                 users: Mutex::new(HashMap::new()),
                 presence: presence::Presence::default(),
             }),
@@ -116,6 +129,34 @@ impl LocalBus {
 impl Bus for LocalBus {
     async fn ping(&self) -> Result<()> {
         Ok(())
+    }
+}
+
+/// The one group of the notification log.
+const NOTIFY_JOBS: &str = "push";
+
+#[async_trait]
+impl NotifyQueue for LocalBus {
+    async fn queue_notification(&self, job: &NotifyJob, delay: Option<Duration>) -> Result<()> {
+        let Some(delay) = delay else {
+            self.inner.notify_log.publish(job).await;
+            return Ok(());
+        };
+        let pair = (job.user_id, job.chat_id);
+        if !self.inner.notify_waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(pair) {
+            return Ok(());
+        }
+        let (inner, job) = (self.inner.clone(), job.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            inner.notify_waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&pair);
+            inner.notify_log.publish(&job).await;
+        });
+        Ok(())
+    }
+
+    async fn notification_jobs(&self) -> Result<NotifyJobStream> {
+        self.inner.notify_log.stream(NOTIFY_JOBS, Interest::Every)
     }
 }
 

@@ -10,6 +10,7 @@
 //! event until every group has acknowledged it. A pull broken by a NATS failure yields an
 //! error and reconnects by itself, so a worker just keeps reading.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -19,6 +20,7 @@ use async_nats::jetstream::{self, AckKind, consumer::pull};
 use domain::{ChatEvent, Error, Event, Result};
 use futures::StreamExt;
 use ports::{ChatEventStream, Delivery, Interest};
+use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use crate::{Backoff, Inner, config, unavailable};
@@ -68,15 +70,32 @@ pub(crate) async fn publish(inner: &Inner, event: &ChatEvent) -> Result<()> {
 /// partitions. Dropping the stream stops the tasks and hands back what was not taken.
 pub(crate) async fn stream(inner: Arc<Inner>, group: &str, interest: Interest) -> Result<ChatEventStream> {
     inner.declare_group(group, interest).await?;
+    let consumers = (0..inner.config.partitions).map(|p| config::group_consumer(group, p)).collect();
+    let stream = inner.chat_stream.clone();
+    Ok(merged(inner, stream, consumers, decode))
+}
+
+/// The merged pulls of `consumers` (durable, of `stream`), each message decoded by `decode`:
+/// the chat log's partitions for one worker of a group, or the notification queue's. See
+/// [`stream`].
+pub(crate) fn merged<T: Send + 'static>(
+    inner: Arc<Inner>,
+    stream: String,
+    consumers: Vec<String>,
+    decode: Decode<T>,
+) -> Pin<Box<dyn futures::Stream<Item = Result<Delivery<T>>> + Send>> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let waiting = Arc::new(Waiting::default());
     // An error is on its way to the worker.
     let failing = Arc::new(AtomicBool::new(false));
-    let mut tasks: Vec<_> = (0..inner.config.partitions)
-        .map(|partition| {
+    let mut tasks: Vec<_> = consumers
+        .into_iter()
+        .map(|consumer| {
             let mut feed = Feed {
                 inner: inner.clone(),
-                consumer: config::group_consumer(group, partition),
+                stream: stream.clone(),
+                decode,
+                consumer,
                 messages: None,
                 backoff: Backoff::default(),
                 failed: false,
@@ -106,7 +125,7 @@ pub(crate) async fn stream(inner: Arc<Inner>, group: &str, interest: Interest) -
     let ack_wait = inner.config.ack_wait();
     tasks.push(tokio::spawn(waiting.clone().keep_alive(ack_wait / 3)).abort_handle());
     let state = (rx, waiting, failing, StopOnDrop(tasks));
-    Ok(Box::pin(futures::stream::unfold(state, move |(mut rx, waiting, failing, tasks)| async move {
+    Box::pin(futures::stream::unfold(state, move |(mut rx, waiting, failing, tasks)| async move {
         let (received, item) = rx.recv().await?;
         let item = match item {
             Ok((key, delivery)) => {
@@ -124,8 +143,11 @@ pub(crate) async fn stream(inner: Arc<Inner>, group: &str, interest: Interest) -
             }
         };
         Some((item, (rx, waiting, failing, tasks)))
-    })))
+    }))
 }
+
+/// Reads a message of a log: its content, if this build can read its version.
+pub(crate) type Decode<T> = fn(&jetstream::Message) -> std::result::Result<T, String>;
 
 /// The events a worker's stream received that the worker has not taken yet.
 #[derive(Default)]
@@ -194,20 +216,31 @@ pub(crate) async fn lag(inner: &Inner, group: &str) -> Result<u64> {
 
 /// The chat event of a message, if this build can read its version and its content.
 fn decode(message: &jetstream::Message) -> std::result::Result<ChatEvent, String> {
+    decode_version(message, EVENT_VERSION)
+}
+
+/// The content of a message whose version header says at most `readable`.
+pub(crate) fn decode_version<T: DeserializeOwned>(
+    message: &jetstream::Message,
+    readable: u32,
+) -> std::result::Result<T, String> {
     let version = message
         .headers
         .as_ref()
         .and_then(|h| h.get(EVENT_VERSION_HEADER))
         .map_or(Ok(1), |v| v.as_str().parse::<u32>())
         .map_err(|e| format!("bad {EVENT_VERSION_HEADER}: {e}"))?;
-    if version > EVENT_VERSION {
-        return Err(format!("event version {version}, this build reads up to {EVENT_VERSION}"));
+    if version > readable {
+        return Err(format!("version {version}, this build reads up to {readable}"));
     }
     serde_json::from_slice(&message.payload).map_err(|e| e.to_string())
 }
 
-struct Feed {
+struct Feed<T> {
     inner: Arc<Inner>,
+    /// The stream of the consumer.
+    stream: String,
+    decode: Decode<T>,
     /// The durable consumer of one partition of the group.
     consumer: String,
     messages: Option<pull::Stream>,
@@ -217,12 +250,12 @@ struct Feed {
     waiting: Arc<Waiting>,
 }
 
-impl Feed {
+impl<T> Feed<T> {
     async fn open(&self) -> Result<pull::Stream> {
         let consumer: jetstream::consumer::PullConsumer = self
             .inner
             .js
-            .get_consumer_from_stream(&self.consumer, &self.inner.chat_stream)
+            .get_consumer_from_stream(&self.consumer, &self.stream)
             .await
             .map_err(|e| unavailable("cannot open a group's consumer", e))?;
         // The consumer hands out one event at a time (`max_ack_pending = 1`) whatever the
@@ -239,7 +272,7 @@ impl Feed {
             .map_err(|e| unavailable("cannot pull chat events", e))
     }
 
-    async fn next(&mut self) -> Result<(u64, Delivery)> {
+    async fn next(&mut self) -> Result<(u64, Delivery<T>)> {
         loop {
             if self.failed {
                 self.backoff.wait().await;
@@ -258,7 +291,7 @@ impl Feed {
             match messages.next().await {
                 Some(Ok(message)) => {
                     self.backoff.reset();
-                    match decode(&message) {
+                    match (self.decode)(&message) {
                         Ok(event) => return Ok(self.delivery(event, message)),
                         Err(error) => {
                             // Written by a newer build (a rolling upgrade under way): never
@@ -285,7 +318,7 @@ impl Feed {
     }
 
     /// The delivery of `message`, and its key among the [`Waiting`] events.
-    fn delivery(&self, event: ChatEvent, message: jetstream::Message) -> (u64, Delivery) {
+    fn delivery(&self, event: T, message: jetstream::Message) -> (u64, Delivery<T>) {
         // The chat event's stream sequence: the same on every redelivery.
         let info = message.info().ok();
         let origin = info.as_ref().map(|info| format!("ce-{}", info.stream_sequence));

@@ -49,6 +49,9 @@ pub struct NatsConfig {
     /// is handed to another worker (a worker that dies or hangs mid-event). Events a
     /// worker received but has not taken yet are kept alive meanwhile.
     pub ack_wait_ms: u64,
+    /// How long a push worker may hold a notification job (its attempts at every target
+    /// of the user) before it is handed to another worker.
+    pub notify_ack_wait_ms: u64,
     /// How long a chat event a worker gave up on (dropped without acknowledging) waits
     /// before it is handed out again.
     pub redeliver_delay_ms: u64,
@@ -83,6 +86,7 @@ impl Default for NatsConfig {
             user_events_max_bytes: None,
             chat_events_max_age_secs: 7 * 24 * 3600,
             ack_wait_ms: 5_000,
+            notify_ack_wait_ms: 30_000,
             redeliver_delay_ms: 500,
             partitions: 64,
             request_timeout_ms: 5_000,
@@ -125,6 +129,9 @@ impl NatsConfig {
         if self.ack_wait_ms < 100 {
             return bad("bus.ack_wait_ms must be at least 100".into());
         }
+        if self.notify_ack_wait_ms < 1000 {
+            return bad("bus.notify_ack_wait_ms must be at least 1000".into());
+        }
         if !(1..=256).contains(&self.partitions) {
             return bad(format!("bus.partitions is {}, must be 1 to 256", self.partitions));
         }
@@ -142,6 +149,11 @@ impl NatsConfig {
     /// The stream of per-user events, replayable for `Last-Event-ID`.
     pub fn user_events_stream(&self) -> String {
         format!("{}_USER_EVENTS", self.prefix.to_ascii_uppercase())
+    }
+
+    /// The work queue of notification jobs.
+    pub fn notify_stream(&self) -> String {
+        format!("{}_NOTIFY", self.prefix.to_ascii_uppercase())
     }
 
     /// The KV bucket of live connections per user.
@@ -185,6 +197,10 @@ impl NatsConfig {
 
     pub(crate) fn ack_wait(&self) -> Duration {
         Duration::from_millis(self.ack_wait_ms)
+    }
+
+    pub(crate) fn notify_ack_wait(&self) -> Duration {
+        Duration::from_millis(self.notify_ack_wait_ms)
     }
 
     pub(crate) fn request_timeout(&self) -> Duration {

@@ -18,6 +18,9 @@
 //! - Ephemeral per-user events (typing, presence) are core NATS messages on
 //!   `<prefix>.live.<user id>`, outside every stream: each live stream subscribes to its
 //!   user's subject and merges them, without ids, with the durable ones.
+//! - Notification jobs go to the work-queue stream `<PREFIX>_NOTIFY`, a subject per user
+//!   (`<prefix>.notify.<partition>.<user id>`), shared by the push workers through one
+//!   durable consumer per partition; delayed jobs are message schedules (see `notify.rs`).
 //! - Presence is a KV bucket, `<PREFIX>_PRESENCE` (see `presence.rs`); expired connections reach one node through the durable consumer
 //!   `presence_expiry`. Per-key TTLs need NATS ≥ 2.11.
 //!
@@ -26,6 +29,7 @@
 
 mod chat_events;
 mod config;
+mod notify;
 mod presence;
 mod user_events;
 
@@ -34,9 +38,10 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, kv, stream};
 use async_trait::async_trait;
-use domain::{ChatEvent, Error, ErrorCode, Event, Result, UserId};
+use domain::{ChatEvent, Error, ErrorCode, Event, NotifyJob, Result, UserId};
 use ports::{
-    Bus, ChatEventBus, ChatEventStream, Interest, PresenceBus, PresenceExpiryStream, UserEventBus, UserSubscription,
+    Bus, ChatEventBus, ChatEventStream, Interest, NotifyJobStream, NotifyQueue, PresenceBus, PresenceExpiryStream,
+    UserEventBus, UserSubscription,
 };
 
 pub use chat_events::{EVENT_VERSION, EVENT_VERSION_HEADER};
@@ -136,6 +141,7 @@ impl NatsBus {
         };
         inner.ensure_streams().await?;
         inner.expiry_consumer().await?;
+        notify::declare_consumers(&inner).await?;
         Ok(Self { inner: Arc::new(inner) })
     }
 
@@ -146,8 +152,13 @@ impl NatsBus {
             .await
             .map_err(|e| unavailable(&format!("cannot connect to {}", config.servers.join(",")), e))?;
         let js = jetstream::new(client);
-        for name in [config.chat_log_stream(), config.user_events_stream(), format!("KV_{}", config.presence_bucket())]
-        {
+        let streams = [
+            config.chat_log_stream(),
+            config.user_events_stream(),
+            config.notify_stream(),
+            format!("KV_{}", config.presence_bucket()),
+        ];
+        for name in streams {
             match js.delete_stream(&name).await {
                 Ok(_) => {}
                 Err(e)
@@ -190,7 +201,7 @@ impl Inner {
             max_bytes: c.user_events_max_bytes.unwrap_or(-1),
             ..Default::default()
         };
-        for config in [chat, user] {
+        for config in [chat, user, notify::stream_config(self)] {
             let name = config.name.clone();
             self.js
                 .create_or_update_stream(config)
@@ -266,6 +277,17 @@ impl ChatEventBus for NatsBus {
 
     async fn group_lag(&self, group: &str) -> Result<u64> {
         chat_events::lag(&self.inner, group).await
+    }
+}
+
+#[async_trait]
+impl NotifyQueue for NatsBus {
+    async fn queue_notification(&self, job: &NotifyJob, delay: Option<Duration>) -> Result<()> {
+        notify::queue(&self.inner, job, delay).await
+    }
+
+    async fn notification_jobs(&self) -> Result<NotifyJobStream> {
+        Ok(notify::jobs(self.inner.clone()))
     }
 }
 

@@ -7,6 +7,7 @@ pub mod error;
 pub mod event;
 pub mod id;
 pub mod model;
+pub mod notify;
 pub mod rules;
 
 pub use attachment::{
@@ -17,4 +18,7 @@ pub use error::{Error, ErrorCode, ErrorKind, Result};
 pub use event::{ChatEvent, Event, EventTopic};
 pub use id::{ChatId, Id, IdGenerator, SignalId, UserId};
 pub use model::*;
+pub use notify::{
+    DeadLetter, NotifyAction, NotifyJob, NotifyLevel, NotifySettings, PushTarget, PushTargetId, PushTargetSpec,
+};
 pub use rules::Limits;

@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::{ChatEvent, Event, EventTopic, Result, UserId};
+use domain::{ChatEvent, Event, EventTopic, NotifyJob, Result, UserId};
 use futures::Stream;
 
 /// The id of a per-user event, opaque to clients (`id:` in SSE, `Last-Event-ID` back).
@@ -27,6 +27,8 @@ pub type AckFuture = Pin<Box<dyn std::future::Future<Output = Result<()>> + Send
 
 /// The consumer group of the fan-out workers: the members' live streams and inboxes.
 pub const FANOUT_GROUP: &str = "fanout";
+/// The consumer group of the notifier: who is told of a new message, and when.
+pub const NOTIFY_GROUP: &str = "notify";
 
 /// Which chat events a consumer group receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,12 +60,13 @@ pub fn chat_partition(chat: domain::ChatId, partitions: u32) -> u32 {
     ((mixed >> 32) % u64::from(partitions.max(1))) as u32
 }
 
-/// A chat event handed to a worker of a consumer group. The worker calls `ack` once it is
-/// done with it; an event dropped unacknowledged is handed out again (to this worker or
-/// another of the group), and so is one held past the bus's acknowledgement deadline (its
-/// worker died or hung). Until then the group's next event of the same chat waits.
-pub struct Delivery {
-    pub event: ChatEvent,
+/// A chat event (or a notification job: `T`) handed to a worker of a consumer group. The
+/// worker calls `ack` once it is done with it; an event dropped unacknowledged is handed out
+/// again (to this worker or another of the group), and so is one held past the bus's
+/// acknowledgement deadline (its worker died or hung). Until then the group's next event of
+/// the same chat (or job of the same user) waits.
+pub struct Delivery<T = ChatEvent> {
+    pub event: T,
     pub ack: Ack,
     /// How many times this event was handed out to the group before (0 the first time).
     pub redeliveries: u32,
@@ -73,13 +76,15 @@ pub struct Delivery {
     pub origin: Option<String>,
 }
 
-impl std::fmt::Debug for Delivery {
+impl<T: std::fmt::Debug> std::fmt::Debug for Delivery<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Delivery").field("event", &self.event).finish_non_exhaustive()
     }
 }
 
 pub type ChatEventStream = Pin<Box<dyn Stream<Item = Result<Delivery>> + Send>>;
+/// The notification jobs of one push worker.
+pub type NotifyJobStream = Pin<Box<dyn Stream<Item = Result<Delivery<NotifyJob>>> + Send>>;
 /// Live per-user events: durable ones with their id, ephemeral ones (typing, presence)
 /// with `None`. An `Err` means the stream can no longer guarantee completeness (the
 /// subscriber fell too far behind): the client must resync.
@@ -181,9 +186,23 @@ pub trait PresenceBus: Send + Sync + 'static {
     async fn presence_expiries(&self) -> Result<PresenceExpiryStream>;
 }
 
-/// The whole bus: chat events, user events, presence, and a readiness probe.
+/// The notification queue: jobs on a topic per user, shared by every push worker on any
+/// node, durable until a worker acknowledges them.
 #[async_trait]
-pub trait Bus: ChatEventBus + UserEventBus + PresenceBus {
+pub trait NotifyQueue: Send + Sync + 'static {
+    /// Queues `job` on its user's topic. With a `delay`, it is handed out no sooner than
+    /// that from now, and only if no delayed job of the same user and chat is waiting
+    /// already (a burst in a chat makes one job, the first).
+    async fn queue_notification(&self, job: &NotifyJob, delay: Option<Duration>) -> Result<()>;
+    /// The jobs for one push worker. Workers share them; one user's jobs are handed out in
+    /// the order they became due, the next once the previous is acknowledged.
+    async fn notification_jobs(&self) -> Result<NotifyJobStream>;
+}
+
+/// The whole bus: chat events, user events, presence, notification jobs, and a readiness
+/// probe.
+#[async_trait]
+pub trait Bus: ChatEventBus + UserEventBus + PresenceBus + NotifyQueue {
     /// Checks the bus answers (for readiness probes).
     async fn ping(&self) -> Result<()>;
 }

@@ -10,12 +10,13 @@ pub mod store;
 
 pub use blobs::{BlobBytes, Blobs, DownloadHeaders, StagedBlob};
 pub use bus::{
-    Bus, ChatEventBus, ChatEventStream, Delivery, EventId, FANOUT_GROUP, Interest, PresenceBus, PresenceExpiry,
-    PresenceExpiryStream, UserEventBus, UserEventStream, UserSubscription, chat_partition, valid_group_name,
+    Bus, ChatEventBus, ChatEventStream, Delivery, EventId, FANOUT_GROUP, Interest, NOTIFY_GROUP, NotifyJobStream,
+    NotifyQueue, PresenceBus, PresenceExpiry, PresenceExpiryStream, UserEventBus, UserEventStream, UserSubscription,
+    chat_partition, valid_group_name,
 };
 pub use identity::{Identity, VerifiedIdentity};
 pub use store::{
     AttachmentStore, BlobGcStore, BlobHolder, ChatFile, ChatStore, CreateUserOutcome, FilePosition, InboxStore,
-    InsertSignalOutcome, ReactionStore, ReceiptStore, RenameOutcome, SignalRange, Store, TicketStore, TimelineStore,
-    UnsentUpload, UserStore,
+    InsertSignalOutcome, NotificationStore, ReactionStore, ReceiptStore, RenameOutcome, SignalRange, Store,
+    TicketStore, TimelineStore, UnsentUpload, UserStore,
 };

@@ -274,6 +274,16 @@ impl UserEventBus for RefusingBus {
 }
 
 #[async_trait::async_trait]
+impl ports::NotifyQueue for RefusingBus {
+    async fn queue_notification(&self, job: &domain::NotifyJob, delay: Option<Duration>) -> domain::Result<()> {
+        self.inner.queue_notification(job, delay).await
+    }
+    async fn notification_jobs(&self) -> domain::Result<ports::NotifyJobStream> {
+        self.inner.notification_jobs().await
+    }
+}
+
+#[async_trait::async_trait]
 impl PresenceBus for RefusingBus {
     async fn heartbeat(&self, user: Id, connection: &str, ttl: Duration) -> domain::Result<bool> {
         self.inner.heartbeat(user, connection, ttl).await

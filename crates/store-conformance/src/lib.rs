@@ -9,6 +9,7 @@
 pub mod attachments;
 pub mod blob_gc;
 pub mod chats;
+pub mod notifications;
 pub mod signals;
 pub mod users;
 
@@ -53,6 +54,11 @@ macro_rules! store_conformance_tests {
             blob_gc::an_upload_that_never_recorded_expires_too,
             blob_gc::a_thumbnail_is_held_by_its_image,
             blob_gc::a_hold_and_a_condemnation_never_both_win,
+            notifications::settings_are_kept_per_member_and_chat,
+            notifications::push_targets_belong_to_their_user,
+            notifications::a_sent_push_is_remembered_per_target_and_key,
+            notifications::dead_letters_list_newest_first,
+            notifications::a_server_key_is_the_first_one_stored,
         );
     };
 }

@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (7, "attachments", include_str!("../migrations/0007_attachments.cql")),
     (8, "thumbnails", include_str!("../migrations/0008_thumbnails.cql")),
     (9, "blob_collector", include_str!("../migrations/0009_blob_collector.cql")),
+    (10, "notifications", include_str!("../migrations/0010_notifications.cql")),
 ];
 
 const LEASE_SECS: i32 = 120;

@@ -100,6 +100,19 @@ pub struct Statements {
     pub expire_attachment: PreparedStatement,
     pub thumbnail_blob: PreparedStatement,
     pub delete_thumbnail: PreparedStatement,
+    // notifications
+    pub notify_settings: PreparedStatement,
+    pub chat_notify_settings: PreparedStatement,
+    pub set_notify_settings: PreparedStatement,
+    pub insert_push_target: PreparedStatement,
+    pub push_targets: PreparedStatement,
+    pub push_target: PreparedStatement,
+    pub delete_push_target: PreparedStatement,
+    pub push_sent: PreparedStatement,
+    pub insert_push_sent: PreparedStatement,
+    pub insert_dead_letter: PreparedStatement,
+    pub dead_letters: PreparedStatement,
+    pub claim_server_key: PreparedStatement,
 }
 
 pub const SIGNAL_COLUMNS: &str = "chat_id, signal_id, author_id, kind, text, reply_to, subjects, attachments";
@@ -290,6 +303,18 @@ impl Statements {
             expire_attachment: p("DELETE FROM attachments WHERE chat_id = ? AND id = ? IF claimed_by = null AND signal_id = null".into(), once).await?,
             thumbnail_blob: p("SELECT thumb FROM thumbnails WHERE blob = ?".into(), idem).await?,
             delete_thumbnail: p("DELETE FROM thumbnails WHERE blob = ?".into(), idem).await?,
+            notify_settings: p("SELECT level, muted_until FROM member_notify WHERE chat_id = ? AND user_id = ?".into(), idem).await?,
+            chat_notify_settings: p("SELECT user_id, level, muted_until FROM member_notify WHERE chat_id = ?".into(), idem).await?,
+            set_notify_settings: p("INSERT INTO member_notify (chat_id, user_id, level, muted_until) VALUES (?, ?, ?, ?)".into(), idem).await?,
+            insert_push_target: p("INSERT INTO push_targets (user_id, target_id, spec, created_at) VALUES (?, ?, ?, ?)".into(), idem).await?,
+            push_targets: p("SELECT user_id, target_id, spec, created_at FROM push_targets WHERE user_id = ?".into(), idem).await?,
+            push_target: p("SELECT target_id FROM push_targets WHERE user_id = ? AND target_id = ?".into(), idem).await?,
+            delete_push_target: p("DELETE FROM push_targets WHERE user_id = ? AND target_id = ?".into(), idem).await?,
+            push_sent: p("SELECT key FROM push_sent WHERE target_id = ? AND key = ?".into(), idem).await?,
+            insert_push_sent: p("INSERT INTO push_sent (target_id, key) VALUES (?, ?)".into(), idem).await?,
+            insert_dead_letter: p("INSERT INTO push_dead_letters (shard, at, target_id, key, user_id, attempts, error) VALUES (0, ?, ?, ?, ?, ?, ?)".into(), idem).await?,
+            dead_letters: p("SELECT at, target_id, key, user_id, attempts, error FROM push_dead_letters WHERE shard = 0 LIMIT ?".into(), idem).await?,
+            claim_server_key: p("INSERT INTO server_keys (name, value) VALUES (?, ?) IF NOT EXISTS".into(), once).await?,
         })
     }
 }

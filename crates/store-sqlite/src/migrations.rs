@@ -16,6 +16,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "attachments", include_str!("../migrations/0006_attachments.sql")),
     (7, "thumbnails", include_str!("../migrations/0007_thumbnails.sql")),
     (8, "blob_collector", include_str!("../migrations/0008_blob_collector.sql")),
+    (9, "notifications", include_str!("../migrations/0009_notifications.sql")),
 ];
 
 /// Applies the migrations not yet recorded; returns their versions.

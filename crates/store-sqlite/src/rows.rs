@@ -17,7 +17,7 @@ fn id(row: &Row<'_>, i: usize) -> rusqlite::Result<Id> {
     row.get::<_, i64>(i).map(Id::from_i64)
 }
 
-fn bad(i: usize, what: &str) -> rusqlite::Error {
+pub fn bad(i: usize, what: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(i, Type::Text, format!("unknown {what}").into())
 }
 

@@ -10,6 +10,7 @@ mod attachments;
 mod blob_gc;
 mod chats;
 mod inbox;
+mod notifications;
 mod reactions;
 mod receipts;
 mod tickets;
@@ -20,6 +21,7 @@ pub use attachments::{AttachmentStore, ChatFile, FilePosition};
 pub use blob_gc::{BlobGcStore, BlobHolder, UnsentUpload};
 pub use chats::ChatStore;
 pub use inbox::InboxStore;
+pub use notifications::NotificationStore;
 pub use reactions::ReactionStore;
 pub use receipts::ReceiptStore;
 pub use tickets::TicketStore;
@@ -41,6 +43,7 @@ pub trait Store:
     + ReceiptStore
     + AttachmentStore
     + BlobGcStore
+    + NotificationStore
 {
     /// Checks the store answers (for readiness probes).
     async fn ping(&self) -> Result<()>;

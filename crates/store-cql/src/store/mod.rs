@@ -157,6 +157,7 @@ mod attachments;
 mod blob_gc;
 mod chats;
 mod inbox;
+mod notifications;
 mod reactions;
 mod receipts;
 mod tickets;

@@ -13,6 +13,7 @@ mod attachments;
 mod blob_gc;
 mod chats;
 mod inbox;
+mod notifications;
 mod reactions;
 mod receipts;
 mod tickets;

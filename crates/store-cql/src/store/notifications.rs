@@ -1,0 +1,105 @@
+//! Notifications over CQL (`ports::NotificationStore`): `member_notify ((chat_id),
+//! user_id)` (a chat's settings in one partition, for the notifier), `push_targets
+//! ((user_id), target_id)`, `push_sent ((target_id, key))` with a week's TTL,
+//! `push_dead_letters ((shard), at DESC, …)` with 30 days', and `server_keys ((name))`
+//! claimed by a lightweight transaction so every node uses the same key.
+
+use super::*;
+use domain::{DeadLetter, NotifyLevel, NotifySettings, PushTarget, PushTargetId, PushTargetSpec};
+use ports::NotificationStore;
+use scylla::value::CqlValue;
+
+use crate::timeline::cql_limit;
+
+fn settings(level: &str, muted_until: Option<i64>) -> Result<NotifySettings> {
+    let level = NotifyLevel::parse(level).ok_or_else(|| corrupt("member_notify"))?;
+    Ok(NotifySettings { level, muted_until })
+}
+
+#[async_trait]
+impl NotificationStore for CqlStore {
+    async fn notify_settings(&self, chat: ChatId, user: UserId) -> Result<NotifySettings> {
+        let row: Option<(String, Option<i64>)> =
+            first(self.run(&self.st.notify_settings, (chat.as_i64(), user.as_i64())).await?)?;
+        row.map_or(Ok(NotifySettings::default()), |(level, muted)| settings(&level, muted))
+    }
+
+    async fn chat_notify_settings(&self, chat: ChatId) -> Result<Vec<(UserId, NotifySettings)>> {
+        let rows: Vec<(i64, String, Option<i64>)> =
+            rows(self.run(&self.st.chat_notify_settings, (chat.as_i64(),)).await?)?;
+        rows.into_iter().map(|(user, level, muted)| Ok((Id::from_i64(user), settings(&level, muted)?))).collect()
+    }
+
+    async fn set_notify_settings(&self, chat: ChatId, user: UserId, s: &NotifySettings) -> Result<()> {
+        let values = (chat.as_i64(), user.as_i64(), s.level.as_str(), s.muted_until);
+        self.run(&self.st.set_notify_settings, values).await.map(drop)
+    }
+
+    async fn add_push_target(&self, t: &PushTarget) -> Result<()> {
+        let spec = serde_json::to_string(&t.spec).map_err(|e| Error::internal(e.to_string()))?;
+        let values = (t.user_id.as_i64(), t.id.as_i64(), spec, t.created_at);
+        self.run(&self.st.insert_push_target, values).await.map(drop)
+    }
+
+    async fn push_targets(&self, user: UserId) -> Result<Vec<PushTarget>> {
+        let rows: Vec<(i64, i64, String, i64)> = rows(self.run(&self.st.push_targets, (user.as_i64(),)).await?)?;
+        rows.into_iter()
+            .map(|(user, id, spec, created_at)| {
+                let spec: PushTargetSpec = serde_json::from_str(&spec).map_err(|_| corrupt("push_targets"))?;
+                Ok(PushTarget { id: Id::from_i64(id), user_id: Id::from_i64(user), created_at, spec })
+            })
+            .collect()
+    }
+
+    async fn delete_push_target(&self, user: UserId, id: PushTargetId) -> Result<bool> {
+        let key = (user.as_i64(), id.as_i64());
+        let found: Option<(i64,)> = first(self.run(&self.st.push_target, key).await?)?;
+        if found.is_none() {
+            return Ok(false);
+        }
+        self.run(&self.st.delete_push_target, key).await?;
+        Ok(true)
+    }
+
+    async fn push_sent(&self, target: PushTargetId, key: &str) -> Result<bool> {
+        let row: Option<(String,)> = first(self.run(&self.st.push_sent, (target.as_i64(), key)).await?)?;
+        Ok(row.is_some())
+    }
+
+    async fn record_push_sent(&self, target: PushTargetId, key: &str) -> Result<()> {
+        self.run(&self.st.insert_push_sent, (target.as_i64(), key)).await.map(drop)
+    }
+
+    async fn add_dead_letter(&self, l: &DeadLetter) -> Result<()> {
+        let attempts = i32::try_from(l.attempts).unwrap_or(i32::MAX);
+        let values = (l.at, l.target_id.as_i64(), l.key.as_str(), l.user_id.as_i64(), attempts, l.error.as_str());
+        self.run(&self.st.insert_dead_letter, values).await.map(drop)
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>> {
+        let rows: Vec<(i64, i64, String, i64, i32, String)> =
+            rows(self.run(&self.st.dead_letters, (cql_limit(limit),)).await?)?;
+        Ok(rows
+            .into_iter()
+            .map(|(at, target, key, user, attempts, error)| DeadLetter {
+                at,
+                target_id: Id::from_i64(target),
+                key,
+                user_id: Id::from_i64(user),
+                attempts: u32::try_from(attempts).unwrap_or(0),
+                error,
+            })
+            .collect())
+    }
+
+    async fn server_key(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>> {
+        let (applied, row) = lwt(self.run(&self.st.claim_server_key, (name, candidate)).await?)?;
+        if applied {
+            return Ok(candidate.to_vec());
+        }
+        match row.get("value") {
+            Some(CqlValue::Blob(stored)) => Ok(stored.clone()),
+            _ => Err(corrupt("server_keys")),
+        }
+    }
+}
