@@ -167,6 +167,19 @@ impl Collector for WorkerCollector {
         for (role, n) in self.stats.restarts() {
             ConstCounter::new(n).encode(family.encode_family(&RoleLabels { role: role.to_string() })?)?;
         }
+        let push = &self.stats.push;
+        let pushes: [(&str, &str, &std::sync::atomic::AtomicU64); 5] = [
+            ("push_sent", "Notifications a push gateway took", &push.sent),
+            ("push_retried", "Push attempts that failed and were retried", &push.retried),
+            ("push_targets_gone", "Push targets deleted because their gateway said they are gone", &push.gone),
+            ("push_dead_letters", "Notification jobs given up on for a target (see the dead letters)", &push.dead),
+            ("push_skipped", "Notification jobs with nothing to send any more (read, muted, deleted)", &push.skipped),
+        ];
+        for (name, help, value) in pushes {
+            let counter = ConstCounter::new(value.load(std::sync::atomic::Ordering::Relaxed));
+            let family = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+            counter.encode(family)?;
+        }
         Ok(())
     }
 }

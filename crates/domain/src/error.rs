@@ -152,6 +152,19 @@ error_codes! {
     ThumbnailNotFound => "thumbnail_not_found",
     /// An attachment's bytes are missing from the blob storage.
     BlobNotFound => "blob_not_found",
+    /// A push target's URL, keys or secret are not acceptable.
+    InvalidPushTarget => "invalid_push_target",
+    /// A push target's URL points where the server never sends (link-local, cloud
+    /// metadata, or, outside development, loopback and private addresses).
+    ForbiddenPushAddress => "forbidden_push_address",
+    /// No such push target among the caller's.
+    PushTargetNotFound => "push_target_not_found",
+    /// The user has as many push targets as allowed.
+    TooManyPushTargets => "too_many_push_targets",
+    /// A mute's end is not a time in the future within a year.
+    InvalidMutedUntil => "invalid_muted_until",
+    /// This server sends no push notifications of that kind.
+    PushNotConfigured => "push_not_configured",
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -19,6 +19,66 @@ pub struct Config {
     pub identity: IdentityConfig,
     pub workers: WorkersConfig,
     pub blobs: BlobsConfig,
+    pub notifications: NotificationsConfig,
+}
+
+/// Push notifications: who is told, when, and through what.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NotificationsConfig {
+    /// Seconds a member with a live stream open has to read a message before it is pushed.
+    pub delay_secs: u64,
+    /// How much a notification shows: `full` (chat, sender, text), `sender_only`, `none`.
+    pub preview: service::Preview,
+    /// Attempts per push target before a job becomes a dead letter.
+    pub attempts: u32,
+    /// Milliseconds before the first retry; each next doubles (with jitter), up to 8 s.
+    pub retry_base_ms: u64,
+    /// Seconds a gateway may keep a notification for an unreachable device (Web Push `TTL`).
+    pub ttl_secs: u64,
+    /// Timeout of one request to a gateway, in milliseconds.
+    pub timeout_ms: u64,
+    /// The operator's contact in the VAPID token (`mailto:` or `https:` URL), which push
+    /// services use to reach whoever runs the server.
+    pub vapid_subject: String,
+    /// Development only: push targets on loopback (HTTP too) and private addresses. Never
+    /// in production: users could make the server call its own network.
+    pub allow_private_targets: bool,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        let d = service::PushSettings::default();
+        Self {
+            delay_secs: service::WorkerSettings::default().notify_delay.as_secs(),
+            preview: d.preview,
+            attempts: d.attempts,
+            retry_base_ms: d.retry_base.as_millis() as u64,
+            ttl_secs: d.ttl.as_secs(),
+            timeout_ms: 5_000,
+            vapid_subject: "mailto:admin@localhost".into(),
+            allow_private_targets: false,
+        }
+    }
+}
+
+impl NotificationsConfig {
+    pub fn push_settings(&self) -> service::PushSettings {
+        service::PushSettings {
+            preview: self.preview,
+            attempts: self.attempts.max(1),
+            retry_base: std::time::Duration::from_millis(self.retry_base_ms),
+            ttl: std::time::Duration::from_secs(self.ttl_secs),
+        }
+    }
+
+    pub fn push_config(&self) -> push::PushConfig {
+        push::PushConfig {
+            allow_private: self.allow_private_targets,
+            timeout: std::time::Duration::from_millis(self.timeout_ms.max(1)),
+            vapid_subject: self.vapid_subject.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,8 +10,10 @@ mod api {
     mod errors;
     mod events;
     pub mod harness;
+    mod notifications;
     mod ops;
     mod presence;
     mod receipts;
+    pub mod receivers;
     mod signals;
 }

@@ -6,6 +6,7 @@
 pub mod blobs;
 pub mod bus;
 pub mod identity;
+pub mod push;
 pub mod store;
 
 pub use blobs::{BlobBytes, Blobs, DownloadHeaders, StagedBlob};
@@ -15,6 +16,7 @@ pub use bus::{
     chat_partition, valid_group_name,
 };
 pub use identity::{Identity, VerifiedIdentity};
+pub use push::{PushGateway, PushMessage, PushOutcome};
 pub use store::{
     AttachmentStore, BlobGcStore, BlobHolder, ChatFile, ChatStore, CreateUserOutcome, FilePosition, InboxStore,
     InsertSignalOutcome, NotificationStore, ReactionStore, ReceiptStore, RenameOutcome, SignalRange, Store,

@@ -19,6 +19,8 @@ pub struct ChatSummary {
     pub me: Member,
     /// The latest signal's id, or the chat's id when it has none.
     pub activity: Id,
+    /// The member's notification settings of the chat.
+    pub notify: domain::NotifySettings,
 }
 
 impl ChatService {
@@ -295,11 +297,13 @@ impl ChatService {
         let mut items = Vec::with_capacity(limit.min(entries.len()));
         for InboxEntry { chat_id, activity } in entries.into_iter().take(limit) {
             // A chat left between the two reads is simply skipped.
-            let (Some(chat), Some(me)) = (self.store.chat(chat_id).await?, self.store.member(chat_id, actor.id).await?)
-            else {
-                continue;
-            };
-            items.push(ChatSummary { chat, me, activity });
+            let (chat, me, notify) = tokio::try_join!(
+                self.store.chat(chat_id),
+                self.store.member(chat_id, actor.id),
+                self.store.notify_settings(chat_id, actor.id),
+            )?;
+            let (Some(chat), Some(me)) = (chat, me) else { continue };
+            items.push(ChatSummary { chat, me, activity, notify });
         }
         let next_cursor = if more { items.last().map(|s| cursor::inbox_cursor(s.activity, s.chat.id)) } else { None };
         Ok(Page { items, next_cursor })

@@ -10,7 +10,10 @@ pub use chats::ChatSummary;
 mod cursor;
 pub mod fanout;
 pub mod gateway;
+mod notifications;
+pub mod notifier;
 pub mod presence;
+pub mod pusher;
 mod receipts;
 pub mod signals;
 pub mod thumbnails;
@@ -30,7 +33,9 @@ use tokio_util::task::TaskTracker;
 pub use cursor::SignalQuery;
 pub use fanout::DeliveryTracker;
 pub use gateway::{GatewaySession, Outgoing};
-pub use workers::{WorkerRole, WorkerSettings, WorkerStats, Workers};
+pub use notifications::MAX_PUSH_TARGETS;
+pub use pusher::{Preview, PushCounts, PushSettings};
+pub use workers::{WorkerPorts, WorkerRole, WorkerSettings, WorkerStats, Workers};
 
 /// Petit chat's use cases. Cheap to clone.
 #[derive(Clone)]
@@ -42,6 +47,8 @@ pub struct ChatService {
     limits: Limits,
     announcements: Arc<announce::Announcements>,
     typing: Arc<presence::TypingLimiter>,
+    /// The push gateways, when notifications are sent.
+    push: Option<Arc<dyn ports::PushGateway>>,
     /// Work a request or a stream left to finish after it (a closed stream's presence, an
     /// event waiting for the bus), waited for at shutdown.
     background: TaskTracker,
@@ -69,6 +76,7 @@ impl ChatService {
             limits,
             announcements: Arc::default(),
             typing: Arc::default(),
+            push: None,
             background: TaskTracker::new(),
         }
     }

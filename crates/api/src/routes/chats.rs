@@ -77,7 +77,8 @@ async fn chat(
 ) -> ApiResult<Json<ChatOut>> {
     let (chat, me) = state.service.chat_for(&user, chat_id).await?;
     let members = state.service.members_of(&user, chat_id).await?;
-    Ok(Json(ChatOut::new(chat, Some(me), Some(members))))
+    let notifications = state.service.notify_settings(&user, chat_id).await?;
+    Ok(Json(ChatOut { notifications: Some(notifications.into()), ..ChatOut::new(chat, Some(me), Some(members)) }))
 }
 
 /// Renames a group (owner or admin).

@@ -5,6 +5,7 @@ mod auth;
 mod chats;
 mod events;
 pub mod health;
+mod notifications;
 mod signals;
 mod users;
 
@@ -23,6 +24,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(signals::router())
         .merge(attachments::router())
         .merge(events::router())
+        .merge(notifications::router())
 }
 
 /// Unknown paths get a problem document too.

@@ -207,6 +207,9 @@ impl Session {
     pub async fn put(&self, path: &str) -> (StatusCode, Value) {
         call(&self.client, &self.base, Some(&self.token), Method::PUT, path, None).await
     }
+    pub async fn put_json(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        call(&self.client, &self.base, Some(&self.token), Method::PUT, path, Some(body)).await
+    }
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
         call(&self.client, &self.base, Some(&self.token), Method::DELETE, path, None).await
     }

@@ -1,4 +1,5 @@
-//! One worker of a consumer group: takes the group's chat events from the bus and handles
+//! One worker of a consumer group: takes the group's chat events (or notification jobs)
+//! from the bus and handles
 //! up to `concurrency` of them at once (the bus hands out a chat's next event only after
 //! the previous one is acknowledged, so chats run in parallel and each stays in order).
 //! A handled event is acknowledged; a failed one is handed back after a pause, so it comes
@@ -10,8 +11,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::{ChatEvent, Result};
-use futures::StreamExt;
-use ports::{Bus, Interest};
+use futures::{Stream, StreamExt};
+use ports::Delivery;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -21,24 +22,24 @@ use super::GroupCounts;
 /// What a consumer group does with one chat event. `origin` is the bus's stable id of the
 /// event, when it has one (the same on every redelivery).
 #[async_trait]
-pub(crate) trait GroupHandler: Send + Sync + 'static {
-    async fn handle(&self, event: &ChatEvent, origin: Option<&str>) -> Result<()>;
+pub(crate) trait GroupHandler<T = ChatEvent>: Send + Sync + 'static {
+    async fn handle(&self, event: &T, origin: Option<&str>) -> Result<()>;
 }
 
 /// How long a failed event is held before it is handed back (a store or bus that just
 /// failed is given a moment).
 const PAUSE_AFTER_FAILURE: Duration = Duration::from_millis(250);
 
-pub(crate) async fn consume(
-    bus: Arc<dyn Bus>,
+/// Handles the deliveries of `events` (one worker's stream of the group `group`) until
+/// shutdown.
+pub(crate) async fn consume<T: std::fmt::Debug + Send + Sync + 'static>(
+    mut events: impl Stream<Item = Result<Delivery<T>>> + Unpin,
     group: &'static str,
-    interest: Interest,
-    handler: Arc<dyn GroupHandler>,
+    handler: Arc<dyn GroupHandler<T>>,
     concurrency: usize,
     counts: Arc<GroupCounts>,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let mut events = bus.chat_events(group, interest).await?;
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut in_hand = JoinSet::new();
     loop {
@@ -71,7 +72,7 @@ pub(crate) async fn consume(
         let (handler, counts) = (handler.clone(), counts.clone());
         in_hand.spawn(async move {
             let _permit = permit;
-            let chat_id = delivery.event.chat_id;
+            let event = format!("{:?}", delivery.event);
             match handler.handle(&delivery.event, delivery.origin.as_deref()).await {
                 Ok(()) => match (delivery.ack)().await {
                     Ok(()) => {
@@ -79,12 +80,12 @@ pub(crate) async fn consume(
                     }
                     Err(error) => {
                         counts.failed.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(group, %error, %chat_id, "ack failed; the event will come again");
+                        tracing::warn!(group, %error, event, "ack failed; the event will come again");
                     }
                 },
                 Err(error) => {
                     counts.failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(group, %error, %chat_id, "handling a chat event failed; it will come again");
+                    tracing::warn!(group, %error, event, "handling an event failed; it will come again");
                     tokio::time::sleep(PAUSE_AFTER_FAILURE).await;
                     drop(delivery);
                 }

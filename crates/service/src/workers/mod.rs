@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use domain::{Error, ErrorCode, Result};
-use ports::{Blobs, Bus, Interest, Store};
+use ports::{Blobs, Bus, Interest, PushGateway, Store};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use group::GroupHandler;
@@ -28,11 +28,22 @@ pub enum WorkerRole {
     Thumbnails,
     /// Expires uploads never sent and deletes the blobs nothing holds (a pass at an interval).
     Collector,
+    /// The `notify` consumer group: who is told of a new message, and when (jobs on the
+    /// notification queue).
+    Notify,
+    /// Sends the notification queue's jobs to the users' push targets.
+    Push,
 }
 
 impl WorkerRole {
-    pub const ALL: [WorkerRole; 4] =
-        [WorkerRole::Fanout, WorkerRole::Presence, WorkerRole::Thumbnails, WorkerRole::Collector];
+    pub const ALL: [WorkerRole; 6] = [
+        WorkerRole::Fanout,
+        WorkerRole::Presence,
+        WorkerRole::Thumbnails,
+        WorkerRole::Collector,
+        WorkerRole::Notify,
+        WorkerRole::Push,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -40,6 +51,8 @@ impl WorkerRole {
             WorkerRole::Presence => "presence",
             WorkerRole::Thumbnails => "thumbnails",
             WorkerRole::Collector => "collector",
+            WorkerRole::Notify => "notify",
+            WorkerRole::Push => "push",
         }
     }
 
@@ -47,6 +60,7 @@ impl WorkerRole {
     pub fn interest(self) -> Interest {
         match self {
             WorkerRole::Thumbnails => crate::thumbnails::THUMBNAILS_INTEREST,
+            WorkerRole::Notify => crate::notifier::NOTIFY_INTEREST,
             _ => Interest::Every,
         }
     }
@@ -55,7 +69,8 @@ impl WorkerRole {
     pub fn group(self) -> Option<&'static str> {
         match self {
             WorkerRole::Fanout => Some(ports::FANOUT_GROUP),
-            WorkerRole::Presence | WorkerRole::Collector => None,
+            WorkerRole::Presence | WorkerRole::Collector | WorkerRole::Push => None,
+            WorkerRole::Notify => Some(ports::NOTIFY_GROUP),
             WorkerRole::Thumbnails => Some(crate::thumbnails::THUMBNAILS_GROUP),
         }
     }
@@ -112,6 +127,8 @@ pub struct WorkerStats {
     groups: Mutex<BTreeMap<&'static str, Arc<GroupCounts>>>,
     /// Restarts of a failed worker, by role.
     restarts: Mutex<BTreeMap<&'static str, u64>>,
+    /// The push role's counts.
+    pub push: Arc<crate::pusher::PushCounts>,
 }
 
 impl WorkerStats {
@@ -160,6 +177,9 @@ pub struct WorkerSettings {
     pub upload_grace: Duration,
     /// Time between two passes of the collector.
     pub collect_interval: Duration,
+    /// How long a member with a live stream has to read a message before a push.
+    pub notify_delay: Duration,
+    pub push: crate::pusher::PushSettings,
 }
 
 impl Default for WorkerSettings {
@@ -170,8 +190,19 @@ impl Default for WorkerSettings {
             max_image_bytes: domain::Limits::default().max_upload_bytes,
             upload_grace: Duration::from_secs(24 * 3600),
             collect_interval: Duration::from_secs(600),
+            notify_delay: Duration::from_secs(60),
+            push: crate::pusher::PushSettings::default(),
         }
     }
+}
+
+/// The adapters the workers use.
+#[derive(Clone)]
+pub struct WorkerPorts {
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn Bus>,
+    pub blobs: Arc<dyn Blobs>,
+    pub push: Arc<dyn PushGateway>,
 }
 
 /// Running workers. [`Workers::stop`] drains them.
@@ -191,13 +222,12 @@ impl Workers {
     /// when `shutdown` is cancelled.
     pub async fn start(
         roles: &[WorkerRole],
-        store: Arc<dyn Store>,
-        bus: Arc<dyn Bus>,
-        blobs: Arc<dyn Blobs>,
+        ports: WorkerPorts,
         stats: Arc<WorkerStats>,
         settings: WorkerSettings,
         shutdown: CancellationToken,
     ) -> Result<Self> {
+        let WorkerPorts { store, bus, blobs, push } = ports;
         for role in roles {
             if let Some(group) = role.group() {
                 bus.declare_group(group, role.interest()).await?;
@@ -211,6 +241,7 @@ impl Workers {
                     store: store.clone(),
                     bus: bus.clone(),
                     blobs: blobs.clone(),
+                    push: push.clone(),
                     stats: stats.clone(),
                     settings,
                 };
@@ -221,9 +252,11 @@ impl Workers {
     }
 
     /// Every role with default settings, until the process ends (tests, tools).
+    /// Pushes go nowhere ([`crate::pusher::NoPushGateway`]).
     pub async fn start_all(store: Arc<dyn Store>, bus: Arc<dyn Bus>, blobs: Arc<dyn Blobs>) -> Result<Self> {
         let (stats, settings) = (Arc::default(), WorkerSettings::default());
-        Self::start(&WorkerRole::ALL, store, bus, blobs, stats, settings, CancellationToken::new()).await
+        let ports = WorkerPorts { store, bus, blobs, push: Arc::new(crate::pusher::NoPushGateway) };
+        Self::start(&WorkerRole::ALL, ports, stats, settings, CancellationToken::new()).await
     }
 
     /// Stops every worker and waits until each has drained.
@@ -241,6 +274,7 @@ struct Runner {
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
     blobs: Arc<dyn Blobs>,
+    push: Arc<dyn PushGateway>,
     stats: Arc<WorkerStats>,
     settings: WorkerSettings,
 }
@@ -249,37 +283,44 @@ impl Runner {
     async fn run(self, shutdown: CancellationToken) -> Result<()> {
         match self.role {
             WorkerRole::Fanout => {
-                let handler = Arc::new(crate::fanout::Fanout::new(self.store, self.bus.clone()));
-                let counts = self.stats.group(ports::FANOUT_GROUP);
-                let interest = self.role.interest();
-                group::consume(
-                    self.bus,
-                    ports::FANOUT_GROUP,
-                    interest,
-                    handler,
-                    self.settings.concurrency,
-                    counts,
-                    shutdown,
-                )
-                .await
+                let handler = Arc::new(crate::fanout::Fanout::new(self.store.clone(), self.bus.clone()));
+                self.consume_group(ports::FANOUT_GROUP, handler, shutdown).await
             }
             WorkerRole::Thumbnails => {
                 let s = self.settings;
                 let handler = Arc::new(crate::thumbnails::Thumbnails::new(
-                    self.store,
-                    self.blobs,
+                    self.store.clone(),
+                    self.blobs.clone(),
                     s.thumbnail_side,
                     s.max_image_bytes,
                 ));
-                let group = crate::thumbnails::THUMBNAILS_GROUP;
-                let counts = self.stats.group(group);
-                group::consume(self.bus, group, self.role.interest(), handler, s.concurrency, counts, shutdown).await
+                self.consume_group(crate::thumbnails::THUMBNAILS_GROUP, handler, shutdown).await
             }
             WorkerRole::Collector => {
                 let s = self.settings;
                 crate::collector::Collector::new(self.store, self.blobs, s.upload_grace)
                     .run(s.collect_interval, shutdown)
                     .await
+            }
+            WorkerRole::Notify => {
+                let handler = Arc::new(crate::notifier::Notifier::new(
+                    self.store.clone(),
+                    self.bus.clone(),
+                    self.settings.notify_delay,
+                ));
+                self.consume_group(ports::NOTIFY_GROUP, handler, shutdown).await
+            }
+            WorkerRole::Push => {
+                let counts = self.stats.push.clone();
+                let handler = Arc::new(crate::pusher::Pusher::new(
+                    self.store.clone(),
+                    self.push.clone(),
+                    self.settings.push,
+                    counts,
+                ));
+                let jobs = self.bus.notification_jobs().await?;
+                let counts = self.stats.group("push");
+                group::consume(jobs, "push", handler, self.settings.concurrency, counts, shutdown).await
             }
             WorkerRole::Presence => {
                 tokio::select! {
@@ -290,6 +331,20 @@ impl Runner {
                 }
             }
         }
+    }
+}
+
+impl Runner {
+    /// Consumes the chat events of this role's group `group` with `handler`.
+    async fn consume_group(
+        &self,
+        group: &'static str,
+        handler: Arc<dyn GroupHandler>,
+        shutdown: CancellationToken,
+    ) -> Result<()> {
+        let events = self.bus.chat_events(group, self.role.interest()).await?;
+        let counts = self.stats.group(group);
+        group::consume(events, group, handler, self.settings.concurrency, counts, shutdown).await
     }
 }
 

@@ -49,6 +49,9 @@ macro_rules! wire_enum {
     };
 }
 
+mod notifications;
+pub use notifications::*;
+
 wire_enum! {
     /// The kind of a chat.
     ChatKindWire <=> ChatKind {
@@ -235,6 +238,9 @@ pub struct ChatOut {
     /// All members (on single-chat responses).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub members: Option<Vec<MemberOut>>,
+    /// The caller's notification settings of the chat (in "my chats" and on `GET`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<NotificationsOut>,
 }
 
 impl ChatOut {
@@ -248,13 +254,18 @@ impl ChatOut {
             last_activity_id: None,
             me: me.map(MemberOut::from),
             members: members.map(|m| m.into_iter().map(MemberOut::from).collect()),
+            notifications: None,
         }
     }
 }
 
 impl From<ChatSummary> for ChatOut {
     fn from(s: ChatSummary) -> Self {
-        Self { last_activity_id: Some(s.activity), ..Self::new(s.chat, Some(s.me), None) }
+        Self {
+            last_activity_id: Some(s.activity),
+            notifications: Some(s.notify.into()),
+            ..Self::new(s.chat, Some(s.me), None)
+        }
     }
 }
 
