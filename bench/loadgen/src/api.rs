@@ -108,6 +108,20 @@ impl Api {
         Ok(status)
     }
 
+    /// Adds a webhook push target for `user`.
+    pub async fn add_webhook(&self, user: &User, url: &str, secret: &str) -> anyhow::Result<()> {
+        let resp = self
+            .client
+            .post(format!("{}/api/v1/me/push-targets", self.base))
+            .timeout(REQUEST_TIMEOUT)
+            .bearer_auth(&user.token)
+            .json(&json!({ "kind": "webhook", "url": url, "secret": secret }))
+            .send()
+            .await?;
+        let _: serde_json::Value = ok_json(resp, "push target").await?;
+        Ok(())
+    }
+
     /// Opens the user's live event stream (the caller reads it), as the `index`-th stream.
     pub async fn open_events(&self, user: &User, index: usize) -> anyhow::Result<reqwest::Response> {
         let client = &self.stream_clients[index % self.stream_clients.len()];

@@ -54,9 +54,14 @@ pub struct RunArgs {
     /// the first, streams and posts go round-robin over all of them.
     #[arg(long = "base", default_value = "http://127.0.0.1:8080", value_delimiter = ',', num_args = 1)]
     pub bases: Vec<String>,
-    /// Users, each with one open live stream.
+    /// Users, each with one open live stream (or, with `--deliver webhook`, one webhook).
     #[arg(long, default_value_t = 100)]
     pub streams: usize,
+    /// How deliveries are seen: `stream` (each user's live stream, SSE) or `webhook` (no
+    /// stream: each user is offline with a webhook push target that this run receives, on
+    /// loopback, so the server needs `notifications.allow_private_targets`).
+    #[arg(long, default_value = "stream")]
+    pub deliver: Deliver,
     /// Members per group, 2 to 64; `streams` must be a multiple of it.
     #[arg(long, default_value_t = 10)]
     pub group_size: usize,
@@ -110,6 +115,13 @@ pub struct RunArgs {
     /// ports, fewer while an earlier run's connections are in TIME_WAIT.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=254))]
     pub stream_sources: u8,
+}
+
+/// How a run sees deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Deliver {
+    Stream,
+    Webhook,
 }
 
 fn watched(s: &str) -> Result<(String, u32), String> {

@@ -25,6 +25,8 @@ pub struct Posting {
     pub text_bytes: usize,
     /// Tells this run's nonces apart from any earlier run's.
     pub run_tag: String,
+    /// Deliveries are push notifications (`--deliver webhook`).
+    pub pushes: bool,
 }
 
 impl Posting {
@@ -33,9 +35,12 @@ impl Posting {
     async fn post(&self, phase: u32, n: u64) {
         let groups = self.groups.len() as u64;
         let group = &self.groups[(n % groups) as usize];
-        let author = &group.members[((n / groups) % group.members.len() as u64) as usize];
+        let author_index = ((n / groups) % group.members.len() as u64) as usize;
+        let author = &group.members[author_index];
         let node = (n % self.apis.len() as u64) as usize;
-        let (seq, _) = self.tally.begin_post(phase, (n % groups) as u32, node as u8);
+        // Pushes never go to the author; live streams do.
+        let exempt = if self.pushes { 1u64 << author_index } else { 0 };
+        let (seq, _) = self.tally.begin_post(phase, (n % groups) as u32, node as u8, exempt);
         let text = message_text(seq, self.text_bytes);
         let nonce = format!("{}-{seq}", self.run_tag);
         let created = self.apis[node]

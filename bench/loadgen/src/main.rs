@@ -13,6 +13,7 @@ mod api;
 mod cleanup;
 mod cli;
 mod drive;
+mod hooks;
 mod report;
 mod setup;
 mod sse;
@@ -74,13 +75,17 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let apis = args.bases.iter().map(|b| Api::new(b, args.stream_sources)).collect::<anyhow::Result<Vec<_>>>()?;
     let tally = Arc::new(Tally::new(args.group_size, apis.len()));
     let concurrency = args.setup_concurrency.max(1);
-    let stage = setup::build(&apis, args.streams, args.group_size, concurrency, &tally, &args.server_pids).await?;
+    let pushes = args.deliver == cli::Deliver::Webhook;
+    let hooks = if pushes { Some(hooks::start(tally.clone()).await?) } else { None };
+    let stage =
+        setup::build(&apis, args.streams, args.group_size, concurrency, &tally, &args.server_pids, hooks.as_deref())
+            .await?;
     let setup_memory = stage.memory;
     let run_tag = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| format!("lg{}", d.as_millis()))
         .unwrap_or_else(|_| "lg".into());
-    let posting = Arc::new(Posting { apis, groups: stage.groups, tally, text_bytes: args.text_bytes, run_tag });
+    let posting = Arc::new(Posting { apis, groups: stage.groups, tally, text_bytes: args.text_bytes, run_tag, pushes });
     for (i, phase) in args.phases.iter().enumerate() {
         if i > 0 {
             tokio::time::sleep(BETWEEN_PHASES).await;

@@ -56,6 +56,7 @@ pub async fn build(
     concurrency: usize,
     tally: &Arc<Tally>,
     server_pids: &[u32],
+    hooks: Option<&str>,
 ) -> anyhow::Result<Stage> {
     let mut memory = SetupMemory { rss_at_start_kib: rss_kib(server_pids), ..SetupMemory::default() };
     let api = &apis[0];
@@ -83,6 +84,23 @@ pub async fn build(
     eprintln!("setup: {} groups created", groups.len());
     tokio::time::sleep(SETTLE).await;
     memory.rss_before_streams_kib = rss_kib(server_pids);
+    if let Some(hooks) = hooks {
+        let targets = groups
+            .iter()
+            .enumerate()
+            .flat_map(|(g, group)| group.members.iter().enumerate().map(move |(m, user)| (g, m, user)));
+        futures::stream::iter(targets)
+            .map(|(g, m, user)| async move {
+                api.add_webhook(user, &format!("{hooks}/hook/{g}/{m}"), crate::hooks::SECRET)
+                    .await
+                    .with_context(|| format!("webhook of member {m} of group {g}"))
+            })
+            .buffered(concurrency)
+            .try_collect::<Vec<()>>()
+            .await?;
+        eprintln!("setup: {streams} offline users with a webhook push target each");
+        return Ok(Stage { groups, readers: vec![], memory });
+    }
 
     let slots: Vec<(u32, usize, &User)> = groups
         .iter()

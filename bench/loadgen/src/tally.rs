@@ -28,6 +28,8 @@ struct Post {
     sent_at: Instant,
     state: PostState,
     delivered_to: u64,
+    /// Members not expected to get it (the author, when deliveries are pushes).
+    exempt: u64,
 }
 
 /// Counts and histograms of one phase.
@@ -140,10 +142,11 @@ impl Tally {
     }
 
     /// Registers a post about to be sent to `node`; returns its sequence number and send time.
-    pub fn begin_post(&self, phase: u32, group: u32, node: u8) -> (u64, Instant) {
+    /// The members of mask `exempt` are not to receive it (the author of a push).
+    pub fn begin_post(&self, phase: u32, group: u32, node: u8, exempt: u64) -> (u64, Instant) {
         let mut inner = self.lock();
         let sent_at = Instant::now();
-        inner.posts.push(Post { group, phase, node, sent_at, state: PostState::InFlight, delivered_to: 0 });
+        inner.posts.push(Post { group, phase, node, sent_at, state: PostState::InFlight, delivered_to: 0, exempt });
         ((inner.posts.len() - 1) as u64, sent_at)
     }
 
@@ -225,10 +228,12 @@ impl Tally {
                 PostState::Failed => c.failed += 1,
                 PostState::Created => {
                     c.created += 1;
-                    c.expected += self.group_size as u64;
-                    c.lost += self.group_size as u64 - u64::from(post.delivered_to.count_ones());
+                    let all = if self.group_size == 64 { u64::MAX } else { (1u64 << self.group_size) - 1 };
+                    let expected = all & !post.exempt;
+                    c.expected += u64::from(expected.count_ones());
+                    c.lost += u64::from((expected & !post.delivered_to).count_ones());
                     if self.nodes > 1 {
-                        let cross = self.cross_mask(post.group, post.node);
+                        let cross = self.cross_mask(post.group, post.node) & expected;
                         c.expected_cross += u64::from(cross.count_ones());
                         c.lost_cross += u64::from((cross & !post.delivered_to).count_ones());
                     }
@@ -262,8 +267,8 @@ mod tests {
     fn losses_duplicates_and_misroutes_are_counted() {
         let t = Tally::new(3, 1);
         let phase = t.begin_phase();
-        let (a, _) = t.begin_post(phase, 0, 0);
-        let (b, _) = t.begin_post(phase, 1, 0);
+        let (a, _) = t.begin_post(phase, 0, 0, 0);
+        let (b, _) = t.begin_post(phase, 1, 0, 0);
         t.end_post(a, true);
         t.end_post(b, true);
         let now = Instant::now();
@@ -289,7 +294,7 @@ mod tests {
         assert_eq!(stream_node(1, 3, 4, 2), 1);
         let t = Tally::new(4, 2);
         let phase = t.begin_phase();
-        let (a, _) = t.begin_post(phase, 1, 1);
+        let (a, _) = t.begin_post(phase, 1, 1, 0);
         t.end_post(a, true);
         let now = Instant::now();
         for member in [0, 1, 3] {

@@ -14,6 +14,7 @@ mod api {
     mod ops;
     mod presence;
     mod receipts;
+    #[allow(dead_code)] // the cluster tests use the rest
     pub mod receivers;
     mod signals;
 }

@@ -9,11 +9,18 @@
 mod harness;
 #[path = "cluster/nodes.rs"]
 mod nodes;
+#[allow(dead_code)] // the HTTP tests use the rest
+#[path = "api/receivers.rs"]
+mod receivers;
 
 use std::time::Duration;
 
 use harness::{EventStream, Session};
 use nodes::{Cluster, on};
+use receivers::Receiver;
+use serde_json::json;
+
+const PUSH_SECRET: &str = "a-webhook-secret-of-the-test";
 
 /// The texts of the next `n` `signal.created` events, and the id of the last one.
 async fn texts(stream: &mut EventStream, n: usize) -> (Vec<String>, String) {
@@ -186,4 +193,38 @@ async fn a_fanout_worker_killed_mid_load_loses_and_duplicates_nothing() {
         .and_then(|v| v.trim().parse::<f64>().ok());
     assert!(processed.is_some_and(|n| n >= (count / 2) as f64), "{metrics}");
     drop(stream);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_worker_killed_mid_send_leaves_the_notification_to_another_which_sends_it_once() {
+    let cluster = Cluster::new();
+    let api = cluster.node_with_roles(21, "fanout,presence,notify").await;
+    let mut doomed = cluster.worker(22, "push").await;
+    let alice = api.session("alice").await;
+    let bob = api.session("bob").await;
+    let gateway = Receiver::webhook(PUSH_SECRET).await;
+    let (status, _) = bob
+        .post("/api/v1/me/push-targets", json!({ "kind": "webhook", "url": gateway.url, "secret": PUSH_SECRET }))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED);
+    // The gateway holds its first answer: the worker is killed while it waits for it.
+    gateway.hold_first(Duration::from_secs(4));
+    let chat = alice.group("push worker dies", &[&bob]).await;
+    alice.say(&chat, "are you there?").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while gateway.arrived() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no push reached the gateway");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    doomed.kill().await;
+    let _survivor = cluster.worker(23, "push").await;
+    let accepted = gateway.wait_accepted(1, Duration::from_secs(30)).await;
+    assert!(!accepted.is_empty(), "the job was not sent again by the other worker: {:?}", gateway.received());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Every request is the one notification, under one idempotency key; the gateway
+    // shows it once.
+    let keys: std::collections::BTreeSet<String> =
+        gateway.received().iter().map(|r| r.header("idempotency-key").unwrap().to_string()).collect();
+    assert_eq!(keys.len(), 1, "{:?}", gateway.received());
+    assert!(gateway.received().iter().all(|r| r.body["body"] == "are you there?"));
 }

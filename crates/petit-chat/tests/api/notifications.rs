@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::harness::{Session, TestServer};
-use super::receivers::Receiver;
+use super::receivers::{Receiver, WebPushService};
 
 /// A browser subscription's keys (a valid P-256 point and a 16-byte secret).
 const P256DH: &str = "BLn9b-VR0ca83knDNZ32dCHGyjJp-1riX9ZTN40MqV8K_LpQmLqxC_DoHvqvFXO_nGdAB4W9dogZb_sM-uV4JbY";
@@ -322,4 +322,54 @@ async fn a_matrix_gateway_rejecting_a_pushkey_removes_the_target() {
     alice.say(&chat, "anyone?").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(gateway.received().len(), 2, "nothing goes to a removed target");
+}
+
+#[tokio::test]
+async fn a_web_push_is_signed_with_vapid_and_decrypts_for_the_browser_and_a_gone_subscription_is_removed() {
+    let h = server().await;
+    let (alice, bob) = (h.login("alice").await, h.login("bob").await);
+    let service = WebPushService::start().await;
+    let mut subscription = service.subscribe("bobs-browser", 201).await;
+    subscription["kind"] = json!("webpush");
+    let (status, target) = bob.post("/api/v1/me/push-targets", subscription).await;
+    assert_eq!(status, StatusCode::CREATED, "{target}");
+    let chat = alice.group("Browsers", &[&bob]).await;
+    let signal = alice.say(&chat, "Web Push works").await;
+    let got = service.wait_received("bobs-browser", 1, SOON).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let push = &got[0];
+    assert_eq!(push["vapid_error"], Value::Null, "{push}");
+    assert_eq!(push["decrypt_error"], Value::Null, "{push}");
+    assert_eq!(push["payload"]["type"], "message");
+    assert_eq!(push["payload"]["body"], "Web Push works");
+    assert_eq!(push["payload"]["signal_id"], signal["id"]);
+    assert_eq!(push["headers"]["topic"], format!("chat-{chat}"));
+    assert_eq!(push["headers"]["urgency"], "normal");
+    assert_eq!(push["headers"]["ttl"], "86400");
+    // The VAPID key it signed with is the one the server publishes.
+    let (_, key) = bob.get("/api/v1/push/vapid-public-key").await;
+    let authorization = push["headers"]["authorization"].as_str().unwrap();
+    assert!(authorization.ends_with(&format!("k={}", key["public_key"].as_str().unwrap())), "{authorization}");
+    // Reading clears it, with low urgency and the same topic.
+    bob.post(&format!("/api/v1/chats/{chat}/read"), json!({ "up_to": signal["id"] })).await;
+    let got = service.wait_received("bobs-browser", 2, SOON).await;
+    assert_eq!(got[1]["payload"]["type"], "clear");
+    assert_eq!(got[1]["headers"]["urgency"], "low");
+    assert_eq!(got[1]["headers"]["topic"], format!("chat-{chat}"));
+    // Subscriptions the push service calls gone (410) or unknown (404) are removed.
+    for (name, answer) in [("expired", 410), ("unknown", 404)] {
+        let mut subscription = service.subscribe(name, answer).await;
+        subscription["kind"] = json!("webpush");
+        assert_eq!(bob.post("/api/v1/me/push-targets", subscription).await.0, StatusCode::CREATED);
+    }
+    assert_eq!(targets(&bob).await.len(), 3);
+    alice.say(&chat, "who is still there?").await;
+    let deadline = tokio::time::Instant::now() + SOON;
+    while targets(&bob).await.len() > 1 {
+        assert!(tokio::time::Instant::now() < deadline, "gone subscriptions are still there");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(targets(&bob).await[0]["id"], target["id"]);
+    assert_eq!(service.received("expired").await.len(), 1);
+    assert_eq!(service.received("unknown").await.len(), 1);
 }

@@ -2,7 +2,7 @@
 //! of its kind: a webhook receiver that checks the signature the README documents
 //! (HMAC-SHA256 over "<timestamp>.<body>"), and a Matrix push gateway
 //! (`POST /_matrix/push/v1/notify`) that can answer `rejected`. Each can be told to fail
-//! the next requests.
+//! the next requests, or to hold its first answer.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -40,10 +40,14 @@ struct Behaviour {
     retry_after: Option<u64>,
     /// Matrix: the pushkeys to answer as rejected.
     rejected: Vec<String>,
+    /// Hold the answer to the first request this long.
+    hold_first: Duration,
 }
 
 #[derive(Default)]
 struct Inner {
+    /// Requests that arrived (answered or not yet).
+    arrived: std::sync::atomic::AtomicUsize,
     received: Mutex<Vec<Received>>,
     behaviour: Mutex<Behaviour>,
     /// The webhook secret (none: a Matrix gateway).
@@ -83,6 +87,16 @@ impl Receiver {
         b.retry_after = retry_after;
     }
 
+    /// Holds the answer to the first request for `delay` (its sender may die meanwhile).
+    pub fn hold_first(&self, delay: Duration) {
+        self.inner.behaviour.lock().unwrap().hold_first = delay;
+    }
+
+    /// How many requests arrived, answered or not.
+    pub fn arrived(&self) -> usize {
+        self.inner.arrived.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub fn reject(&self, pushkey: &str) {
         self.inner.behaviour.lock().unwrap().rejected.push(pushkey.into());
     }
@@ -110,7 +124,8 @@ impl Receiver {
 }
 
 async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
-    let (fail, retry_after, rejected) = {
+    let first = inner.arrived.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+    let (fail, retry_after, rejected, hold) = {
         let mut b = inner.behaviour.lock().unwrap();
         let fail = match &mut b.fail {
             Some((status, count)) if *count > 0 => {
@@ -119,8 +134,9 @@ async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
             }
             _ => None,
         };
-        (fail, b.retry_after, b.rejected.clone())
+        (fail, b.retry_after, b.rejected.clone(), if first { b.hold_first } else { Duration::ZERO })
     };
+    tokio::time::sleep(hold).await;
     let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let mut status = fail.unwrap_or(200);
     if let Some(secret) = &inner.secret
@@ -175,4 +191,60 @@ fn signature_holds(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
     mac.update(format!("{timestamp}.").as_bytes());
     mac.update(body);
     mac.verify_slice(&given).is_ok()
+}
+
+/// A Web Push service: `scripts/lib/webpush_receiver.py`, in the venv of
+/// `scripts/lib/pytools.sh`, which verifies VAPID and decrypts with `http_ece`.
+pub struct WebPushService {
+    base: String,
+    client: reqwest::Client,
+    _process: tokio::process::Child,
+}
+
+impl WebPushService {
+    pub async fn start() -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let python = std::env::var("PETIT_CHAT_PYTOOLS_PYTHON").expect(
+            "PETIT_CHAT_PYTOOLS_PYTHON is unset: `export PETIT_CHAT_PYTOOLS_PYTHON=$(scripts/lib/pytools.sh)` (scripts/test does)",
+        );
+        let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/lib/webpush_receiver.py");
+        let mut process = tokio::process::Command::new(python)
+            .arg(script)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the Web Push receiver");
+        let stdout = process.stdout.take().unwrap();
+        let mut line = String::new();
+        tokio::io::BufReader::new(stdout).read_line(&mut line).await.unwrap();
+        let port = line.trim().strip_prefix("port ").expect("the receiver's port").to_string();
+        Self { base: format!("http://127.0.0.1:{port}"), client: reqwest::Client::new(), _process: process }
+    }
+
+    /// A new subscription (`{endpoint, keys}`) whose pushes are answered `answer`.
+    pub async fn subscribe(&self, name: &str, answer: u16) -> Value {
+        let url = format!("{}/subscribe/{name}?answer={answer}", self.base);
+        let mut subscription: Value = self.client.get(url).send().await.unwrap().json().await.unwrap();
+        // The receiver names itself as the request's Host said; keep the loopback address.
+        let endpoint = format!("{}/push/{name}", self.base);
+        subscription["endpoint"] = json!(endpoint);
+        subscription
+    }
+
+    /// What each push to `name` carried.
+    pub async fn received(&self, name: &str) -> Vec<Value> {
+        let url = format!("{}/received/{name}", self.base);
+        self.client.get(url).send().await.unwrap().json().await.unwrap()
+    }
+
+    pub async fn wait_received(&self, name: &str, n: usize, within: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let got = self.received(name).await;
+            if got.len() >= n || tokio::time::Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }

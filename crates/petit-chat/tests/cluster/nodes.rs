@@ -80,6 +80,9 @@ impl Cluster {
             .env("PETIT_CHAT__BUS__PREFIX", &self.prefix)
             .env("PETIT_CHAT__SERVER__NODE_ID", n.to_string())
             .env("PETIT_CHAT__SERVER__SSE_HEARTBEAT_SECS", "1")
+            // Push gateways on loopback; a killed push worker's job comes back in 3 s.
+            .env("PETIT_CHAT__NOTIFICATIONS__ALLOW_PRIVATE_TARGETS", "true")
+            .env("PETIT_CHAT__BUS__NOTIFY_ACK_WAIT_MS", "3000")
             .env("RUST_LOG", "warn,scylla=error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
