@@ -20,7 +20,7 @@
 #   BENCH_GROUP_SIZE   members per group                    [10]
 #   BENCH_PHASES       phases                               ["open:100:20 open:500:20"]
 #   BENCH_WORKERS      push worker counts to run, in turn   ["1 2"]
-#   BENCH_DRAIN        seconds a phase waits for late notifications [60]
+#   BENCH_DRAIN        seconds a phase waits for late notifications [30]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,7 +30,7 @@ STREAMS=${BENCH_STREAMS:-1000}
 GROUP_SIZE=${BENCH_GROUP_SIZE:-10}
 PHASES=${BENCH_PHASES:-"open:100:20 open:500:20"}
 WORKER_COUNTS=${BENCH_WORKERS:-"1 2"}
-DRAIN=${BENCH_DRAIN:-60}
+DRAIN=${BENCH_DRAIN:-30}
 mkdir -p "$OUT"
 RESULTS="$OUT/notify-results.jsonl"
 : >"$RESULTS"
@@ -38,7 +38,6 @@ PRIO=()
 
 # shellcheck source=bench/cluster-nodes.sh
 source "$ROOT/bench/cluster-nodes.sh"
-cluster_check_stack
 
 cargo build --release -p petit-chat -p loadgen
 SERVER=target/release/petit-chat
@@ -51,7 +50,6 @@ export PETIT_CHAT__NOTIFICATIONS__ALLOW_PRIVATE_TARGETS=true
   grep -m1 'model name' /proc/cpuinfo
   grep MemTotal /proc/meminfo
   echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates bench Cargo.lock || echo ' (with uncommitted changes)')"
-  echo "keyspace: $KEYSPACE, NATS prefix: $PREFIX"
 } | tee "$OUT/notify-machine.txt"
 
 worker_pids=()
@@ -66,14 +64,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Every role but push on the node.
-PETIT_CHAT__WORKERS__ROLES=fanout,presence,thumbnails,collector,notify cluster_start_node 0
-addr0=$node_addr
-echo "== node 0: http://$addr0 (pid ${node_pids[0]})"
-
 phase_args=()
 for p in $PHASES; do phase_args+=(--phase "$p"); done
 for workers in $WORKER_COUNTS; do
+  # A fresh keyspace and NATS prefix per worker count: no backlog of the previous run.
+  cluster_check_stack
+  echo "keyspace: $KEYSPACE, NATS prefix: $PREFIX, push workers: $workers" | tee -a "$OUT/notify-machine.txt"
+  # Every role but push on the node.
+  PETIT_CHAT__WORKERS__ROLES=fanout,presence,thumbnails,collector,notify cluster_start_node 0
+  addr0=$node_addr
+  echo "== node 0: http://$addr0 (pid ${node_pids[0]})"
   metrics=()
   for w in $(seq 1 "$workers"); do
     port=$((19100 + w))
@@ -98,6 +98,7 @@ for workers in $WORKER_COUNTS; do
     echo "worker on :$port: $(curl -fsS "http://127.0.0.1:$port/metrics" | grep -E '^petit_chat_push_(sent|retried|dead_letters)_total' | tr '\n' ' ')"
   done | tee -a "$OUT/notify-loadgen-$workers.log"
   stop_workers
+  cluster_cleanup
 done
 
 echo

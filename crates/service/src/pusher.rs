@@ -9,18 +9,22 @@
 //! to a cap); past the last attempt the job becomes a dead letter for that target. A
 //! target the gateway calls gone is deleted.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use domain::{ChatKind, DeadLetter, NotifyAction, NotifyJob, PushTarget, Result, SignalBody, UserId, id::now_ms};
+use domain::{
+    ChatId, ChatKind, DeadLetter, NotifyAction, NotifyJob, PushTarget, Result, SignalBody, SignalId, UserId, id::now_ms,
+};
 use ports::{PushGateway, PushMessage, PushOutcome, SignalRange, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::workers::GroupHandler;
 
-/// The unread count stops at this.
-pub const MAX_UNREAD_COUNT: usize = 100;
+/// The unread count stops at this (it reads that many signals at most; exact counts come
+/// with the signals issue's counters).
+pub const MAX_UNREAD_COUNT: usize = 20;
 /// Longest preview, in characters.
 const MAX_PREVIEW_CHARS: usize = 200;
 /// A `Retry-After` longer than this is cut to it (the job is held meanwhile).
@@ -82,7 +86,22 @@ pub(crate) struct Pusher {
     gateway: Arc<dyn PushGateway>,
     settings: PushSettings,
     counts: Arc<PushCounts>,
+    /// Recent messages' contents, by (chat, signal), with when they were read.
+    contents: Mutex<HashMap<(ChatId, SignalId), (Instant, Option<Arc<Content>>)>>,
 }
+
+/// What a message's notification shows, whoever it is for.
+struct Content {
+    title: String,
+    body: String,
+    sender: String,
+}
+
+/// How long a message's content is reused for the other members it is pushed to (a
+/// message deleted meanwhile may still be pushed within this).
+const CONTENT_KEPT: Duration = Duration::from_secs(5);
+/// Contents kept at most (older ones are dropped past this).
+const MAX_CONTENTS: usize = 4096;
 
 impl Pusher {
     pub(crate) fn new(
@@ -91,12 +110,11 @@ impl Pusher {
         settings: PushSettings,
         counts: Arc<PushCounts>,
     ) -> Self {
-        Self { store, gateway, settings, counts }
+        Self { store, gateway, settings, counts, contents: Mutex::default() }
     }
 
     /// The notification of `job`, or `None` when nothing should be sent any more.
     async fn message(&self, job: &NotifyJob) -> Result<Option<PushMessage>> {
-        let Some(member) = self.store.member(job.chat_id, job.user_id).await? else { return Ok(None) };
         let mut message = PushMessage {
             key: job.key(),
             action: job.action,
@@ -109,40 +127,70 @@ impl Pusher {
             ttl: self.settings.ttl,
         };
         if job.action == NotifyAction::Clear {
-            return Ok(Some(message));
+            let member = self.store.member(job.chat_id, job.user_id).await?;
+            return Ok(member.map(|_| message));
         }
-        if member.read_up_to >= job.signal_id {
+        let (member, settings) = tokio::try_join!(
+            self.store.member(job.chat_id, job.user_id),
+            self.store.notify_settings(job.chat_id, job.user_id),
+        )?;
+        let Some(member) = member else { return Ok(None) };
+        if member.read_up_to >= job.signal_id || !settings.allows(job.mentioned, now_ms() as i64) {
             return Ok(None);
         }
-        let settings = self.store.notify_settings(job.chat_id, job.user_id).await?;
-        if !settings.allows(job.mentioned, now_ms() as i64) {
-            return Ok(None);
-        }
-        let Some(signal) = self.store.signal(job.chat_id, job.signal_id).await? else { return Ok(None) };
-        let SignalBody::Msg { text, attachments, .. } = &signal.body else { return Ok(None) };
-        let Some(chat) = self.store.chat(job.chat_id).await? else { return Ok(None) };
-        let unread = self.store.signals(job.chat_id, SignalRange::After(member.read_up_to), MAX_UNREAD_COUNT).await?;
+        let (content, unread) = tokio::try_join!(
+            self.content(job),
+            self.store.signals(job.chat_id, SignalRange::After(member.read_up_to), MAX_UNREAD_COUNT),
+        )?;
+        let Some(content) = content else { return Ok(None) };
         message.unread =
             unread.iter().filter(|s| s.author_id != job.user_id && matches!(s.body, SignalBody::Msg { .. })).count()
                 as u32;
-        if self.settings.preview == Preview::None {
-            return Ok(Some(message));
+        if self.settings.preview != Preview::None {
+            message.title = Some(content.title.clone());
+            message.body = Some(content.body.clone());
+            message.sender = Some(content.sender.clone());
         }
+        Ok(Some(message))
+    }
+
+    /// What a message's notification says, the same for each member told: read once per
+    /// message and kept [`CONTENT_KEPT`] (`None`: the message is gone, or not a message).
+    async fn content(&self, job: &NotifyJob) -> Result<Option<Arc<Content>>> {
+        let key = (job.chat_id, job.signal_id);
+        if let Some((at, content)) = self.contents.lock().unwrap_or_else(|e| e.into_inner()).get(&key)
+            && at.elapsed() < CONTENT_KEPT
+        {
+            return Ok(content.clone());
+        }
+        let content = self.read_content(job).await?;
+        let mut contents = self.contents.lock().unwrap_or_else(|e| e.into_inner());
+        if contents.len() >= MAX_CONTENTS {
+            contents.retain(|_, (at, _)| at.elapsed() < CONTENT_KEPT);
+        }
+        contents.insert(key, (Instant::now(), content.clone()));
+        Ok(content)
+    }
+
+    async fn read_content(&self, job: &NotifyJob) -> Result<Option<Arc<Content>>> {
+        let (signal, chat) =
+            tokio::try_join!(self.store.signal(job.chat_id, job.signal_id), self.store.chat(job.chat_id))?;
+        let (Some(signal), Some(chat)) = (signal, chat) else { return Ok(None) };
+        let SignalBody::Msg { text, attachments, .. } = &signal.body else { return Ok(None) };
         let sender = self.store.user(signal.author_id).await?.map_or_else(|| "Someone".into(), |u| u.display_name);
-        message.title = Some(match (chat.kind, chat.title) {
+        let title = match (chat.kind, chat.title) {
             (ChatKind::Group, Some(title)) => title,
             _ => sender.clone(),
-        });
-        message.body = Some(match self.settings.preview {
+        };
+        let body = match self.settings.preview {
             Preview::Full if !text.trim().is_empty() => preview(text),
             Preview::Full if !attachments.is_empty() => match attachments.len() {
                 1 => format!("{sender} sent a file"),
                 n => format!("{sender} sent {n} files"),
             },
             _ => format!("{sender} wrote"),
-        });
-        message.sender = Some(sender);
-        Ok(Some(message))
+        };
+        Ok(Some(Arc::new(Content { title, body, sender })))
     }
 
     /// Sends `message` to one target, retrying as the outcome says.
