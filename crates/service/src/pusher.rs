@@ -87,8 +87,11 @@ pub(crate) struct Pusher {
     settings: PushSettings,
     counts: Arc<PushCounts>,
     /// Recent messages' contents, by (chat, signal), with when they were read.
-    contents: Mutex<HashMap<(ChatId, SignalId), (Instant, Option<Arc<Content>>)>>,
+    contents: Mutex<HashMap<(ChatId, SignalId), Cached>>,
 }
+
+/// A message's content (`None`: gone, or not a message) and when it was read.
+type Cached = (Instant, Option<Arc<Content>>);
 
 /// What a message's notification shows, whoever it is for.
 struct Content {
