@@ -41,7 +41,13 @@ impl Fixture {
             id: self.ids.next_id(),
             chat_id: chat,
             author_id: self.author(i),
-            body: SignalBody::Msg { text: self.text.clone(), reply_to: None, attachments: vec![] },
+            body: SignalBody::Msg {
+                text: self.text.clone(),
+                reply_to: None,
+                attachments: vec![],
+                mentions: vec![],
+                everyone: false,
+            },
         }
     }
 

@@ -260,7 +260,13 @@ fn message(chat: Id, n: u64, image: bool) -> ChatEvent {
         id: Id(n),
         chat_id: chat,
         author_id: Id(1),
-        body: domain::SignalBody::Msg { text: format!("{n}"), reply_to: None, attachments },
+        body: domain::SignalBody::Msg {
+            text: format!("{n}"),
+            reply_to: None,
+            attachments,
+            mentions: vec![],
+            everyone: false,
+        },
     };
     let signal = domain::SignalView { signal, reactions: vec![] };
     ChatEvent { chat_id: chat, event: domain::Event::SignalCreated { signal }, also_notify: vec![] }

@@ -1,16 +1,24 @@
 //! Checks of the notification queue: a user's jobs in order, one at a time, shared by the
-//! workers; what is not acknowledged comes again; delayed jobs wait, and a burst makes one.
+//! workers; what is not acknowledged comes again; delayed jobs wait, a burst makes one, and
+//! a retry waits on its own.
 
 use std::time::{Duration, Instant};
 
-use domain::{Id, NotifyAction, NotifyJob};
+use domain::{Id, NotifyAction, NotifyJob, PushRetry};
 use futures::StreamExt;
 use ports::{Bus, Delivery, NotifyJobStream};
 
 use crate::{WAIT, random_id};
 
 fn job(user: Id, chat: Id, n: u64) -> NotifyJob {
-    NotifyJob { user_id: user, chat_id: chat, signal_id: Id(n), action: NotifyAction::Message, mentioned: false }
+    NotifyJob {
+        user_id: user,
+        chat_id: chat,
+        signal_id: Id(n),
+        action: NotifyAction::Message,
+        mentioned: false,
+        retry: None,
+    }
 }
 
 async fn take(jobs: &mut NotifyJobStream) -> Delivery<NotifyJob> {
@@ -78,17 +86,21 @@ pub async fn a_delayed_job_waits_and_a_burst_in_a_chat_makes_one(bus: &dyn Bus) 
     bus.queue_notification(&job(user, chat, 1), Some(Duration::from_secs(1))).await.unwrap();
     bus.queue_notification(&job(user, chat, 2), Some(Duration::from_secs(1))).await.unwrap();
     bus.queue_notification(&job(user, other_chat, 3), Some(Duration::from_secs(1))).await.unwrap();
+    // A retry waits on its own (not held back by the chat's burst), once however often queued.
+    let retry = NotifyJob { retry: Some(PushRetry { target_id: random_id(), attempt: 2 }), ..job(user, chat, 9) };
+    bus.queue_notification(&retry, Some(Duration::from_secs(1))).await.unwrap();
+    bus.queue_notification(&retry, Some(Duration::from_secs(1))).await.unwrap();
     let mut got = vec![];
-    for _ in 0..2 {
+    for _ in 0..3 {
         let d = take(&mut jobs).await;
         assert!(queued.elapsed() >= Duration::from_secs(1), "a delayed job came after {:?}", queued.elapsed());
         got.push((d.event.chat_id, d.event.signal_id.0));
         (d.ack)().await.unwrap();
     }
     got.sort();
-    let mut expected = vec![(chat, 1), (other_chat, 3)];
+    let mut expected = vec![(chat, 1), (chat, 9), (other_chat, 3)];
     expected.sort();
-    assert_eq!(got, expected, "the burst's first job, once, and the other chat's");
+    assert_eq!(got, expected, "the burst's first job, once, the retry, once, and the other chat's");
     quiet(&mut jobs, Duration::from_millis(1500)).await;
     // Once it went out, the chat can be scheduled again.
     bus.queue_notification(&job(user, chat, 4), Some(Duration::from_secs(1))).await.unwrap();

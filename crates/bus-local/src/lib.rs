@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::{ChatEvent, ChatId, Event, NotifyJob, Result, UserId};
+use domain::{ChatEvent, Event, NotifyJob, Result, UserId};
 use ports::{
     Bus, ChatEventBus, ChatEventStream, Interest, NotifyJobStream, NotifyQueue, PresenceBus, PresenceExpiryStream,
     UserEventBus, UserEventStream, UserSubscription,
@@ -65,7 +65,7 @@ struct Inner {
     /// Notification jobs, in one group.
     notify_log: Arc<chat_log::ChatLog<NotifyJob>>,
     /// The (user, chat) pairs with a delayed job waiting for its time.
-    notify_waiting: Mutex<std::collections::HashSet<(UserId, ChatId)>>,
+    notify_waiting: Mutex<std::collections::HashSet<(UserId, String)>>,
     users: Mutex<HashMap<UserId, UserLog>>,
     presence: presence::Presence,
 }
@@ -142,8 +142,8 @@ impl NotifyQueue for LocalBus {
             self.inner.notify_log.publish(job).await;
             return Ok(());
         };
-        let pair = (job.user_id, job.chat_id);
-        if !self.inner.notify_waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(pair) {
+        let pair = (job.user_id, job.delay_key());
+        if !self.inner.notify_waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(pair.clone()) {
             return Ok(());
         }
         let (inner, job) = (self.inner.clone(), job.clone());

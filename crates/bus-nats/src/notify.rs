@@ -3,10 +3,11 @@
 //! workers share the durable consumers `push_<partition>` (one job in flight each, so a
 //! user's jobs go out in order, users of different partitions in parallel), and the stream
 //! forgets a job once acknowledged. A delayed job is a JetStream message schedule (NATS ≥
-//! 2.12): a message on `<prefix>.notify_later.<user id>.<chat id>` with `Nats-Schedule:
-//! @at <time>` that the server publishes to the user's subject at that time; it is written
-//! only if that subject holds no schedule yet (`Nats-Expected-Last-Subject-Sequence: 0`),
-//! so a burst in a chat schedules one job.
+//! 2.12): a message on `<prefix>.notify_later.<user id>.<delay key>` (the chat, or for a
+//! retry the target, job and attempt) with `Nats-Schedule: @at <time>` that the server
+//! publishes to the user's subject at that time; it is written only if that subject holds
+//! no schedule yet (`Nats-Expected-Last-Subject-Sequence: 0`), so a burst in a chat
+//! schedules one job and a retry queued twice runs once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,7 +93,7 @@ pub(crate) async fn queue(inner: &Inner, job: &NotifyJob, delay: Option<Duration
                 .header("Nats-Schedule", format!("@at {at}").as_str())
                 .header("Nats-Schedule-Target", due_subject.as_str())
                 .expected_last_subject_sequence(0);
-            format!("{}.notify_later.{}.{}", c.prefix, job.user_id.0, job.chat_id.0)
+            format!("{}.notify_later.{}.{}", c.prefix, job.user_id.0, job.delay_key())
         }
     };
     let ack = inner.js.send_publish(subject, message).await.map_err(|e| unavailable("cannot queue a job", e))?;

@@ -320,7 +320,13 @@ async fn a_signal_published_twice_is_fanned_out_once() {
         id: random_id(),
         chat_id: chat,
         author_id: random_id(),
-        body: domain::SignalBody::Msg { text: "hello".into(), reply_to: None, attachments: vec![] },
+        body: domain::SignalBody::Msg {
+            text: "hello".into(),
+            reply_to: None,
+            attachments: vec![],
+            mentions: vec![],
+            everyone: false,
+        },
     };
     let created = |signal: domain::Signal| ChatEvent {
         chat_id: chat,

@@ -101,6 +101,10 @@ error_codes! {
     DirectNeedsOneOther => "direct_needs_one_other",
     /// A direct chat with oneself.
     DirectWithSelf => "direct_with_self",
+    /// A message mentions someone who is not a member of its chat.
+    MentionNotMember => "mention_not_member",
+    /// A message mentions more members than allowed.
+    TooManyMentions => "too_many_mentions",
     /// A direct chat always has the same two people.
     DirectChatIsFixed => "direct_chat_is_fixed",
     /// The operation is for groups only.

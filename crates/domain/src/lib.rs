@@ -19,6 +19,7 @@ pub use event::{ChatEvent, Event, EventTopic};
 pub use id::{ChatId, Id, IdGenerator, SignalId, UserId};
 pub use model::*;
 pub use notify::{
-    DeadLetter, NotifyAction, NotifyJob, NotifyLevel, NotifySettings, PushTarget, PushTargetId, PushTargetSpec,
+    DeadLetter, NotifyAction, NotifyJob, NotifyLevel, NotifySettings, PushRetry, PushTarget, PushTargetId,
+    PushTargetSpec,
 };
 pub use rules::Limits;

@@ -171,6 +171,12 @@ pub enum SignalBody {
         reply_to: Option<SignalId>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         attachments: Vec<Attachment>,
+        /// Members whose attention it calls (`@name`), each once, in id order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<UserId>,
+        /// It calls every member's attention (`@everyone`; owners and admins only).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        everyone: bool,
     },
     /// Members joined (written by the server).
     Joined {
@@ -184,8 +190,9 @@ pub enum SignalBody {
     },
 }
 
-/// A signal body as the columns of a store row: kind, text, reply, users, attachments.
-pub type SignalColumns<'a> = (SignalKind, Option<&'a str>, Option<SignalId>, &'a [UserId], &'a [Attachment]);
+/// A signal body as the columns of a store row: kind, text, reply, users (who joined or
+/// left; whom a message mentions), attachments, whether it mentions everyone.
+pub type SignalColumns<'a> = (SignalKind, Option<&'a str>, Option<SignalId>, &'a [UserId], &'a [Attachment], bool);
 
 impl SignalBody {
     pub fn kind(&self) -> SignalKind {
@@ -199,12 +206,17 @@ impl SignalBody {
     /// The body as store columns (what the SQLite and CQL rows hold).
     pub fn columns(&self) -> SignalColumns<'_> {
         match self {
-            SignalBody::Msg { text, reply_to, attachments } => {
-                (SignalKind::Msg, Some(text), *reply_to, &[], attachments)
+            SignalBody::Msg { text, reply_to, attachments, mentions, everyone } => {
+                (SignalKind::Msg, Some(text), *reply_to, mentions, attachments, *everyone)
             }
-            SignalBody::Joined { users } => (SignalKind::Joined, None, None, users, &[]),
-            SignalBody::Left { users } => (SignalKind::Left, None, None, users, &[]),
+            SignalBody::Joined { users } => (SignalKind::Joined, None, None, users, &[], false),
+            SignalBody::Left { users } => (SignalKind::Left, None, None, users, &[], false),
         }
+    }
+
+    /// Whether it calls `user`'s attention (a message mentioning them, or everyone).
+    pub fn mentions(&self, user: UserId) -> bool {
+        matches!(self, SignalBody::Msg { mentions, everyone, .. } if *everyone || mentions.contains(&user))
     }
 
     /// The body of store columns; `None` for a row no body writes (a message without text).
@@ -214,9 +226,10 @@ impl SignalBody {
         reply_to: Option<SignalId>,
         users: Vec<UserId>,
         attachments: Vec<Attachment>,
+        everyone: bool,
     ) -> Option<Self> {
         Some(match kind {
-            SignalKind::Msg => SignalBody::Msg { text: text?, reply_to, attachments },
+            SignalKind::Msg => SignalBody::Msg { text: text?, reply_to, attachments, mentions: users, everyone },
             SignalKind::Joined => SignalBody::Joined { users },
             SignalKind::Left => SignalBody::Left { users },
         })
@@ -372,7 +385,16 @@ mod tests {
         let msg = r#"{"id":"5","chat_id":"2","author_id":"3","kind":"msg","text":"hi","reply_to":"4","subjects":[]}"#;
         let joined = r#"{"id":"6","chat_id":"2","author_id":"3","kind":"joined","text":null,"reply_to":null,"subjects":["3","7"]}"#;
         let read = |json: &str| serde_json::from_str::<Signal>(json).unwrap().body;
-        assert_eq!(read(msg), SignalBody::Msg { text: "hi".into(), reply_to: Some(crate::Id(4)), attachments: vec![] });
+        assert_eq!(
+            read(msg),
+            SignalBody::Msg {
+                text: "hi".into(),
+                reply_to: Some(crate::Id(4)),
+                attachments: vec![],
+                mentions: vec![],
+                everyone: false
+            }
+        );
         assert_eq!(read(joined), SignalBody::Joined { users: vec![crate::Id(3), crate::Id(7)] });
         let signal = Signal { id: crate::Id(8), chat_id: crate::Id(2), author_id: crate::Id(3), body: read(joined) };
         let again: Signal = serde_json::from_str(&serde_json::to_string(&signal).unwrap()).unwrap();

@@ -120,6 +120,17 @@ pub struct NotifyJob {
     /// Whether the message mentions the user.
     #[serde(default)]
     pub mentioned: bool,
+    /// Set on a job queued again because one target failed: that target, and the attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<PushRetry>,
+}
+
+/// A job's next attempt at one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushRetry {
+    pub target_id: PushTargetId,
+    /// 2 for the first retry.
+    pub attempt: u32,
 }
 
 impl NotifyJob {
@@ -131,6 +142,15 @@ impl NotifyJob {
             NotifyAction::Clear => "clear",
         };
         format!("{action}-{}-{}", self.chat_id.0, self.signal_id.0)
+    }
+
+    /// What a delayed job is unique by: a first job waits once per user and chat (a burst
+    /// in a chat makes one), a retry once per target, job and attempt.
+    pub fn delay_key(&self) -> String {
+        match self.retry {
+            None => self.chat_id.0.to_string(),
+            Some(retry) => format!("{}-{}-{}", retry.target_id.0, self.key(), retry.attempt),
+        }
     }
 }
 

@@ -238,6 +238,12 @@ pub async fn sync_users_once(config: &Config) -> anyhow::Result<SyncReport> {
     sync_users(&service, config).await
 }
 
+/// `petit-chat dead-letters`: the latest `limit` dead letters of the configured store,
+/// newest first.
+pub async fn dead_letters(config: &Config, limit: usize) -> anyhow::Result<Vec<domain::DeadLetter>> {
+    Ok(open_store(config).await?.dead_letters(limit).await?)
+}
+
 /// Runs the server until Ctrl-C or SIGTERM, then drains: live streams end, requests in
 /// flight finish.
 pub async fn serve(config: Config) -> anyhow::Result<()> {

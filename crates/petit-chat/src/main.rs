@@ -58,6 +58,19 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Lists the latest dead letters (push notifications given up on after their last
+    /// attempt), newest first, and exits.
+    DeadLetters {
+        /// How many to list.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Directory for the embedded database [default: ./data].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Applies pending database schema migrations and exits (safe to run again).
     Migrate {
         /// Directory for the embedded database [default: ./data].
@@ -91,6 +104,23 @@ fn main() -> anyhow::Result<()> {
             );
             if report.failed > 0 {
                 anyhow::bail!("{} users could not be provisioned (see the log)", report.failed);
+            }
+            Ok(())
+        }
+        Command::DeadLetters { limit, data_dir, config } => {
+            let config = Config::load(config.as_deref(), &Overrides { data_dir, ..Overrides::default() })?;
+            let letters = runtime.block_on(petit_chat::dead_letters(&config, limit))?;
+            if letters.is_empty() {
+                println!("no dead letters");
+            }
+            for l in letters {
+                let at = humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_millis(l.at.max(0) as u64),
+                );
+                println!(
+                    "{at}  user {}  target {}  {}  {} attempts  {}",
+                    l.user_id, l.target_id, l.key, l.attempts, l.error
+                );
             }
             Ok(())
         }

@@ -1,7 +1,8 @@
 //! NATS goes away mid-run and comes back, under two `petit-chat serve` processes. A
 //! message whose event cannot reach the bus is not acknowledged (503, retry); its event is
 //! published by the node once NATS is back, or by the client's retry (same nonce, any
-//! node) when that node died meanwhile — and every event arrives exactly once. It stops and
+//! node) when that node died meanwhile — and every event arrives exactly once, and so does
+//! every notification of an offline member (the notification queue is on NATS too). It stops and
 //! restarts the stack's NATS, so it is not part of the default `cargo test` run
 //! (`test = false`): `scripts/test` runs it alone, after the main run.
 
@@ -11,6 +12,9 @@
 mod harness;
 #[path = "cluster/nodes.rs"]
 mod nodes;
+#[allow(dead_code)] // the receivers this test does not use
+#[path = "api/receivers.rs"]
+mod receivers;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -31,7 +35,17 @@ async fn a_nats_outage_loses_no_acknowledged_message_and_duplicates_none() {
     let (a, mut b) = (cluster.node(5).await, cluster.node(6).await);
     let alice = a.session("alice").await;
     let bob = a.session("bob").await;
-    let chat = alice.group("outage", &[&bob]).await;
+    // Carol has no stream open (offline): each message is pushed to her webhook.
+    let carol = a.session("carol").await;
+    let carols = receivers::Receiver::webhook("nats-outage-secret").await;
+    let (status, target) = carol
+        .post(
+            "/api/v1/me/push-targets",
+            json!({ "kind": "webhook", "url": carols.url, "secret": "nats-outage-secret" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{target}");
+    let chat = alice.group("outage", &[&bob, &carol]).await;
     let mut stream = bob.stream(None).await;
     alice.say(&chat, "before").await;
     let before = stream.next_message().await;
@@ -89,4 +103,12 @@ async fn a_nats_outage_loses_no_acknowledged_message_and_duplicates_none() {
     let texts: Vec<&str> = page["items"].as_array().unwrap().iter().filter_map(|s| s["text"].as_str()).collect();
     assert_eq!(texts, ["after", "during, on B", "during, on A", "before"], "stored once each");
     drop(resumed);
+
+    // Carol was told of each message once, the ones sent during the outage included.
+    let pushed = carols.wait_accepted(4, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut bodies: Vec<String> =
+        carols.accepted().iter().map(|r| r.body["body"].as_str().unwrap().to_string()).collect();
+    bodies.sort();
+    assert_eq!(bodies, ["after", "before", "during, on A", "during, on B"], "{pushed:?}");
 }

@@ -191,8 +191,9 @@ pub trait PresenceBus: Send + Sync + 'static {
 #[async_trait]
 pub trait NotifyQueue: Send + Sync + 'static {
     /// Queues `job` on its user's topic. With a `delay`, it is handed out no sooner than
-    /// that from now, and only if no delayed job of the same user and chat is waiting
-    /// already (a burst in a chat makes one job, the first).
+    /// that from now, and only if no delayed job of the same user and
+    /// [`NotifyJob::delay_key`] is waiting already (a burst in a chat makes one job, the
+    /// first; a retry queued twice runs once).
     async fn queue_notification(&self, job: &NotifyJob, delay: Option<Duration>) -> Result<()>;
     /// The jobs for one push worker. Workers share them; one user's jobs are handed out in
     /// the order they became due, the next once the previous is acknowledged.

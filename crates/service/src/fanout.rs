@@ -11,7 +11,7 @@ use ports::{Bus, Store};
 use tokio::sync::mpsc;
 
 use crate::ChatService;
-use crate::workers::GroupHandler;
+use crate::workers::{DeliveryInfo, GroupHandler};
 
 /// The `fanout` consumer group's handler: reads the chat's members once per event, moves
 /// the chat's last activity forward for a new signal (one write, whatever the number of
@@ -31,7 +31,7 @@ impl Fanout {
 
 #[async_trait::async_trait]
 impl GroupHandler for Fanout {
-    async fn handle(&self, event: &ChatEvent, origin: Option<&str>) -> Result<()> {
+    async fn handle(&self, event: &ChatEvent, info: DeliveryInfo<'_>) -> Result<()> {
         let mut users = self.store.member_ids(event.chat_id).await?;
         for u in &event.also_notify {
             if !users.contains(u) {
@@ -47,7 +47,7 @@ impl GroupHandler for Fanout {
             }
         };
         let streams = async {
-            match origin {
+            match info.origin {
                 Some(origin) => self.bus.publish_fanned_out(&users, &event.event, origin).await,
                 None => self.bus.publish_user_event(&users, &event.event).await,
             }

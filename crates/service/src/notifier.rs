@@ -12,7 +12,7 @@ use std::time::Duration;
 use domain::{ChatEvent, Event, NotifyAction, NotifyJob, Result, SignalBody, id::now_ms};
 use ports::{Bus, Interest, Store};
 
-use crate::workers::GroupHandler;
+use crate::workers::{DeliveryInfo, GroupHandler};
 
 /// It reads every topic: new messages, and receipts (for clears).
 pub const NOTIFY_INTEREST: Interest = Interest::Every;
@@ -32,7 +32,7 @@ impl Notifier {
 
 #[async_trait::async_trait]
 impl GroupHandler for Notifier {
-    async fn handle(&self, event: &ChatEvent, _origin: Option<&str>) -> Result<()> {
+    async fn handle(&self, event: &ChatEvent, _info: DeliveryInfo<'_>) -> Result<()> {
         match &event.event {
             Event::SignalCreated { signal } => {
                 let signal = &signal.signal;
@@ -41,12 +41,13 @@ impl GroupHandler for Notifier {
                 let settings: HashMap<_, _> =
                     self.store.chat_notify_settings(signal.chat_id).await?.into_iter().collect();
                 let now = now_ms() as i64;
-                // Messages carry no mentions yet (the signals issue adds them).
-                let mentioned = false;
                 let told: Vec<_> = members
                     .iter()
                     .filter(|m| m.user_id != signal.author_id && m.read_up_to < signal.id)
-                    .filter(|m| settings.get(&m.user_id).copied().unwrap_or_default().allows(mentioned, now))
+                    .filter(|m| {
+                        let mentioned = signal.body.mentions(m.user_id);
+                        settings.get(&m.user_id).copied().unwrap_or_default().allows(mentioned, now)
+                    })
                     .map(|m| m.user_id)
                     .collect();
                 if told.is_empty() {
@@ -59,7 +60,8 @@ impl GroupHandler for Notifier {
                         chat_id: signal.chat_id,
                         signal_id: signal.id,
                         action: NotifyAction::Message,
-                        mentioned,
+                        mentioned: signal.body.mentions(*user),
+                        retry: None,
                     };
                     let delay = online.contains(user).then_some(self.delay);
                     async move { self.bus.queue_notification(&job, delay).await }
@@ -76,6 +78,7 @@ impl GroupHandler for Notifier {
                     signal_id: *read_up_to,
                     action: NotifyAction::Clear,
                     mentioned: false,
+                    retry: None,
                 };
                 self.bus.queue_notification(&job, None).await
             }

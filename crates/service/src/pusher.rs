@@ -4,31 +4,40 @@
 //! unread count) and sends it to each of the user's push targets through the gateway of
 //! its kind. A target that has it already (a record per target and idempotency key) is
 //! skipped, so a job handed out again sends nothing twice; a crash between sending and
-//! recording resends with the same idempotency key, which the gateway sees. Failures
-//! worth it are retried with exponential backoff and jitter (honouring `Retry-After`, up
-//! to a cap); past the last attempt the job becomes a dead letter for that target. A
-//! target the gateway calls gone is deleted.
+//! recording resends with the same idempotency key, which the gateway sees. A failure
+//! worth it is retried as a job of its own for that target, queued with a delay
+//! (exponential backoff and jitter, or the gateway's `Retry-After` up to a cap), so the
+//! user's other jobs do not wait behind it; past the last attempt it becomes a dead
+//! letter for that target. A target the gateway calls gone is deleted.
+//!
+//! What it reads per job: the user's targets, and a snapshot of the chat taken once for
+//! all the members' jobs of a message (members and their read markers, their settings,
+//! the latest signals for the unread count, the message's content) side by side; the
+//! record of what was sent only when the job may have been sent before (a redelivery, a
+//! retry); then it writes that record.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::OnceCell;
 
 use domain::{
-    ChatId, ChatKind, DeadLetter, NotifyAction, NotifyJob, PushTarget, Result, SignalBody, SignalId, UserId, id::now_ms,
+    ChatId, ChatKind, DeadLetter, NotifyAction, NotifyJob, NotifySettings, PushRetry, PushTarget, Result, SignalBody,
+    SignalId, UserId, id::now_ms,
 };
-use ports::{PushGateway, PushMessage, PushOutcome, SignalRange, Store};
+use ports::{Bus, PushGateway, PushMessage, PushOutcome, SignalRange, Store};
 use serde::{Deserialize, Serialize};
 
-use crate::workers::GroupHandler;
+use crate::workers::{DeliveryInfo, GroupHandler};
 
-/// The unread count stops at this (it reads that many signals at most; exact counts come
-/// with the signals issue's counters).
+/// The unread count is counted among this many latest signals of the chat (exact counts
+/// come with the signals issue's counters).
 pub const MAX_UNREAD_COUNT: usize = 20;
 /// Longest preview, in characters.
 const MAX_PREVIEW_CHARS: usize = 200;
-/// A `Retry-After` longer than this is cut to it (the job is held meanwhile).
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+/// A `Retry-After` longer than this is cut to it.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
 
 /// How much of a message a notification shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -83,15 +92,32 @@ pub struct PushCounts {
 
 pub(crate) struct Pusher {
     store: Arc<dyn Store>,
+    /// Where retries are queued.
+    bus: Arc<dyn Bus>,
     gateway: Arc<dyn PushGateway>,
     settings: PushSettings,
     counts: Arc<PushCounts>,
-    /// Recent messages' contents, by (chat, signal), with when they were read.
-    contents: Mutex<HashMap<(ChatId, SignalId), Cached>>,
+    /// Recent messages' snapshots, by (chat, signal), with when they were taken.
+    snapshots: Mutex<HashMap<(ChatId, SignalId), Taken>>,
 }
 
-/// A message's content (`None`: gone, or not a message) and when it was read.
-type Cached = (Instant, Option<Arc<Content>>);
+/// When a snapshot was first asked for, and the snapshot (once read).
+type Taken = (Instant, Arc<OnceCell<Arc<Snapshot>>>);
+
+/// What the push role reads of a chat to push one message, once for all its members'
+/// jobs: they were queued together and come together (also when delayed: by the same
+/// delay). Taken when the first of them is handled and reused [`SNAPSHOT_KEPT`], so a
+/// member who reads the chat, changes their level or leaves is seen within that.
+struct Snapshot {
+    /// The members' read markers.
+    read_up_to: HashMap<UserId, SignalId>,
+    /// The members' settings (the default for those not in it).
+    settings: HashMap<UserId, NotifySettings>,
+    /// The latest signals (id, author, whether a message), for the unread counts.
+    latest: Vec<(SignalId, UserId, bool)>,
+    /// What the notification shows; `None`: the message is gone, or not a message.
+    content: Option<Content>,
+}
 
 /// What a message's notification shows, whoever it is for.
 struct Content {
@@ -100,24 +126,25 @@ struct Content {
     sender: String,
 }
 
-/// How long a message's content is reused for the other members it is pushed to (a
-/// message deleted meanwhile may still be pushed within this).
-const CONTENT_KEPT: Duration = Duration::from_secs(5);
-/// Contents kept at most (older ones are dropped past this).
-const MAX_CONTENTS: usize = 4096;
+/// How long a message's snapshot is reused for the other members it is pushed to.
+const SNAPSHOT_KEPT: Duration = Duration::from_secs(1);
+/// Snapshots kept at most (older ones are dropped past this).
+const MAX_SNAPSHOTS: usize = 4096;
 
 impl Pusher {
     pub(crate) fn new(
         store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
         gateway: Arc<dyn PushGateway>,
         settings: PushSettings,
         counts: Arc<PushCounts>,
     ) -> Self {
-        Self { store, gateway, settings, counts, contents: Mutex::default() }
+        Self { store, bus, gateway, settings, counts, snapshots: Mutex::default() }
     }
 
-    /// The notification of `job`, or `None` when nothing should be sent any more.
-    async fn message(&self, job: &NotifyJob) -> Result<Option<PushMessage>> {
+    /// The targets `job` goes to (a retry: its one target, if it still exists) and its
+    /// notification, or `None` when nothing should be sent any more.
+    async fn prepare(&self, job: &NotifyJob) -> Result<Option<(Vec<PushTarget>, PushMessage)>> {
         let mut message = PushMessage {
             key: job.key(),
             action: job.action,
@@ -130,54 +157,71 @@ impl Pusher {
             ttl: self.settings.ttl,
         };
         if job.action == NotifyAction::Clear {
-            let member = self.store.member(job.chat_id, job.user_id).await?;
-            return Ok(member.map(|_| message));
+            let (targets, member) =
+                tokio::try_join!(self.store.push_targets(job.user_id), self.store.member(job.chat_id, job.user_id))?;
+            let targets = retried(job, targets);
+            return Ok((member.is_some() && !targets.is_empty()).then_some((targets, message)));
         }
-        let (member, settings) = tokio::try_join!(
-            self.store.member(job.chat_id, job.user_id),
-            self.store.notify_settings(job.chat_id, job.user_id),
-        )?;
-        let Some(member) = member else { return Ok(None) };
-        if member.read_up_to >= job.signal_id || !settings.allows(job.mentioned, now_ms() as i64) {
+        let (targets, snapshot) =
+            tokio::try_join!(self.store.push_targets(job.user_id), self.snapshot(job.chat_id, job.signal_id))?;
+        let targets = retried(job, targets);
+        let (Some(&read_up_to), Some(content)) = (snapshot.read_up_to.get(&job.user_id), &snapshot.content) else {
+            return Ok(None);
+        };
+        let settings = snapshot.settings.get(&job.user_id).copied().unwrap_or_default();
+        if targets.is_empty() || read_up_to >= job.signal_id || !settings.allows(job.mentioned, now_ms() as i64) {
             return Ok(None);
         }
-        let (content, unread) = tokio::try_join!(
-            self.content(job),
-            self.store.signals(job.chat_id, SignalRange::After(member.read_up_to), MAX_UNREAD_COUNT),
-        )?;
-        let Some(content) = content else { return Ok(None) };
-        message.unread =
-            unread.iter().filter(|s| s.author_id != job.user_id && matches!(s.body, SignalBody::Msg { .. })).count()
-                as u32;
+        message.unread = snapshot
+            .latest
+            .iter()
+            .filter(|(id, author, is_message)| *id > read_up_to && *author != job.user_id && *is_message)
+            .count() as u32;
         if self.settings.preview != Preview::None {
             message.title = Some(content.title.clone());
             message.body = Some(content.body.clone());
             message.sender = Some(content.sender.clone());
         }
-        Ok(Some(message))
+        Ok(Some((targets, message)))
     }
 
-    /// What a message's notification says, the same for each member told: read once per
-    /// message and kept [`CONTENT_KEPT`] (`None`: the message is gone, or not a message).
-    async fn content(&self, job: &NotifyJob) -> Result<Option<Arc<Content>>> {
-        let key = (job.chat_id, job.signal_id);
-        if let Some((at, content)) = self.contents.lock().unwrap_or_else(|e| e.into_inner()).get(&key)
-            && at.elapsed() < CONTENT_KEPT
-        {
-            return Ok(content.clone());
-        }
-        let content = self.read_content(job).await?;
-        let mut contents = self.contents.lock().unwrap_or_else(|e| e.into_inner());
-        if contents.len() >= MAX_CONTENTS {
-            contents.retain(|_, (at, _)| at.elapsed() < CONTENT_KEPT);
-        }
-        contents.insert(key, (Instant::now(), content.clone()));
-        Ok(content)
+    /// The snapshot of `chat` for message `signal`: read once for the jobs that come
+    /// within [`SNAPSHOT_KEPT`] of each other (the first reads, the others wait for it).
+    async fn snapshot(&self, chat: ChatId, signal: SignalId) -> Result<Arc<Snapshot>> {
+        let cell = {
+            let mut snapshots = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
+            if snapshots.len() >= MAX_SNAPSHOTS {
+                snapshots.retain(|_, (at, _)| at.elapsed() < SNAPSHOT_KEPT);
+            }
+            match snapshots.get(&(chat, signal)) {
+                Some((at, cell)) if at.elapsed() < SNAPSHOT_KEPT => cell.clone(),
+                _ => {
+                    let cell = Arc::new(OnceCell::new());
+                    snapshots.insert((chat, signal), (Instant::now(), cell.clone()));
+                    cell
+                }
+            }
+        };
+        cell.get_or_try_init(|| self.read_snapshot(chat, signal)).await.cloned()
     }
 
-    async fn read_content(&self, job: &NotifyJob) -> Result<Option<Arc<Content>>> {
-        let (signal, chat) =
-            tokio::try_join!(self.store.signal(job.chat_id, job.signal_id), self.store.chat(job.chat_id))?;
+    async fn read_snapshot(&self, chat: ChatId, signal: SignalId) -> Result<Arc<Snapshot>> {
+        let (members, settings, latest, content) = tokio::try_join!(
+            self.store.members(chat),
+            self.store.chat_notify_settings(chat),
+            self.store.signals(chat, SignalRange::Latest, MAX_UNREAD_COUNT),
+            self.read_content(chat, signal),
+        )?;
+        Ok(Arc::new(Snapshot {
+            read_up_to: members.into_iter().map(|m| (m.user_id, m.read_up_to)).collect(),
+            settings: settings.into_iter().collect(),
+            latest: latest.iter().map(|s| (s.id, s.author_id, matches!(s.body, SignalBody::Msg { .. }))).collect(),
+            content,
+        }))
+    }
+
+    async fn read_content(&self, chat_id: ChatId, signal_id: SignalId) -> Result<Option<Content>> {
+        let (signal, chat) = tokio::try_join!(self.store.signal(chat_id, signal_id), self.store.chat(chat_id))?;
         let (Some(signal), Some(chat)) = (signal, chat) else { return Ok(None) };
         let SignalBody::Msg { text, attachments, .. } = &signal.body else { return Ok(None) };
         let sender = self.store.user(signal.author_id).await?.map_or_else(|| "Someone".into(), |u| u.display_name);
@@ -193,55 +237,67 @@ impl Pusher {
             },
             _ => format!("{sender} wrote"),
         };
-        Ok(Some(Arc::new(Content { title, body, sender })))
+        Ok(Some(Content { title, body, sender }))
     }
 
-    /// Sends `message` to one target, retrying as the outcome says.
-    async fn deliver(&self, user: UserId, target: &PushTarget, message: &PushMessage) -> Result<()> {
-        if self.store.push_sent(target.id, &message.key).await? {
+    /// Sends `message` to one target; a failure worth it is queued again for that target.
+    /// `maybe_sent`: the job may have reached it before (look at the record first).
+    async fn deliver(
+        &self,
+        job: &NotifyJob,
+        target: &PushTarget,
+        message: &PushMessage,
+        maybe_sent: bool,
+    ) -> Result<()> {
+        if maybe_sent && self.store.push_sent(target.id, &message.key).await? {
             return Ok(());
         }
-        let mut attempt = 1;
-        loop {
-            let outcome = self.gateway.send(target, message).await;
-            let failure = match outcome {
-                PushOutcome::Delivered => {
-                    self.store.record_push_sent(target.id, &message.key).await?;
-                    self.counts.sent.fetch_add(1, Ordering::Relaxed);
-                    return Ok(());
-                }
-                PushOutcome::Gone => {
-                    tracing::info!(target = %target.id, %user, kind = target.spec.kind(), "push: the target is gone; deleting it");
-                    self.store.delete_push_target(user, target.id).await?;
-                    self.counts.gone.fetch_add(1, Ordering::Relaxed);
-                    return Ok(());
-                }
-                PushOutcome::Refused { reason } => reason,
-                PushOutcome::Retry { after, reason } if attempt < self.settings.attempts => {
-                    self.counts.retried.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(target = %target.id, attempt, %reason, "push: retrying");
-                    let wait =
-                        after.map_or_else(|| backoff(self.settings.retry_base, attempt), |a| a.min(MAX_RETRY_AFTER));
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                    continue;
-                }
-                PushOutcome::Retry { reason, .. } => reason,
-            };
-            tracing::warn!(target = %target.id, %user, attempts = attempt, reason = %failure, "push: giving up (dead letter)");
-            let letter = DeadLetter {
-                at: now_ms() as i64,
-                user_id: user,
-                target_id: target.id,
-                key: message.key.clone(),
-                attempts: attempt,
-                error: failure,
-            };
-            self.store.add_dead_letter(&letter).await?;
-            self.counts.dead.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
-        }
+        let user = job.user_id;
+        let attempt = job.retry.map_or(1, |r| r.attempt);
+        let failure = match self.gateway.send(target, message).await {
+            PushOutcome::Delivered => {
+                self.store.record_push_sent(target.id, &message.key).await?;
+                self.counts.sent.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            PushOutcome::Gone => {
+                tracing::info!(target = %target.id, %user, kind = target.spec.kind(), "push: the target is gone; deleting it");
+                self.store.delete_push_target(user, target.id).await?;
+                self.counts.gone.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            PushOutcome::Refused { reason } => reason,
+            PushOutcome::Retry { after, reason } if attempt < self.settings.attempts => {
+                self.counts.retried.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(target = %target.id, attempt, %reason, "push: retrying later");
+                let wait = after.map_or_else(|| backoff(self.settings.retry_base, attempt), |a| a.min(MAX_RETRY_AFTER));
+                let retry =
+                    NotifyJob { retry: Some(PushRetry { target_id: target.id, attempt: attempt + 1 }), ..job.clone() };
+                return self.bus.queue_notification(&retry, Some(wait)).await;
+            }
+            PushOutcome::Retry { reason, .. } => reason,
+        };
+        tracing::warn!(target = %target.id, %user, attempts = attempt, reason = %failure, "push: giving up (dead letter)");
+        let letter = DeadLetter {
+            at: now_ms() as i64,
+            user_id: user,
+            target_id: target.id,
+            key: message.key.clone(),
+            attempts: attempt,
+            error: failure,
+        };
+        self.store.add_dead_letter(&letter).await?;
+        self.counts.dead.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
+}
+
+/// The targets a job goes to: all of them, or a retry's one.
+fn retried(job: &NotifyJob, mut targets: Vec<PushTarget>) -> Vec<PushTarget> {
+    if let Some(retry) = job.retry {
+        targets.retain(|t| t.id == retry.target_id);
+    }
+    targets
 }
 
 /// A gateway for a process that sends no pushes (tools, tests of other things): it takes
@@ -282,16 +338,13 @@ fn preview(text: &str) -> String {
 
 #[async_trait::async_trait]
 impl GroupHandler<NotifyJob> for Pusher {
-    async fn handle(&self, job: &NotifyJob, _origin: Option<&str>) -> Result<()> {
-        let targets = self.store.push_targets(job.user_id).await?;
-        if targets.is_empty() {
-            return Ok(());
-        }
-        let Some(message) = self.message(job).await? else {
+    async fn handle(&self, job: &NotifyJob, info: DeliveryInfo<'_>) -> Result<()> {
+        let Some((targets, message)) = self.prepare(job).await? else {
             self.counts.skipped.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         };
-        let sends = targets.iter().map(|t| self.deliver(job.user_id, t, &message));
+        let maybe_sent = info.redeliveries > 0 || job.retry.is_some();
+        let sends = targets.iter().map(|t| self.deliver(job, t, &message, maybe_sent));
         futures::future::try_join_all(sends).await.map(drop)
     }
 }

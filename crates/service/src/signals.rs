@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use domain::{
-    AttachmentId, ChatEvent, ChatId, Error, ErrorCode, Event, Page, ReactionCount, Result, Signal, SignalBody,
-    SignalId, SignalKind, SignalView, User, UserId, rules,
+    AttachmentId, ChatEvent, ChatId, Error, ErrorCode, Event, Member, Page, ReactionCount, Result, Role, Signal,
+    SignalBody, SignalId, SignalKind, SignalView, User, UserId, rules,
 };
 use ports::{InsertSignalOutcome, SignalRange};
 
@@ -24,9 +24,45 @@ pub struct NewMessage {
     pub reply_to: Option<SignalId>,
     /// Uploads of the sender to this chat, not sent yet (at most 10).
     pub attachments: Vec<AttachmentId>,
+    /// Members whose attention it calls (at most [`MAX_MENTIONS`]).
+    pub mentions: Vec<UserId>,
+    /// It calls every member's attention: owners and admins only.
+    pub everyone: bool,
 }
 
+/// Most members one message may mention by name.
+pub const MAX_MENTIONS: usize = 100;
+
 impl ChatService {
+    /// The mentions of a message `member` sends, each once in id order: every one a member
+    /// of the chat (else 422 `mention_not_member`), at most [`MAX_MENTIONS`]; `everyone`
+    /// only from an owner or admin (else 403 `not_an_admin`).
+    async fn check_mentions(&self, member: &Member, mut mentions: Vec<UserId>, everyone: bool) -> Result<Vec<UserId>> {
+        if everyone && member.role == Role::Member {
+            return Err(Error::forbidden(ErrorCode::NotAnAdmin, "only the owner or an admin may mention everyone"));
+        }
+        mentions.sort();
+        mentions.dedup();
+        if mentions.len() > MAX_MENTIONS {
+            return Err(Error::invalid(
+                ErrorCode::TooManyMentions,
+                format!("a message mentions at most {MAX_MENTIONS} members"),
+            ));
+        }
+        if mentions.is_empty() {
+            return Ok(mentions);
+        }
+        let members: std::collections::HashSet<_> =
+            self.store.members(member.chat_id).await?.into_iter().map(|m| m.user_id).collect();
+        if mentions.iter().any(|u| !members.contains(u)) {
+            return Err(Error::invalid(
+                ErrorCode::MentionNotMember,
+                "mentions name someone who is not a member of this chat",
+            ));
+        }
+        Ok(mentions)
+    }
+
     /// Posts a message. A retry with the same nonce returns the first signal and stores
     /// nothing; it announces the signal again only if this process has not (the first
     /// attempt may have died before announcing). The flag says whether this call created it.
@@ -42,7 +78,8 @@ impl ChatService {
         } else {
             String::new()
         };
-        self.membership(actor, chat_id).await?;
+        let member = self.membership(actor, chat_id).await?;
+        let mentions = self.check_mentions(&member, msg.mentions, msg.everyone).await?;
         if let Some(reply_to) = msg.reply_to
             && self.store.signal(chat_id, reply_to).await?.is_none()
         {
@@ -53,7 +90,7 @@ impl ChatService {
             id: self.ids.next_id(),
             chat_id,
             author_id: actor.id,
-            body: SignalBody::Msg { text, reply_to: msg.reply_to, attachments },
+            body: SignalBody::Msg { text, reply_to: msg.reply_to, attachments, mentions, everyone: msg.everyone },
         };
         match self.store.insert_signal(&signal, Some(&msg.nonce)).await? {
             InsertSignalOutcome::Inserted => {

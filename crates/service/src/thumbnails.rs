@@ -15,7 +15,7 @@ use image::{DynamicImage, ImageDecoder, ImageReader, Rgb, RgbImage};
 use ports::{BlobHolder, Blobs, Store};
 use sha2::{Digest, Sha256};
 
-use crate::workers::GroupHandler;
+use crate::workers::{DeliveryInfo, GroupHandler};
 
 /// The consumer group of the chat-event log that makes thumbnails.
 pub const THUMBNAILS_GROUP: &str = "thumbnails";
@@ -126,7 +126,7 @@ impl Thumbnails {
 
 #[async_trait::async_trait]
 impl GroupHandler for Thumbnails {
-    async fn handle(&self, event: &ChatEvent, _origin: Option<&str>) -> Result<()> {
+    async fn handle(&self, event: &ChatEvent, _info: DeliveryInfo<'_>) -> Result<()> {
         let Event::SignalCreated { signal } = &event.event else { return Ok(()) };
         let SignalBody::Msg { attachments, .. } = &signal.signal.body else { return Ok(()) };
         let mut seen = HashSet::new();

@@ -117,7 +117,14 @@ async fn concurrent_sends_with_one_nonce_store_and_announce_one_message() {
         h.service.send_message(
             &alice,
             chat.id,
-            NewMessage { text: "once".into(), nonce: "same".into(), reply_to: None, attachments: vec![] },
+            NewMessage {
+                text: "once".into(),
+                nonce: "same".into(),
+                reply_to: None,
+                attachments: vec![],
+                mentions: vec![],
+                everyone: false,
+            },
         )
     }))
     .await;
@@ -144,7 +151,14 @@ async fn reaction_counts_stay_exact_under_concurrent_toggles() {
     }
     let ids: Vec<Id> = people.iter().map(|p| p.id).collect();
     let chat = h.service.create_group(&owner, "g", &ids, None).await.unwrap().0;
-    let msg = NewMessage { text: "vote".into(), nonce: "v".into(), reply_to: None, attachments: vec![] };
+    let msg = NewMessage {
+        text: "vote".into(),
+        nonce: "v".into(),
+        reply_to: None,
+        attachments: vec![],
+        mentions: vec![],
+        everyone: false,
+    };
     let (signal, _) = h.service.send_message(&owner, chat.id, msg).await.unwrap();
     let sid = signal.signal.id;
     // Everyone adds twice at once; the even ones then remove twice at once.
@@ -202,6 +216,8 @@ async fn receipts_come_from_watermarks_and_exclude_the_author() {
         nonce: nonce.into(),
         reply_to: None,
         attachments: vec![],
+        mentions: vec![],
+        everyone: false,
     };
     let (m1, _) = h.service.send_message(&alice, chat.id, send("one", "1")).await.unwrap();
     let (m2, _) = h.service.send_message(&alice, chat.id, send("two", "2")).await.unwrap();

@@ -36,7 +36,7 @@ async fn send(f: &Fixture, chat: Id, author: Id, attachments: Vec<Attachment>) -
         id: f.id(),
         chat_id: chat,
         author_id: author,
-        body: SignalBody::Msg { text: String::new(), reply_to: None, attachments },
+        body: SignalBody::Msg { text: String::new(), reply_to: None, attachments, mentions: vec![], everyone: false },
     };
     assert_eq!(f.store.insert_signal(&signal, None).await.unwrap(), InsertSignalOutcome::Inserted);
     signal

@@ -12,7 +12,13 @@ fn msg(chat: Id, id: Id, author: Id, text: &str) -> Signal {
         id,
         chat_id: chat,
         author_id: author,
-        body: SignalBody::Msg { text: text.into(), reply_to: None, attachments: vec![] },
+        body: SignalBody::Msg {
+            text: text.into(),
+            reply_to: None,
+            attachments: vec![],
+            mentions: vec![],
+            everyone: false,
+        },
     }
 }
 
@@ -21,7 +27,13 @@ pub async fn insert_and_read(f: &Fixture) {
     let chat = f.group(&[a, b]).await;
     let first = msg(chat.id, f.id(), a, "hello 👋, «world»");
     let reply = Signal {
-        body: SignalBody::Msg { text: "hi".into(), reply_to: Some(first.id), attachments: vec![] },
+        body: SignalBody::Msg {
+            text: "hi".into(),
+            reply_to: Some(first.id),
+            attachments: vec![],
+            mentions: vec![],
+            everyone: false,
+        },
         ..msg(chat.id, f.id(), b, "")
     };
     let joined = Signal { id: f.id(), chat_id: chat.id, author_id: a, body: SignalBody::Joined { users: vec![a, b] } };

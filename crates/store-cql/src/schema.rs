@@ -28,6 +28,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (8, "thumbnails", include_str!("../migrations/0008_thumbnails.cql")),
     (9, "blob_collector", include_str!("../migrations/0009_blob_collector.cql")),
     (10, "notifications", include_str!("../migrations/0010_notifications.cql")),
+    (11, "mentions", include_str!("../migrations/0011_mentions.cql")),
 ];
 
 const LEASE_SECS: i32 = 120;

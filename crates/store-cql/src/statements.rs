@@ -115,7 +115,7 @@ pub struct Statements {
     pub claim_server_key: PreparedStatement,
 }
 
-pub const SIGNAL_COLUMNS: &str = "chat_id, signal_id, author_id, kind, text, reply_to, subjects, attachments";
+pub const SIGNAL_COLUMNS: &str = "chat_id, signal_id, author_id, kind, text, reply_to, subjects, attachments, everyone";
 pub const USER_COLUMNS: &str = "id, username, display_name, issuer, subject, created_at";
 pub const MEMBER_COLUMNS: &str = "chat_id, user_id, role, joined_at, delivered_up_to, read_up_to";
 
@@ -184,7 +184,7 @@ impl Statements {
             )
             .await?,
             insert_signal: p(
-                format!("INSERT INTO signals (bucket, {SIGNAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                format!("INSERT INTO signals (bucket, {SIGNAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                 idem,
             )
             .await?,

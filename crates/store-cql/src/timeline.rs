@@ -9,14 +9,15 @@ use crate::CqlStore;
 use crate::store::{corrupt, first, rows};
 use crate::udt::AttachmentUdt;
 
-type SignalRow = (i64, i64, i64, String, Option<String>, Option<i64>, Option<Vec<i64>>, Option<Vec<AttachmentUdt>>);
+type SignalRow =
+    (i64, i64, i64, String, Option<String>, Option<i64>, Option<Vec<i64>>, Option<Vec<AttachmentUdt>>, Option<bool>);
 
 fn to_signal(r: SignalRow) -> Result<Signal> {
     let kind = SignalKind::parse(&r.3).ok_or_else(|| corrupt("signal"))?;
     let chat = Id::from_i64(r.0);
     let users = r.6.unwrap_or_default().into_iter().map(Id::from_i64).collect();
     let attachments = r.7.unwrap_or_default().into_iter().map(|a| a.into_attachment(chat)).collect::<Result<_>>()?;
-    let body = SignalBody::from_columns(kind, r.4, r.5.map(Id::from_i64), users, attachments)
+    let body = SignalBody::from_columns(kind, r.4, r.5.map(Id::from_i64), users, attachments, r.8.unwrap_or(false))
         .ok_or_else(|| corrupt("signal"))?;
     Ok(Signal { chat_id: chat, id: Id::from_i64(r.1), author_id: Id::from_i64(r.2), body })
 }
@@ -61,7 +62,7 @@ impl CqlStore {
     }
 
     async fn write_signal_row(&self, s: &Signal) -> Result<()> {
-        let (kind, text, reply_to, users, attachments) = s.body.columns();
+        let (kind, text, reply_to, users, attachments, everyone) = s.body.columns();
         let users: Option<Vec<i64>> = (!users.is_empty()).then(|| users.iter().map(|u| u.as_i64()).collect());
         let attachments: Option<Vec<AttachmentUdt>> =
             (!attachments.is_empty()).then(|| attachments.iter().map(AttachmentUdt::from).collect());
@@ -75,6 +76,7 @@ impl CqlStore {
             reply_to.map(Id::as_i64),
             users,
             attachments,
+            everyone,
         );
         self.run(&self.st.insert_signal, values).await.map(drop)
     }

@@ -54,7 +54,13 @@ fn msg(chat: Id, id: Id, author: Id, text: &str) -> Signal {
         id,
         chat_id: chat,
         author_id: author,
-        body: SignalBody::Msg { text: text.into(), reply_to: None, attachments: vec![] },
+        body: SignalBody::Msg {
+            text: text.into(),
+            reply_to: None,
+            attachments: vec![],
+            mentions: vec![],
+            everyone: false,
+        },
     }
 }
 

@@ -10,7 +10,7 @@ use rusqlite::types::Type;
 pub const USER_COLUMNS: &str = "id, username, display_name, issuer, subject, created_at";
 pub const CHAT_COLUMNS: &str = "id, kind, title, created_by, created_at";
 pub const MEMBER_COLUMNS: &str = "chat_id, user_id, role, joined_at, delivered_up_to, read_up_to";
-pub const SIGNAL_COLUMNS: &str = "chat_id, id, author_id, kind, text, reply_to, subjects, attachments";
+pub const SIGNAL_COLUMNS: &str = "chat_id, id, author_id, kind, text, reply_to, subjects, attachments, everyone";
 pub const ATTACHMENT_COLUMNS: &str = "id, chat_id, uploader_id, filename, content_type, size, sha256, kind, width, height, created_at, claimed_by, signal_id";
 
 fn id(row: &Row<'_>, i: usize) -> rusqlite::Result<Id> {
@@ -84,7 +84,7 @@ pub fn signal(row: &Row<'_>) -> rusqlite::Result<Signal> {
         chat_id: id(row, 0)?,
         id: id(row, 1)?,
         author_id: id(row, 2)?,
-        body: SignalBody::from_columns(kind, row.get(4)?, reply_to, users, attachments)
+        body: SignalBody::from_columns(kind, row.get(4)?, reply_to, users, attachments, row.get(8)?)
             .ok_or_else(|| bad(4, "message text"))?,
     })
 }

@@ -40,7 +40,14 @@ async fn send_signal(
     ApiJson(body): ApiJson<SendSignalIn>,
 ) -> ApiResult<(StatusCode, Json<SignalOut>)> {
     let SendableKind::Msg = body.kind;
-    let msg = NewMessage { text: body.text, nonce: body.nonce, reply_to: body.reply_to, attachments: body.attachments };
+    let msg = NewMessage {
+        text: body.text,
+        nonce: body.nonce,
+        reply_to: body.reply_to,
+        attachments: body.attachments,
+        mentions: body.mentions,
+        everyone: body.mention_everyone,
+    };
     let (signal, created) = state.service.send_message(&user, chat_id, msg).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(signal.into())))

@@ -304,6 +304,13 @@ pub struct SignalOut {
     /// For `msg`: its files, in the order sent.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<AttachmentOut>,
+    /// For `msg`: the members it mentions, in id order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    pub mentions: Vec<Id>,
+    /// For `msg`: it mentions every member (`@everyone`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub mention_everyone: bool,
     pub created_at: String,
     pub reactions: Vec<ReactionOut>,
 }
@@ -312,11 +319,16 @@ impl From<SignalView> for SignalOut {
     fn from(v: SignalView) -> Self {
         let s = v.signal;
         let kind = s.kind().into();
-        let (text, reply_to, user_ids, attachments) = match s.body {
-            SignalBody::Msg { text, reply_to, attachments } => {
-                (Some(text), reply_to, vec![], attachments.into_iter().map(AttachmentOut::from).collect())
-            }
-            SignalBody::Joined { users } | SignalBody::Left { users } => (None, None, users, vec![]),
+        let (text, reply_to, user_ids, attachments, mentions, mention_everyone) = match s.body {
+            SignalBody::Msg { text, reply_to, attachments, mentions, everyone } => (
+                Some(text),
+                reply_to,
+                vec![],
+                attachments.into_iter().map(AttachmentOut::from).collect(),
+                mentions,
+                everyone,
+            ),
+            SignalBody::Joined { users } | SignalBody::Left { users } => (None, None, users, vec![], vec![], false),
         };
         Self {
             id: s.id,
@@ -327,6 +339,8 @@ impl From<SignalView> for SignalOut {
             reply_to,
             user_ids,
             attachments,
+            mentions,
+            mention_everyone,
             created_at: timestamp(s.id.unix_ms() as i64),
             reactions: v.reactions.into_iter().map(ReactionOut::from).collect(),
         }
@@ -556,6 +570,15 @@ pub struct SendSignalIn {
     pub nonce: String,
     #[schema(value_type = Option<String>)]
     pub reply_to: Option<Id>,
+    /// Members whose attention it calls (at most 100, each a member of the chat; else 422
+    /// `mention_not_member` / `too_many_mentions`).
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub mentions: Vec<Id>,
+    /// Calls every member's attention (`@everyone`): owners and admins only (else 403
+    /// `not_an_admin`).
+    #[serde(default)]
+    pub mention_everyone: bool,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -20,6 +20,13 @@ pub struct TestServer {
     _dir: tempfile::TempDir,
 }
 
+impl TestServer {
+    /// The configuration it runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
 impl Drop for TestServer {
     /// Stops the server; drops its CQL keyspace (every table costs Cassandra heap, and a
     /// test run makes dozens).

@@ -38,6 +38,8 @@ struct Behaviour {
     fail: Option<(u16, u32)>,
     /// A `Retry-After` to send with failures.
     retry_after: Option<u64>,
+    /// Answer this status to every request whose `body` is this text.
+    fail_body: Option<(String, u16)>,
     /// Matrix: the pushkeys to answer as rejected.
     rejected: Vec<String>,
     /// Hold the answer to the first request this long.
@@ -87,6 +89,11 @@ impl Receiver {
         b.retry_after = retry_after;
     }
 
+    /// Answers `status` to every notification whose body is `text`.
+    pub fn fail_body(&self, text: &str, status: u16) {
+        self.inner.behaviour.lock().unwrap().fail_body = Some((text.into(), status));
+    }
+
     /// Holds the answer to the first request for `delay` (its sender may die meanwhile).
     pub fn hold_first(&self, delay: Duration) {
         self.inner.behaviour.lock().unwrap().hold_first = delay;
@@ -125,6 +132,7 @@ impl Receiver {
 
 async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
     let first = inner.arrived.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+    let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let (fail, retry_after, rejected, hold) = {
         let mut b = inner.behaviour.lock().unwrap();
         let fail = match &mut b.fail {
@@ -132,12 +140,11 @@ async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
                 *count -= 1;
                 Some(*status)
             }
-            _ => None,
+            _ => b.fail_body.as_ref().filter(|(text, _)| value["body"] == text.as_str()).map(|(_, status)| *status),
         };
         (fail, b.retry_after, b.rejected.clone(), if first { b.hold_first } else { Duration::ZERO })
     };
     tokio::time::sleep(hold).await;
-    let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let mut status = fail.unwrap_or(200);
     if let Some(secret) = &inner.secret
         && status == 200

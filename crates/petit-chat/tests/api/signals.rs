@@ -157,3 +157,57 @@ async fn reactions_count_once_per_person_and_emoji() {
         json!([{ "emoji": "👍", "count": 1, "me": false }, { "emoji": "👩🏽‍💻", "count": 1, "me": false }])
     );
 }
+
+#[tokio::test]
+async fn mentions_name_members_and_everyone_is_for_owners_and_admins() {
+    let server = TestServer::start().await;
+    let (alice, bob, carol, dave) = (
+        server.login("alice").await,
+        server.login("bob").await,
+        server.login("carol").await,
+        server.login("dave").await,
+    );
+    let chat = alice.group("g", &[&bob, &carol]).await;
+    let path = format!("/api/v1/chats/{chat}/signals");
+    let mut bobs = bob.stream(None).await;
+    // Each mentioned member once, in id order; the event carries them too.
+    let (status, sent) = alice
+        .post(
+            &path,
+            json!({ "kind": "msg", "text": "@bob @carol", "nonce": "m1", "mentions": [carol.id, bob.id, bob.id] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    let mut expected = vec![bob.id.clone(), carol.id.clone()];
+    expected.sort_by_key(|id| id.parse::<u64>().unwrap());
+    assert_eq!(sent["mentions"], json!(expected));
+    assert_eq!(sent["mention_everyone"], Value::Null, "no flag unless set");
+    let event = loop {
+        let e = bobs.next().await;
+        if e.event == "signal.created" {
+            break e;
+        }
+    };
+    assert_eq!(event.data["signal"]["mentions"], json!(expected));
+    let (_, page) = bob.get(&path).await;
+    assert_eq!(page["items"][0]["mentions"], json!(expected), "stored with the message");
+    // Refused: a non-member, too many, @everyone from a plain member. Nothing is stored.
+    let too_many: Vec<String> = (0..101).map(|n| format!("{}", 1_000_000 + n)).collect();
+    let cases = [
+        (&alice, json!({ "mentions": [dave.id] }), StatusCode::UNPROCESSABLE_ENTITY, "mention_not_member"),
+        (&alice, json!({ "mentions": too_many }), StatusCode::UNPROCESSABLE_ENTITY, "too_many_mentions"),
+        (&bob, json!({ "mention_everyone": true }), StatusCode::FORBIDDEN, "not_an_admin"),
+    ];
+    for (n, (who, extra, status, code)) in cases.into_iter().enumerate() {
+        let mut body = json!({ "kind": "msg", "text": "refused", "nonce": format!("bad-{n}") });
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let (got, problem) = who.post(&path, body).await;
+        assert_eq!((got, problem["code"].as_str()), (status, Some(code)), "{problem}");
+    }
+    let (_, page) = alice.get(&path).await;
+    assert!(page["items"].as_array().unwrap().iter().all(|s| s["text"] != "refused"), "{page}");
+    // The owner may call everyone.
+    let (status, all) =
+        alice.post(&path, json!({ "kind": "msg", "text": "@everyone", "nonce": "m2", "mention_everyone": true })).await;
+    assert_eq!((status, &all["mention_everyone"]), (StatusCode::CREATED, &json!(true)), "{all}");
+}

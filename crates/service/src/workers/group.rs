@@ -19,11 +19,19 @@ use tokio_util::sync::CancellationToken;
 
 use super::GroupCounts;
 
-/// What a consumer group does with one chat event. `origin` is the bus's stable id of the
-/// event, when it has one (the same on every redelivery).
+/// What a consumer group does with one chat event (or job).
 #[async_trait]
 pub(crate) trait GroupHandler<T = ChatEvent>: Send + Sync + 'static {
-    async fn handle(&self, event: &T, origin: Option<&str>) -> Result<()>;
+    async fn handle(&self, event: &T, info: DeliveryInfo<'_>) -> Result<()>;
+}
+
+/// How an event reached its handler.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DeliveryInfo<'a> {
+    /// The bus's stable id of the event, when it has one (the same on every redelivery).
+    pub origin: Option<&'a str>,
+    /// How many times it was handed out before (0 the first time).
+    pub redeliveries: u32,
 }
 
 /// How long a failed event is held before it is handed back (a store or bus that just
@@ -73,7 +81,13 @@ pub(crate) async fn consume<T: std::fmt::Debug + Send + Sync + 'static>(
         in_hand.spawn(async move {
             let _permit = permit;
             let event = format!("{:?}", delivery.event);
-            match handler.handle(&delivery.event, delivery.origin.as_deref()).await {
+            match handler
+                .handle(
+                    &delivery.event,
+                    DeliveryInfo { origin: delivery.origin.as_deref(), redeliveries: delivery.redeliveries },
+                )
+                .await
+            {
                 Ok(()) => match (delivery.ack)().await {
                     Ok(()) => {
                         counts.processed.fetch_add(1, Ordering::Relaxed);

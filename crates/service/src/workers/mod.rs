@@ -15,7 +15,7 @@ use domain::{Error, ErrorCode, Result};
 use ports::{Blobs, Bus, Interest, PushGateway, Store};
 use tokio_util::sync::CancellationToken;
 
-pub(crate) use group::GroupHandler;
+pub(crate) use group::{DeliveryInfo, GroupHandler};
 
 /// What a worker process does. `serve` runs every role by default; `worker --roles` any set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -314,6 +314,7 @@ impl Runner {
                 let counts = self.stats.push.clone();
                 let handler = Arc::new(crate::pusher::Pusher::new(
                     self.store.clone(),
+                    self.bus.clone(),
                     self.push.clone(),
                     self.settings.push,
                     counts,

@@ -23,9 +23,9 @@ impl TimelineStore for SqliteStore {
                     return Ok(InsertSignalOutcome::Duplicate(Id::from_i64(first)));
                 }
             }
-            let (kind, text, reply_to, users, attachments) = s.body.columns();
+            let (kind, text, reply_to, users, attachments, everyone) = s.body.columns();
             tx.execute(
-                &format!("INSERT INTO signals ({SIGNAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                &format!("INSERT INTO signals ({SIGNAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
                 params![
                     s.chat_id.as_i64(),
                     s.id.as_i64(),
@@ -34,7 +34,8 @@ impl TimelineStore for SqliteStore {
                     text,
                     reply_to.map(Id::as_i64),
                     join_ids(users),
-                rows::attachment_list(attachments)
+                    rows::attachment_list(attachments),
+                    everyone,
                 ],
             )?;
             tx.commit()?;
