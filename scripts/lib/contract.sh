@@ -17,7 +17,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE=${PETIT_CHAT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/petit-chat}
 SCHEMATHESIS_VERSION=4.32.5
 VENV=$CACHE/schemathesis-venv
-BIN=${PETIT_CHAT_BIN:-$ROOT/target/debug/petit-chat}
+BIN=${PETIT_CHAT_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/petit-chat}
 MAX_EXAMPLES=${PETIT_CHAT_CONTRACT_MAX_EXAMPLES:-100}
 SEED=${PETIT_CHAT_CONTRACT_SEED:-20261201}
 
