@@ -220,7 +220,10 @@ impl ChatService {
             users.iter().copied().filter(|u| !current.iter().any(|m| m.user_id == *u)).collect();
         self.check_group_size(current.len() + new.len())?;
         self.check_users_exist(new.iter().copied()).await?;
-        let now = now_ms() as i64;
+        // After every earlier join: a batch's `joined` line is written once per
+        // (actor, joined_at), so a batch sharing the millisecond of an earlier one (the
+        // group's creation, say) would lose its line.
+        let now = (now_ms() as i64).max(current.iter().map(|m| m.joined_at).max().unwrap_or(0) + 1);
         let rows: Vec<Member> = new.iter().map(|u| new_member(chat_id, *u, Role::Member, now)).collect();
         if !rows.is_empty() {
             self.store.add_members(chat_id, &rows).await?;
