@@ -64,7 +64,7 @@ struct Inner {
     chat_log: Arc<chat_log::ChatLog>,
     /// Notification jobs, in one group.
     notify_log: Arc<chat_log::ChatLog<NotifyJob>>,
-    /// The (user, chat) pairs with a delayed job waiting for its time.
+    /// The (user, [`NotifyJob::delay_key`]) pairs with a delayed job waiting for its time.
     notify_waiting: Mutex<std::collections::HashSet<(UserId, String)>>,
     users: Mutex<HashMap<UserId, UserLog>>,
     presence: presence::Presence,

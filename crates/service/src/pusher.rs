@@ -109,10 +109,8 @@ type Taken = (Instant, Arc<OnceCell<Arc<Snapshot>>>);
 /// delay). Taken when the first of them is handled and reused [`SNAPSHOT_KEPT`], so a
 /// member who reads the chat, changes their level or leaves is seen within that.
 struct Snapshot {
-    /// The members' read markers.
-    read_up_to: HashMap<UserId, SignalId>,
-    /// The members' settings (the default for those not in it).
-    settings: HashMap<UserId, NotifySettings>,
+    /// The members: their read markers and settings.
+    members: HashMap<UserId, (SignalId, NotifySettings)>,
     /// The latest signals (id, author, whether a message), for the unread counts.
     latest: Vec<(SignalId, UserId, bool)>,
     /// What the notification shows; `None`: the message is gone, or not a message.
@@ -157,18 +155,14 @@ impl Pusher {
             ttl: self.settings.ttl,
         };
         if job.action == NotifyAction::Clear {
-            let (targets, member) =
-                tokio::try_join!(self.store.push_targets(job.user_id), self.store.member(job.chat_id, job.user_id))?;
-            let targets = retried(job, targets);
+            let (targets, member) = tokio::try_join!(self.targets(job), self.store.member(job.chat_id, job.user_id))?;
             return Ok((member.is_some() && !targets.is_empty()).then_some((targets, message)));
         }
-        let (targets, snapshot) =
-            tokio::try_join!(self.store.push_targets(job.user_id), self.snapshot(job.chat_id, job.signal_id))?;
-        let targets = retried(job, targets);
-        let (Some(&read_up_to), Some(content)) = (snapshot.read_up_to.get(&job.user_id), &snapshot.content) else {
+        let (targets, snapshot) = tokio::try_join!(self.targets(job), self.snapshot(job.chat_id, job.signal_id))?;
+        let (Some(&(read_up_to, settings)), Some(content)) = (snapshot.members.get(&job.user_id), &snapshot.content)
+        else {
             return Ok(None);
         };
-        let settings = snapshot.settings.get(&job.user_id).copied().unwrap_or_default();
         if targets.is_empty() || read_up_to >= job.signal_id || !settings.allows(job.mentioned, now_ms() as i64) {
             return Ok(None);
         }
@@ -183,6 +177,15 @@ impl Pusher {
             message.sender = Some(content.sender.clone());
         }
         Ok(Some((targets, message)))
+    }
+
+    /// The targets `job` goes to: the user's, or a retry's one (if it still exists).
+    async fn targets(&self, job: &NotifyJob) -> Result<Vec<PushTarget>> {
+        let mut targets = self.store.push_targets(job.user_id).await?;
+        if let Some(retry) = job.retry {
+            targets.retain(|t| t.id == retry.target_id);
+        }
+        Ok(targets)
     }
 
     /// The snapshot of `chat` for message `signal`: read once for the jobs that come
@@ -212,9 +215,12 @@ impl Pusher {
             self.store.signals(chat, SignalRange::Latest, MAX_UNREAD_COUNT),
             self.read_content(chat, signal),
         )?;
+        let mut settings: HashMap<_, _> = settings.into_iter().collect();
         Ok(Arc::new(Snapshot {
-            read_up_to: members.into_iter().map(|m| (m.user_id, m.read_up_to)).collect(),
-            settings: settings.into_iter().collect(),
+            members: members
+                .into_iter()
+                .map(|m| (m.user_id, (m.read_up_to, settings.remove(&m.user_id).unwrap_or_default())))
+                .collect(),
             latest: latest.iter().map(|s| (s.id, s.author_id, matches!(s.body, SignalBody::Msg { .. }))).collect(),
             content,
         }))
@@ -290,14 +296,6 @@ impl Pusher {
         self.counts.dead.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
-}
-
-/// The targets a job goes to: all of them, or a retry's one.
-fn retried(job: &NotifyJob, mut targets: Vec<PushTarget>) -> Vec<PushTarget> {
-    if let Some(retry) = job.retry {
-        targets.retain(|t| t.id == retry.target_id);
-    }
-    targets
 }
 
 /// A gateway for a process that sends no pushes (tools, tests of other things): it takes
