@@ -20,6 +20,7 @@ use std::sync::Arc;
 use ports::Bus;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use service::workers::GroupSnapshot;
@@ -180,6 +181,31 @@ impl Collector for WorkerCollector {
             let family = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
             counter.encode(family)?;
         }
-        Ok(())
+        IndexLag(&self.stats.index).encode(encoder.encode_descriptor(
+            "index_lag_seconds",
+            "Time from a message being sent to its being written to the search index",
+            None,
+            MetricType::Histogram,
+        )?)
+    }
+}
+
+/// The indexer's lag histogram, from its counts.
+struct IndexLag<'a>(&'a service::indexer::IndexStats);
+
+impl IndexLag<'_> {
+    fn encode(&self, mut encoder: prometheus_client::encoding::MetricEncoder) -> Result<(), std::fmt::Error> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let stats = self.0;
+        let count = stats.indexed.load(Relaxed);
+        let mut buckets: Vec<(f64, u64)> = service::indexer::INDEX_LAG_BUCKETS
+            .iter()
+            .zip(&stats.lag_buckets)
+            .map(|(bound, n)| (*bound, n.load(Relaxed)))
+            .collect();
+        let within: u64 = buckets.iter().map(|b| b.1).sum();
+        buckets.push((f64::MAX, count.saturating_sub(within)));
+        let sum = stats.lag_ms_sum.load(Relaxed) as f64 / 1000.0;
+        encoder.encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, count, &buckets, None)
     }
 }

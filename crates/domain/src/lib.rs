@@ -9,6 +9,7 @@ pub mod id;
 pub mod model;
 pub mod notify;
 pub mod rules;
+pub mod search;
 
 pub use attachment::{
     Attachment, AttachmentId, AttachmentKind, BlobKey, MAX_ATTACHMENTS_PER_MESSAGE, StoredAttachment, Thumbnail,
@@ -23,3 +24,4 @@ pub use notify::{
     PushTargetSpec,
 };
 pub use rules::Limits;
+pub use search::{ParsedQuery, QueryPart, SearchHas, SearchOrder};

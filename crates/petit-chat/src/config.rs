@@ -20,6 +20,35 @@ pub struct Config {
     pub workers: WorkersConfig,
     pub blobs: BlobsConfig,
     pub notifications: NotificationsConfig,
+    pub search: SearchConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchKind {
+    /// tantivy in process, the index in a directory (embedded shape).
+    Tantivy,
+    /// An OpenSearch (or Elasticsearch) cluster (cluster shape).
+    OpenSearch,
+}
+
+/// Where messages are indexed for search.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SearchConfig {
+    pub kind: SearchKind,
+    /// `tantivy`: the index's directory; unset, `search` in the data directory.
+    pub dir: Option<PathBuf>,
+    /// `opensearch`: url, index (the alias), shards, replicas, username, password,
+    /// request_timeout_ms (see `search::OpenSearchConfig`).
+    #[serde(flatten)]
+    pub opensearch: search::OpenSearchConfig,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self { kind: SearchKind::Tantivy, dir: None, opensearch: search::OpenSearchConfig::default() }
+    }
 }
 
 /// Push notifications: who is told, when, and through what.
@@ -352,6 +381,12 @@ impl Config {
                  one embedded process only"
             );
         }
+        if self.bus.kind == BusKind::Nats && self.search.kind == SearchKind::Tantivy {
+            anyhow::bail!(
+                "the cluster shape (bus.kind = \"nats\") needs search.kind = \"opensearch\": a tantivy index lives \
+                 in one process, and each node would index only the messages its own workers took"
+            );
+        }
         let roles = self.workers.roles()?;
         if self.bus.kind == BusKind::Local && roles.len() != service::WorkerRole::ALL.len() {
             anyhow::bail!(
@@ -377,6 +412,11 @@ impl Config {
             anyhow::bail!("identity.event_ticket_secs must be between 1 and 600");
         }
         Ok(())
+    }
+
+    /// The tantivy index's directory: `search.dir`, else `search` in the data directory.
+    pub fn search_dir(&self) -> PathBuf {
+        self.search.dir.clone().unwrap_or_else(|| self.server.data_dir.join("search"))
     }
 
     /// The local blob directory: `blobs.dir`, else `blobs` in the data directory.

@@ -20,13 +20,13 @@ use bus_nats::NatsBus;
 use domain::IdGenerator;
 use identity_dev::DevIdentity;
 use identity_oidc::OidcIdentity;
-use ports::{Blobs, Bus, Identity, PushGateway, Store};
+use ports::{Blobs, Bus, Identity, PushGateway, Store, TextIndex};
 use service::{ChatService, DeliveryTracker, WorkerPorts, WorkerRole, WorkerSettings, WorkerStats, Workers};
 use store_cql::CqlStore;
 use store_sqlite::{Durability, SqliteStore};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{BlobsKind, BusKind, Config, IdentityKind, StoreKind};
+use crate::config::{BlobsKind, BusKind, Config, IdentityKind, SearchKind, StoreKind};
 
 /// A built application: the router and what runs beside it.
 pub struct App {
@@ -51,6 +51,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let store = open_store(config).await?;
     let bus = open_bus(config).await?;
     let blobs = open_blobs(config)?;
+    let index = open_index(config).await?;
     let (identity, dev_login, auth_config): (Arc<dyn Identity>, Option<DevTokenIssuer>, AuthConfig) =
         match config.identity.kind {
             IdentityKind::Dev => {
@@ -85,10 +86,12 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let ids = Arc::new(config.server.node_id.map_or_else(IdGenerator::with_random_node, IdGenerator::new));
     let push = open_push(config, &store).await?;
     let service = ChatService::new(store.clone(), bus.clone(), blobs.clone(), ids, config.domain_limits())
-        .with_push(push.clone());
+        .with_push(push.clone())
+        .with_search(index.clone());
     let shutdown = CancellationToken::new();
     let stats = Arc::new(WorkerStats::default());
-    let workers = start_workers(config, store, bus, blobs.clone(), push, stats.clone(), shutdown.child_token()).await?;
+    let ports = WorkerPorts { store, bus, blobs, push, index };
+    let workers = start_workers(config, ports, stats.clone(), shutdown.child_token()).await?;
     let delivery = DeliveryTracker::start(service.clone(), Duration::from_millis(250));
     let sync_every = config.identity.oidc.sync_interval_secs;
     if config.identity.kind == IdentityKind::Oidc && sync_every > 0 && config.identity.oidc.sync_client_id.is_some() {
@@ -133,10 +136,7 @@ async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
 
 async fn start_workers(
     config: &Config,
-    store: Arc<dyn Store>,
-    bus: Arc<dyn Bus>,
-    blobs: Arc<dyn Blobs>,
-    push: Arc<dyn PushGateway>,
+    ports: WorkerPorts,
     stats: Arc<WorkerStats>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Workers> {
@@ -152,7 +152,6 @@ async fn start_workers(
         notify_delay: std::time::Duration::from_secs(config.notifications.delay_secs),
         push: config.notifications.push_settings(),
     };
-    let ports = WorkerPorts { store, bus, blobs, push };
     Ok(Workers::start(&roles, ports, stats, settings, shutdown).await?)
 }
 
@@ -182,8 +181,13 @@ pub async fn run_workers(config: Config, metrics_listen: Option<SocketAddr>) -> 
     let stats = Arc::new(WorkerStats::default());
     let blobs = open_blobs(&config)?;
     let push = open_push(&config, &store).await?;
-    let workers =
-        start_workers(&config, store, bus.clone(), blobs, push, stats.clone(), CancellationToken::new()).await?;
+    let index: Arc<dyn TextIndex> = if config.workers.roles()?.contains(&WorkerRole::Index) {
+        open_index(&config).await?
+    } else {
+        Arc::new(service::indexer::NoTextIndex)
+    };
+    let ports = WorkerPorts { store, bus: bus.clone(), blobs, push, index };
+    let workers = start_workers(&config, ports, stats.clone(), CancellationToken::new()).await?;
     let mut metrics_note = String::new();
     if let Some(addr) = metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
@@ -226,6 +230,25 @@ pub fn open_blobs(config: &Config) -> anyhow::Result<Arc<dyn Blobs>> {
             )
         }
         BlobsKind::S3 => Arc::new(S3Blobs::new(&config.blobs.s3).context("cannot set up the S3 blob storage")?),
+    })
+}
+
+/// Opens the configured text index: tantivy in `search_dir` (embedded), or the OpenSearch
+/// cluster (its template, first index and alias made if need be).
+pub async fn open_index(config: &Config) -> anyhow::Result<Arc<dyn TextIndex>> {
+    Ok(match config.search.kind {
+        SearchKind::Tantivy => {
+            let dir = config.search_dir();
+            Arc::new(
+                search::TantivyIndex::open(&dir)
+                    .with_context(|| format!("cannot open the search index in {}", dir.display()))?,
+            )
+        }
+        SearchKind::OpenSearch => Arc::new(
+            search::OpenSearchIndex::connect(&config.search.opensearch)
+                .await
+                .with_context(|| format!("cannot open the search index at {}", config.search.opensearch.url))?,
+        ),
     })
 }
 

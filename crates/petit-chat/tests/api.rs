@@ -16,5 +16,6 @@ mod api {
     mod receipts;
     #[allow(dead_code)] // the cluster tests use the rest
     pub mod receivers;
+    mod search;
     mod signals;
 }

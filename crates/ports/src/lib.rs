@@ -1,12 +1,13 @@
 //! Ports: the traits the service layer is written against. Each has one adapter per
 //! technology (SQLite and CQL for [`Store`], in-process and NATS for [`Bus`], a directory
-//! and S3 for [`Blobs`], dev and OIDC for [`Identity`]), and every adapter of a port passes that port's conformance suite.
+//! and S3 for [`Blobs`], dev and OIDC for [`Identity`], tantivy and OpenSearch for [`TextIndex`]), and every adapter of a port passes that port's conformance suite.
 //! This crate names no technology.
 
 pub mod blobs;
 pub mod bus;
 pub mod identity;
 pub mod push;
+pub mod search;
 pub mod store;
 
 pub use blobs::{BlobBytes, Blobs, DownloadHeaders, StagedBlob};
@@ -17,6 +18,7 @@ pub use bus::{
 };
 pub use identity::{Identity, VerifiedIdentity};
 pub use push::{PushGateway, PushMessage, PushOutcome};
+pub use search::{IndexedSignal, TextHit, TextIndex, TextQuery};
 pub use store::{
     AttachmentStore, BlobGcStore, BlobHolder, ChatFile, ChatStore, CreateUserOutcome, FilePosition, InboxStore,
     InsertSignalOutcome, NotificationStore, ReactionStore, ReceiptStore, RenameOutcome, SignalRange, Store,

@@ -46,6 +46,18 @@ pub(crate) fn parse_id_cursor(cursor: &str) -> Result<Id> {
     }
 }
 
+/// A position in a list read by offset (search results).
+pub(crate) fn offset_cursor(offset: usize) -> String {
+    encode(&format!("o:{offset}"))
+}
+
+pub(crate) fn parse_offset_cursor(cursor: &str) -> Result<usize> {
+    match decode(cursor)?.split_once(':') {
+        Some(("o", n)) => n.parse().map_err(|_| invalid_cursor()),
+        _ => Err(invalid_cursor()),
+    }
+}
+
 pub(crate) fn file_cursor(p: ports::FilePosition) -> String {
     encode(&format!("f:{}:{}", p.signal_id, p.attachment_id))
 }

@@ -10,11 +10,13 @@ pub use chats::ChatSummary;
 mod cursor;
 pub mod fanout;
 pub mod gateway;
+pub mod indexer;
 mod notifications;
 pub mod notifier;
 pub mod presence;
 pub mod pusher;
 mod receipts;
+pub mod search;
 pub mod signals;
 pub mod thumbnails;
 mod tickets;
@@ -49,6 +51,8 @@ pub struct ChatService {
     typing: Arc<presence::TypingLimiter>,
     /// The push gateways, when notifications are sent.
     push: Option<Arc<dyn ports::PushGateway>>,
+    /// The text index searches ask ([`indexer::NoTextIndex`] until one is given).
+    index: Arc<dyn ports::TextIndex>,
     /// Work a request or a stream left to finish after it (a closed stream's presence, an
     /// event waiting for the bus), waited for at shutdown.
     background: TaskTracker,
@@ -77,8 +81,15 @@ impl ChatService {
             announcements: Arc::default(),
             typing: Arc::default(),
             push: None,
+            index: Arc::new(indexer::NoTextIndex),
             background: TaskTracker::new(),
         }
+    }
+
+    /// Searches go to `index`.
+    pub fn with_search(mut self, index: Arc<dyn ports::TextIndex>) -> Self {
+        self.index = index;
+        self
     }
 
     pub fn limits(&self) -> &Limits {
@@ -91,6 +102,10 @@ impl ChatService {
 
     pub fn bus(&self) -> &Arc<dyn Bus> {
         &self.bus
+    }
+
+    pub fn index(&self) -> &Arc<dyn ports::TextIndex> {
+        &self.index
     }
 
     pub fn blobs(&self) -> &Arc<dyn Blobs> {

@@ -25,18 +25,20 @@ pub fn router(openapi: OpenApi) -> Router<AppState> {
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
 }
 
-/// 200 `{store, bus, blobs}` when the store and the bus answer; otherwise a 503 problem
-/// document (`not_ready`) whose `checks` name what does not answer and why. The blob
-/// storage is reported but does not make a node unready: without it only attachments
-/// fail (503), and chat goes on.
+/// 200 `{store, bus, blobs, search}` when the store and the bus answer; otherwise a 503
+/// problem document (`not_ready`) whose `checks` name what does not answer and why. The
+/// blob storage and the search index are reported but do not make a node unready: without
+/// them only attachments or searches fail (503), and chat goes on.
 async fn readyz(State(state): State<AppState>) -> Response {
-    let (store, bus, blobs) =
-        tokio::join!(state.service.store().ping(), state.service.bus().ping(), state.service.blobs().ping());
+    let s = &state.service;
+    let (store, bus, blobs, search) =
+        tokio::join!(s.store().ping(), s.bus().ping(), s.blobs().ping(), s.index().ping());
     let status = |r: &domain::Result<()>| match r {
         Ok(()) => json!("ok"),
         Err(e) => json!(format!("unavailable: {}", e.detail)),
     };
-    let checks = json!({ "store": status(&store), "bus": status(&bus), "blobs": status(&blobs) });
+    let checks =
+        json!({ "store": status(&store), "bus": status(&bus), "blobs": status(&blobs), "search": status(&search) });
     if store.is_ok() && bus.is_ok() {
         return Json(checks).into_response();
     }

@@ -6,6 +6,7 @@ mod chats;
 mod events;
 pub mod health;
 mod notifications;
+mod search;
 mod signals;
 mod users;
 
@@ -25,6 +26,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(attachments::router())
         .merge(events::router())
         .merge(notifications::router())
+        .merge(search::router())
 }
 
 /// Unknown paths get a problem document too.

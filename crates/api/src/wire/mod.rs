@@ -50,7 +50,9 @@ macro_rules! wire_enum {
 }
 
 mod notifications;
+mod search;
 pub use notifications::*;
+pub use search::*;
 
 wire_enum! {
     /// The kind of a chat.

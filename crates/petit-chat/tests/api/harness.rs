@@ -36,7 +36,9 @@ impl Drop for TestServer {
         let keyspace = (owns && self.config.store.kind == petit_chat::config::StoreKind::Cql)
             .then(|| self.config.store.cql.clone());
         let s3 = (owns && self.uses_s3()).then(|| self.config.blobs.s3.clone());
-        if keyspace.is_none() && s3.is_none() {
+        let search = (owns && self.config.search.kind == petit_chat::config::SearchKind::OpenSearch)
+            .then(|| self.config.search.opensearch.clone());
+        if keyspace.is_none() && s3.is_none() && search.is_none() {
             return;
         }
         let cleaned = run_aside(async move {
@@ -45,6 +47,9 @@ impl Drop for TestServer {
             }
             if let Some(config) = s3 {
                 blobs::S3Blobs::new(&config)?.delete_everything().await?;
+            }
+            if let Some(config) = search {
+                search::OpenSearchIndex::delete_everything(&config).await?;
             }
             Ok::<(), domain::Error>(())
         });
@@ -90,6 +95,8 @@ impl TestServer {
         config.server.sse_heartbeat_secs = 1;
         // A key prefix of its own in a shared bucket, so its objects can be counted.
         config.blobs.s3.prefix = Some(format!("http-test-{:x}", rand_u64() >> 16));
+        // An index of its own (OpenSearch), deleted with the server.
+        config.search.opensearch.index = format!("http_test_{:x}", rand_u64() >> 16);
         tune(&mut config);
         Self::serve(config, dir).await
     }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use domain::{Error, ErrorCode, Result};
-use ports::{Blobs, Bus, Interest, PushGateway, Store};
+use ports::{Blobs, Bus, Interest, PushGateway, Store, TextIndex};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use group::{DeliveryInfo, GroupHandler};
@@ -33,16 +33,19 @@ pub enum WorkerRole {
     Notify,
     /// Sends the notification queue's jobs to the users' push targets.
     Push,
+    /// The `index` consumer group: new messages to the text index, in bulk.
+    Index,
 }
 
 impl WorkerRole {
-    pub const ALL: [WorkerRole; 6] = [
+    pub const ALL: [WorkerRole; 7] = [
         WorkerRole::Fanout,
         WorkerRole::Presence,
         WorkerRole::Thumbnails,
         WorkerRole::Collector,
         WorkerRole::Notify,
         WorkerRole::Push,
+        WorkerRole::Index,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +56,7 @@ impl WorkerRole {
             WorkerRole::Collector => "collector",
             WorkerRole::Notify => "notify",
             WorkerRole::Push => "push",
+            WorkerRole::Index => "index",
         }
     }
 
@@ -61,6 +65,7 @@ impl WorkerRole {
         match self {
             WorkerRole::Thumbnails => crate::thumbnails::THUMBNAILS_INTEREST,
             WorkerRole::Notify => crate::notifier::NOTIFY_INTEREST,
+            WorkerRole::Index => crate::indexer::INDEX_INTEREST,
             _ => Interest::Every,
         }
     }
@@ -72,6 +77,7 @@ impl WorkerRole {
             WorkerRole::Presence | WorkerRole::Collector | WorkerRole::Push => None,
             WorkerRole::Notify => Some(ports::NOTIFY_GROUP),
             WorkerRole::Thumbnails => Some(crate::thumbnails::THUMBNAILS_GROUP),
+            WorkerRole::Index => Some(crate::indexer::INDEX_GROUP),
         }
     }
 
@@ -129,6 +135,8 @@ pub struct WorkerStats {
     restarts: Mutex<BTreeMap<&'static str, u64>>,
     /// The push role's counts.
     pub push: Arc<crate::pusher::PushCounts>,
+    /// The index role's counts.
+    pub index: Arc<crate::indexer::IndexStats>,
 }
 
 impl WorkerStats {
@@ -203,6 +211,7 @@ pub struct WorkerPorts {
     pub bus: Arc<dyn Bus>,
     pub blobs: Arc<dyn Blobs>,
     pub push: Arc<dyn PushGateway>,
+    pub index: Arc<dyn TextIndex>,
 }
 
 /// Running workers. [`Workers::stop`] drains them.
@@ -227,7 +236,7 @@ impl Workers {
         settings: WorkerSettings,
         shutdown: CancellationToken,
     ) -> Result<Self> {
-        let WorkerPorts { store, bus, blobs, push } = ports;
+        let WorkerPorts { store, bus, blobs, push, index } = ports;
         for role in roles {
             if let Some(group) = role.group() {
                 bus.declare_group(group, role.interest()).await?;
@@ -242,6 +251,7 @@ impl Workers {
                     bus: bus.clone(),
                     blobs: blobs.clone(),
                     push: push.clone(),
+                    index: index.clone(),
                     stats: stats.clone(),
                     settings,
                 };
@@ -252,10 +262,12 @@ impl Workers {
     }
 
     /// Every role with default settings, until the process ends (tests, tools).
-    /// Pushes go nowhere ([`crate::pusher::NoPushGateway`]).
+    /// Pushes go nowhere ([`crate::pusher::NoPushGateway`]), nor do messages to index
+    /// ([`crate::indexer::NoTextIndex`]).
     pub async fn start_all(store: Arc<dyn Store>, bus: Arc<dyn Bus>, blobs: Arc<dyn Blobs>) -> Result<Self> {
         let (stats, settings) = (Arc::default(), WorkerSettings::default());
-        let ports = WorkerPorts { store, bus, blobs, push: Arc::new(crate::pusher::NoPushGateway) };
+        let push = Arc::new(crate::pusher::NoPushGateway);
+        let ports = WorkerPorts { store, bus, blobs, push, index: Arc::new(crate::indexer::NoTextIndex) };
         Self::start(&WorkerRole::ALL, ports, stats, settings, CancellationToken::new()).await
     }
 
@@ -275,6 +287,7 @@ struct Runner {
     bus: Arc<dyn Bus>,
     blobs: Arc<dyn Blobs>,
     push: Arc<dyn PushGateway>,
+    index: Arc<dyn TextIndex>,
     stats: Arc<WorkerStats>,
     settings: WorkerSettings,
 }
@@ -322,6 +335,10 @@ impl Runner {
                 let jobs = self.bus.notification_jobs().await?;
                 let counts = self.stats.group("push");
                 group::consume(jobs, "push", handler, self.settings.concurrency, counts, shutdown).await
+            }
+            WorkerRole::Index => {
+                let handler = Arc::new(crate::indexer::Indexer::new(self.index.clone(), self.stats.index.clone()));
+                self.consume_group(crate::indexer::INDEX_GROUP, handler, shutdown).await
             }
             WorkerRole::Presence => {
                 tokio::select! {
@@ -393,7 +410,8 @@ mod tests {
             ("fanout,fanout", Some(&[WorkerRole::Fanout])),
             ("", None),
             ("fan-out", None),
-            ("fanout,index", None),
+            ("fanout,index", Some(&[WorkerRole::Fanout, WorkerRole::Index])),
+            ("fanout,indexer", None),
         ];
         for (list, expected) in cases {
             let parsed = WorkerRole::parse_list(list).ok();

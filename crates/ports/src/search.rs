@@ -1,0 +1,79 @@
+//! The TextIndex port: full-text search over the chats' messages. The index holds what a
+//! query filters and ranks on (text, chat, author, whether a message has files or links);
+//! the store stays the source of truth: callers read the signals they show from it, and
+//! check access there, at query time.
+
+use async_trait::async_trait;
+use domain::search::has_link;
+use domain::{ChatId, ParsedQuery, Result, SearchHas, SearchOrder, Signal, SignalBody, SignalId, UserId};
+
+/// A message as the index holds it. Indexing it again replaces it (by `signal_id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedSignal {
+    pub chat_id: ChatId,
+    pub signal_id: SignalId,
+    pub author_id: UserId,
+    pub text: String,
+    pub has_attachment: bool,
+    pub has_link: bool,
+}
+
+impl IndexedSignal {
+    /// What the index keeps of a signal: messages only (joined / left lines are not
+    /// searched).
+    pub fn of(signal: &Signal) -> Option<Self> {
+        let SignalBody::Msg { text, attachments, .. } = &signal.body else { return None };
+        Some(Self {
+            chat_id: signal.chat_id,
+            signal_id: signal.id,
+            author_id: signal.author_id,
+            text: text.clone(),
+            has_attachment: !attachments.is_empty(),
+            has_link: has_link(text),
+        })
+    }
+}
+
+/// A search: the parsed words, within some chats, with filters, a page of it.
+#[derive(Debug, Clone)]
+pub struct TextQuery {
+    pub query: ParsedQuery,
+    /// Only messages of these chats (never empty: the caller's chats, or one of them).
+    pub chats: Vec<ChatId>,
+    /// Only messages by this author.
+    pub from: Option<UserId>,
+    pub has: Option<SearchHas>,
+    /// Only messages with an id strictly above this (sent after its time).
+    pub after: Option<SignalId>,
+    /// Only messages with an id strictly below this.
+    pub before: Option<SignalId>,
+    pub order: SearchOrder,
+    /// Hits to skip (pages of a relevance order).
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// A message a query matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TextHit {
+    pub chat_id: ChatId,
+    pub signal_id: SignalId,
+}
+
+/// A full-text index of messages. Every adapter matches words case-insensitively with
+/// accents folded ([`domain::search::fold`]), a word of [`domain::search::TYPO_MIN_CHARS`]
+/// letters or more with one typo, the last word as a prefix when
+/// [`ParsedQuery::prefix_last`], phrases as consecutive words; it never reads the query's
+/// text as its own query syntax.
+#[async_trait]
+pub trait TextIndex: Send + Sync + 'static {
+    /// Adds or replaces these messages. Returns once they are stored durably; they are
+    /// searchable shortly after (the adapter's refresh, about a second at most).
+    async fn index(&self, signals: &[IndexedSignal]) -> Result<()>;
+    /// Removes these messages (those not indexed are ignored).
+    async fn remove(&self, signals: &[(ChatId, SignalId)]) -> Result<()>;
+    /// The hits of `query`, in its order, at most `limit` after `offset`.
+    async fn search(&self, query: &TextQuery) -> Result<Vec<TextHit>>;
+    /// Checks the index answers (for readiness probes).
+    async fn ping(&self) -> Result<()>;
+}

@@ -1,0 +1,125 @@
+//! The `index` consumer group: new messages go to the text index, off the request path,
+//! in bulk. Each event's handler hands its message to one batcher per worker and waits for
+//! the batch's write; the event is acknowledged only after it, so an indexer that dies
+//! leaves its events to the next one (indexing again the same message replaces it: nothing
+//! is doubled). Index lag (sent → written) is observed for the metrics.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use domain::{ChatEvent, ChatId, Error, Event, EventTopic, Result, SignalId, id::now_ms};
+use ports::{IndexedSignal, Interest, TextHit, TextIndex, TextQuery};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::workers::{DeliveryInfo, GroupHandler};
+
+/// The consumer group of the chat-event log that feeds the text index.
+pub const INDEX_GROUP: &str = "index";
+/// It reads new messages only (edits and deletes will add theirs).
+pub const INDEX_INTEREST: Interest = Interest::Only(&[EventTopic::Message, EventTopic::ImageMessage]);
+/// Most messages one bulk write takes.
+const MAX_BATCH: usize = 1000;
+/// How long a batch waits for more messages after its first.
+const LINGER: Duration = Duration::from_millis(5);
+
+/// Upper bounds (seconds) of the index-lag histogram's buckets.
+pub const INDEX_LAG_BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0];
+
+/// The indexer's counts in this process: messages written and how long after they were sent.
+#[derive(Debug, Default)]
+pub struct IndexStats {
+    /// Messages written to the index.
+    pub indexed: AtomicU64,
+    /// Sum of the lags, in milliseconds.
+    pub lag_ms_sum: AtomicU64,
+    /// Messages whose lag was at most each bound of [`INDEX_LAG_BUCKETS`] (not cumulative).
+    pub lag_buckets: [AtomicU64; INDEX_LAG_BUCKETS.len()],
+}
+
+impl IndexStats {
+    fn observe(&self, lag_ms: u64) {
+        self.indexed.fetch_add(1, Ordering::Relaxed);
+        self.lag_ms_sum.fetch_add(lag_ms, Ordering::Relaxed);
+        let secs = lag_ms as f64 / 1000.0;
+        if let Some(i) = INDEX_LAG_BUCKETS.iter().position(|b| secs <= *b) {
+            self.lag_buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+type Pending = (IndexedSignal, oneshot::Sender<Result<()>>);
+
+/// The `index` group's handler.
+pub(crate) struct Indexer {
+    batches: mpsc::Sender<Pending>,
+}
+
+impl Indexer {
+    /// Starts the batcher; it ends when the handler is dropped.
+    pub(crate) fn new(index: Arc<dyn TextIndex>, stats: Arc<IndexStats>) -> Self {
+        let (batches, rx) = mpsc::channel(MAX_BATCH);
+        tokio::spawn(write_batches(index, stats, rx));
+        Self { batches }
+    }
+}
+
+async fn write_batches(index: Arc<dyn TextIndex>, stats: Arc<IndexStats>, mut rx: mpsc::Receiver<Pending>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + LINGER;
+        while batch.len() < MAX_BATCH {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(next)) => batch.push(next),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let (signals, waiting): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        let written = index.index(&signals).await;
+        if written.is_ok() {
+            let now = now_ms();
+            for s in &signals {
+                stats.observe(now.saturating_sub(s.signal_id.unix_ms()));
+            }
+        }
+        for waiter in waiting {
+            let _ = waiter.send(written.clone());
+        }
+    }
+}
+
+#[async_trait]
+impl GroupHandler for Indexer {
+    async fn handle(&self, event: &ChatEvent, _info: DeliveryInfo<'_>) -> Result<()> {
+        let Event::SignalCreated { signal } = &event.event else { return Ok(()) };
+        let Some(indexed) = IndexedSignal::of(&signal.signal) else { return Ok(()) };
+        let (done, written) = oneshot::channel();
+        self.batches.send((indexed, done)).await.map_err(|_| Error::unavailable("the index batcher stopped"))?;
+        written.await.map_err(|_| Error::unavailable("the index batcher stopped"))?
+    }
+}
+
+/// An index for processes that search nothing (tools, tests of other things): writes are
+/// dropped, searches answer 503.
+#[derive(Debug)]
+pub struct NoTextIndex;
+
+#[async_trait]
+impl TextIndex for NoTextIndex {
+    async fn index(&self, _signals: &[IndexedSignal]) -> Result<()> {
+        Ok(())
+    }
+
+    async fn remove(&self, _signals: &[(ChatId, SignalId)]) -> Result<()> {
+        Ok(())
+    }
+
+    async fn search(&self, _query: &TextQuery) -> Result<Vec<TextHit>> {
+        Err(Error::unavailable("this server has no search index"))
+    }
+
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+}
