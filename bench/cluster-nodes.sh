@@ -1,7 +1,8 @@
 # Sourced by bench/run-cluster.sh and bench/peers.sh: two `petit-chat serve` nodes of the
 # cluster shape on the stack's Cassandra and NATS, with the dev login (a benchmark-only
 # escape hatch: both nodes share one data dir, which holds the dev-login key), a fresh
-# keyspace and NATS prefix per run (removed by cluster_cleanup), node ids 0 and 1.
+# keyspace, NATS prefix and OpenSearch index per run (removed by cluster_cleanup), node ids
+# 0 and 1.
 #
 # Needs: OUT (where logs go), SERVER and LOADGEN (release binaries), PRIO (an array, maybe
 # empty: the nodes' niceness). Sets: CASSANDRA_PID, NATS_PID, KEYSPACE, PREFIX, node_pids,
@@ -37,6 +38,8 @@ cluster_stop_nodes() {
 cluster_cleanup() {
   cluster_stop_nodes
   "$LOADGEN" cleanup --keyspace "$KEYSPACE" --nats-prefix "$PREFIX" || echo "cleanup failed: drop keyspace $KEYSPACE by hand" >&2
+  curl -fsS -o /dev/null -X DELETE "$PETIT_CHAT_STACK_OPENSEARCH_URL/$PREFIX-*" || echo "cleanup failed: delete the indices $PREFIX-* by hand" >&2
+  curl -fsS -o /dev/null -X DELETE "$PETIT_CHAT_STACK_OPENSEARCH_URL/_index_template/$PREFIX" || true
   rm -rf "$cluster_data_dir"
 }
 
@@ -45,7 +48,7 @@ cluster_cleanup() {
 cluster_start_node() {
   local n=$1 log=${2:-$OUT/cluster-node$1.log}
   PETIT_CHAT__IDENTITY__KIND=dev PETIT_CHAT__IDENTITY__DEV_LOGIN_IN_CLUSTER=true \
-    PETIT_CHAT__STORE__KEYSPACE="$KEYSPACE" PETIT_CHAT__BUS__PREFIX="$PREFIX" \
+    PETIT_CHAT__STORE__KEYSPACE="$KEYSPACE" PETIT_CHAT__BUS__PREFIX="$PREFIX" PETIT_CHAT__SEARCH__INDEX="$PREFIX" \
     PETIT_CHAT__BUS__USER_EVENTS_MAX_AGE_SECS=3600 PETIT_CHAT__SERVER__NODE_ID="$n" \
     RUST_LOG=${BENCH_RUST_LOG:-info,tower_http=warn,scylla=error} \
     "${PRIO[@]}" "$SERVER" serve --config deploy/local/cluster.toml --listen 127.0.0.1:0 --data-dir "$cluster_data_dir" \

@@ -51,7 +51,24 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let store = open_store(config).await?;
     let bus = open_bus(config).await?;
     let blobs = open_blobs(config)?;
+    // A tantivy index made just now (a first start, or its directory deleted) is rebuilt
+    // from the store in the background while the server serves.
+    let new_index = config.search.kind == SearchKind::Tantivy && !config.search_dir().join("meta.json").exists();
     let index = open_index(config).await?;
+    if new_index {
+        let (store, index) = (store.clone(), index.clone());
+        tokio::spawn(async move {
+            match service::reindex::reindex(store, index, None, |_| {}).await {
+                Ok(done) if done.messages > 0 => {
+                    tracing::info!(chats = done.chats_done, messages = done.messages, "search index rebuilt")
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(%error, "rebuilding the search index failed; run `petit-chat admin reindex`")
+                }
+            }
+        });
+    }
     let (identity, dev_login, auth_config): (Arc<dyn Identity>, Option<DevTokenIssuer>, AuthConfig) =
         match config.identity.kind {
             IdentityKind::Dev => {
@@ -250,6 +267,24 @@ pub async fn open_index(config: &Config) -> anyhow::Result<Arc<dyn TextIndex>> {
                 .with_context(|| format!("cannot open the search index at {}", config.search.opensearch.url))?,
         ),
     })
+}
+
+/// `petit-chat admin reindex`: rebuilds the text index from the store (one chat's
+/// messages, or every chat's), reporting progress after each chat.
+pub async fn reindex(
+    config: &Config,
+    chat: Option<domain::ChatId>,
+    progress: impl FnMut(service::reindex::ReindexProgress),
+) -> anyhow::Result<service::reindex::ReindexProgress> {
+    let store = open_store(config).await?;
+    let index = open_index(config).await.with_context(|| match config.search.kind {
+        SearchKind::Tantivy => {
+            "the embedded shape's index belongs to its server: stop `petit-chat serve` first, \
+             or delete the index directory and restart the server (it rebuilds a new index in the background)"
+        }
+        SearchKind::OpenSearch => "the search cluster does not answer",
+    })?;
+    Ok(service::reindex::reindex(store, index, chat, progress).await?)
 }
 
 /// `petit-chat sync-users`: one user sync against the configured store, then exit.

@@ -71,9 +71,32 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Administration tasks.
+    Admin {
+        #[command(subcommand)]
+        task: AdminTask,
+    },
     /// Applies pending database schema migrations and exits (safe to run again).
     Migrate {
         /// Directory for the embedded database [default: ./data].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminTask {
+    /// Rebuilds the search index from the database: every chat's messages, or one chat's.
+    /// Safe while the cluster shape serves (indexing is idempotent); the embedded shape's
+    /// index belongs to its server, which must be stopped first.
+    Reindex {
+        /// Only this chat.
+        #[arg(long)]
+        chat: Option<domain::Id>,
+        /// Directory for the embedded database and index [default: ./data].
         #[arg(long)]
         data_dir: Option<PathBuf>,
         /// TOML configuration file.
@@ -122,6 +145,20 @@ fn main() -> anyhow::Result<()> {
                     l.user_id, l.target_id, l.key, l.attempts, l.error
                 );
             }
+            Ok(())
+        }
+        Command::Admin { task: AdminTask::Reindex { chat, data_dir, config } } => {
+            let config = Config::load(config.as_deref(), &Overrides { data_dir, ..Overrides::default() })?;
+            let bar = indicatif::ProgressBar::new(0).with_style(indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} chats, {msg} messages ({eta} left)",
+            )?);
+            let done = runtime.block_on(petit_chat::reindex(&config, chat, |p| {
+                bar.set_length(p.chats_total);
+                bar.set_position(p.chats_done);
+                bar.set_message(p.messages.to_string());
+            }))?;
+            bar.finish();
+            println!("reindexed {} messages of {} chats", done.messages, done.chats_done);
             Ok(())
         }
         Command::Migrate { data_dir, config } => {

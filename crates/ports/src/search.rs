@@ -53,6 +53,23 @@ pub struct TextQuery {
     pub limit: usize,
 }
 
+impl TextQuery {
+    /// The first `limit` hits of `query` in `chats`, best first, with no filter.
+    pub fn new(query: ParsedQuery, chats: Vec<ChatId>, limit: usize) -> Self {
+        Self {
+            query,
+            chats,
+            from: None,
+            has: None,
+            after: None,
+            before: None,
+            order: SearchOrder::Relevance,
+            offset: 0,
+            limit,
+        }
+    }
+}
+
 /// A message a query matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TextHit {

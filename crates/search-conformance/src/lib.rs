@@ -72,17 +72,7 @@ fn msg(chat: ChatId, author: UserId, n: u64, text: &str) -> IndexedSignal {
 }
 
 fn query(text: &str, chats: &[ChatId]) -> TextQuery {
-    TextQuery {
-        query: ParsedQuery::parse(text).unwrap(),
-        chats: chats.to_vec(),
-        from: None,
-        has: None,
-        after: None,
-        before: None,
-        order: SearchOrder::Relevance,
-        offset: 0,
-        limit: 50,
-    }
+    TextQuery::new(ParsedQuery::parse(text).unwrap(), chats.to_vec(), 50)
 }
 
 /// The ids `q` finds, in order.

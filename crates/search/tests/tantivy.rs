@@ -22,7 +22,7 @@ search_conformance_tests!(shared());
 
 #[tokio::test]
 async fn an_index_reopened_keeps_its_messages() {
-    use domain::{Id, ParsedQuery, SearchOrder};
+    use domain::{Id, ParsedQuery};
     use ports::{IndexedSignal, TextIndex, TextQuery};
     let dir = tempfile::tempdir().unwrap();
     let signal = IndexedSignal {
@@ -35,17 +35,7 @@ async fn an_index_reopened_keeps_its_messages() {
     };
     TantivyIndex::open(dir.path()).unwrap().index(std::slice::from_ref(&signal)).await.unwrap();
     let reopened = TantivyIndex::open(dir.path()).unwrap();
-    let query = TextQuery {
-        query: ParsedQuery::parse("restart").unwrap(),
-        chats: vec![Id(7)],
-        from: None,
-        has: None,
-        after: None,
-        before: None,
-        order: SearchOrder::Relevance,
-        offset: 0,
-        limit: 10,
-    };
+    let query = TextQuery::new(ParsedQuery::parse("restart").unwrap(), vec![Id(7)], 10);
     let hits = reopened.search(&query).await.unwrap();
     assert_eq!(hits.iter().map(|h| h.signal_id).collect::<Vec<_>>(), vec![Id(8)]);
 }

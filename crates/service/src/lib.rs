@@ -16,6 +16,7 @@ pub mod notifier;
 pub mod presence;
 pub mod pusher;
 mod receipts;
+pub mod reindex;
 pub mod search;
 pub mod signals;
 pub mod thumbnails;

@@ -53,6 +53,13 @@ pub struct SearchResults {
     pub next_cursor: Option<String>,
 }
 
+/// The smallest id of `unix_ms`, times past the ids' range (they stay below 2^63, signed in
+/// the stores and the index) taken as its end.
+fn first_id_at(unix_ms: u64) -> Id {
+    const LAST_MS: u64 = domain::id::EPOCH_MS + (1 << 41) - 1;
+    Id::first_at(unix_ms.min(LAST_MS))
+}
+
 impl ChatService {
     /// Searches the caller's messages. Empty or over-long text, or a bad cursor: 422.
     pub async fn search(&self, actor: &User, req: SearchRequest) -> Result<SearchResults> {
@@ -73,15 +80,13 @@ impl ChatService {
             None => self.all_chats_of(actor.id).await?,
         };
         let text_query = TextQuery {
-            query,
-            chats,
             from: req.from,
             has: req.has,
-            after: req.after_ms.map(|ms| Id(Id::first_at(ms).0.saturating_sub(1))),
-            before: req.before_ms.map(Id::first_at),
+            after: req.after_ms.map(|ms| Id(first_id_at(ms).0.saturating_sub(1))),
+            before: req.before_ms.map(first_id_at),
             order: req.order,
             offset,
-            limit,
+            ..TextQuery::new(query, chats, limit)
         };
         let hits = self.index.search(&text_query).await?;
         let next_cursor =

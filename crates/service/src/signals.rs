@@ -247,7 +247,7 @@ impl ChatService {
     }
 
     /// Attaches reaction counts (one read for the page, plus one for the viewer's own).
-    async fn views(&self, viewer: UserId, chat_id: ChatId, signals: Vec<Signal>) -> Result<Vec<SignalView>> {
+    pub(crate) async fn views(&self, viewer: UserId, chat_id: ChatId, signals: Vec<Signal>) -> Result<Vec<SignalView>> {
         let ids: Vec<SignalId> = signals.iter().map(|s| s.id).collect();
         if ids.is_empty() {
             return Ok(vec![]);

@@ -25,6 +25,28 @@ pub async fn chat_and_members(f: &Fixture) {
     assert_eq!(f.store.chat(chat.id).await.unwrap().unwrap().title.as_deref(), Some("renamed"));
 }
 
+pub async fn every_chat_is_listed_once_by_pages(f: &Fixture) {
+    let a = f.user().await.id;
+    let mine = [f.group(&[a]).await.id, f.group(&[a]).await.id, f.group(&[a]).await.id];
+    // The database may hold other checks' chats: walk them all, in pages of 2 at first
+    // (so a store of three chats pages too), then of 500.
+    let (mut seen, mut after) = (std::collections::HashSet::new(), None);
+    for pages in 0.. {
+        let size = if pages < 10 { 2 } else { 500 };
+        let page = f.store.chat_ids(after, size).await.unwrap();
+        assert!(page.len() <= size);
+        for id in &page {
+            assert!(seen.insert(*id), "{id} listed twice");
+        }
+        if page.len() < size {
+            break;
+        }
+        after = page.last().copied();
+    }
+    assert!(mine.iter().all(|id| seen.contains(id)), "every chat is listed");
+    assert!(f.store.chat_ids(None, 0).await.unwrap().is_empty());
+}
+
 pub async fn membership_changes(f: &Fixture) {
     let (a, b, c) = (f.user().await.id, f.user().await.id, f.user().await.id);
     let chat = f.group(&[a, b]).await;

@@ -33,6 +33,7 @@ macro_rules! store_conformance_tests {
             users::event_tickets_are_single_use_and_expire,
             users::statuses_are_kept_per_user_until_reset,
             chats::chat_and_members,
+            chats::every_chat_is_listed_once_by_pages,
             chats::membership_changes,
             chats::one_direct_chat_per_pair,
             chats::a_group_nonce_names_one_chat_per_creator,

@@ -31,6 +31,8 @@ pub struct Statements {
     pub claim_pair: PreparedStatement,
     pub claim_group_nonce: PreparedStatement,
     pub chat: PreparedStatement,
+    pub chat_ids: PreparedStatement,
+    pub chat_ids_after: PreparedStatement,
     pub set_title: PreparedStatement,
     pub insert_member: PreparedStatement,
     pub member: PreparedStatement,
@@ -156,6 +158,8 @@ impl Statements {
             )
             .await?,
             chat: p("SELECT id, kind, title, created_by, created_at FROM chats WHERE id = ?".into(), idem).await?,
+            chat_ids: p("SELECT id FROM chats LIMIT ?".into(), idem).await?,
+            chat_ids_after: p("SELECT id FROM chats WHERE token(id) > token(?) LIMIT ?".into(), idem).await?,
             set_title: p("UPDATE chats SET title = ? WHERE id = ?".into(), idem).await?,
             insert_member: p(format!("INSERT INTO chat_members ({MEMBER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS"), once).await?,
             member: p(format!("SELECT {MEMBER_COLUMNS} FROM chat_members WHERE chat_id = ? AND user_id = ?"), idem).await?,

@@ -23,10 +23,11 @@ fn cluster_toml() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/local/cluster.toml")
 }
 
-/// What the nodes of one test share: the keyspace and the NATS prefix.
+/// What the nodes of one test share: the keyspace, the NATS prefix and the search index.
 pub struct Cluster {
     pub keyspace: String,
     pub prefix: String,
+    pub index: String,
     dir: tempfile::TempDir,
 }
 
@@ -36,6 +37,7 @@ impl Cluster {
         Self {
             keyspace: format!("cluster_test_{tag}"),
             prefix: format!("ct_{tag}"),
+            index: format!("cluster_test_{tag}"),
             dir: tempfile::tempdir().expect("temp dir"),
         }
     }
@@ -78,6 +80,7 @@ impl Cluster {
         command
             .env("PETIT_CHAT__STORE__KEYSPACE", &self.keyspace)
             .env("PETIT_CHAT__BUS__PREFIX", &self.prefix)
+            .env("PETIT_CHAT__SEARCH__INDEX", &self.index)
             .env("PETIT_CHAT__SERVER__NODE_ID", n.to_string())
             .env("PETIT_CHAT__SERVER__SSE_HEARTBEAT_SECS", "1")
             // Push gateways on loopback; a killed push worker's job comes back in 3 s.
@@ -93,16 +96,23 @@ impl Cluster {
 
 impl Drop for Cluster {
     /// Drops the keyspace (every table costs Cassandra heap, and leftovers slow its start)
-    /// and deletes the NATS streams of the prefix, whether the test passed or panicked.
+    /// and deletes the NATS streams of the prefix and the search index, whether the test
+    /// passed or panicked.
     fn drop(&mut self) {
         let mut cql = store_cql::CqlConfig { keyspace: self.keyspace.clone(), ..store_cql::CqlConfig::default() };
         cql.contact_points = vec![env("CQL_CONTACT_POINTS")];
         cql.local_datacenter = Some(env("CQL_LOCAL_DATACENTER"));
         let nats =
             bus_nats::NatsConfig { servers: vec![env("NATS_URL")], prefix: self.prefix.clone(), ..Default::default() };
+        let search = search::OpenSearchConfig {
+            url: env("OPENSEARCH_URL"),
+            index: self.index.clone(),
+            ..search::OpenSearchConfig::default()
+        };
         let cleaned = crate::harness::run_aside(async move {
             store_cql::CqlStore::drop_keyspace(&cql).await?;
-            bus_nats::NatsBus::delete_streams(&nats).await
+            bus_nats::NatsBus::delete_streams(&nats).await?;
+            search::OpenSearchIndex::delete_everything(&search).await
         });
         if !matches!(cleaned, Ok(Ok(()))) {
             eprintln!("could not clean up the test cluster: {cleaned:?}");

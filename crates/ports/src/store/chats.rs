@@ -16,6 +16,10 @@ pub trait ChatStore: Send + Sync + 'static {
     /// that (creator, nonce); returns the recorded chat either way, on any node.
     async fn claim_group_nonce(&self, creator: UserId, nonce: &str, chat: ChatId) -> Result<ChatId>;
     async fn chat(&self, id: ChatId) -> Result<Option<Chat>>;
+    /// A page of the ids of every chat, in an order of the store's own (for jobs that walk
+    /// them all, such as a reindex): the `limit` after `after`, the last id of the previous
+    /// page.
+    async fn chat_ids(&self, after: Option<ChatId>, limit: usize) -> Result<Vec<ChatId>>;
     async fn set_chat_title(&self, id: ChatId, title: &str) -> Result<()>;
     async fn member(&self, chat: ChatId, user: UserId) -> Result<Option<Member>>;
     /// All members of a chat, ordered by user id.

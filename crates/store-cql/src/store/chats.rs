@@ -38,6 +38,18 @@ impl ChatStore for CqlStore {
         first::<ChatRow>(self.run(&self.st.chat, (id.as_i64(),)).await?)?.map(to_chat).transpose()
     }
 
+    async fn chat_ids(&self, after: Option<ChatId>, limit: usize) -> Result<Vec<ChatId>> {
+        if limit == 0 {
+            return Ok(vec![]);
+        }
+        let limit = crate::timeline::cql_limit(limit);
+        let result = match after {
+            None => self.run(&self.st.chat_ids, (limit,)).await?,
+            Some(after) => self.run(&self.st.chat_ids_after, (after.as_i64(), limit)).await?,
+        };
+        Ok(rows::<(i64,)>(result)?.into_iter().map(|(id,)| Id::from_i64(id)).collect())
+    }
+
     async fn set_chat_title(&self, id: ChatId, title: &str) -> Result<()> {
         self.run(&self.st.set_title, (title, id.as_i64())).await.map(drop)
     }

@@ -60,6 +60,16 @@ impl ChatStore for SqliteStore {
         .await
     }
 
+    async fn chat_ids(&self, after: Option<ChatId>, limit: usize) -> Result<Vec<ChatId>> {
+        let after = after.map_or(i64::MIN, |a| a.as_i64());
+        self.read(move |c| {
+            let mut st = c.prepare_cached("SELECT id FROM chats WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+            let ids = st.query_map(params![after, limit as i64], |r| r.get::<_, i64>(0))?;
+            ids.map(|id| id.map(Id::from_i64)).collect()
+        })
+        .await
+    }
+
     async fn set_chat_title(&self, id: ChatId, title: &str) -> Result<()> {
         let title = title.to_string();
         self.write(move |c| {
