@@ -31,12 +31,14 @@ struct SearchQuery {
     #[param(value_type = Option<String>)]
     from: Option<Id>,
     /// Only messages with an attachment, or with a link.
+    #[param(inline)]
     has: Option<SearchHasWire>,
     /// Only messages sent before this time (RFC 3339, or a date: its midnight UTC).
     before: Option<String>,
     /// Only messages sent at or after this time (RFC 3339, or a date: its midnight UTC).
     after: Option<String>,
     /// `relevance` (default) or `recent`.
+    #[param(inline)]
     sort: Option<SearchOrderWire>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
