@@ -255,11 +255,21 @@ pub fn open_blobs(config: &Config) -> anyhow::Result<Arc<dyn Blobs>> {
 pub async fn open_index(config: &Config) -> anyhow::Result<Arc<dyn TextIndex>> {
     Ok(match config.search.kind {
         SearchKind::Tantivy => {
+            // One process at a time writes the index: wait a little for one that is
+            // closing (a server restarting in this process) to let it go.
             let dir = config.search_dir();
-            Arc::new(
-                search::TantivyIndex::open(&dir)
-                    .with_context(|| format!("cannot open the search index in {}", dir.display()))?,
-            )
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                match search::TantivyIndex::open(&dir) {
+                    Ok(index) => break Arc::new(index),
+                    Err(e) if e.kind == domain::ErrorKind::Unavailable && std::time::Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("cannot open the search index in {}", dir.display()));
+                    }
+                }
+            }
         }
         SearchKind::OpenSearch => Arc::new(
             search::OpenSearchIndex::connect(&config.search.opensearch)

@@ -123,6 +123,18 @@ impl TestServer {
         Self::serve(config, dir).await
     }
 
+    /// [`TestServer::restart`], running `between` (on a thread of its own) while no server
+    /// runs on the data.
+    pub async fn restart_with(mut self, between: impl FnOnce(Config) + Send + 'static) -> Self {
+        self.owns_data = false;
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("temp dir"));
+        let config = self.config.clone();
+        drop(self);
+        let copy = config.clone();
+        std::thread::spawn(move || between(copy)).join().expect("the work between two servers");
+        Self::serve(config, dir).await
+    }
+
     /// Whether attachments are in an S3 bucket (downloads then redirect).
     pub fn uses_s3(&self) -> bool {
         self.config.blobs.kind == petit_chat::config::BlobsKind::S3

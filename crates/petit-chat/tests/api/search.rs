@@ -198,3 +198,52 @@ async fn bad_queries_are_refused_and_change_nothing() {
         .unwrap_or_else(|| panic!("no index lag in {metrics}"));
     assert!(count.trim().parse::<u64>().unwrap() >= 1, "{count}");
 }
+
+/// Runs `petit-chat admin reindex`'s work on `config` and returns what it did.
+fn reindex(config: &petit_chat::config::Config, chat: Option<&str>) -> service::reindex::ReindexProgress {
+    let (config, chat) = (config.clone(), chat.map(|c| c.parse().unwrap()));
+    super::harness::run_aside(async move { petit_chat::reindex(&config, chat, |_| {}).await.unwrap() }).unwrap()
+}
+
+#[tokio::test]
+async fn a_rebuilt_index_finds_every_message_once() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (server.login("alice").await, server.login("bob").await);
+    let (first, second) = (alice.group("g", &[&bob]).await, alice.group("h", &[&bob]).await);
+    let a = alice.say(&first, "rebuild me").await;
+    let b = bob.say(&first, "rebuild me too").await;
+    let c = alice.say(&second, "and rebuild me").await;
+    let all = "/api/v1/search?q=rebuild";
+    eventually(&bob, all, &[&a, &b, &c]).await;
+    match server.config().search.kind {
+        petit_chat::config::SearchKind::Tantivy => {
+            // The embedded index is lost while the server is stopped; the command rebuilds it.
+            let server = server
+                .restart_with(|config| {
+                    std::fs::remove_dir_all(config.search_dir()).unwrap();
+                    let done = reindex(&config, None);
+                    assert_eq!((done.chats_done, done.chats_total, done.messages), (2, 2, 3), "{done:?}");
+                })
+                .await;
+            let bob = server.login("bob").await;
+            eventually(&bob, all, &[&a, &b, &c]).await;
+        }
+        petit_chat::config::SearchKind::OpenSearch => {
+            // Documents lost behind the server's back; the command runs while it serves, for
+            // one chat, then for all, then again: each message found once.
+            let index = search::OpenSearchIndex::connect(&server.config().search.opensearch).await.unwrap();
+            let id = |m: &Value| m["id"].as_str().unwrap().parse().unwrap();
+            let (f, s) = (first.parse().unwrap(), second.parse().unwrap());
+            ports::TextIndex::remove(&index, &[(f, id(&a)), (f, id(&b)), (s, id(&c))]).await.unwrap();
+            eventually(&bob, all, &[]).await;
+            let done = reindex(server.config(), Some(&first));
+            assert_eq!((done.chats_done, done.messages), (1, 2), "{done:?}");
+            eventually(&bob, all, &[&a, &b]).await;
+            for _ in 0..2 {
+                let done = reindex(server.config(), None);
+                assert_eq!((done.chats_done, done.messages), (2, 3), "{done:?}");
+                eventually(&bob, all, &[&a, &b, &c]).await;
+            }
+        }
+    }
+}
