@@ -7,8 +7,9 @@
 //! chats (the queries of one chat's search and of a person's global search).
 //!
 //! `searchbench live --url URL`: posts messages at a steady rate to a running server (dev
-//! login) and, for one message in `--sample`, searches its unique word every 20 ms until
-//! found: post → searchable latency under load.
+//! login) and, for one message in `--sample`, searches its unique word every `--poll-ms`
+//! until found: post → searchable latency under load (the searches are load too: keep
+//! them a small share).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,8 +64,11 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
         /// One message in this many is followed until searchable.
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 20)]
         sample: u64,
+        /// Milliseconds between two searches for a followed message.
+        #[arg(long, default_value_t = 50)]
+        poll_ms: u64,
         /// Chats the messages are spread over.
         #[arg(long, default_value_t = 20)]
         chats: usize,
@@ -293,7 +297,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Index { adapter, messages, chats, batch, queries, url, shards } => {
             index_bench(&adapter, messages, chats, batch, queries, &url, shards).await
         }
-        Command::Live { url, rate, seconds, sample, chats } => live_bench(&url, rate, seconds, sample, chats).await,
+        Command::Live { url, rate, seconds, sample, poll_ms, chats } => {
+            live_bench(&url, rate, seconds, sample, Duration::from_millis(poll_ms), chats).await
+        }
     }
 }
 
@@ -314,8 +320,9 @@ async fn index_bench(
         replicas: 0,
         ..search::OpenSearchConfig::default()
     };
+    let tantivy = (adapter == "tantivy").then(|| search::TantivyIndex::open(dir.path())).transpose()?;
     let index: Arc<dyn TextIndex> = match adapter {
-        "tantivy" => Arc::new(search::TantivyIndex::open(dir.path())?),
+        "tantivy" => Arc::new(tantivy.clone().context("tantivy")?),
         "opensearch" => Arc::new(search::OpenSearchIndex::connect(&os_config).await?),
         other => anyhow::bail!("unknown adapter {other}"),
     };
@@ -351,6 +358,9 @@ async fn index_bench(
     println!("indexed {messages} in {:.1} s: {:.0} docs/s", took.as_secs_f64(), messages as f64 / took.as_secs_f64());
     // OpenSearch makes writes searchable at its next refresh.
     tokio::time::sleep(Duration::from_secs(2)).await;
+    if let Some(t) = &tantivy {
+        println!("segments: {}", t.segment_count());
+    }
 
     let one_word: Vec<String> = (0..queries)
         .map(|i| {
@@ -388,7 +398,14 @@ async fn index_bench(
     Ok(())
 }
 
-async fn live_bench(url: &str, rate: u64, seconds: u64, sample: u64, chats: usize) -> anyhow::Result<()> {
+async fn live_bench(
+    url: &str,
+    rate: u64,
+    seconds: u64,
+    sample: u64,
+    poll: Duration,
+    chats: usize,
+) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let base = url.trim_end_matches('/').to_string();
     let login = |name: String| {
@@ -423,7 +440,10 @@ async fn live_bench(url: &str, rate: u64, seconds: u64, sample: u64, chats: usiz
             .await?;
         groups.push(chat["id"].as_str().context("a chat id")?.to_string());
     }
-    println!("live: {rate} msgs/s for {seconds} s over {chats} chats, following 1 in {sample} until searchable");
+    println!(
+        "live: {rate} msgs/s for {seconds} s over {chats} chats, following 1 in {sample} until searchable (a search every {} ms)",
+        poll.as_millis()
+    );
     let latencies = Arc::new(std::sync::Mutex::new(Histogram::<u64>::new(3)?));
     let missed = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut followers = tokio::task::JoinSet::new();
@@ -467,7 +487,7 @@ async fn live_bench(url: &str, rate: u64, seconds: u64, sample: u64, chats: usiz
                         missed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         break;
                     }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    tokio::time::sleep(poll).await;
                 }
             }
             true

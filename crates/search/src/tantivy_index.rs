@@ -15,7 +15,7 @@ use tantivy::collector::TopDocs;
 use tantivy::query::{
     BooleanQuery, ConstScoreQuery, FuzzyTermQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery, TermSetQuery,
 };
-use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions, Value};
+use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, Schema, TextFieldIndexing, TextOptions};
 use tantivy::tokenizer::{AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
 use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
 
@@ -42,8 +42,8 @@ fn schema() -> (Schema, Fields) {
         TextFieldIndexing::default().set_tokenizer(ANALYZER).set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
     let fields = Fields {
-        chat: builder.add_u64_field("chat_id", INDEXED | STORED | FAST),
-        signal: builder.add_u64_field("signal_id", INDEXED | STORED | FAST),
+        chat: builder.add_u64_field("chat_id", INDEXED | FAST),
+        signal: builder.add_u64_field("signal_id", INDEXED | FAST),
         author: builder.add_u64_field("author_id", INDEXED),
         text: builder.add_text_field("text", text),
         has_attachment: builder.add_bool_field("has_attachment", INDEXED),
@@ -85,7 +85,9 @@ impl TantivyIndex {
         std::fs::create_dir_all(dir).map_err(index_error)?;
         let (schema, fields) = schema();
         let directory = tantivy::directory::MmapDirectory::open(dir).map_err(index_error)?;
-        let index = Index::open_or_create(directory, schema).map_err(index_error)?;
+        let mut index = Index::open_or_create(directory, schema).map_err(index_error)?;
+        // A query runs over the segments in parallel, one thread per core.
+        index.set_default_multithread_executor().map_err(index_error)?;
         index.tokenizers().register(ANALYZER, analyzer());
         let writer = index.writer_with_num_threads(1, WRITER_BYTES).map_err(|e| match e {
             tantivy::TantivyError::LockFailure(..) => Error::unavailable(format!(
@@ -117,6 +119,11 @@ impl TantivyIndex {
         })
         .await
         .map_err(index_error)?
+    }
+
+    /// How many segments the searchable index has now (each query visits every one).
+    pub fn segment_count(&self) -> usize {
+        self.reader.searcher().segment_readers().len()
     }
 
     /// The folded words of `text` as the index has them.
@@ -247,7 +254,7 @@ impl TextIndex for TantivyIndex {
             return Ok(vec![]);
         }
         let Some(query) = self.query(q) else { return Ok(vec![]) };
-        let (reader, f, order, offset, limit) = (self.reader.clone(), self.fields, q.order, q.offset, q.limit);
+        let (reader, order, offset, limit) = (self.reader.clone(), q.order, q.offset, q.limit);
         tokio::task::spawn_blocking(move || {
             let searcher = reader.searcher();
             let top = TopDocs::with_limit(limit).and_offset(offset);
@@ -265,12 +272,13 @@ impl TextIndex for TantivyIndex {
                     .map(|h| h.1)
                     .collect(),
             };
+            // The ids from the columns (no stored document to decompress).
             addresses
                 .into_iter()
                 .map(|address| {
-                    let doc: TantivyDocument = searcher.doc(address).map_err(index_error)?;
-                    let get = |field| doc.get_first(field).and_then(|v| v.as_u64()).map(Id);
-                    match (get(f.chat), get(f.signal)) {
+                    let columns = searcher.segment_reader(address.segment_ord).fast_fields();
+                    let get = |name| columns.u64(name).ok().and_then(|c| c.first(address.doc_id)).map(Id);
+                    match (get("chat_id"), get("signal_id")) {
                         (Some(chat_id), Some(signal_id)) => Ok(TextHit { chat_id, signal_id }),
                         _ => Err(index_error("a document without its ids")),
                     }
