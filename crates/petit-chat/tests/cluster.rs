@@ -148,26 +148,27 @@ async fn presence_follows_streams_across_nodes_and_a_killed_node_s_users_go_offl
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fanout_worker_killed_mid_load_loses_and_duplicates_nothing() {
+async fn a_fanout_and_index_worker_killed_mid_load_loses_and_duplicates_nothing() {
     let cluster = Cluster::new();
-    // An API-only node, and the fan-out in two `petit-chat worker` processes.
+    // An API-only node, and the fan-out and the indexer in two `petit-chat worker` processes.
     let api = cluster.node_with_roles(11, "none").await;
-    let mut doomed = cluster.worker(12, "fanout,presence").await;
-    let survivor = cluster.worker(13, "fanout,presence").await;
+    let mut doomed = cluster.worker(12, "fanout,presence,index").await;
+    let survivor = cluster.worker(13, "fanout,presence,index").await;
     let alice = api.session("alice").await;
     let bob = api.session("bob").await;
     let chats = [alice.group("worker dies 1", &[&bob]).await, alice.group("worker dies 2", &[&bob]).await];
     let mut stream = bob.stream(None).await;
 
     let count = 40;
-    let mut sent = vec![];
+    let (mut sent, mut ids) = (vec![], [vec![], vec![]]);
     for i in 0..count {
         if i == count / 2 {
             // SIGKILL: whatever it held unacknowledged goes to the other worker.
             doomed.kill().await;
         }
-        let text = format!("m{i}");
-        alice.say(&chats[i % 2], &text).await;
+        let text = format!("survivor m{i}");
+        let said = alice.say(&chats[i % 2], &text).await;
+        ids[i % 2].push(said["id"].as_str().unwrap_or_default().to_string());
         sent.push(text);
     }
     let mut got = vec![];
@@ -192,6 +193,26 @@ async fn a_fanout_worker_killed_mid_load_loses_and_duplicates_nothing() {
         .find_map(|l| l.strip_prefix("petit_chat_group_events_processed_total{group=\"fanout\"} "))
         .and_then(|v| v.trim().parse::<f64>().ok());
     assert!(processed.is_some_and(|n| n >= (count / 2) as f64), "{metrics}");
+    // Every message is searchable, each found once (the index's bulk writes are
+    // acknowledged only once done: what the killed worker held, the survivor wrote).
+    for (chat, mut expected) in chats.iter().zip(ids) {
+        expected.sort();
+        let path = format!("/api/v1/chats/{chat}/search?q=survivor&sort=recent&limit=50");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, page) = bob.get(&path).await;
+            let mut found: Vec<String> = page["items"]
+                .as_array()
+                .map(|items| items.iter().map(|h| h["signal"]["id"].as_str().unwrap_or_default().to_string()).collect())
+                .unwrap_or_default();
+            found.sort();
+            if found == expected {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{status}: found {found:?}, expected {expected:?}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
     drop(stream);
 }
 
