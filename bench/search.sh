@@ -83,5 +83,8 @@ trap 'stop_embedded; cluster_cleanup' EXIT
         echo "node $node:"
         curl -fsS "http://$node/metrics" | grep -E '^petit_chat_(index_lag_seconds_(sum|count|bucket)|group_lag)' || true
     done
+    # This block runs in a subshell (the pipe to tee): its nodes are stopped here, the
+    # trap only removes the keyspace, streams and index.
+    cluster_stop_nodes
     fi
 } 2>&1 | tee "$OUT/search.txt"

@@ -54,7 +54,8 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     // A tantivy index made just now (a first start, or its directory deleted) is rebuilt
     // from the store in the background while the server serves.
     let new_index = config.search.kind == SearchKind::Tantivy && !config.search_dir().join("meta.json").exists();
-    let index = open_index(config).await?;
+    // A server restarting in this process (tests) may still be letting the index go.
+    let index = open_index(config, Duration::from_secs(10)).await?;
     if new_index {
         let (store, index) = (store.clone(), index.clone());
         tokio::spawn(async move {
@@ -199,7 +200,7 @@ pub async fn run_workers(config: Config, metrics_listen: Option<SocketAddr>) -> 
     let blobs = open_blobs(&config)?;
     let push = open_push(&config, &store).await?;
     let index: Arc<dyn TextIndex> = if config.workers.roles()?.contains(&WorkerRole::Index) {
-        open_index(&config).await?
+        open_index(&config, Duration::ZERO).await?
     } else {
         Arc::new(service::indexer::NoTextIndex)
     };
@@ -251,14 +252,13 @@ pub fn open_blobs(config: &Config) -> anyhow::Result<Arc<dyn Blobs>> {
 }
 
 /// Opens the configured text index: tantivy in `search_dir` (embedded), or the OpenSearch
-/// cluster (its template, first index and alias made if need be).
-pub async fn open_index(config: &Config) -> anyhow::Result<Arc<dyn TextIndex>> {
+/// cluster (its template, first index and alias made if need be). One process at a time
+/// writes a tantivy index: one held elsewhere is waited for up to `patience`.
+pub async fn open_index(config: &Config, patience: Duration) -> anyhow::Result<Arc<dyn TextIndex>> {
     Ok(match config.search.kind {
         SearchKind::Tantivy => {
-            // One process at a time writes the index: wait a little for one that is
-            // closing (a server restarting in this process) to let it go.
             let dir = config.search_dir();
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            let deadline = std::time::Instant::now() + patience;
             loop {
                 match search::TantivyIndex::open(&dir) {
                     Ok(index) => break Arc::new(index),
@@ -287,13 +287,7 @@ pub async fn reindex(
     progress: impl FnMut(service::reindex::ReindexProgress),
 ) -> anyhow::Result<service::reindex::ReindexProgress> {
     let store = open_store(config).await?;
-    let index = open_index(config).await.with_context(|| match config.search.kind {
-        SearchKind::Tantivy => {
-            "the embedded shape's index belongs to its server: stop `petit-chat serve` first, \
-             or delete the index directory and restart the server (it rebuilds a new index in the background)"
-        }
-        SearchKind::OpenSearch => "the search cluster does not answer",
-    })?;
+    let index = open_index(config, Duration::ZERO).await?;
     Ok(service::reindex::reindex(store, index, chat, progress).await?)
 }
 

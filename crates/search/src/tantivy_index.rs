@@ -91,7 +91,9 @@ impl TantivyIndex {
         index.tokenizers().register(ANALYZER, analyzer());
         let writer = index.writer_with_num_threads(1, WRITER_BYTES).map_err(|e| match e {
             tantivy::TantivyError::LockFailure(..) => Error::unavailable(format!(
-                "the search index in {} is open in another process (a running petit-chat serve?)",
+                "the search index in {} is open in another process: a running `petit-chat serve` holds its \
+                 own index; stop it first, or delete the directory and restart the server, which rebuilds it \
+                 in the background",
                 dir.display()
             )),
             e => index_error(e),

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use domain::search::highlight;
-use domain::{ChatId, Id, ParsedQuery, Result, SearchHas, SearchOrder, SignalView, User, UserId};
+use domain::{ChatId, Id, Page, ParsedQuery, Result, SearchHas, SearchOrder, SignalView, User, UserId};
 use ports::TextQuery;
 
 use crate::cursor;
@@ -46,13 +46,6 @@ pub struct SearchHit {
     pub highlight: String,
 }
 
-/// A page of results.
-#[derive(Debug, Clone)]
-pub struct SearchResults {
-    pub items: Vec<SearchHit>,
-    pub next_cursor: Option<String>,
-}
-
 /// The smallest id of `unix_ms`, times past the ids' range (they stay below 2^63, signed in
 /// the stores and the index) taken as its end.
 fn first_id_at(unix_ms: u64) -> Id {
@@ -62,7 +55,7 @@ fn first_id_at(unix_ms: u64) -> Id {
 
 impl ChatService {
     /// Searches the caller's messages. Empty or over-long text, or a bad cursor: 422.
-    pub async fn search(&self, actor: &User, req: SearchRequest) -> Result<SearchResults> {
+    pub async fn search(&self, actor: &User, req: SearchRequest) -> Result<Page<SearchHit>> {
         let query = ParsedQuery::parse(&req.text)?;
         let offset = match &req.cursor {
             Some(c) => cursor::parse_offset_cursor(c)?,
@@ -70,7 +63,7 @@ impl ChatService {
         };
         let limit = page_limit(req.limit, DEFAULT_SEARCH_PAGE, MAX_SEARCH_PAGE);
         if offset >= MAX_SEARCH_DEPTH {
-            return Ok(SearchResults { items: vec![], next_cursor: None });
+            return Ok(Page { items: vec![], next_cursor: None });
         }
         let chats = match req.chat {
             Some(chat) => {
@@ -115,7 +108,7 @@ impl ChatService {
                 Some(SearchHit { chat_id: view.signal.chat_id, highlight, signal: view })
             })
             .collect();
-        Ok(SearchResults { items, next_cursor })
+        Ok(Page { items, next_cursor })
     }
 
     /// Every chat `user` is a member of.

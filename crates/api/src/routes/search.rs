@@ -92,7 +92,7 @@ async fn search_chat(
     ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> ApiResult<Json<Page<SearchHitOut>>> {
     let found = state.service.search(&user, q.request(Some(chat_id))?).await?;
-    Ok(Json(Page { items: found.items.into_iter().map(Into::into).collect(), next_cursor: found.next_cursor }))
+    Ok(Json(Page::from_domain(found, SearchHitOut::from)))
 }
 
 /// Searches the messages of every chat the caller is a member of now.
@@ -105,5 +105,5 @@ async fn search_all(
     ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> ApiResult<Json<Page<SearchHitOut>>> {
     let found = state.service.search(&user, q.request(None)?).await?;
-    Ok(Json(Page { items: found.items.into_iter().map(Into::into).collect(), next_cursor: found.next_cursor }))
+    Ok(Json(Page::from_domain(found, SearchHitOut::from)))
 }

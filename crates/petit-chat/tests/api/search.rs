@@ -199,10 +199,23 @@ async fn bad_queries_are_refused_and_change_nothing() {
     assert!(count.trim().parse::<u64>().unwrap() >= 1, "{count}");
 }
 
-/// Runs `petit-chat admin reindex`'s work on `config` and returns what it did.
+/// Runs `petit-chat admin reindex`'s work on `config` and returns what it did. A server just
+/// stopped in this process may hold the embedded index for a moment more: retried for 10 s.
 fn reindex(config: &petit_chat::config::Config, chat: Option<&str>) -> service::reindex::ReindexProgress {
     let (config, chat) = (config.clone(), chat.map(|c| c.parse().unwrap()));
-    super::harness::run_aside(async move { petit_chat::reindex(&config, chat, |_| {}).await.unwrap() }).unwrap()
+    super::harness::run_aside(async move {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match petit_chat::reindex(&config, chat, |_| {}).await {
+                Ok(done) => return done,
+                Err(e) if Instant::now() < deadline && format!("{e:#}").contains("open in another process") => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("reindex: {e:#}"),
+            }
+        }
+    })
+    .unwrap()
 }
 
 #[tokio::test]
