@@ -48,6 +48,7 @@ impl Fixture {
                 mentions: vec![],
                 everyone: false,
             },
+            edited_at: None,
         }
     }
 

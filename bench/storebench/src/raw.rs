@@ -123,7 +123,8 @@ pub async fn insert(raw: Raw, fx: Arc<Fixture>, chats: Arc<[ChatId]>, gate: Arc<
     let mut tally = Tally::new();
     while let Some(i) = gate.claim() {
         let s = fx.signal(pick(&chats, i), i);
-        let (kind, text, _, _, _, _) = s.body.columns();
+        let row = s.body.to_row();
+        let (kind, text) = (row.kind.unwrap_or(domain::SignalKind::Msg), row.text);
         let values = (
             s.id.bucket(),
             s.chat_id.as_i64(),

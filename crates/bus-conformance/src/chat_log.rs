@@ -267,6 +267,7 @@ fn message(chat: Id, n: u64, image: bool) -> ChatEvent {
             mentions: vec![],
             everyone: false,
         },
+        edited_at: None,
     };
     let signal = domain::SignalView { signal, reactions: vec![] };
     ChatEvent { chat_id: chat, event: domain::Event::SignalCreated { signal }, also_notify: vec![] }

@@ -75,7 +75,7 @@ pub(crate) fn random_id() -> Id {
 }
 
 pub(crate) fn receipt(user: Id, n: u64) -> Event {
-    Event::ReceiptUpdated { chat_id: Id(7), user_id: user, read_up_to: Id(n) }
+    Event::ReceiptUpdated { chat_id: Id(7), user_id: user, read_up_to: Id(n), unread: None }
 }
 
 /// The next item of a stream, durable (with an id) or ephemeral.

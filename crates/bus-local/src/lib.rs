@@ -265,6 +265,7 @@ mod tests {
             chat_id: domain::Id(9),
             user_id: user,
             read_up_to: domain::Id::from_i64(n),
+            unread: None,
         };
         let UserSubscription::Complete(mut live) = bus.subscribe_user(user, None).await.unwrap() else { panic!() };
         bus.publish_user_event(&[user], &ev(1)).await.unwrap();
@@ -294,7 +295,7 @@ mod tests {
     }
 
     fn receipt(user: UserId, n: u64) -> Event {
-        Event::ReceiptUpdated { chat_id: domain::Id(9), user_id: user, read_up_to: domain::Id(n) }
+        Event::ReceiptUpdated { chat_id: domain::Id(9), user_id: user, read_up_to: domain::Id(n), unread: None }
     }
 
     #[tokio::test]

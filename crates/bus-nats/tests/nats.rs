@@ -62,7 +62,7 @@ fn random_id() -> Id {
 }
 
 fn receipt(user: Id, n: u64) -> Event {
-    Event::ReceiptUpdated { chat_id: Id(7), user_id: user, read_up_to: Id(n) }
+    Event::ReceiptUpdated { chat_id: Id(7), user_id: user, read_up_to: Id(n), unread: None }
 }
 
 async fn next(stream: &mut UserEventStream) -> (String, Event) {
@@ -327,6 +327,7 @@ async fn a_signal_published_twice_is_fanned_out_once() {
             mentions: vec![],
             everyone: false,
         },
+        edited_at: None,
     };
     let created = |signal: domain::Signal| ChatEvent {
         chat_id: chat,

@@ -131,6 +131,13 @@ error_codes! {
     ReplyToUnknown => "reply_to_unknown",
     /// Only messages take reactions.
     NotReactable => "not_reactable",
+    /// Only the author may do this to a signal.
+    NotTheAuthor => "not_the_author",
+    /// This kind of signal, or this signal now, cannot be changed that way (a deleted
+    /// signal, a server-written one, a live location past its end).
+    NotEditable => "not_editable",
+    /// A shared location out of range (latitude, longitude, accuracy, label or end).
+    InvalidLocation => "invalid_location",
     /// A reaction is not one emoji.
     InvalidEmoji => "invalid_emoji",
     /// A status text has control characters.

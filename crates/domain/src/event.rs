@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::id::{ChatId, SignalId, UserId};
-use crate::model::{Chat, Presence, SignalView};
+use crate::model::{Chat, Presence, Signal, SignalView, Unread};
 
 /// Something that happened, addressed to one user's live streams.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,10 +14,23 @@ pub enum Event {
     ChatCreated { chat: Chat, members: Vec<UserId> },
     /// A new entry of a chat's timeline.
     SignalCreated { signal: SignalView },
+    /// A signal changed: a message edited, a live location moved or stopped. Its reactions
+    /// did not change.
+    SignalUpdated { signal: Signal },
+    /// A signal was deleted (by its author, or `by` an owner or admin): it is now the
+    /// tombstone `signal`.
+    SignalDeleted { signal: Signal, by: UserId },
     /// A reaction was added or removed; `count` is the new per-emoji count.
     ReactionChanged { chat_id: ChatId, signal_id: SignalId, emoji: String, user_id: UserId, added: bool, count: i64 },
-    /// A member moved their read marker.
-    ReceiptUpdated { chat_id: ChatId, user_id: UserId, read_up_to: SignalId },
+    /// A member moved their read marker. `unread` is what the member has left to read after
+    /// it, for the member's own streams (others are not told it).
+    ReceiptUpdated {
+        chat_id: ChatId,
+        user_id: UserId,
+        read_up_to: SignalId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unread: Option<Unread>,
+    },
     /// Users joined a chat.
     MembersJoined { chat_id: ChatId, user_ids: Vec<UserId>, by: UserId },
     /// A user left a chat or was removed from it.
@@ -35,6 +48,8 @@ impl Event {
         match self {
             Event::ChatCreated { .. } => "chat.created",
             Event::SignalCreated { .. } => "signal.created",
+            Event::SignalUpdated { .. } => "signal.updated",
+            Event::SignalDeleted { .. } => "signal.deleted",
             Event::ReactionChanged { .. } => "reaction.changed",
             Event::ReceiptUpdated { .. } => "receipt.updated",
             Event::MembersJoined { .. } => "member.joined",
@@ -59,18 +74,22 @@ pub enum EventTopic {
     Message,
     /// A new message with at least one image attachment.
     ImageMessage,
+    /// A signal changed or deleted.
+    Change,
     /// Every other chat event.
     Other,
 }
 
 impl EventTopic {
-    pub const ALL: [EventTopic; 3] = [EventTopic::Message, EventTopic::ImageMessage, EventTopic::Other];
+    pub const ALL: [EventTopic; 4] =
+        [EventTopic::Message, EventTopic::ImageMessage, EventTopic::Change, EventTopic::Other];
 
     /// Its name on the wire (a NATS subject token).
     pub fn as_str(self) -> &'static str {
         match self {
             EventTopic::Message => "msg",
             EventTopic::ImageMessage => "img",
+            EventTopic::Change => "edit",
             EventTopic::Other => "other",
         }
     }
@@ -88,6 +107,7 @@ impl ChatEvent {
                 }
                 _ => EventTopic::Message,
             },
+            Event::SignalUpdated { .. } | Event::SignalDeleted { .. } => EventTopic::Change,
             _ => EventTopic::Other,
         }
     }

@@ -120,6 +120,8 @@ pub enum SignalKind {
     Joined,
     /// A member left or was removed (written by the server).
     Left,
+    /// A point on the map a member shares, perhaps live for a while.
+    Location,
 }
 
 impl SignalKind {
@@ -128,6 +130,7 @@ impl SignalKind {
             SignalKind::Msg => "msg",
             SignalKind::Joined => "joined",
             SignalKind::Left => "left",
+            SignalKind::Location => "location",
         }
     }
 
@@ -136,8 +139,15 @@ impl SignalKind {
             "msg" => Some(SignalKind::Msg),
             "joined" => Some(SignalKind::Joined),
             "left" => Some(SignalKind::Left),
+            "location" => Some(SignalKind::Location),
             _ => None,
         }
+    }
+
+    /// Whether signals of this kind are written by members (and so count as unread, can be
+    /// deleted by their author): messages and locations, not the server's entries.
+    pub fn is_written_by_members(self) -> bool {
+        matches!(self, SignalKind::Msg | SignalKind::Location)
     }
 }
 
@@ -150,13 +160,41 @@ pub struct Signal {
     /// What it says, by kind.
     #[serde(flatten)]
     pub body: SignalBody,
+    /// Unix milliseconds of its last change by its author (a text edited, a live location
+    /// moved); none if it never changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<i64>,
 }
 
 impl Signal {
     pub fn kind(&self) -> SignalKind {
         self.body.kind()
     }
+
+    pub fn is_deleted(&self) -> bool {
+        matches!(self.body, SignalBody::Deleted { .. })
+    }
 }
+
+/// A point on the map ("share point"). Checked by [`crate::rules::validate_location`]:
+/// finite coordinates in range, so comparing two is an equivalence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Location {
+    /// Degrees, -90 to 90.
+    pub lat: f64,
+    /// Degrees, -180 to 180.
+    pub lon: f64,
+    /// The radius of uncertainty, in metres.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy_m: Option<f64>,
+    /// A name for the place, at most 200 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+// Coordinates are validated finite before a `Location` is stored or sent, so `==` is
+// reflexive on every value that exists.
+impl Eq for Location {}
 
 /// The content of a signal, one shape per kind. (Encoded with its `kind` beside the
 /// signal's other fields; `joined` / `left` name their users `subjects`, as version 1 of
@@ -188,11 +226,34 @@ pub enum SignalBody {
         #[serde(rename = "subjects")]
         users: Vec<UserId>,
     },
+    /// A shared point; live (its author moves it) until `live_until` (Unix ms) when set.
+    Location {
+        location: Location,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        live_until: Option<i64>,
+    },
+    /// A signal of kind `was` its author (or an admin) deleted at `deleted_at` (Unix ms): a
+    /// tombstone that keeps its place in the timeline, with nothing of what it said.
+    Deleted { was: SignalKind, deleted_at: i64 },
 }
 
-/// A signal body as the columns of a store row: kind, text, reply, users (who joined or
-/// left; whom a message mentions), attachments, whether it mentions everyone.
-pub type SignalColumns<'a> = (SignalKind, Option<&'a str>, Option<SignalId>, &'a [UserId], &'a [Attachment], bool);
+/// A signal body as the columns of a store row (what the SQLite and CQL rows hold).
+/// `users` are who joined or left, or whom a message mentions; a location's label is in
+/// `text`; a tombstone keeps its kind and sets `deleted_at`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SignalRow {
+    pub kind: Option<SignalKind>,
+    pub text: Option<String>,
+    pub reply_to: Option<SignalId>,
+    pub users: Vec<UserId>,
+    pub attachments: Vec<Attachment>,
+    pub everyone: bool,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub accuracy_m: Option<f64>,
+    pub live_until: Option<i64>,
+    pub deleted_at: Option<i64>,
+}
 
 impl SignalBody {
     pub fn kind(&self) -> SignalKind {
@@ -200,18 +261,64 @@ impl SignalBody {
             SignalBody::Msg { .. } => SignalKind::Msg,
             SignalBody::Joined { .. } => SignalKind::Joined,
             SignalBody::Left { .. } => SignalKind::Left,
+            SignalBody::Location { .. } => SignalKind::Location,
+            SignalBody::Deleted { was, .. } => *was,
         }
     }
 
-    /// The body as store columns (what the SQLite and CQL rows hold).
-    pub fn columns(&self) -> SignalColumns<'_> {
-        match self {
-            SignalBody::Msg { text, reply_to, attachments, mentions, everyone } => {
-                (SignalKind::Msg, Some(text), *reply_to, mentions, attachments, *everyone)
+    /// The body as store columns.
+    pub fn to_row(&self) -> SignalRow {
+        let kind = Some(self.kind());
+        match self.clone() {
+            SignalBody::Msg { text, reply_to, attachments, mentions, everyone } => SignalRow {
+                kind,
+                text: Some(text),
+                reply_to,
+                users: mentions,
+                attachments,
+                everyone,
+                ..SignalRow::default()
+            },
+            SignalBody::Joined { users } | SignalBody::Left { users } => {
+                SignalRow { kind, users, ..SignalRow::default() }
             }
-            SignalBody::Joined { users } => (SignalKind::Joined, None, None, users, &[], false),
-            SignalBody::Left { users } => (SignalKind::Left, None, None, users, &[], false),
+            SignalBody::Location { location, live_until } => SignalRow {
+                kind,
+                text: location.label,
+                lat: Some(location.lat),
+                lon: Some(location.lon),
+                accuracy_m: location.accuracy_m,
+                live_until,
+                ..SignalRow::default()
+            },
+            SignalBody::Deleted { deleted_at, .. } => {
+                SignalRow { kind, deleted_at: Some(deleted_at), ..SignalRow::default() }
+            }
         }
+    }
+
+    /// The body of store columns; `None` for a row no body writes (a message without
+    /// text, a location without coordinates).
+    pub fn from_row(row: SignalRow) -> Option<Self> {
+        let kind = row.kind?;
+        if let Some(deleted_at) = row.deleted_at {
+            return Some(SignalBody::Deleted { was: kind, deleted_at });
+        }
+        Some(match kind {
+            SignalKind::Msg => SignalBody::Msg {
+                text: row.text?,
+                reply_to: row.reply_to,
+                attachments: row.attachments,
+                mentions: row.users,
+                everyone: row.everyone,
+            },
+            SignalKind::Joined => SignalBody::Joined { users: row.users },
+            SignalKind::Left => SignalBody::Left { users: row.users },
+            SignalKind::Location => SignalBody::Location {
+                location: Location { lat: row.lat?, lon: row.lon?, accuracy_m: row.accuracy_m, label: row.text },
+                live_until: row.live_until,
+            },
+        })
     }
 
     /// Whether it calls `user`'s attention (a message mentioning them, or everyone).
@@ -219,20 +326,37 @@ impl SignalBody {
         matches!(self, SignalBody::Msg { mentions, everyone, .. } if *everyone || mentions.contains(&user))
     }
 
-    /// The body of store columns; `None` for a row no body writes (a message without text).
-    pub fn from_columns(
-        kind: SignalKind,
-        text: Option<String>,
-        reply_to: Option<SignalId>,
-        users: Vec<UserId>,
-        attachments: Vec<Attachment>,
-        everyone: bool,
-    ) -> Option<Self> {
-        Some(match kind {
-            SignalKind::Msg => SignalBody::Msg { text: text?, reply_to, attachments, mentions: users, everyone },
-            SignalKind::Joined => SignalBody::Joined { users },
-            SignalKind::Left => SignalBody::Left { users },
-        })
+    /// Its files (a message's; none for anything else).
+    pub fn attachments(&self) -> &[Attachment] {
+        match self {
+            SignalBody::Msg { attachments, .. } => attachments,
+            _ => &[],
+        }
+    }
+}
+
+/// How many signals of a chat a member has not read: members' messages and locations
+/// after their read marker, not their own, not deleted; and how many of those mention them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Unread {
+    pub signals: u32,
+    pub mentions: u32,
+}
+
+impl Unread {
+    /// Counted over `signals` (those after the reader's marker) for `reader`.
+    pub fn count<'a>(reader: UserId, signals: impl IntoIterator<Item = &'a Signal>) -> Self {
+        let mut unread = Unread::default();
+        for s in signals {
+            if s.author_id == reader || s.is_deleted() || !s.kind().is_written_by_members() {
+                continue;
+            }
+            unread.signals += 1;
+            if s.body.mentions(reader) {
+                unread.mentions += 1;
+            }
+        }
+        unread
     }
 }
 
@@ -396,7 +520,13 @@ mod tests {
             }
         );
         assert_eq!(read(joined), SignalBody::Joined { users: vec![crate::Id(3), crate::Id(7)] });
-        let signal = Signal { id: crate::Id(8), chat_id: crate::Id(2), author_id: crate::Id(3), body: read(joined) };
+        let signal = Signal {
+            id: crate::Id(8),
+            chat_id: crate::Id(2),
+            author_id: crate::Id(3),
+            body: read(joined),
+            edited_at: None,
+        };
         let again: Signal = serde_json::from_str(&serde_json::to_string(&signal).unwrap()).unwrap();
         assert_eq!(again, signal);
     }

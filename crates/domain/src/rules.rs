@@ -88,9 +88,76 @@ pub fn validate_emoji(emoji: &str) -> Result<()> {
     if ok { Ok(()) } else { Err(Error::invalid(ErrorCode::InvalidEmoji, "a reaction is a single emoji")) }
 }
 
+/// Longest label of a shared location, in characters.
+pub const MAX_LOCATION_LABEL_CHARS: usize = 200;
+/// Longest a location stays live, in milliseconds (8 hours).
+pub const MAX_LIVE_LOCATION_MS: i64 = 8 * 3600 * 1000;
+/// Largest accuracy radius taken, in metres (beyond it a point says nothing).
+pub const MAX_LOCATION_ACCURACY_M: f64 = 1_000_000.0;
+
+/// A shared point: finite latitude in [-90, 90], longitude in [-180, 180], accuracy (if
+/// any) finite in [0, 1,000 km], label (if any) one line of at most 200 characters; a
+/// blank label becomes none.
+pub fn validate_location(mut location: crate::Location) -> Result<crate::Location> {
+    let bad = |detail: &'static str| Err(Error::invalid(ErrorCode::InvalidLocation, detail));
+    if !(location.lat.is_finite() && (-90.0..=90.0).contains(&location.lat)) {
+        return bad("lat is a number of degrees from -90 to 90");
+    }
+    if !(location.lon.is_finite() && (-180.0..=180.0).contains(&location.lon)) {
+        return bad("lon is a number of degrees from -180 to 180");
+    }
+    if let Some(a) = location.accuracy_m
+        && !(a.is_finite() && (0.0..=MAX_LOCATION_ACCURACY_M).contains(&a))
+    {
+        return bad("accuracy_m is a number of metres from 0 to 1,000,000");
+    }
+    location.label = location.label.filter(|l| !l.trim().is_empty());
+    if let Some(label) = &location.label
+        && (label.chars().count() > MAX_LOCATION_LABEL_CHARS || label.chars().any(char::is_control))
+    {
+        return bad("a label is one line of at most 200 characters");
+    }
+    // -0.0 and 0.0 are one point.
+    location.lat += 0.0;
+    location.lon += 0.0;
+    Ok(location)
+}
+
+/// The end of a live location starting at `now_ms`: in the future, at most 8 hours away.
+pub fn validate_live_until(live_until: i64, now_ms: i64) -> Result<i64> {
+    if live_until <= now_ms || live_until > now_ms + MAX_LIVE_LOCATION_MS {
+        return Err(Error::invalid(ErrorCode::InvalidLocation, "live_until is a time in the next 8 hours"));
+    }
+    Ok(live_until)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn locations() {
+        let at = |lat, lon| crate::Location { lat, lon, accuracy_m: None, label: None };
+        for good in [at(0.0, 0.0), at(90.0, 180.0), at(-90.0, -180.0), at(48.8566, 2.3522)] {
+            assert!(validate_location(good).is_ok());
+        }
+        for bad in [at(90.1, 0.0), at(0.0, -180.5), at(f64::NAN, 0.0), at(0.0, f64::INFINITY)] {
+            assert_eq!(validate_location(bad).unwrap_err().code, "invalid_location");
+        }
+        let label = |l: &str| crate::Location { label: Some(l.into()), ..at(1.0, 1.0) };
+        assert!(validate_location(label(&"é".repeat(200))).is_ok());
+        assert_eq!(validate_location(label(&"é".repeat(201))).unwrap_err().code, "invalid_location");
+        assert_eq!(validate_location(label("a\nb")).unwrap_err().code, "invalid_location");
+        assert_eq!(validate_location(label("  ")).unwrap().label, None);
+        let accuracy = |a| crate::Location { accuracy_m: Some(a), ..at(1.0, 1.0) };
+        assert!(validate_location(accuracy(5.0)).is_ok());
+        assert_eq!(validate_location(accuracy(-1.0)).unwrap_err().code, "invalid_location");
+        assert_eq!(validate_location(accuracy(f64::NAN)).unwrap_err().code, "invalid_location");
+        assert!(validate_live_until(1_001, 1_000).is_ok());
+        assert!(validate_live_until(1_000 + MAX_LIVE_LOCATION_MS, 1_000).is_ok());
+        assert!(validate_live_until(1_000, 1_000).is_err());
+        assert!(validate_live_until(1_001 + MAX_LIVE_LOCATION_MS, 1_000).is_err());
+    }
 
     #[test]
     fn usernames() {

@@ -5,12 +5,15 @@ use std::collections::BTreeSet;
 
 use domain::{
     Chat, ChatEvent, ChatId, ChatKind, Error, ErrorCode, Event, Id, InboxEntry, Member, Page, Result, Role, Signal,
-    SignalBody, User, UserId, id::now_ms, rules,
+    SignalBody, Unread, User, UserId, id::now_ms, rules,
 };
 
 use ports::InsertSignalOutcome;
 
 use crate::{ChatService, cursor};
+
+/// How many signals after a read marker the unread counts look at.
+pub const UNREAD_WINDOW: usize = 1000;
 
 /// A chat as one member sees it in their list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +24,8 @@ pub struct ChatSummary {
     pub activity: Id,
     /// The member's notification settings of the chat.
     pub notify: domain::NotifySettings,
+    /// What the member has not read yet.
+    pub unread: Unread,
 }
 
 impl ChatService {
@@ -292,6 +297,16 @@ impl ChatService {
         self.store.remove_member(chat_id, user).await
     }
 
+    /// What `member` has not read in the chat: the members' signals after their read marker,
+    /// not their own, not deleted, counted over at most [`UNREAD_WINDOW`] signals (a
+    /// client shows "999+" past that); exact in both shapes, since it is counted from the
+    /// timeline itself (no counter to drift when an event is redelivered or a signal is
+    /// deleted or edited).
+    pub(crate) async fn unread(&self, chat_id: ChatId, member: &Member) -> Result<Unread> {
+        let after = self.store.signals(chat_id, ports::SignalRange::After(member.read_up_to), UNREAD_WINDOW).await?;
+        Ok(Unread::count(member.user_id, &after))
+    }
+
     /// The actor's chats, most recently active first.
     pub async fn my_chats(&self, actor: &User, cursor: Option<&str>, limit: usize) -> Result<Page<ChatSummary>> {
         let after = cursor.map(cursor::parse_inbox_cursor).transpose()?;
@@ -306,7 +321,8 @@ impl ChatService {
                 self.store.notify_settings(chat_id, actor.id),
             )?;
             let (Some(chat), Some(me)) = (chat, me) else { continue };
-            items.push(ChatSummary { chat, me, activity, notify });
+            let unread = if activity > me.read_up_to { self.unread(chat_id, &me).await? } else { Unread::default() };
+            items.push(ChatSummary { chat, me, activity, notify, unread });
         }
         let next_cursor = if more { items.last().map(|s| cursor::inbox_cursor(s.activity, s.chat.id)) } else { None };
         Ok(Page { items, next_cursor })
@@ -341,7 +357,7 @@ impl ChatService {
         body: SignalBody,
         nonce: &str,
     ) -> Result<()> {
-        let signal = Signal { id: self.ids.next_id(), chat_id, author_id: author, body };
+        let signal = Signal { id: self.ids.next_id(), chat_id, author_id: author, body, edited_at: None };
         match self.store.insert_signal(&signal, Some(nonce)).await? {
             InsertSignalOutcome::Inserted => self.after_signal_stored(signal).await,
             InsertSignalOutcome::Duplicate(first) => match self.store.signal(chat_id, first).await? {

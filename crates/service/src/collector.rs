@@ -64,8 +64,10 @@ impl Collector {
             for upload in &due {
                 if self.store.expire_upload(upload).await? {
                     done.expired_uploads += 1;
-                    candidates.push(upload.sha256.clone());
                 }
+                // Also when it was not expired: a released upload (its message deleted)
+                // is listed here with its hold already dropped. `condemn_blob` checks holds.
+                candidates.push(upload.sha256.clone());
             }
             if due.len() < BATCH {
                 break;

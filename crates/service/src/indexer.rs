@@ -1,8 +1,8 @@
-//! The `index` consumer group: new messages go to the text index, off the request path,
-//! in bulk. Each event's handler hands its message to one batcher per worker and waits for
-//! the batch's write; the event is acknowledged only after it, so an indexer that dies
-//! leaves its events to the next one (indexing again the same message replaces it: nothing
-//! is doubled). Index lag (sent → written) is observed for the metrics.
+//! The `index` consumer group: new and edited messages go to the text index, off the
+//! request path, in bulk; deleted ones leave it. Each event's handler hands its message to
+//! one batcher per worker and waits for the batch's write; the event is acknowledged only
+//! after it, so an indexer that dies leaves its events to the next one (indexing again the
+//! same message replaces it: nothing is doubled). Index lag (sent → written) is observed for the metrics.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,8 +17,9 @@ use crate::workers::{DeliveryInfo, GroupHandler};
 
 /// The consumer group of the chat-event log that feeds the text index.
 pub const INDEX_GROUP: &str = "index";
-/// It reads new messages only (edits and deletes will add theirs).
-pub const INDEX_INTEREST: Interest = Interest::Only(&[EventTopic::Message, EventTopic::ImageMessage]);
+/// It reads new messages, and signals changed or deleted.
+pub const INDEX_INTEREST: Interest =
+    Interest::Only(&[EventTopic::Message, EventTopic::ImageMessage, EventTopic::Change]);
 /// Most messages one bulk write takes.
 const MAX_BATCH: usize = 1000;
 /// How long a batch waits for more messages after its first.
@@ -54,14 +55,16 @@ type Pending = (IndexedSignal, oneshot::Sender<Result<()>>);
 /// The `index` group's handler.
 pub(crate) struct Indexer {
     batches: mpsc::Sender<Pending>,
+    /// For removals, which are rare and go at once.
+    index: Arc<dyn TextIndex>,
 }
 
 impl Indexer {
     /// Starts the batcher; it ends when the handler is dropped.
     pub(crate) fn new(index: Arc<dyn TextIndex>, stats: Arc<IndexStats>) -> Self {
         let (batches, rx) = mpsc::channel(MAX_BATCH);
-        tokio::spawn(write_batches(index, stats, rx));
-        Self { batches }
+        tokio::spawn(write_batches(index.clone(), stats, rx));
+        Self { batches, index }
     }
 }
 
@@ -92,8 +95,14 @@ async fn write_batches(index: Arc<dyn TextIndex>, stats: Arc<IndexStats>, mut rx
 #[async_trait]
 impl GroupHandler for Indexer {
     async fn handle(&self, event: &ChatEvent, _info: DeliveryInfo<'_>) -> Result<()> {
-        let Event::SignalCreated { signal } = &event.event else { return Ok(()) };
-        let Some(indexed) = IndexedSignal::of(&signal.signal) else { return Ok(()) };
+        let signal = match &event.event {
+            Event::SignalCreated { signal } => &signal.signal,
+            // An edit replaces the message's entry (same id).
+            Event::SignalUpdated { signal } => signal,
+            Event::SignalDeleted { signal, .. } => return self.index.remove(&[(signal.chat_id, signal.id)]).await,
+            _ => return Ok(()),
+        };
+        let Some(indexed) = IndexedSignal::of(signal) else { return Ok(()) };
         let (done, written) = oneshot::channel();
         self.batches.send((indexed, done)).await.map_err(|_| Error::unavailable("the index batcher stopped"))?;
         written.await.map_err(|_| Error::unavailable("the index batcher stopped"))?

@@ -8,6 +8,7 @@ mod chats;
 pub mod collector;
 pub use chats::ChatSummary;
 mod cursor;
+pub mod edits;
 pub mod fanout;
 pub mod gateway;
 pub mod indexer;

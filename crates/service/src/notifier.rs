@@ -68,7 +68,7 @@ impl GroupHandler for Notifier {
                 });
                 futures::future::try_join_all(jobs).await.map(drop)
             }
-            Event::ReceiptUpdated { chat_id, user_id, read_up_to } => {
+            Event::ReceiptUpdated { chat_id, user_id, read_up_to, .. } => {
                 if self.store.push_targets(*user_id).await?.is_empty() {
                     return Ok(());
                 }

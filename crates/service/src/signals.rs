@@ -37,7 +37,12 @@ impl ChatService {
     /// The mentions of a message `member` sends, each once in id order: every one a member
     /// of the chat (else 422 `mention_not_member`), at most [`MAX_MENTIONS`]; `everyone`
     /// only from an owner or admin (else 403 `not_an_admin`).
-    async fn check_mentions(&self, member: &Member, mut mentions: Vec<UserId>, everyone: bool) -> Result<Vec<UserId>> {
+    pub(crate) async fn check_mentions(
+        &self,
+        member: &Member,
+        mut mentions: Vec<UserId>,
+        everyone: bool,
+    ) -> Result<Vec<UserId>> {
         if everyone && member.role == Role::Member {
             return Err(Error::forbidden(ErrorCode::NotAnAdmin, "only the owner or an admin may mention everyone"));
         }
@@ -63,9 +68,7 @@ impl ChatService {
         Ok(mentions)
     }
 
-    /// Posts a message. A retry with the same nonce returns the first signal and stores
-    /// nothing; it announces the signal again only if this process has not (the first
-    /// attempt may have died before announcing). The flag says whether this call created it.
+    /// Posts a message (see [`ChatService::store_new_signal`] for retries with its nonce).
     ///
     /// Attachments are claimed for the nonce before the message is stored, so a retry takes
     /// them again and no other message can.
@@ -91,8 +94,23 @@ impl ChatService {
             chat_id,
             author_id: actor.id,
             body: SignalBody::Msg { text, reply_to: msg.reply_to, attachments, mentions, everyone: msg.everyone },
+            edited_at: None,
         };
-        match self.store.insert_signal(&signal, Some(&msg.nonce)).await? {
+        self.store_new_signal(actor, signal, &msg.nonce).await
+    }
+
+    /// Stores a new signal of the actor's under `nonce` and announces it. A retry with the
+    /// same nonce returns the first signal and stores nothing; it announces the signal again
+    /// only if this process has not (the first attempt may have died before announcing).
+    /// The flag says whether this call created it.
+    pub(crate) async fn store_new_signal(
+        &self,
+        actor: &User,
+        signal: Signal,
+        nonce: &str,
+    ) -> Result<(SignalView, bool)> {
+        let chat_id = signal.chat_id;
+        match self.store.insert_signal(&signal, Some(nonce)).await? {
             InsertSignalOutcome::Inserted => {
                 self.record_sent(&signal).await?;
                 self.after_signal_stored(signal.clone()).await?;
@@ -105,9 +123,11 @@ impl ChatService {
                     })?;
                 // The first attempt may have stopped before listing its files or announcing
                 // it (bus down, or its node died): both done again (announced unless this
-                // process already did).
-                self.record_sent(&signal).await?;
-                self.after_signal_stored(signal.clone()).await?;
+                // process already did). A signal deleted since is not announced again.
+                if !signal.is_deleted() {
+                    self.record_sent(&signal).await?;
+                    self.after_signal_stored(signal.clone()).await?;
+                }
                 let mut views = self.views(actor.id, chat_id, vec![signal]).await?;
                 Ok((views.remove(0), false))
             }
@@ -191,8 +211,8 @@ impl ChatService {
         rules::validate_emoji(emoji)?;
         self.membership(actor, chat_id).await?;
         let signal = self.store.signal(chat_id, id).await?.ok_or_else(Error::signal_not_found)?;
-        if signal.kind() != SignalKind::Msg {
-            return Err(Error::invalid(ErrorCode::NotReactable, "only messages take reactions"));
+        if signal.kind() != SignalKind::Msg || signal.is_deleted() {
+            return Err(Error::invalid(ErrorCode::NotReactable, "only messages take reactions, not deleted ones"));
         }
         let changed = if add {
             self.store.add_reaction(chat_id, id, emoji, actor.id).await?
@@ -246,9 +266,10 @@ impl ChatService {
         Ok(Page { items: users, next_cursor })
     }
 
-    /// Attaches reaction counts (one read for the page, plus one for the viewer's own).
+    /// Attaches reaction counts (one read for the page, plus one for the viewer's own); a
+    /// tombstone shows none.
     pub(crate) async fn views(&self, viewer: UserId, chat_id: ChatId, signals: Vec<Signal>) -> Result<Vec<SignalView>> {
-        let ids: Vec<SignalId> = signals.iter().map(|s| s.id).collect();
+        let ids: Vec<SignalId> = signals.iter().filter(|s| !s.is_deleted()).map(|s| s.id).collect();
         if ids.is_empty() {
             return Ok(vec![]);
         }

@@ -37,6 +37,7 @@ async fn send(f: &Fixture, chat: Id, author: Id, attachments: Vec<Attachment>) -
         chat_id: chat,
         author_id: author,
         body: SignalBody::Msg { text: String::new(), reply_to: None, attachments, mentions: vec![], everyone: false },
+        edited_at: None,
     };
     assert_eq!(f.store.insert_signal(&signal, None).await.unwrap(), InsertSignalOutcome::Inserted);
     signal

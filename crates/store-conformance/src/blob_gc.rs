@@ -142,3 +142,48 @@ pub async fn a_hold_and_a_condemnation_never_both_win(f: &Fixture) {
         }
     }
 }
+
+pub async fn a_deleted_messages_files_are_released(f: &Fixture) {
+    let a = f.user().await.id;
+    let chat = f.group(&[a]).await;
+    let shared = blob();
+    let (x, y, kept) = (upload(f, chat.id, a, &shared), upload(f, chat.id, a, &blob()), upload(f, chat.id, a, &shared));
+    for u in [&x, &y, &kept] {
+        hold_and_record(f, u).await;
+        assert!(f.store.claim_attachment(chat.id, u.id, "n").await.unwrap());
+    }
+    let (deleted, other) = (f.id(), f.id());
+    f.store.record_sent(chat.id, deleted, &[x.clone(), y.clone()]).await.unwrap();
+    f.store.record_sent(chat.id, other, std::slice::from_ref(&kept)).await.unwrap();
+
+    for _ in 0..2 {
+        f.store.release_sent(chat.id, deleted, &[x.clone(), y.clone()]).await.unwrap();
+    }
+    assert!(f.store.attachments(chat.id, &[x.id, y.id]).await.unwrap().is_empty(), "their records are gone");
+    assert_eq!(f.store.attachments(chat.id, &[kept.id]).await.unwrap().len(), 1);
+    let files = f.store.chat_files(chat.id, None, None, 10).await.unwrap();
+    assert_eq!(
+        files.iter().map(|c| c.attachment.id).collect::<Vec<_>>(),
+        vec![kept.id],
+        "only the kept file is listed"
+    );
+    assert!(f.store.chat_files(chat.id, Some(AttachmentKind::File), None, 10).await.unwrap().len() == 1);
+    let due = f.store.unsent_uploads(1, 100_000).await.unwrap();
+    for u in [&x, &y] {
+        let listed = due.iter().find(|d| d.attachment_id == u.id).expect("listed as due at once");
+        assert_eq!((listed.chat_id, &listed.sha256, listed.created_at), (chat.id, &u.sha256, 0));
+        f.store.expire_upload(listed).await.unwrap();
+    }
+    assert!(
+        !f.store
+            .unsent_uploads(1, 100_000)
+            .await
+            .unwrap()
+            .iter()
+            .any(|d| d.attachment_id == x.id || d.attachment_id == y.id)
+    );
+    assert!(f.store.condemn_blob(&y.sha256).await.unwrap(), "nothing holds a released file's blob");
+    assert!(!f.store.condemn_blob(&shared).await.unwrap(), "the same bytes sent in another message stay");
+    assert!(!f.store.claim_attachment(chat.id, x.id, "later").await.unwrap(), "no send takes a released file");
+    f.store.forget_blob(&y.sha256).await.unwrap();
+}

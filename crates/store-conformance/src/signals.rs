@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use domain::{Id, Signal, SignalBody, id::BUCKET_MS, id::now_ms};
+use domain::{Id, Location, Signal, SignalBody, SignalKind, id::BUCKET_MS, id::now_ms};
 use ports::{InsertSignalOutcome, SignalRange};
 
 use crate::Fixture;
@@ -19,6 +19,7 @@ fn msg(chat: Id, id: Id, author: Id, text: &str) -> Signal {
             mentions: vec![],
             everyone: false,
         },
+        edited_at: None,
     }
 }
 
@@ -36,7 +37,13 @@ pub async fn insert_and_read(f: &Fixture) {
         },
         ..msg(chat.id, f.id(), b, "")
     };
-    let joined = Signal { id: f.id(), chat_id: chat.id, author_id: a, body: SignalBody::Joined { users: vec![a, b] } };
+    let joined = Signal {
+        id: f.id(),
+        chat_id: chat.id,
+        author_id: a,
+        body: SignalBody::Joined { users: vec![a, b] },
+        edited_at: None,
+    };
     for s in [&first, &reply, &joined] {
         assert_eq!(f.store.insert_signal(s, None).await.unwrap(), InsertSignalOutcome::Inserted);
         assert_eq!(f.store.signal(chat.id, s.id).await.unwrap().as_ref(), Some(s));
@@ -47,6 +54,77 @@ pub async fn insert_and_read(f: &Fixture) {
     let page = f.store.signals(chat.id, SignalRange::Latest, 10).await.unwrap();
     assert_eq!(page, vec![joined, reply, first]);
     assert!(f.store.signals(other.id, SignalRange::Latest, 10).await.unwrap().is_empty());
+}
+
+pub async fn edits_rewrite_a_signal_and_a_tombstone_stays_one(f: &Fixture) {
+    let (a, b) = (f.user().await.id, f.user().await.id);
+    let chat = f.group(&[a, b]).await;
+    let first = msg(chat.id, f.id(), a, "helo");
+    let second = msg(chat.id, f.id(), b, "after");
+    for s in [&first, &second] {
+        f.store.insert_signal(s, None).await.unwrap();
+    }
+    let edited = Signal {
+        body: SignalBody::Msg {
+            text: "hello @b".into(),
+            reply_to: None,
+            attachments: vec![],
+            mentions: vec![b],
+            everyone: true,
+        },
+        edited_at: Some(1_750_000_000_123),
+        ..first.clone()
+    };
+    assert!(f.store.update_signal(&edited).await.unwrap());
+    assert_eq!(f.store.signal(chat.id, first.id).await.unwrap().as_ref(), Some(&edited));
+
+    let tombstone = Signal {
+        body: SignalBody::Deleted { was: SignalKind::Msg, deleted_at: 1_750_000_000_456 },
+        edited_at: None,
+        ..first.clone()
+    };
+    assert!(f.store.update_signal(&tombstone).await.unwrap());
+    assert_eq!(f.store.signal(chat.id, first.id).await.unwrap().as_ref(), Some(&tombstone));
+    assert!(!f.store.update_signal(&edited).await.unwrap(), "a tombstone is never edited");
+    assert!(!f.store.update_signal(&tombstone).await.unwrap(), "nor deleted twice");
+    assert_eq!(f.store.signal(chat.id, first.id).await.unwrap().as_ref(), Some(&tombstone));
+    let page = f.store.signals(chat.id, SignalRange::Latest, 10).await.unwrap();
+    assert_eq!(page, vec![second.clone(), tombstone], "a tombstone keeps its place in the timeline");
+
+    let absent = msg(chat.id, f.id(), a, "never sent");
+    assert!(!f.store.update_signal(&absent).await.unwrap(), "an update writes no signal that was not there");
+    assert_eq!(f.store.signal(chat.id, absent.id).await.unwrap(), None);
+    assert_eq!(f.store.signals(chat.id, SignalRange::Latest, 10).await.unwrap().len(), 2);
+
+    // A shared location, live, then moved, then stopped.
+    let point = |lat: f64, lon: f64, label: Option<&str>| Location {
+        lat,
+        lon,
+        accuracy_m: Some(12.5),
+        label: label.map(str::to_string),
+    };
+    let live = Signal {
+        id: f.id(),
+        chat_id: chat.id,
+        author_id: a,
+        body: SignalBody::Location {
+            location: point(48.858_37, 2.294_481, Some("Tour Eiffel")),
+            live_until: Some(now_ms() as i64 + 60_000),
+        },
+        edited_at: None,
+    };
+    f.store.insert_signal(&live, None).await.unwrap();
+    assert_eq!(f.store.signal(chat.id, live.id).await.unwrap().as_ref(), Some(&live));
+    let moved = Signal {
+        body: SignalBody::Location {
+            location: point(-33.856_784, 151.215_297, None),
+            live_until: Some(now_ms() as i64),
+        },
+        edited_at: Some(now_ms() as i64),
+        ..live.clone()
+    };
+    assert!(f.store.update_signal(&moved).await.unwrap());
+    assert_eq!(f.store.signal(chat.id, live.id).await.unwrap().as_ref(), Some(&moved));
 }
 
 pub async fn nonces_make_sends_idempotent(f: &Fixture) {

@@ -29,6 +29,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (9, "blob_collector", include_str!("../migrations/0009_blob_collector.cql")),
     (10, "notifications", include_str!("../migrations/0010_notifications.cql")),
     (11, "mentions", include_str!("../migrations/0011_mentions.cql")),
+    (12, "signal_changes", include_str!("../migrations/0012_signal_changes.cql")),
 ];
 
 const LEASE_SECS: i32 = 120;

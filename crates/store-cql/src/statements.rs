@@ -51,6 +51,7 @@ pub struct Statements {
     pub insert_signal: PreparedStatement,
     pub insert_bucket: PreparedStatement,
     pub signal: PreparedStatement,
+    pub update_signal: PreparedStatement,
     pub buckets_down: PreparedStatement,
     pub buckets_up: PreparedStatement,
     pub signals_below: PreparedStatement,
@@ -77,6 +78,8 @@ pub struct Statements {
     pub claim_attachment: PreparedStatement,
     pub set_attachment_signal: PreparedStatement,
     pub insert_chat_file: PreparedStatement,
+    pub delete_chat_file: PreparedStatement,
+    pub delete_attachment: PreparedStatement,
     pub chat_files: PreparedStatement,
     pub thumbnail: PreparedStatement,
     pub set_thumbnail: PreparedStatement,
@@ -117,7 +120,8 @@ pub struct Statements {
     pub claim_server_key: PreparedStatement,
 }
 
-pub const SIGNAL_COLUMNS: &str = "chat_id, signal_id, author_id, kind, text, reply_to, subjects, attachments, everyone";
+pub const SIGNAL_COLUMNS: &str = "chat_id, signal_id, author_id, kind, text, reply_to, subjects, attachments, everyone, \
+     edited_at, deleted_at, lat, lon, accuracy_m, live_until";
 pub const USER_COLUMNS: &str = "id, username, display_name, issuer, subject, created_at";
 pub const MEMBER_COLUMNS: &str = "chat_id, user_id, role, joined_at, delivered_up_to, read_up_to";
 
@@ -188,10 +192,26 @@ impl Statements {
             )
             .await?,
             insert_signal: p(
-                format!("INSERT INTO signals (bucket, {SIGNAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                format!("INSERT INTO signals (bucket, {SIGNAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                 idem,
             )
             .await?,
+            // The author condition fails on a row that does not exist (a plain `IF` would
+            // create one); the deletion condition keeps a tombstone one.
+            update_signal: p(
+                "UPDATE signals SET text = ?, reply_to = ?, subjects = ?, attachments = ?, everyone = ?, edited_at = ?, \
+                 deleted_at = ?, lat = ?, lon = ?, accuracy_m = ?, live_until = ? \
+                 WHERE chat_id = ? AND bucket = ? AND signal_id = ? IF author_id = ? AND deleted_at = null"
+                    .into(),
+                once,
+            )
+            .await?,
+            delete_chat_file: p(
+                "DELETE FROM chat_files WHERE chat_id = ? AND kind = ? AND signal_id = ? AND attachment_id = ?".into(),
+                idem,
+            )
+            .await?,
+            delete_attachment: p("DELETE FROM attachments WHERE chat_id = ? AND id = ?".into(), idem).await?,
             insert_bucket: p("INSERT INTO chat_buckets (chat_id, bucket) VALUES (?, ?)".into(), idem).await?,
             signal: p(format!("SELECT {SIGNAL_COLUMNS} FROM signals WHERE chat_id = ? AND bucket = ? AND signal_id = ?"), idem).await?,
             buckets_down: p("SELECT bucket FROM chat_buckets WHERE chat_id = ? AND bucket <= ? LIMIT ?".into(), idem).await?,

@@ -2,24 +2,56 @@
 //! signal was never written), reading one, and reading pages across the time buckets that
 //! `chat_buckets` lists.
 
-use domain::{ChatId, Id, Result, Signal, SignalBody, SignalId, SignalKind};
+use domain::{ChatId, Id, Result, Signal, SignalBody, SignalId, SignalKind, SignalRow};
 use ports::SignalRange;
 
-use crate::CqlStore;
 use crate::store::{corrupt, first, rows};
 use crate::udt::AttachmentUdt;
+use crate::{CqlStore, lwt};
 
-type SignalRow =
-    (i64, i64, i64, String, Option<String>, Option<i64>, Option<Vec<i64>>, Option<Vec<AttachmentUdt>>, Option<bool>);
+type StoredRow = (
+    i64,
+    i64,
+    i64,
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<Vec<i64>>,
+    Option<Vec<AttachmentUdt>>,
+    Option<bool>,
+    Option<i64>,
+    Option<i64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<i64>,
+);
 
-fn to_signal(r: SignalRow) -> Result<Signal> {
-    let kind = SignalKind::parse(&r.3).ok_or_else(|| corrupt("signal"))?;
+fn to_signal(r: StoredRow) -> Result<Signal> {
     let chat = Id::from_i64(r.0);
-    let users = r.6.unwrap_or_default().into_iter().map(Id::from_i64).collect();
     let attachments = r.7.unwrap_or_default().into_iter().map(|a| a.into_attachment(chat)).collect::<Result<_>>()?;
-    let body = SignalBody::from_columns(kind, r.4, r.5.map(Id::from_i64), users, attachments, r.8.unwrap_or(false))
-        .ok_or_else(|| corrupt("signal"))?;
-    Ok(Signal { chat_id: chat, id: Id::from_i64(r.1), author_id: Id::from_i64(r.2), body })
+    let columns = SignalRow {
+        kind: Some(SignalKind::parse(&r.3).ok_or_else(|| corrupt("signal"))?),
+        text: r.4,
+        reply_to: r.5.map(Id::from_i64),
+        users: r.6.unwrap_or_default().into_iter().map(Id::from_i64).collect(),
+        attachments,
+        everyone: r.8.unwrap_or(false),
+        deleted_at: r.10,
+        lat: r.11,
+        lon: r.12,
+        accuracy_m: r.13,
+        live_until: r.14,
+    };
+    let body = SignalBody::from_row(columns).ok_or_else(|| corrupt("signal"))?;
+    Ok(Signal { chat_id: chat, id: Id::from_i64(r.1), author_id: Id::from_i64(r.2), body, edited_at: r.9 })
+}
+
+/// A body's columns as CQL values: the users and attachments as null when empty.
+fn content(row: &SignalRow) -> (Option<Vec<i64>>, Option<Vec<AttachmentUdt>>) {
+    let users = (!row.users.is_empty()).then(|| row.users.iter().map(|u| u.as_i64()).collect());
+    let attachments = (!row.attachments.is_empty()).then(|| row.attachments.iter().map(AttachmentUdt::from).collect());
+    (users, attachments)
 }
 
 /// A row count for a CQL `LIMIT`, which is an `int`: a `usize` beyond it asks for everything
@@ -62,23 +94,53 @@ impl CqlStore {
     }
 
     async fn write_signal_row(&self, s: &Signal) -> Result<()> {
-        let (kind, text, reply_to, users, attachments, everyone) = s.body.columns();
-        let users: Option<Vec<i64>> = (!users.is_empty()).then(|| users.iter().map(|u| u.as_i64()).collect());
-        let attachments: Option<Vec<AttachmentUdt>> =
-            (!attachments.is_empty()).then(|| attachments.iter().map(AttachmentUdt::from).collect());
+        let row = s.body.to_row();
+        let (users, attachments) = content(&row);
         let values = (
             s.id.bucket(),
             s.chat_id.as_i64(),
             s.id.as_i64(),
             s.author_id.as_i64(),
-            kind.as_str(),
-            text,
-            reply_to.map(Id::as_i64),
+            row.kind.map(SignalKind::as_str),
+            row.text,
+            row.reply_to.map(Id::as_i64),
             users,
             attachments,
-            everyone,
+            row.everyone,
+            s.edited_at,
+            row.deleted_at,
+            row.lat,
+            row.lon,
+            row.accuracy_m,
+            row.live_until,
         );
         self.run(&self.st.insert_signal, values).await.map(drop)
+    }
+
+    /// See [`ports::TimelineStore::update_signal`]: a lightweight transaction, so a
+    /// tombstone is never overwritten by an edit that raced it.
+    pub(crate) async fn update_signal_row(&self, s: &Signal) -> Result<bool> {
+        let row = s.body.to_row();
+        let (users, attachments) = content(&row);
+        let values = (
+            row.text,
+            row.reply_to.map(Id::as_i64),
+            users,
+            attachments,
+            row.everyone,
+            s.edited_at,
+            row.deleted_at,
+            row.lat,
+            row.lon,
+            row.accuracy_m,
+            row.live_until,
+            s.chat_id.as_i64(),
+            s.id.bucket(),
+            s.id.as_i64(),
+            s.author_id.as_i64(),
+        );
+        let (applied, _) = lwt(self.run(&self.st.update_signal, values).await?)?;
+        Ok(applied)
     }
 
     async fn write_bucket_row(&self, chat: ChatId, id: SignalId) -> Result<()> {
@@ -123,7 +185,7 @@ impl CqlStore {
     }
 
     pub(crate) async fn signal_by_id(&self, chat: ChatId, id: SignalId) -> Result<Option<Signal>> {
-        first::<SignalRow>(self.run(&self.st.signal, (chat.as_i64(), id.bucket(), id.as_i64())).await?)?
+        first::<StoredRow>(self.run(&self.st.signal, (chat.as_i64(), id.bucket(), id.as_i64())).await?)?
             .map(to_signal)
             .transpose()
     }
@@ -199,7 +261,7 @@ impl CqlStore {
             Direction::Newer => &self.st.signals_above,
         };
         let result = self.run(st, (chat.as_i64(), bucket, bound.as_i64(), cql_limit(want))).await?;
-        for row in rows::<SignalRow>(result)? {
+        for row in rows::<StoredRow>(result)? {
             out.push(to_signal(row)?);
         }
         Ok(())

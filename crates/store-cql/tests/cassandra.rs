@@ -61,6 +61,7 @@ fn msg(chat: Id, id: Id, author: Id, text: &str) -> Signal {
             mentions: vec![],
             everyone: false,
         },
+        edited_at: None,
     }
 }
 
@@ -114,7 +115,7 @@ async fn a_retry_lists_the_bucket_of_a_signal_stored_without_it() {
     session
         .query_unpaged(
             "INSERT INTO signals (bucket, chat_id, signal_id, author_id, kind, text) VALUES (?, ?, ?, ?, 'msg', ?)",
-            (first.id.bucket(), chat.as_i64(), first.id.as_i64(), author.as_i64(), first.body.columns().1),
+            (first.id.bucket(), chat.as_i64(), first.id.as_i64(), author.as_i64(), first.body.to_row().text),
         )
         .await
         .unwrap();

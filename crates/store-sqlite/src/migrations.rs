@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "blob_collector", include_str!("../migrations/0008_blob_collector.sql")),
     (9, "notifications", include_str!("../migrations/0009_notifications.sql")),
     (10, "mentions", include_str!("../migrations/0010_mentions.sql")),
+    (11, "signal_changes", include_str!("../migrations/0011_signal_changes.sql")),
 ];
 
 /// Applies the migrations not yet recorded; returns their versions.

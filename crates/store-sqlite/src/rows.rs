@@ -2,7 +2,7 @@
 
 use domain::{
     Attachment, AttachmentKind, Availability, BlobKey, Chat, ChatKind, Id, Member, Role, Signal, SignalBody,
-    SignalKind, StoredAttachment, User, UserStatus,
+    SignalKind, SignalRow, StoredAttachment, User, UserStatus,
 };
 use rusqlite::Row;
 use rusqlite::types::Type;
@@ -10,7 +10,12 @@ use rusqlite::types::Type;
 pub const USER_COLUMNS: &str = "id, username, display_name, issuer, subject, created_at";
 pub const CHAT_COLUMNS: &str = "id, kind, title, created_by, created_at";
 pub const MEMBER_COLUMNS: &str = "chat_id, user_id, role, joined_at, delivered_up_to, read_up_to";
-pub const SIGNAL_COLUMNS: &str = "chat_id, id, author_id, kind, text, reply_to, subjects, attachments, everyone";
+pub const SIGNAL_COLUMNS: &str = "chat_id, id, author_id, kind, text, reply_to, subjects, attachments, everyone, \
+     edited_at, deleted_at, lat, lon, accuracy_m, live_until";
+/// The columns of a signal an update rewrites, as `SET` assignments from `?3` on (`?1` and
+/// `?2` are the chat and the id).
+pub const SIGNAL_UPDATE: &str = "text = ?3, reply_to = ?4, subjects = ?5, attachments = ?6, everyone = ?7, \
+     edited_at = ?8, deleted_at = ?9, lat = ?10, lon = ?11, accuracy_m = ?12, live_until = ?13";
 pub const ATTACHMENT_COLUMNS: &str = "id, chat_id, uploader_id, filename, content_type, size, sha256, kind, width, height, created_at, claimed_by, signal_id";
 
 fn id(row: &Row<'_>, i: usize) -> rusqlite::Result<Id> {
@@ -72,20 +77,31 @@ pub fn signal(row: &Row<'_>) -> rusqlite::Result<Signal> {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<Id>().map_err(|_| bad(6, "subject id")))
         .collect::<rusqlite::Result<_>>()?;
-    let kind = SignalKind::parse(&kind).ok_or_else(|| bad(3, "signal kind"))?;
-    let reply_to = row.get::<_, Option<i64>>(5)?.map(Id::from_i64);
     let attachments: String = row.get(7)?;
     let attachments = if attachments.is_empty() {
         vec![]
     } else {
         serde_json::from_str(&attachments).map_err(|_| bad(7, "attachment list"))?
     };
+    let columns = SignalRow {
+        kind: Some(SignalKind::parse(&kind).ok_or_else(|| bad(3, "signal kind"))?),
+        text: row.get(4)?,
+        reply_to: row.get::<_, Option<i64>>(5)?.map(Id::from_i64),
+        users,
+        attachments,
+        everyone: row.get(8)?,
+        deleted_at: row.get(10)?,
+        lat: row.get(11)?,
+        lon: row.get(12)?,
+        accuracy_m: row.get(13)?,
+        live_until: row.get(14)?,
+    };
     Ok(Signal {
         chat_id: id(row, 0)?,
         id: id(row, 1)?,
         author_id: id(row, 2)?,
-        body: SignalBody::from_columns(kind, row.get(4)?, reply_to, users, attachments, row.get(8)?)
-            .ok_or_else(|| bad(4, "message text"))?,
+        body: SignalBody::from_row(columns).ok_or_else(|| bad(4, "signal content"))?,
+        edited_at: row.get(9)?,
     })
 }
 

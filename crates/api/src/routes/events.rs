@@ -84,11 +84,12 @@ async fn events(
     let last = headers.get("last-event-id").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
     let mut session = GatewaySession::open(&state.service, state.delivery.clone(), &user, last).await?;
     let metrics = state.metrics.clone();
+    let viewer = user.id;
     let stream = async_stream::stream! {
         let _open = StreamGauge::open(metrics.clone());
         while let Some(outgoing) = session.next().await {
             let is_event = matches!(outgoing, Outgoing::Durable { .. } | Outgoing::Ephemeral { .. });
-            yield Ok(frame(outgoing));
+            yield Ok(frame(outgoing, viewer));
             if is_event {
                 metrics.events_sent.inc();
             }
@@ -100,16 +101,18 @@ async fn events(
 
 /// One SSE frame: `id:` for durable events only, so a reconnection's `Last-Event-ID` stays
 /// on the last durable event.
-fn frame(outgoing: Outgoing) -> SseEvent {
+fn frame(outgoing: Outgoing, viewer: domain::Id) -> SseEvent {
     match outgoing {
         Outgoing::Ready { user_id } => SseEvent::default().event("ready").data(EventData::Ready { user_id }.to_json()),
         Outgoing::Resync { reason } => {
             SseEvent::default().event("resync").data(EventData::Resync { reason: reason.into() }.to_json())
         }
         Outgoing::Durable { id, event } => {
-            SseEvent::default().id(id).event(event.name()).data(EventData::from(event).to_json())
+            SseEvent::default().id(id).event(event.name()).data(EventData::for_viewer(event, viewer).to_json())
         }
-        Outgoing::Ephemeral { event } => SseEvent::default().event(event.name()).data(EventData::from(event).to_json()),
+        Outgoing::Ephemeral { event } => {
+            SseEvent::default().event(event.name()).data(EventData::for_viewer(event, viewer).to_json())
+        }
     }
 }
 

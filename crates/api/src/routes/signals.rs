@@ -3,32 +3,35 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use domain::Id;
+use domain::{Error, ErrorCode, Id};
 use serde::Deserialize;
 use service::SignalQuery;
+use service::edits::{NewLocation, SignalEdit};
 use service::signals::NewMessage;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{ApiResult, Problem};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser};
 use crate::wire::{
-    MemberOut, Page, ReactionCountOut, ReactorsOut, ReadIn, ReceiptsOut, SendSignalIn, SendableKind, SignalOut,
+    Page, PatchSignalIn, ReactionCountOut, ReactorsOut, ReadIn, ReadOut, ReceiptsOut, SendSignalIn, SendableKind,
+    SignalOut,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(send_signal, list_signals))
-        .routes(routes!(get_signal))
+        .routes(routes!(get_signal, edit_signal, delete_signal))
         .routes(routes!(add_reaction, remove_reaction, reactors))
         .routes(routes!(receipts))
         .routes(routes!(mark_read))
 }
 
-/// Posts a message. Retrying with the same `nonce` returns the first signal (200) and
-/// posts nothing.
+/// Posts a message (`kind: msg`) or shares a location (`kind: location`, with `location`
+/// and perhaps `live_until`). Retrying with the same `nonce` returns the first signal (200)
+/// and posts nothing.
 #[utoipa::path(post, path = "/api/v1/chats/{chat_id}/signals", tag = "signals", security(("bearer" = [])),
     params(("chat_id" = String, Path)), request_body = SendSignalIn,
     responses((status = 201, body = SignalOut), (status = 200, body = SignalOut, description = "a retry of an earlier send"),
@@ -39,16 +42,38 @@ async fn send_signal(
     ApiPath(chat_id): ApiPath<Id>,
     ApiJson(body): ApiJson<SendSignalIn>,
 ) -> ApiResult<(StatusCode, Json<SignalOut>)> {
-    let SendableKind::Msg = body.kind;
-    let msg = NewMessage {
-        text: body.text,
-        nonce: body.nonce,
-        reply_to: body.reply_to,
-        attachments: body.attachments,
-        mentions: body.mentions,
-        everyone: body.mention_everyone,
+    let (signal, created) = match body.kind {
+        SendableKind::Msg => {
+            if body.location.is_some() || body.live_until.is_some() {
+                return Err(invalid_body("`location` and `live_until` are for kind `location`"));
+            }
+            let msg = NewMessage {
+                text: body.text,
+                nonce: body.nonce,
+                reply_to: body.reply_to,
+                attachments: body.attachments,
+                mentions: body.mentions,
+                everyone: body.mention_everyone,
+            };
+            state.service.send_message(&user, chat_id, msg).await?
+        }
+        SendableKind::Location => {
+            let extra = !body.text.is_empty()
+                || !body.attachments.is_empty()
+                || !body.mentions.is_empty()
+                || body.mention_everyone
+                || body.reply_to.is_some();
+            if extra {
+                return Err(invalid_body("a location takes `location`, `live_until` and `nonce` only"));
+            }
+            let location = body
+                .location
+                .ok_or_else(|| Error::invalid(ErrorCode::InvalidLocation, "kind `location` needs a `location`"))?;
+            let live_until = body.live_until.as_deref().map(parse_time).transpose()?;
+            let new = NewLocation { location: location.into(), live_until, nonce: body.nonce };
+            state.service.send_location(&user, chat_id, new).await?
+        }
     };
-    let (signal, created) = state.service.send_message(&user, chat_id, msg).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(signal.into())))
 }
@@ -97,6 +122,67 @@ async fn get_signal(
     ApiPath((chat_id, signal_id)): ApiPath<(Id, Id)>,
 ) -> ApiResult<Json<SignalOut>> {
     Ok(Json(state.service.signal(&user, chat_id, signal_id).await?.into()))
+}
+
+/// Changes a signal of the caller's (a message's text and mentions; a live location's
+/// point, or `live: false` to stop it). It keeps its id and gets `edited_at`; members get
+/// `signal.updated`.
+#[utoipa::path(patch, path = "/api/v1/chats/{chat_id}/signals/{signal_id}", tag = "signals", security(("bearer" = [])),
+    params(("chat_id" = String, Path), ("signal_id" = String, Path)), request_body = PatchSignalIn,
+    responses((status = 200, body = SignalOut), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
+async fn edit_signal(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath((chat_id, signal_id)): ApiPath<(Id, Id)>,
+    ApiJson(body): ApiJson<PatchSignalIn>,
+) -> ApiResult<Json<SignalOut>> {
+    let edit = match body {
+        PatchSignalIn { text: Some(text), mentions, mention_everyone, location: None, live: None } => {
+            SignalEdit::Text {
+                text,
+                mentions: mentions.unwrap_or_default(),
+                everyone: mention_everyone.unwrap_or(false),
+            }
+        }
+        PatchSignalIn { text: None, mentions: None, mention_everyone: None, location: Some(location), live: None } => {
+            SignalEdit::Move(location.into())
+        }
+        PatchSignalIn { text: None, mentions: None, mention_everyone: None, location: None, live: Some(false) } => {
+            SignalEdit::StopLive
+        }
+        _ => {
+            return Err(invalid_body("give exactly one of `text` (with its `mentions`), `location` or `live: false`"));
+        }
+    };
+    Ok(Json(state.service.edit_signal(&user, chat_id, signal_id, edit).await?.into()))
+}
+
+/// Deletes a message or location: by its author, or by an owner or admin of the chat. It
+/// stays in the timeline as a tombstone (`deleted: true`, nothing of what it said, no
+/// reactions); its files are released. Deleting it again answers the tombstone again.
+#[utoipa::path(delete, path = "/api/v1/chats/{chat_id}/signals/{signal_id}", tag = "signals", security(("bearer" = [])),
+    params(("chat_id" = String, Path), ("signal_id" = String, Path)),
+    responses((status = 200, body = SignalOut), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
+async fn delete_signal(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath((chat_id, signal_id)): ApiPath<(Id, Id)>,
+) -> ApiResult<Json<SignalOut>> {
+    Ok(Json(state.service.delete_signal(&user, chat_id, signal_id).await?.into()))
+}
+
+fn invalid_body(detail: &'static str) -> ApiError {
+    Error::invalid(ErrorCode::InvalidBody, detail).into()
+}
+
+/// An RFC 3339 time as Unix milliseconds.
+fn parse_time(text: &str) -> Result<i64, Error> {
+    let bad = || Error::invalid(ErrorCode::InvalidLocation, "live_until is an RFC 3339 time");
+    let t = humantime::parse_rfc3339_weak(text).map_err(|_| bad())?;
+    let ms = t.duration_since(std::time::UNIX_EPOCH).map_err(|_| bad())?.as_millis();
+    i64::try_from(ms).map_err(|_| bad())
 }
 
 /// Adds the caller's reaction (the emoji URL-encoded in the path). Adding twice counts once.
@@ -160,15 +246,17 @@ async fn receipts(
     Ok(Json(state.service.receipts(&user, chat_id, signal_id).await?.into()))
 }
 
-/// Moves the caller's read marker forward (never back).
+/// Moves the caller's read marker forward (never back); answers the caller's membership
+/// and what is left to read.
 #[utoipa::path(post, path = "/api/v1/chats/{chat_id}/read", tag = "signals", security(("bearer" = [])),
     params(("chat_id" = String, Path)), request_body = ReadIn,
-    responses((status = 200, body = MemberOut), (status = 404, body = Problem)))]
+    responses((status = 200, body = ReadOut), (status = 404, body = Problem)))]
 async fn mark_read(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     ApiPath(chat_id): ApiPath<Id>,
     ApiJson(body): ApiJson<ReadIn>,
-) -> ApiResult<Json<MemberOut>> {
-    Ok(Json(state.service.mark_read(&user, chat_id, body.up_to).await?.into()))
+) -> ApiResult<Json<ReadOut>> {
+    let (member, unread) = state.service.mark_read(&user, chat_id, body.up_to).await?;
+    Ok(Json(ReadOut { member: member.into(), unread: unread.signals, unread_mentions: unread.mentions }))
 }

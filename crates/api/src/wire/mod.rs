@@ -78,6 +78,8 @@ wire_enum! {
         Joined,
         /// Members left or were removed (written by the server).
         Left,
+        /// A point on the map a member shares, perhaps live for a while.
+        Location,
     }
 }
 
@@ -174,6 +176,35 @@ wire_enum! {
 #[serde(rename_all = "snake_case")]
 pub enum SendableKind {
     Msg,
+    Location,
+}
+
+/// A point on the map ("share point").
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocationWire {
+    /// Degrees, -90 to 90.
+    pub lat: f64,
+    /// Degrees, -180 to 180.
+    pub lon: f64,
+    /// The radius of uncertainty in metres, 0 to 1,000,000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy_m: Option<f64>,
+    /// A name for the place: one line, at most 200 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+impl From<LocationWire> for domain::Location {
+    fn from(l: LocationWire) -> Self {
+        Self { lat: l.lat, lon: l.lon, accuracy_m: l.accuracy_m, label: l.label }
+    }
+}
+
+impl From<domain::Location> for LocationWire {
+    fn from(l: domain::Location) -> Self {
+        Self { lat: l.lat, lon: l.lon, accuracy_m: l.accuracy_m, label: l.label }
+    }
 }
 
 fn opt_id(id: Id) -> Option<Id> {
@@ -243,6 +274,13 @@ pub struct ChatOut {
     /// The caller's notification settings of the chat (in "my chats" and on `GET`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notifications: Option<NotificationsOut>,
+    /// In "my chats": messages and locations of others after the caller's read marker,
+    /// not deleted (at most 1,000 signals past the marker are counted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread: Option<u32>,
+    /// In "my chats": how many of the unread ones mention the caller (or everyone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread_mentions: Option<u32>,
 }
 
 impl ChatOut {
@@ -257,6 +295,8 @@ impl ChatOut {
             me: me.map(MemberOut::from),
             members: members.map(|m| m.into_iter().map(MemberOut::from).collect()),
             notifications: None,
+            unread: None,
+            unread_mentions: None,
         }
     }
 }
@@ -266,6 +306,8 @@ impl From<ChatSummary> for ChatOut {
         Self {
             last_activity_id: Some(s.activity),
             notifications: Some(s.notify.into()),
+            unread: Some(s.unread.signals),
+            unread_mentions: Some(s.unread.mentions),
             ..Self::new(s.chat, Some(s.me), None)
         }
     }
@@ -294,6 +336,10 @@ pub struct SignalOut {
     #[schema(value_type = String)]
     pub author_id: Id,
     pub kind: SignalKindWire,
+    /// A tombstone: the signal was deleted, nothing of what it said is kept.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// For `msg`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -313,39 +359,69 @@ pub struct SignalOut {
     /// For `msg`: it mentions every member (`@everyone`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub mention_everyone: bool,
+    /// For `location`: the point.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<LocationWire>,
+    /// For a live `location`: until when its author may move it (in the past once it ended).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_until: Option<String>,
     pub created_at: String,
+    /// When its author last changed it (text edited, location moved); absent if never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<String>,
+    /// When it was deleted (tombstones only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
     pub reactions: Vec<ReactionOut>,
 }
 
 impl From<SignalView> for SignalOut {
     fn from(v: SignalView) -> Self {
         let s = v.signal;
-        let kind = s.kind().into();
-        let (text, reply_to, user_ids, attachments, mentions, mention_everyone) = match s.body {
-            SignalBody::Msg { text, reply_to, attachments, mentions, everyone } => (
-                Some(text),
-                reply_to,
-                vec![],
-                attachments.into_iter().map(AttachmentOut::from).collect(),
-                mentions,
-                everyone,
-            ),
-            SignalBody::Joined { users } | SignalBody::Left { users } => (None, None, users, vec![], vec![], false),
-        };
-        Self {
+        let mut out = Self {
             id: s.id,
             chat_id: s.chat_id,
             author_id: s.author_id,
-            kind,
-            text,
-            reply_to,
-            user_ids,
-            attachments,
-            mentions,
-            mention_everyone,
+            kind: s.kind().into(),
+            deleted: false,
+            text: None,
+            reply_to: None,
+            user_ids: vec![],
+            attachments: vec![],
+            mentions: vec![],
+            mention_everyone: false,
+            location: None,
+            live_until: None,
             created_at: timestamp(s.id.unix_ms() as i64),
+            edited_at: s.edited_at.map(timestamp),
+            deleted_at: None,
             reactions: v.reactions.into_iter().map(ReactionOut::from).collect(),
+        };
+        match s.body {
+            SignalBody::Msg { text, reply_to, attachments, mentions, everyone } => {
+                out.text = Some(text);
+                out.reply_to = reply_to;
+                out.attachments = attachments.into_iter().map(AttachmentOut::from).collect();
+                out.mentions = mentions;
+                out.mention_everyone = everyone;
+            }
+            SignalBody::Joined { users } | SignalBody::Left { users } => out.user_ids = users,
+            SignalBody::Location { location, live_until } => {
+                out.location = Some(location.into());
+                out.live_until = live_until.map(timestamp);
+            }
+            SignalBody::Deleted { deleted_at, .. } => {
+                out.deleted = true;
+                out.deleted_at = Some(timestamp(deleted_at));
+            }
         }
+        out
+    }
+}
+
+impl From<domain::Signal> for SignalOut {
+    fn from(signal: domain::Signal) -> Self {
+        SignalView { signal, reactions: vec![] }.into()
     }
 }
 
@@ -420,6 +496,18 @@ pub enum EventData {
     /// A new entry of a chat's timeline.
     #[serde(rename = "signal.created")]
     SignalCreated { signal: SignalOut },
+    /// A signal changed (a message edited, a live location moved or stopped): replace it.
+    /// Its reactions did not change (`reactions` is empty here: keep those shown).
+    #[serde(rename = "signal.updated")]
+    SignalUpdated { signal: SignalOut },
+    /// A signal was deleted (by its author or, `by`, an owner or admin): show the tombstone
+    /// `signal` in its place, without reactions.
+    #[serde(rename = "signal.deleted")]
+    SignalDeleted {
+        signal: SignalOut,
+        #[schema(value_type = String)]
+        by: Id,
+    },
     /// A reaction was added or removed; `count` is the emoji's new count on the signal.
     #[serde(rename = "reaction.changed")]
     ReactionChanged {
@@ -433,7 +521,8 @@ pub enum EventData {
         added: bool,
         count: i64,
     },
-    /// A member moved their read marker.
+    /// A member moved their read marker. On the member's own streams (their other
+    /// devices) it also says what is left to read in the chat.
     #[serde(rename = "receipt.updated")]
     ReceiptUpdated {
         #[schema(value_type = String)]
@@ -442,6 +531,10 @@ pub enum EventData {
         user_id: Id,
         #[schema(value_type = String)]
         read_up_to: Id,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unread: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unread_mentions: Option<u32>,
     },
     /// Users joined a chat (added by `by`).
     #[serde(rename = "member.joined")]
@@ -477,18 +570,29 @@ pub enum EventData {
     PresenceChanged { presence: PresenceOut },
 }
 
-impl From<Event> for EventData {
-    fn from(event: Event) -> Self {
+impl EventData {
+    /// The event as `viewer`'s stream shows it (a member's unread counts go to their own
+    /// streams only).
+    pub fn for_viewer(event: Event, viewer: Id) -> Self {
         match event {
             Event::ChatCreated { chat, members } => {
                 EventData::ChatCreated { chat: ChatOut::new(chat, None, None), member_ids: members }
             }
             Event::SignalCreated { signal } => EventData::SignalCreated { signal: SignalOut::from(signal) },
+            Event::SignalUpdated { signal } => EventData::SignalUpdated { signal: SignalOut::from(signal) },
+            Event::SignalDeleted { signal, by } => EventData::SignalDeleted { signal: SignalOut::from(signal), by },
             Event::ReactionChanged { chat_id, signal_id, emoji, user_id, added, count } => {
                 EventData::ReactionChanged { chat_id, signal_id, emoji, user_id, added, count }
             }
-            Event::ReceiptUpdated { chat_id, user_id, read_up_to } => {
-                EventData::ReceiptUpdated { chat_id, user_id, read_up_to }
+            Event::ReceiptUpdated { chat_id, user_id, read_up_to, unread } => {
+                let unread = unread.filter(|_| user_id == viewer);
+                EventData::ReceiptUpdated {
+                    chat_id,
+                    user_id,
+                    read_up_to,
+                    unread: unread.map(|u| u.signals),
+                    unread_mentions: unread.map(|u| u.mentions),
+                }
             }
             Event::MembersJoined { chat_id, user_ids, by } => EventData::MembersJoined { chat_id, user_ids, by },
             Event::MemberLeft { chat_id, user_id, by } => EventData::MemberLeft { chat_id, user_id, by },
@@ -496,9 +600,7 @@ impl From<Event> for EventData {
             Event::PresenceChanged { presence } => EventData::PresenceChanged { presence: PresenceOut::from(presence) },
         }
     }
-}
 
-impl EventData {
     /// The JSON text of the SSE `data:` line.
     pub fn to_json(&self) -> String {
         // Plain data (strings, numbers, lists): serializing cannot fail.
@@ -581,6 +683,37 @@ pub struct SendSignalIn {
     /// `not_an_admin`).
     #[serde(default)]
     pub mention_everyone: bool,
+    /// For `location` (and only then): the point.
+    pub location: Option<LocationWire>,
+    /// For `location`: share it live until then (RFC 3339, at most 8 hours ahead); the
+    /// author moves it with `PATCH`.
+    pub live_until: Option<String>,
+}
+
+/// A change to a signal of the caller's: exactly one of `text` (a message; with its
+/// mentions, which replace the old ones), `location` (move a live location) or
+/// `live: false` (stop sharing it live).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchSignalIn {
+    pub text: Option<String>,
+    /// With `text`: the members the new text mentions.
+    #[schema(value_type = Option<Vec<String>>)]
+    pub mentions: Option<Vec<Id>>,
+    /// With `text`: `@everyone` (owners and admins only).
+    pub mention_everyone: Option<bool>,
+    pub location: Option<LocationWire>,
+    /// `false` stops a live location now.
+    pub live: Option<bool>,
+}
+
+/// The caller's membership after moving the read marker, with what is left to read.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadOut {
+    #[serde(flatten)]
+    pub member: MemberOut,
+    pub unread: u32,
+    pub unread_mentions: u32,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

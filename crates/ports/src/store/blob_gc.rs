@@ -2,7 +2,7 @@
 //! and the blobs being deleted.
 
 use async_trait::async_trait;
-use domain::{Attachment, AttachmentId, BlobKey, ChatId, Result};
+use domain::{Attachment, AttachmentId, BlobKey, ChatId, Result, SignalId};
 
 /// What keeps a blob from the collector: an upload of its bytes (until it expires unsent;
 /// for good once sent), or the image whose thumbnail it is.
@@ -49,6 +49,11 @@ pub trait BlobGcStore: Send + Sync + 'static {
     async fn hold_upload(&self, upload: &UnsentUpload) -> Result<bool>;
     /// `holder` holds `blob` (idempotent). False while the collector deletes that blob.
     async fn hold_blob(&self, blob: &BlobKey, holder: &BlobHolder) -> Result<bool>;
+    /// Message `signal`, which carried `attachments`, was deleted: they leave the chat's
+    /// files, their records go (downloads answer 404), and each is listed among the unsent
+    /// uploads as due at once (`created_at` 0), so the collector's next pass drops its hold
+    /// and deletes the bytes nothing else holds. Idempotent.
+    async fn release_sent(&self, chat: ChatId, signal: SignalId, attachments: &[Attachment]) -> Result<()>;
     /// Up to `limit` uploads made before `before_ms` (ms since the epoch) and neither sent
     /// nor expired yet, oldest first.
     async fn unsent_uploads(&self, before_ms: i64, limit: usize) -> Result<Vec<UnsentUpload>>;

@@ -28,6 +28,11 @@ pub trait TimelineStore: Send + Sync + 'static {
     /// Inserts a signal. With a nonce, a second insert by the same author in the same chat
     /// with the same nonce writes nothing and returns the first signal's id.
     async fn insert_signal(&self, signal: &Signal, nonce: Option<&str>) -> Result<InsertSignalOutcome>;
+    /// Rewrites a stored signal's body and edit time (an edit, a moved live location, a
+    /// tombstone), unless it is deleted: a tombstone never changes again. Returns whether it
+    /// wrote: false when the stored signal is deleted, or absent. Two updates of one signal
+    /// at once: the one written last wins, whole.
+    async fn update_signal(&self, signal: &Signal) -> Result<bool>;
     async fn signal(&self, chat: ChatId, id: SignalId) -> Result<Option<Signal>>;
     /// Up to `limit` signals of `range`, newest first.
     async fn signals(&self, chat: ChatId, range: SignalRange, limit: usize) -> Result<Vec<Signal>>;

@@ -13,7 +13,7 @@ use crate::timeline::cql_limit;
 use crate::udt::AttachmentUdt;
 
 /// The `chat_files` partition of every kind.
-const ANY_KIND: &str = "any";
+pub(crate) const ANY_KIND: &str = "any";
 
 #[async_trait]
 impl AttachmentStore for CqlStore {

@@ -9,7 +9,7 @@
 //! `condemned_blobs` the blobs being deleted (for a collector that stopped half-way).
 
 use super::*;
-use domain::BlobKey;
+use domain::{Attachment, BlobKey};
 use ports::{BlobGcStore, BlobHolder, UnsentUpload};
 use scylla::value::CqlValue;
 
@@ -65,6 +65,27 @@ impl BlobGcStore for CqlStore {
     async fn hold_blob(&self, blob: &BlobKey, holder: &BlobHolder) -> Result<bool> {
         self.run(&self.st.insert_blob_hold, (blob.as_str(), holder.encode())).await?;
         self.touch_blob(blob).await
+    }
+
+    async fn release_sent(&self, chat: ChatId, signal: SignalId, attachments: &[Attachment]) -> Result<()> {
+        let (c, s) = (chat.as_i64(), signal.as_i64());
+        try_join_all(attachments.iter().map(|a| async move {
+            let id = a.id.as_i64();
+            let holder = BlobHolder::Upload { chat_id: chat, attachment_id: a.id }.encode();
+            futures::try_join!(
+                self.run(&self.st.delete_chat_file, (c, attachments::ANY_KIND, s, id)),
+                self.run(&self.st.delete_chat_file, (c, a.kind.as_str(), s, id)),
+                self.run(&self.st.delete_attachment, (c, id)),
+                self.run(&self.st.delete_blob_hold, (a.sha256.as_str(), holder)),
+            )?;
+            futures::try_join!(
+                self.run(&self.st.insert_unsent, (day(0), 0i64, c, id, a.sha256.as_str())),
+                self.run(&self.st.insert_unsent_day, (day(0),)),
+            )?;
+            Ok::<_, Error>(())
+        }))
+        .await?;
+        Ok(())
     }
 
     async fn unsent_uploads(&self, before_ms: i64, limit: usize) -> Result<Vec<UnsentUpload>> {

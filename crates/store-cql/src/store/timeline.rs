@@ -24,6 +24,10 @@ impl TimelineStore for CqlStore {
         Ok(InsertSignalOutcome::Inserted)
     }
 
+    async fn update_signal(&self, signal: &Signal) -> Result<bool> {
+        self.update_signal_row(signal).await
+    }
+
     async fn signal(&self, chat: ChatId, id: SignalId) -> Result<Option<Signal>> {
         self.signal_by_id(chat, id).await
     }

@@ -3,7 +3,7 @@
 //! a hold and a condemnation exclusive: each checks the other inside its transaction.
 
 use super::*;
-use domain::BlobKey;
+use domain::{Attachment, BlobKey};
 use ports::{BlobGcStore, BlobHolder, UnsentUpload};
 
 /// Inserts `holder`'s hold on `blob` unless the blob is being deleted (false).
@@ -49,6 +49,28 @@ impl BlobGcStore for SqliteStore {
             let held = hold(&tx, blob.as_str(), &holder)?;
             tx.commit()?;
             Ok(held)
+        })
+        .await
+    }
+
+    async fn release_sent(&self, chat: ChatId, _signal: SignalId, attachments: &[Attachment]) -> Result<()> {
+        let attachments = attachments.to_vec();
+        self.write(move |c| {
+            let tx = c.savepoint()?;
+            for a in &attachments {
+                let holder = BlobHolder::Upload { chat_id: chat, attachment_id: a.id }.encode();
+                tx.prepare_cached("DELETE FROM attachments WHERE chat_id = ?1 AND id = ?2")?
+                    .execute([chat.as_i64(), a.id.as_i64()])?;
+                tx.prepare_cached("DELETE FROM blob_holds WHERE sha256 = ?1 AND holder = ?2")?
+                    .execute([a.sha256.as_str(), holder.as_str()])?;
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO unsent_uploads (attachment_id, chat_id, sha256, created_at)
+                     VALUES (?1, ?2, ?3, 0)",
+                )?
+                .execute(params![a.id.as_i64(), chat.as_i64(), a.sha256.as_str()])?;
+            }
+            tx.commit()?;
+            Ok(())
         })
         .await
     }

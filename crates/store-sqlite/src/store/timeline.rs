@@ -1,6 +1,8 @@
 //! The Store's timelines: each chat's signals (`ports::TimelineStore`).
 
 use super::*;
+use crate::rows::SIGNAL_UPDATE;
+use domain::SignalKind;
 use ports::TimelineStore;
 
 #[async_trait]
@@ -23,23 +25,58 @@ impl TimelineStore for SqliteStore {
                     return Ok(InsertSignalOutcome::Duplicate(Id::from_i64(first)));
                 }
             }
-            let (kind, text, reply_to, users, attachments, everyone) = s.body.columns();
+            let row = s.body.to_row();
+            let kind = row.kind.map(SignalKind::as_str);
             tx.execute(
-                &format!("INSERT INTO signals ({SIGNAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+                &format!("INSERT INTO signals ({SIGNAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
                 params![
                     s.chat_id.as_i64(),
                     s.id.as_i64(),
                     s.author_id.as_i64(),
-                    kind.as_str(),
-                    text,
-                    reply_to.map(Id::as_i64),
-                    join_ids(users),
-                    rows::attachment_list(attachments),
-                    everyone,
+                    kind,
+                    row.text,
+                    row.reply_to.map(Id::as_i64),
+                    join_ids(&row.users),
+                    rows::attachment_list(&row.attachments),
+                    row.everyone,
+                    s.edited_at,
+                    row.deleted_at,
+                    row.lat,
+                    row.lon,
+                    row.accuracy_m,
+                    row.live_until,
                 ],
             )?;
             tx.commit()?;
             Ok(InsertSignalOutcome::Inserted)
+        })
+        .await
+    }
+
+    async fn update_signal(&self, signal: &Signal) -> Result<bool> {
+        let s = signal.clone();
+        self.write(move |c| {
+            let row = s.body.to_row();
+            let written = c
+                .prepare_cached(&format!(
+                    "UPDATE signals SET {SIGNAL_UPDATE} WHERE chat_id = ?1 AND id = ?2 AND deleted_at IS NULL"
+                ))?
+                .execute(params![
+                    s.chat_id.as_i64(),
+                    s.id.as_i64(),
+                    row.text,
+                    row.reply_to.map(Id::as_i64),
+                    join_ids(&row.users),
+                    rows::attachment_list(&row.attachments),
+                    row.everyone,
+                    s.edited_at,
+                    row.deleted_at,
+                    row.lat,
+                    row.lon,
+                    row.accuracy_m,
+                    row.live_until,
+                ])?;
+            Ok(written == 1)
         })
         .await
     }
