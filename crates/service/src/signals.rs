@@ -270,11 +270,14 @@ impl ChatService {
     /// tombstone shows none.
     pub(crate) async fn views(&self, viewer: UserId, chat_id: ChatId, signals: Vec<Signal>) -> Result<Vec<SignalView>> {
         let ids: Vec<SignalId> = signals.iter().filter(|s| !s.is_deleted()).map(|s| s.id).collect();
-        if ids.is_empty() {
-            return Ok(vec![]);
-        }
-        let counts = self.store.reaction_counts(chat_id, &ids).await?;
-        let mine = self.store.reactions_by_user(chat_id, viewer, &ids).await?;
+        let (counts, mine) = if ids.is_empty() {
+            (vec![], vec![])
+        } else {
+            tokio::try_join!(
+                self.store.reaction_counts(chat_id, &ids),
+                self.store.reactions_by_user(chat_id, viewer, &ids)
+            )?
+        };
         let mut by_signal: HashMap<SignalId, Vec<ReactionCount>> = HashMap::new();
         for (sid, emoji, count) in counts {
             let me = mine.iter().any(|(s, e)| *s == sid && *e == emoji);

@@ -553,3 +553,39 @@ async fn uploads_never_sent_expire_and_their_bytes_go_unless_a_message_holds_the
     let resp = download(&bob, &chat, again["id"].as_str().unwrap(), None).await;
     assert_eq!(resp.bytes().await.unwrap().as_ref(), lonely.as_slice());
 }
+
+#[tokio::test]
+async fn a_deleted_messages_files_go_with_it_unless_another_message_holds_their_bytes() {
+    let server = TestServer::start_with(|c| c.workers.collect_interval_secs = 1).await;
+    let (alice, bob) = (server.login("alice").await, server.login("bob").await);
+    let chat = alice.group("gc", &[&bob]).await;
+    let before = server.blob_count().await;
+    let (shared, own) = (random_bytes(25_000), random_bytes(15_000));
+    let a = upload(&alice, &chat, "a.bin", shared.clone()).await;
+    let b = upload(&alice, &chat, "b.bin", own.clone()).await;
+    let (status, msg) = send(&alice, &chat, Some("two files"), &[&a, &b], "del-1").await;
+    assert_eq!(status, StatusCode::CREATED, "{msg}");
+    let twin = upload(&bob, &chat, "twin.bin", shared.clone()).await;
+    assert_eq!(send(&bob, &chat, None, &[&twin], "del-2").await.0, StatusCode::CREATED);
+    assert_eq!(server.blob_count().await, before + 2);
+
+    let (status, tomb) = bob.delete(&format!("/api/v1/chats/{chat}/signals/{}", msg["id"].as_str().unwrap())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{tomb}");
+    let (status, tomb) = alice.delete(&format!("/api/v1/chats/{chat}/signals/{}", msg["id"].as_str().unwrap())).await;
+    assert_eq!((status, tomb["attachments"].clone()), (StatusCode::OK, Value::Null));
+    let path = |x: &Value| format!("/api/v1/chats/{chat}/attachments/{}", x["id"].as_str().unwrap());
+    for gone in [&a, &b] {
+        let (status, p) = bob.get(&path(gone)).await;
+        assert_eq!((status, p["code"].as_str()), (StatusCode::NOT_FOUND, Some("attachment_not_found")));
+        assert_eq!(download(&bob, &chat, gone["id"].as_str().unwrap(), None).await.status(), StatusCode::NOT_FOUND);
+    }
+    let (_, files) = bob.get(&format!("/api/v1/chats/{chat}/attachments")).await;
+    let names: Vec<&str> = files["items"].as_array().unwrap().iter().map(|f| f["filename"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["twin.bin"], "the chat's files are the remaining ones");
+    eventually("the deleted file's own bytes are deleted", async || server.blob_count().await == before + 1).await;
+    // The bytes another message holds stay whole.
+    let resp = download(&alice, &chat, twin["id"].as_str().unwrap(), None).await;
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), shared.as_slice());
+    let (status, body) = send(&alice, &chat, Some("again"), &[&b], "del-3").await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("attachment_unavailable")));
+}

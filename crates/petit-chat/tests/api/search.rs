@@ -260,3 +260,24 @@ async fn a_rebuilt_index_finds_every_message_once() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_edited_message_is_found_by_its_new_words_and_a_deleted_one_no_more() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (server.login("alice").await, server.login("bob").await);
+    let chat = alice.group("g", &[&bob]).await;
+    let msg = alice.say(&chat, "see you at the train station").await;
+    let other = alice.say(&chat, "the airport is far").await;
+    let at = |q: &str| format!("/api/v1/chats/{chat}/search?q={}", encode(q));
+    eventually(&bob, &at("station"), &[&msg]).await;
+    let path = format!("/api/v1/chats/{chat}/signals/{}", msg["id"].as_str().unwrap());
+    let (status, edited) = alice.patch(&path, serde_json::json!({ "text": "see you at the airport" })).await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    eventually(&bob, &at("station"), &[]).await;
+    let page = eventually(&bob, &at("airport"), &[&msg, &other]).await;
+    let hit = page["items"].as_array().unwrap().iter().find(|h| h["signal"]["id"] == msg["id"]).unwrap();
+    assert_eq!(hit["signal"]["text"], "see you at the airport");
+    assert_eq!(alice.delete(&path).await.0, StatusCode::OK);
+    eventually(&bob, &at("airport"), &[&other]).await;
+    eventually(&bob, &format!("/api/v1/search?q={}", encode("airport")), &[&other]).await;
+}
