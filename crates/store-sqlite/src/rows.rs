@@ -141,6 +141,11 @@ pub fn join_ids(ids: &[Id]) -> String {
     ids.iter().map(Id::to_string).collect::<Vec<_>>().join(",")
 }
 
+/// `?1, ?2, …, ?n`.
+pub fn numbered_placeholders(n: usize) -> String {
+    (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
+}
+
 /// `?,?,?` with `n` placeholders (n ≥ 1).
 pub fn placeholders(n: usize) -> String {
     vec!["?"; n].join(",")

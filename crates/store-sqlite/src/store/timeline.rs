@@ -2,8 +2,27 @@
 
 use super::*;
 use crate::rows::SIGNAL_UPDATE;
-use domain::SignalKind;
 use ports::TimelineStore;
+use rusqlite::types::Value;
+
+/// A signal's content columns (`text` to `live_until`), in the order of both
+/// `SIGNAL_COLUMNS` and `SIGNAL_UPDATE`.
+fn content(s: &Signal) -> [Value; 11] {
+    let row = s.body.to_row();
+    [
+        row.text.into(),
+        row.reply_to.map(Id::as_i64).into(),
+        join_ids(&row.users).into(),
+        rows::attachment_list(&row.attachments).into(),
+        row.everyone.into(),
+        s.edited_at.into(),
+        row.deleted_at.into(),
+        row.lat.into(),
+        row.lon.into(),
+        row.accuracy_m.into(),
+        row.live_until.into(),
+    ]
+}
 
 #[async_trait]
 impl TimelineStore for SqliteStore {
@@ -25,27 +44,11 @@ impl TimelineStore for SqliteStore {
                     return Ok(InsertSignalOutcome::Duplicate(Id::from_i64(first)));
                 }
             }
-            let row = s.body.to_row();
-            let kind = row.kind.map(SignalKind::as_str);
+            let kind = s.kind().as_str().to_string();
+            let head: [Value; 4] = [s.chat_id.as_i64().into(), s.id.as_i64().into(), s.author_id.as_i64().into(), kind.into()];
             tx.execute(
-                &format!("INSERT INTO signals ({SIGNAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
-                params![
-                    s.chat_id.as_i64(),
-                    s.id.as_i64(),
-                    s.author_id.as_i64(),
-                    kind,
-                    row.text,
-                    row.reply_to.map(Id::as_i64),
-                    join_ids(&row.users),
-                    rows::attachment_list(&row.attachments),
-                    row.everyone,
-                    s.edited_at,
-                    row.deleted_at,
-                    row.lat,
-                    row.lon,
-                    row.accuracy_m,
-                    row.live_until,
-                ],
+                &format!("INSERT INTO signals ({SIGNAL_COLUMNS}) VALUES ({})", rows::numbered_placeholders(15)),
+                params_from_iter(head.into_iter().chain(content(&s))),
             )?;
             tx.commit()?;
             Ok(InsertSignalOutcome::Inserted)
@@ -56,26 +59,12 @@ impl TimelineStore for SqliteStore {
     async fn update_signal(&self, signal: &Signal) -> Result<bool> {
         let s = signal.clone();
         self.write(move |c| {
-            let row = s.body.to_row();
+            let key: [Value; 2] = [s.chat_id.as_i64().into(), s.id.as_i64().into()];
             let written = c
                 .prepare_cached(&format!(
                     "UPDATE signals SET {SIGNAL_UPDATE} WHERE chat_id = ?1 AND id = ?2 AND deleted_at IS NULL"
                 ))?
-                .execute(params![
-                    s.chat_id.as_i64(),
-                    s.id.as_i64(),
-                    row.text,
-                    row.reply_to.map(Id::as_i64),
-                    join_ids(&row.users),
-                    rows::attachment_list(&row.attachments),
-                    row.everyone,
-                    s.edited_at,
-                    row.deleted_at,
-                    row.lat,
-                    row.lon,
-                    row.accuracy_m,
-                    row.live_until,
-                ])?;
+                .execute(params_from_iter(key.into_iter().chain(content(&s))))?;
             Ok(written == 1)
         })
         .await
