@@ -59,6 +59,8 @@ pub struct ApiSettings {
     pub sse_heartbeat: Duration,
     /// Lifetime of event-stream tickets.
     pub event_ticket: Duration,
+    /// The STUN/TURN servers `GET /calls/ice-servers` hands out.
+    pub ice: service::calls::IceSettings,
 }
 
 impl Default for ApiSettings {
@@ -67,6 +69,7 @@ impl Default for ApiSettings {
             max_body_bytes: 64 * 1024,
             sse_heartbeat: Duration::from_secs(15),
             event_ticket: Duration::from_secs(30),
+            ice: service::calls::IceSettings::default(),
         }
     }
 }

@@ -136,6 +136,16 @@ error_codes! {
     /// This kind of signal, or this signal now, cannot be changed that way (a deleted
     /// signal, a server-written one, a live location past its end).
     NotEditable => "not_editable",
+    /// No such call, or not one of a chat of the caller's.
+    CallNotFound => "call_not_found",
+    /// The call has ended.
+    CallEnded => "call_ended",
+    /// Only people in the call (joined, not left) may do this.
+    NotInCall => "not_in_call",
+    /// The chat has more members than a call takes.
+    CallTooLarge => "call_too_large",
+    /// A `call.signal` payload larger than allowed.
+    CallSignalTooLarge => "call_signal_too_large",
     /// A shared location out of range (latitude, longitude, accuracy, label or end).
     InvalidLocation => "invalid_location",
     /// A reaction is not one emoji.

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::call::CallId;
 use crate::id::{ChatId, SignalId, UserId};
 use crate::model::{Chat, Presence, Signal, SignalView, Unread};
 
@@ -40,6 +41,9 @@ pub enum Event {
     Typing { chat_id: ChatId, user_id: UserId, expires_in_ms: u64 },
     /// Ephemeral: a user's presence as the recipient may see it changed.
     PresenceChanged { presence: Presence },
+    /// Ephemeral: a WebRTC message (`data`, JSON text) from `from` to the recipient, both in
+    /// call `call_id`.
+    CallSignal { call_id: CallId, chat_id: ChatId, from: UserId, kind: CallSignalKind, data: String },
 }
 
 impl Event {
@@ -56,14 +60,25 @@ impl Event {
             Event::MemberLeft { .. } => "member.left",
             Event::Typing { .. } => "typing",
             Event::PresenceChanged { .. } => "presence.changed",
+            Event::CallSignal { .. } => "call.signal",
         }
     }
 
     /// Whether this kind of event is ephemeral: it goes only to the streams open when it is
     /// published, without an id, and is never replayed.
     pub fn is_ephemeral(&self) -> bool {
-        matches!(self, Event::Typing { .. } | Event::PresenceChanged { .. })
+        matches!(self, Event::Typing { .. } | Event::PresenceChanged { .. } | Event::CallSignal { .. })
     }
+}
+
+/// What a relayed WebRTC message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallSignalKind {
+    Offer,
+    Answer,
+    Candidate,
+    Hangup,
 }
 
 /// A coarse class of chat events, so a consumer group that needs only some gets only

@@ -3,6 +3,7 @@
 //! SQL or queues; every other crate depends on it.
 
 pub mod attachment;
+pub mod call;
 pub mod error;
 pub mod event;
 pub mod id;
@@ -15,8 +16,9 @@ pub use attachment::{
     Attachment, AttachmentId, AttachmentKind, BlobKey, MAX_ATTACHMENTS_PER_MESSAGE, StoredAttachment, Thumbnail,
     clean_filename, validate_attachment_ids,
 };
+pub use call::{Call, CallAction, CallId, CallMedia, CallState, CallSummary};
 pub use error::{Error, ErrorCode, ErrorKind, Result};
-pub use event::{ChatEvent, Event, EventTopic};
+pub use event::{CallSignalKind, ChatEvent, Event, EventTopic};
 pub use id::{ChatId, Id, IdGenerator, SignalId, UserId};
 pub use model::*;
 pub use notify::{

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::attachment::Attachment;
+use crate::call::{CallMedia, CallState, CallSummary};
 use crate::id::{ChatId, SignalId, UserId};
 
 /// A person. Created the first time they log in (or by a directory sync).
@@ -122,6 +123,8 @@ pub enum SignalKind {
     Left,
     /// A point on the map a member shares, perhaps live for a while.
     Location,
+    /// A call (its state changes as people join and leave).
+    Call,
 }
 
 impl SignalKind {
@@ -131,6 +134,7 @@ impl SignalKind {
             SignalKind::Joined => "joined",
             SignalKind::Left => "left",
             SignalKind::Location => "location",
+            SignalKind::Call => "call",
         }
     }
 
@@ -140,6 +144,7 @@ impl SignalKind {
             "joined" => Some(SignalKind::Joined),
             "left" => Some(SignalKind::Left),
             "location" => Some(SignalKind::Location),
+            "call" => Some(SignalKind::Call),
             _ => None,
         }
     }
@@ -148,6 +153,12 @@ impl SignalKind {
     /// deleted by their author): messages and locations, not the server's entries.
     pub fn is_written_by_members(self) -> bool {
         matches!(self, SignalKind::Msg | SignalKind::Location)
+    }
+
+    /// Whether a signal of this kind from someone else is one to read: messages,
+    /// locations and calls (a missed call included).
+    pub fn counts_as_unread(self) -> bool {
+        matches!(self, SignalKind::Msg | SignalKind::Location | SignalKind::Call)
     }
 }
 
@@ -232,6 +243,8 @@ pub enum SignalBody {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         live_until: Option<i64>,
     },
+    /// A call, as it stands (the call's own record is in the store's calls).
+    Call(CallSummary),
     /// A signal of kind `was` its author (or an admin) deleted at `deleted_at` (Unix ms): a
     /// tombstone that keeps its place in the timeline, with nothing of what it said.
     Deleted { was: SignalKind, deleted_at: i64 },
@@ -253,6 +266,10 @@ pub struct SignalRow {
     pub accuracy_m: Option<f64>,
     pub live_until: Option<i64>,
     pub deleted_at: Option<i64>,
+    pub call_media: Option<CallMedia>,
+    pub call_state: Option<CallState>,
+    pub answered_at: Option<i64>,
+    pub ended_at: Option<i64>,
 }
 
 impl SignalBody {
@@ -262,6 +279,7 @@ impl SignalBody {
             SignalBody::Joined { .. } => SignalKind::Joined,
             SignalBody::Left { .. } => SignalKind::Left,
             SignalBody::Location { .. } => SignalKind::Location,
+            SignalBody::Call(_) => SignalKind::Call,
             SignalBody::Deleted { was, .. } => *was,
         }
     }
@@ -291,6 +309,15 @@ impl SignalBody {
                 live_until,
                 ..SignalRow::default()
             },
+            SignalBody::Call(c) => SignalRow {
+                kind,
+                users: c.participants,
+                call_media: Some(c.media),
+                call_state: Some(c.state),
+                answered_at: c.answered_at,
+                ended_at: c.ended_at,
+                ..SignalRow::default()
+            },
             SignalBody::Deleted { deleted_at, .. } => {
                 SignalRow { kind, deleted_at: Some(deleted_at), ..SignalRow::default() }
             }
@@ -318,6 +345,13 @@ impl SignalBody {
                 location: Location { lat: row.lat?, lon: row.lon?, accuracy_m: row.accuracy_m, label: row.text },
                 live_until: row.live_until,
             },
+            SignalKind::Call => SignalBody::Call(CallSummary {
+                media: row.call_media?,
+                state: row.call_state?,
+                answered_at: row.answered_at,
+                ended_at: row.ended_at,
+                participants: row.users,
+            }),
         })
     }
 
@@ -335,8 +369,8 @@ impl SignalBody {
     }
 }
 
-/// How many signals of a chat a member has not read: members' messages and locations
-/// after their read marker, not their own, not deleted; and how many of those mention them.
+/// How many signals of a chat a member has not read: members' messages, locations and
+/// calls after their read marker, not their own, not deleted; and how many of those mention them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Unread {
     pub signals: u32,
@@ -348,7 +382,7 @@ impl Unread {
     pub fn count<'a>(reader: UserId, signals: impl IntoIterator<Item = &'a Signal>) -> Self {
         let mut unread = Unread::default();
         for s in signals {
-            if s.author_id == reader || s.is_deleted() || !s.kind().is_written_by_members() {
+            if s.author_id == reader || s.is_deleted() || !s.kind().counts_as_unread() {
                 continue;
             }
             unread.signals += 1;

@@ -16,6 +16,8 @@ pub struct Limits {
     pub max_upload_bytes: u64,
     /// Lifetime of a presigned download URL of the object store, in seconds.
     pub download_url_secs: u64,
+    /// How long a call rings before it ends as missed, in milliseconds.
+    pub call_ring_ms: i64,
 }
 
 impl Default for Limits {
@@ -26,6 +28,7 @@ impl Default for Limits {
             max_title_chars: 200,
             max_upload_bytes: 25 * 1024 * 1024,
             download_url_secs: 300,
+            call_ring_ms: crate::call::DEFAULT_RING_MS,
         }
     }
 }

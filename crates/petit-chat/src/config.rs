@@ -21,6 +21,50 @@ pub struct Config {
     pub blobs: BlobsConfig,
     pub notifications: NotificationsConfig,
     pub search: SearchConfig,
+    pub calls: CallsConfig,
+}
+
+/// Calls: how long they ring, and the STUN/TURN servers clients connect through.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CallsConfig {
+    /// Seconds a call rings before, unanswered, it ends as missed.
+    pub ring_secs: u64,
+    /// `stun:host:port` URLs handed to clients.
+    pub stun_urls: Vec<String>,
+    /// `turn:host:port?transport=udp` (or `turns:`) URLs sharing `turn_secret`.
+    pub turn_urls: Vec<String>,
+    /// The secret shared with the TURN servers (coturn's `static-auth-secret` with
+    /// `use-auth-secret`): credentials are made from it per user, never stored.
+    pub turn_secret: Option<String>,
+    /// Seconds a TURN credential stays good for.
+    pub credential_ttl_secs: u64,
+    /// Milliseconds between two sweeps of the `calls` role for calls nobody answered.
+    pub sweep_interval_ms: u64,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        Self {
+            ring_secs: (domain::call::DEFAULT_RING_MS / 1000) as u64,
+            stun_urls: vec![],
+            turn_urls: vec![],
+            turn_secret: None,
+            credential_ttl_secs: 3600,
+            sweep_interval_ms: 2000,
+        }
+    }
+}
+
+impl CallsConfig {
+    pub fn ice_settings(&self) -> service::calls::IceSettings {
+        service::calls::IceSettings {
+            stun_urls: self.stun_urls.clone(),
+            turn_urls: self.turn_urls.clone(),
+            turn_secret: self.turn_secret.clone(),
+            credential_ttl: std::time::Duration::from_secs(self.credential_ttl_secs.max(60)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -430,6 +474,7 @@ impl Config {
             max_group_members: self.limits.max_group_members,
             max_upload_bytes: self.limits.max_upload_bytes,
             download_url_secs: self.blobs.url_expiry_secs,
+            call_ring_ms: i64::try_from(self.calls.ring_secs.saturating_mul(1000)).unwrap_or(i64::MAX).max(1000),
             ..domain::Limits::default()
         }
     }

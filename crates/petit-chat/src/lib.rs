@@ -127,6 +127,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             max_body_bytes: config.limits.max_body_bytes,
             sse_heartbeat: Duration::from_secs(config.server.sse_heartbeat_secs.max(1)),
             event_ticket: Duration::from_secs(config.identity.event_ticket_secs),
+            ice: config.calls.ice_settings(),
         },
         shutdown: shutdown.clone(),
     };
@@ -169,6 +170,7 @@ async fn start_workers(
         collect_interval: std::time::Duration::from_secs(config.workers.collect_interval_secs),
         notify_delay: std::time::Duration::from_secs(config.notifications.delay_secs),
         push: config.notifications.push_settings(),
+        call_sweep_interval: std::time::Duration::from_millis(config.calls.sweep_interval_ms.max(100)),
     };
     Ok(Workers::start(&roles, ports, stats, settings, shutdown).await?)
 }

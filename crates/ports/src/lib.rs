@@ -20,7 +20,7 @@ pub use identity::{Identity, VerifiedIdentity};
 pub use push::{PushGateway, PushMessage, PushOutcome};
 pub use search::{IndexedSignal, TextHit, TextIndex, TextQuery};
 pub use store::{
-    AttachmentStore, BlobGcStore, BlobHolder, ChatFile, ChatStore, CreateUserOutcome, FilePosition, InboxStore,
-    InsertSignalOutcome, NotificationStore, ReactionStore, ReceiptStore, RenameOutcome, SignalRange, Store,
+    AttachmentStore, BlobGcStore, BlobHolder, CallStore, ChatFile, ChatStore, CreateUserOutcome, FilePosition,
+    InboxStore, InsertSignalOutcome, NotificationStore, ReactionStore, ReceiptStore, RenameOutcome, SignalRange, Store,
     TicketStore, TimelineStore, UnsentUpload, UserStore,
 };

@@ -4,6 +4,7 @@
 
 mod announce;
 pub mod attachments;
+pub mod calls;
 mod chats;
 pub mod collector;
 pub use chats::ChatSummary;

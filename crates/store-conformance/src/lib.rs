@@ -8,6 +8,7 @@
 
 pub mod attachments;
 pub mod blob_gc;
+pub mod calls;
 pub mod chats;
 pub mod notifications;
 pub mod signals;
@@ -57,6 +58,7 @@ macro_rules! store_conformance_tests {
             blob_gc::a_thumbnail_is_held_by_its_image,
             blob_gc::a_hold_and_a_condemnation_never_both_win,
             blob_gc::a_deleted_messages_files_are_released,
+            calls::a_call_changes_over_its_version_only_and_leaves_the_ringing_list_when_answered,
             notifications::settings_are_kept_per_member_and_chat,
             notifications::push_targets_belong_to_their_user,
             notifications::a_sent_push_is_remembered_per_target_and_key,

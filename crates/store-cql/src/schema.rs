@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (10, "notifications", include_str!("../migrations/0010_notifications.cql")),
     (11, "mentions", include_str!("../migrations/0011_mentions.cql")),
     (12, "signal_changes", include_str!("../migrations/0012_signal_changes.cql")),
+    (13, "calls", include_str!("../migrations/0013_calls.cql")),
 ];
 
 const LEASE_SECS: i32 = 120;

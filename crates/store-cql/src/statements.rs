@@ -78,6 +78,12 @@ pub struct Statements {
     pub claim_attachment: PreparedStatement,
     pub set_attachment_signal: PreparedStatement,
     pub insert_chat_file: PreparedStatement,
+    pub insert_call: PreparedStatement,
+    pub call: PreparedStatement,
+    pub update_call: PreparedStatement,
+    pub insert_ringing_call: PreparedStatement,
+    pub delete_ringing_call: PreparedStatement,
+    pub ringing_calls: PreparedStatement,
     pub delete_chat_file: PreparedStatement,
     pub delete_attachment: PreparedStatement,
     pub chat_files: PreparedStatement,
@@ -121,7 +127,7 @@ pub struct Statements {
 }
 
 pub const SIGNAL_COLUMNS: &str = "chat_id, signal_id, author_id, kind, text, reply_to, subjects, attachments, everyone, \
-     edited_at, deleted_at, lat, lon, accuracy_m, live_until";
+     edited_at, deleted_at, lat, lon, accuracy_m, live_until, call_media, call_state, answered_at, ended_at";
 pub const USER_COLUMNS: &str = "id, username, display_name, issuer, subject, created_at";
 pub const MEMBER_COLUMNS: &str = "chat_id, user_id, role, joined_at, delivered_up_to, read_up_to";
 
@@ -192,15 +198,16 @@ impl Statements {
             )
             .await?,
             insert_signal: p(
-                format!("INSERT INTO signals (bucket, {SIGNAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                format!("INSERT INTO signals (bucket, {SIGNAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                 idem,
             )
             .await?,
             // The author condition fails on a row that does not exist (a plain `IF` would
             // create one); the deletion condition keeps a tombstone one.
             update_signal: p(
-                "UPDATE signals SET text = ?, reply_to = ?, subjects = ?, attachments = ?, everyone = ?, edited_at = ?, \
-                 deleted_at = ?, lat = ?, lon = ?, accuracy_m = ?, live_until = ? \
+                "UPDATE signals SET kind = ?, text = ?, reply_to = ?, subjects = ?, attachments = ?, everyone = ?, \
+                 edited_at = ?, deleted_at = ?, lat = ?, lon = ?, accuracy_m = ?, live_until = ?, call_media = ?, \
+                 call_state = ?, answered_at = ?, ended_at = ? \
                  WHERE chat_id = ? AND bucket = ? AND signal_id = ? IF author_id = ? AND deleted_at = null"
                     .into(),
                 once,
@@ -212,6 +219,12 @@ impl Statements {
             )
             .await?,
             delete_attachment: p("DELETE FROM attachments WHERE chat_id = ? AND id = ?".into(), idem).await?,
+            insert_call: p("INSERT INTO calls (id, record, version) VALUES (?, ?, ?)".into(), idem).await?,
+            call: p("SELECT record FROM calls WHERE id = ?".into(), idem).await?,
+            update_call: p("UPDATE calls SET record = ?, version = ? WHERE id = ? IF version = ?".into(), once).await?,
+            insert_ringing_call: p("INSERT INTO ringing_calls (shard, id) VALUES (0, ?)".into(), idem).await?,
+            delete_ringing_call: p("DELETE FROM ringing_calls WHERE shard = 0 AND id = ?".into(), idem).await?,
+            ringing_calls: p("SELECT id FROM ringing_calls WHERE shard = 0 LIMIT ?".into(), idem).await?,
             insert_bucket: p("INSERT INTO chat_buckets (chat_id, bucket) VALUES (?, ?)".into(), idem).await?,
             signal: p(format!("SELECT {SIGNAL_COLUMNS} FROM signals WHERE chat_id = ? AND bucket = ? AND signal_id = ?"), idem).await?,
             buckets_down: p("SELECT bucket FROM chat_buckets WHERE chat_id = ? AND bucket <= ? LIMIT ?".into(), idem).await?,

@@ -2,56 +2,122 @@
 //! signal was never written), reading one, and reading pages across the time buckets that
 //! `chat_buckets` lists.
 
-use domain::{ChatId, Id, Result, Signal, SignalBody, SignalId, SignalKind, SignalRow};
+use domain::{CallMedia, CallState, ChatId, Id, Result, Signal, SignalBody, SignalId, SignalKind, SignalRow};
 use ports::SignalRange;
+use scylla::{DeserializeRow, SerializeRow};
 
 use crate::store::{corrupt, first, rows};
 use crate::udt::AttachmentUdt;
 use crate::{CqlStore, lwt};
 
-type StoredRow = (
-    i64,
-    i64,
-    i64,
-    String,
-    Option<String>,
-    Option<i64>,
-    Option<Vec<i64>>,
-    Option<Vec<AttachmentUdt>>,
-    Option<bool>,
-    Option<i64>,
-    Option<i64>,
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
-    Option<i64>,
-);
-
-fn to_signal(r: StoredRow) -> Result<Signal> {
-    let chat = Id::from_i64(r.0);
-    let attachments = r.7.unwrap_or_default().into_iter().map(|a| a.into_attachment(chat)).collect::<Result<_>>()?;
-    let columns = SignalRow {
-        kind: Some(SignalKind::parse(&r.3).ok_or_else(|| corrupt("signal"))?),
-        text: r.4,
-        reply_to: r.5.map(Id::from_i64),
-        users: r.6.unwrap_or_default().into_iter().map(Id::from_i64).collect(),
-        attachments,
-        everyone: r.8.unwrap_or(false),
-        deleted_at: r.10,
-        lat: r.11,
-        lon: r.12,
-        accuracy_m: r.13,
-        live_until: r.14,
-    };
-    let body = SignalBody::from_row(columns).ok_or_else(|| corrupt("signal"))?;
-    Ok(Signal { chat_id: chat, id: Id::from_i64(r.1), author_id: Id::from_i64(r.2), body, edited_at: r.9 })
+/// A `signals` row as read (`SIGNAL_COLUMNS`, matched by name).
+#[derive(DeserializeRow)]
+struct StoredRow {
+    chat_id: i64,
+    signal_id: i64,
+    author_id: i64,
+    kind: String,
+    text: Option<String>,
+    reply_to: Option<i64>,
+    subjects: Option<Vec<i64>>,
+    attachments: Option<Vec<AttachmentUdt>>,
+    everyone: Option<bool>,
+    edited_at: Option<i64>,
+    deleted_at: Option<i64>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    accuracy_m: Option<f64>,
+    live_until: Option<i64>,
+    call_media: Option<String>,
+    call_state: Option<String>,
+    answered_at: Option<i64>,
+    ended_at: Option<i64>,
 }
 
-/// A body's columns as CQL values: the users and attachments as null when empty.
-fn content(row: &SignalRow) -> (Option<Vec<i64>>, Option<Vec<AttachmentUdt>>) {
-    let users = (!row.users.is_empty()).then(|| row.users.iter().map(|u| u.as_i64()).collect());
-    let attachments = (!row.attachments.is_empty()).then(|| row.attachments.iter().map(AttachmentUdt::from).collect());
-    (users, attachments)
+fn to_signal(r: StoredRow) -> Result<Signal> {
+    let chat = Id::from_i64(r.chat_id);
+    let attachments =
+        r.attachments.unwrap_or_default().into_iter().map(|a| a.into_attachment(chat)).collect::<Result<_>>()?;
+    let columns = SignalRow {
+        kind: Some(SignalKind::parse(&r.kind).ok_or_else(|| corrupt("signal"))?),
+        text: r.text,
+        reply_to: r.reply_to.map(Id::from_i64),
+        users: r.subjects.unwrap_or_default().into_iter().map(Id::from_i64).collect(),
+        attachments,
+        everyone: r.everyone.unwrap_or(false),
+        deleted_at: r.deleted_at,
+        lat: r.lat,
+        lon: r.lon,
+        accuracy_m: r.accuracy_m,
+        live_until: r.live_until,
+        call_media: r.call_media.map(|v| CallMedia::parse(&v).ok_or_else(|| corrupt("signal"))).transpose()?,
+        call_state: r.call_state.map(|v| CallState::parse(&v).ok_or_else(|| corrupt("signal"))).transpose()?,
+        answered_at: r.answered_at,
+        ended_at: r.ended_at,
+    };
+    let body = SignalBody::from_row(columns).ok_or_else(|| corrupt("signal"))?;
+    Ok(Signal {
+        chat_id: chat,
+        id: Id::from_i64(r.signal_id),
+        author_id: Id::from_i64(r.author_id),
+        body,
+        edited_at: r.edited_at,
+    })
+}
+
+/// A signal's row as written: by `insert_signal` and `update_signal` alike (bind markers
+/// matched by name).
+#[derive(SerializeRow)]
+struct SignalValues<'a> {
+    bucket: i64,
+    chat_id: i64,
+    signal_id: i64,
+    author_id: i64,
+    kind: &'a str,
+    text: Option<String>,
+    reply_to: Option<i64>,
+    subjects: Option<Vec<i64>>,
+    attachments: Option<Vec<AttachmentUdt>>,
+    everyone: bool,
+    edited_at: Option<i64>,
+    deleted_at: Option<i64>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    accuracy_m: Option<f64>,
+    live_until: Option<i64>,
+    call_media: Option<&'a str>,
+    call_state: Option<&'a str>,
+    answered_at: Option<i64>,
+    ended_at: Option<i64>,
+}
+
+impl<'a> SignalValues<'a> {
+    fn of(s: &'a Signal) -> Self {
+        let row = s.body.to_row();
+        Self {
+            bucket: s.id.bucket(),
+            chat_id: s.chat_id.as_i64(),
+            signal_id: s.id.as_i64(),
+            author_id: s.author_id.as_i64(),
+            kind: s.kind().as_str(),
+            text: row.text,
+            reply_to: row.reply_to.map(Id::as_i64),
+            subjects: (!row.users.is_empty()).then(|| row.users.iter().map(|u| u.as_i64()).collect()),
+            attachments: (!row.attachments.is_empty())
+                .then(|| row.attachments.iter().map(AttachmentUdt::from).collect()),
+            everyone: row.everyone,
+            edited_at: s.edited_at,
+            deleted_at: row.deleted_at,
+            lat: row.lat,
+            lon: row.lon,
+            accuracy_m: row.accuracy_m,
+            live_until: row.live_until,
+            call_media: row.call_media.map(CallMedia::as_str),
+            call_state: row.call_state.map(CallState::as_str),
+            answered_at: row.answered_at,
+            ended_at: row.ended_at,
+        }
+    }
 }
 
 /// A row count for a CQL `LIMIT`, which is an `int`: a `usize` beyond it asks for everything
@@ -94,52 +160,13 @@ impl CqlStore {
     }
 
     async fn write_signal_row(&self, s: &Signal) -> Result<()> {
-        let row = s.body.to_row();
-        let (users, attachments) = content(&row);
-        let values = (
-            s.id.bucket(),
-            s.chat_id.as_i64(),
-            s.id.as_i64(),
-            s.author_id.as_i64(),
-            row.kind.map(SignalKind::as_str),
-            row.text,
-            row.reply_to.map(Id::as_i64),
-            users,
-            attachments,
-            row.everyone,
-            s.edited_at,
-            row.deleted_at,
-            row.lat,
-            row.lon,
-            row.accuracy_m,
-            row.live_until,
-        );
-        self.run(&self.st.insert_signal, values).await.map(drop)
+        self.run(&self.st.insert_signal, SignalValues::of(s)).await.map(drop)
     }
 
     /// See [`ports::TimelineStore::update_signal`]: a lightweight transaction, so a
     /// tombstone is never overwritten by an edit that raced it.
     pub(crate) async fn update_signal_row(&self, s: &Signal) -> Result<bool> {
-        let row = s.body.to_row();
-        let (users, attachments) = content(&row);
-        let values = (
-            row.text,
-            row.reply_to.map(Id::as_i64),
-            users,
-            attachments,
-            row.everyone,
-            s.edited_at,
-            row.deleted_at,
-            row.lat,
-            row.lon,
-            row.accuracy_m,
-            row.live_until,
-            s.chat_id.as_i64(),
-            s.id.bucket(),
-            s.id.as_i64(),
-            s.author_id.as_i64(),
-        );
-        let (applied, _) = lwt(self.run(&self.st.update_signal, values).await?)?;
+        let (applied, _) = lwt(self.run(&self.st.update_signal, SignalValues::of(s)).await?)?;
         Ok(applied)
     }
 

@@ -19,6 +19,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "notifications", include_str!("../migrations/0009_notifications.sql")),
     (10, "mentions", include_str!("../migrations/0010_mentions.sql")),
     (11, "signal_changes", include_str!("../migrations/0011_signal_changes.sql")),
+    (12, "calls", include_str!("../migrations/0012_calls.sql")),
 ];
 
 /// Applies the migrations not yet recorded; returns their versions.

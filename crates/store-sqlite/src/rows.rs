@@ -1,8 +1,8 @@
 //! Mapping between SQLite rows and domain types.
 
 use domain::{
-    Attachment, AttachmentKind, Availability, BlobKey, Chat, ChatKind, Id, Member, Role, Signal, SignalBody,
-    SignalKind, SignalRow, StoredAttachment, User, UserStatus,
+    Attachment, AttachmentKind, Availability, BlobKey, CallMedia, CallState, Chat, ChatKind, Id, Member, Role, Signal,
+    SignalBody, SignalKind, SignalRow, StoredAttachment, User, UserStatus,
 };
 use rusqlite::Row;
 use rusqlite::types::Type;
@@ -11,11 +11,12 @@ pub const USER_COLUMNS: &str = "id, username, display_name, issuer, subject, cre
 pub const CHAT_COLUMNS: &str = "id, kind, title, created_by, created_at";
 pub const MEMBER_COLUMNS: &str = "chat_id, user_id, role, joined_at, delivered_up_to, read_up_to";
 pub const SIGNAL_COLUMNS: &str = "chat_id, id, author_id, kind, text, reply_to, subjects, attachments, everyone, \
-     edited_at, deleted_at, lat, lon, accuracy_m, live_until";
+     edited_at, deleted_at, lat, lon, accuracy_m, live_until, call_media, call_state, answered_at, ended_at";
 /// The columns of a signal an update rewrites, as `SET` assignments from `?3` on (`?1` and
 /// `?2` are the chat and the id).
 pub const SIGNAL_UPDATE: &str = "text = ?3, reply_to = ?4, subjects = ?5, attachments = ?6, everyone = ?7, \
-     edited_at = ?8, deleted_at = ?9, lat = ?10, lon = ?11, accuracy_m = ?12, live_until = ?13";
+     edited_at = ?8, deleted_at = ?9, lat = ?10, lon = ?11, accuracy_m = ?12, live_until = ?13, call_media = ?14, \
+     call_state = ?15, answered_at = ?16, ended_at = ?17";
 pub const ATTACHMENT_COLUMNS: &str = "id, chat_id, uploader_id, filename, content_type, size, sha256, kind, width, height, created_at, claimed_by, signal_id";
 
 fn id(row: &Row<'_>, i: usize) -> rusqlite::Result<Id> {
@@ -95,6 +96,16 @@ pub fn signal(row: &Row<'_>) -> rusqlite::Result<Signal> {
         lon: row.get(12)?,
         accuracy_m: row.get(13)?,
         live_until: row.get(14)?,
+        call_media: row
+            .get::<_, Option<String>>(15)?
+            .map(|m| CallMedia::parse(&m).ok_or_else(|| bad(15, "call media")))
+            .transpose()?,
+        call_state: row
+            .get::<_, Option<String>>(16)?
+            .map(|m| CallState::parse(&m).ok_or_else(|| bad(16, "call state")))
+            .transpose()?,
+        answered_at: row.get(17)?,
+        ended_at: row.get(18)?,
     };
     Ok(Signal {
         chat_id: id(row, 0)?,

@@ -2,6 +2,7 @@
 
 mod attachments;
 mod auth;
+mod calls;
 mod chats;
 mod events;
 pub mod health;
@@ -27,6 +28,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(events::router())
         .merge(notifications::router())
         .merge(search::router())
+        .merge(calls::router())
 }
 
 /// Unknown paths get a problem document too.

@@ -49,8 +49,10 @@ macro_rules! wire_enum {
     };
 }
 
+mod calls;
 mod notifications;
 mod search;
+pub use calls::*;
 pub use notifications::*;
 pub use search::*;
 
@@ -80,6 +82,8 @@ wire_enum! {
         Left,
         /// A point on the map a member shares, perhaps live for a while.
         Location,
+        /// A call: its state changes as people join and leave (`signal.updated`).
+        Call,
     }
 }
 
@@ -365,6 +369,9 @@ pub struct SignalOut {
     /// For a live `location`: until when its author may move it (in the past once it ended).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live_until: Option<String>,
+    /// For `call`: the call as it stands (its id is this signal's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call: Option<CallSummaryOut>,
     pub created_at: String,
     /// When its author last changed it (text edited, location moved); absent if never.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -392,6 +399,7 @@ impl From<SignalView> for SignalOut {
             mention_everyone: false,
             location: None,
             live_until: None,
+            call: None,
             created_at: timestamp(s.id.unix_ms() as i64),
             edited_at: s.edited_at.map(timestamp),
             deleted_at: None,
@@ -410,6 +418,7 @@ impl From<SignalView> for SignalOut {
                 out.location = Some(location.into());
                 out.live_until = live_until.map(timestamp);
             }
+            SignalBody::Call(call) => out.call = Some(call.into()),
             SignalBody::Deleted { deleted_at, .. } => {
                 out.deleted = true;
                 out.deleted_at = Some(timestamp(deleted_at));
@@ -568,6 +577,20 @@ pub enum EventData {
     /// The presence of someone who shares a chat with the recipient (or the recipient's own).
     #[serde(rename = "presence.changed")]
     PresenceChanged { presence: PresenceOut },
+    /// A WebRTC message from `from`, in call `call_id` with the recipient (never replayed).
+    #[serde(rename = "call.signal")]
+    CallSignal {
+        #[schema(value_type = String)]
+        call_id: Id,
+        #[schema(value_type = String)]
+        chat_id: Id,
+        #[schema(value_type = String)]
+        from: Id,
+        #[serde(rename = "signal_type")]
+        kind: CallSignalKindWire,
+        #[schema(value_type = Object)]
+        data: serde_json::Value,
+    },
 }
 
 impl EventData {
@@ -598,6 +621,13 @@ impl EventData {
             Event::MemberLeft { chat_id, user_id, by } => EventData::MemberLeft { chat_id, user_id, by },
             Event::Typing { chat_id, user_id, expires_in_ms } => EventData::Typing { chat_id, user_id, expires_in_ms },
             Event::PresenceChanged { presence } => EventData::PresenceChanged { presence: PresenceOut::from(presence) },
+            Event::CallSignal { call_id, chat_id, from, kind, data } => EventData::CallSignal {
+                call_id,
+                chat_id,
+                from,
+                kind: kind.into(),
+                data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+            },
         }
     }
 

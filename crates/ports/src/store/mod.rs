@@ -8,6 +8,7 @@
 
 mod attachments;
 mod blob_gc;
+mod calls;
 mod chats;
 mod inbox;
 mod notifications;
@@ -19,6 +20,7 @@ mod users;
 
 pub use attachments::{AttachmentStore, ChatFile, FilePosition};
 pub use blob_gc::{BlobGcStore, BlobHolder, UnsentUpload};
+pub use calls::CallStore;
 pub use chats::ChatStore;
 pub use inbox::InboxStore;
 pub use notifications::NotificationStore;
@@ -44,6 +46,7 @@ pub trait Store:
     + AttachmentStore
     + BlobGcStore
     + NotificationStore
+    + CallStore
 {
     /// Checks the store answers (for readiness probes).
     async fn ping(&self) -> Result<()>;

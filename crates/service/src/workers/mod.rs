@@ -35,10 +35,12 @@ pub enum WorkerRole {
     Push,
     /// The `index` consumer group: new messages to the text index, in bulk.
     Index,
+    /// Ends, as missed, the calls nobody answered in time (a sweep at an interval).
+    Calls,
 }
 
 impl WorkerRole {
-    pub const ALL: [WorkerRole; 7] = [
+    pub const ALL: [WorkerRole; 8] = [
         WorkerRole::Fanout,
         WorkerRole::Presence,
         WorkerRole::Thumbnails,
@@ -46,6 +48,7 @@ impl WorkerRole {
         WorkerRole::Notify,
         WorkerRole::Push,
         WorkerRole::Index,
+        WorkerRole::Calls,
     ];
 
     pub fn name(self) -> &'static str {
@@ -57,6 +60,7 @@ impl WorkerRole {
             WorkerRole::Notify => "notify",
             WorkerRole::Push => "push",
             WorkerRole::Index => "index",
+            WorkerRole::Calls => "calls",
         }
     }
 
@@ -74,7 +78,7 @@ impl WorkerRole {
     pub fn group(self) -> Option<&'static str> {
         match self {
             WorkerRole::Fanout => Some(ports::FANOUT_GROUP),
-            WorkerRole::Presence | WorkerRole::Collector | WorkerRole::Push => None,
+            WorkerRole::Presence | WorkerRole::Collector | WorkerRole::Push | WorkerRole::Calls => None,
             WorkerRole::Notify => Some(ports::NOTIFY_GROUP),
             WorkerRole::Thumbnails => Some(crate::thumbnails::THUMBNAILS_GROUP),
             WorkerRole::Index => Some(crate::indexer::INDEX_GROUP),
@@ -188,6 +192,8 @@ pub struct WorkerSettings {
     /// How long a member with a live stream has to read a message before a push.
     pub notify_delay: Duration,
     pub push: crate::pusher::PushSettings,
+    /// Time between two sweeps for calls nobody answered.
+    pub call_sweep_interval: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -200,6 +206,7 @@ impl Default for WorkerSettings {
             collect_interval: Duration::from_secs(600),
             notify_delay: Duration::from_secs(60),
             push: crate::pusher::PushSettings::default(),
+            call_sweep_interval: Duration::from_secs(2),
         }
     }
 }
@@ -313,6 +320,14 @@ impl Runner {
                 let s = self.settings;
                 crate::collector::Collector::new(self.store, self.blobs, s.upload_grace)
                     .run(s.collect_interval, shutdown)
+                    .await
+            }
+            WorkerRole::Calls => {
+                // A service of its own: the sweep writes calls and announces their end, and
+                // makes no ids.
+                let ids = Arc::new(domain::IdGenerator::with_random_node());
+                crate::ChatService::new(self.store, self.bus, self.blobs, ids, domain::Limits::default())
+                    .run_call_sweeper(self.settings.call_sweep_interval, shutdown)
                     .await
             }
             WorkerRole::Notify => {

@@ -155,6 +155,7 @@ impl CqlStore {
 
 mod attachments;
 mod blob_gc;
+mod calls;
 mod chats;
 mod inbox;
 mod notifications;

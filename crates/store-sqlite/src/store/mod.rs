@@ -11,6 +11,7 @@ use crate::rows::{self, CHAT_COLUMNS, MEMBER_COLUMNS, SIGNAL_COLUMNS, USER_COLUM
 
 mod attachments;
 mod blob_gc;
+mod calls;
 mod chats;
 mod inbox;
 mod notifications;

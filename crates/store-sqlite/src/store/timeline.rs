@@ -7,7 +7,7 @@ use rusqlite::types::Value;
 
 /// A signal's content columns (`text` to `live_until`), in the order of both
 /// `SIGNAL_COLUMNS` and `SIGNAL_UPDATE`.
-fn content(s: &Signal) -> [Value; 11] {
+fn content(s: &Signal) -> [Value; 15] {
     let row = s.body.to_row();
     [
         row.text.into(),
@@ -21,6 +21,10 @@ fn content(s: &Signal) -> [Value; 11] {
         row.lon.into(),
         row.accuracy_m.into(),
         row.live_until.into(),
+        row.call_media.map(|m| m.as_str().to_string()).into(),
+        row.call_state.map(|c| c.as_str().to_string()).into(),
+        row.answered_at.into(),
+        row.ended_at.into(),
     ]
 }
 
@@ -47,7 +51,7 @@ impl TimelineStore for SqliteStore {
             let kind = s.kind().as_str().to_string();
             let head: [Value; 4] = [s.chat_id.as_i64().into(), s.id.as_i64().into(), s.author_id.as_i64().into(), kind.into()];
             tx.execute(
-                &format!("INSERT INTO signals ({SIGNAL_COLUMNS}) VALUES ({})", rows::numbered_placeholders(15)),
+                &format!("INSERT INTO signals ({SIGNAL_COLUMNS}) VALUES ({})", rows::numbered_placeholders(19)),
                 params_from_iter(head.into_iter().chain(content(&s))),
             )?;
             tx.commit()?;
