@@ -6,6 +6,7 @@
 mod api {
     mod attachments;
     mod auth;
+    mod calls;
     mod changes;
     mod chats;
     mod errors;

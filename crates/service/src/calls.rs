@@ -105,7 +105,7 @@ impl ChatService {
         if !call.concerns(actor.id) {
             return Err(call_not_found());
         }
-        if action == CallAction::End && !call.present.contains(&actor.id) && call.started_by != actor.id {
+        if action == CallAction::End && call.state() != domain::CallState::Ended && !call.present.contains(&actor.id) {
             return Err(Error::forbidden(ErrorCode::NotInCall, "only someone in the call ends it for all"));
         }
         self.change_call(id, actor.id, action).await
