@@ -249,3 +249,60 @@ async fn a_push_worker_killed_mid_send_leaves_the_notification_to_another_which_
     assert_eq!(keys.len(), 1, "{:?}", gateway.received());
     assert!(gateway.received().iter().all(|r| r.body["body"] == "are you there?"));
 }
+
+/// The next event about call signal `id` (`signal.created` or `signal.updated`): the signal.
+async fn call_event(stream: &mut EventStream, id: &serde_json::Value) -> serde_json::Value {
+    loop {
+        let e = stream.next().await;
+        if (e.event == "signal.created" || e.event == "signal.updated") && e.data["signal"]["id"] == *id {
+            return e.data["signal"].clone();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_signals_cross_nodes_and_a_call_whose_node_died_still_ends_as_missed() {
+    let cluster = Cluster::new();
+    let (mut a, b) = (cluster.node(31).await, cluster.node(32).await);
+    let alice = a.session("alice").await;
+    let bob_on_b = b.session("bob").await;
+    let carol_on_b = b.session("carol").await;
+    let chat = alice.group("calls", &[&bob_on_b, &carol_on_b]).await;
+    let mut alice_stream = alice.stream(None).await;
+    let mut bob_stream = bob_on_b.stream(None).await;
+
+    // Started on A, it rings Bob on B; Bob answers on B.
+    let (status, call) = alice.post(&format!("/api/v1/chats/{chat}/calls"), json!({ "media": "audio" })).await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{call}");
+    assert_eq!(call_event(&mut bob_stream, &call["id"]).await["call"]["state"], "ringing");
+    let id = call["id"].as_str().unwrap();
+    let (_, joined) = bob_on_b.post(&format!("/api/v1/calls/{id}/join"), json!(null)).await;
+    assert_eq!(joined["state"], "ongoing");
+
+    // Offer from A to Bob's stream on B, answer from B to Alice's stream on A.
+    let path = format!("/api/v1/calls/{id}/signal");
+    let offer = json!({ "type": "offer", "sdp": "v=0" });
+    let (status, _) = alice.post(&path, json!({ "to": bob_on_b.id, "type": "offer", "data": offer })).await;
+    assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
+    let e = bob_stream.next_named("call.signal").await;
+    assert_eq!((e.data["from"].clone(), e.data["data"].clone()), (json!(alice.id), offer));
+    let (status, _) =
+        bob_on_b.post(&path, json!({ "to": alice.id, "type": "answer", "data": { "sdp": "v=0 answer" } })).await;
+    assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
+    let e = alice_stream.next_named("call.signal").await;
+    assert_eq!((e.data["from"].clone(), e.data["signal_type"].clone()), (json!(bob_on_b.id), json!("answer")));
+    // Carol, not in the call, cannot reach into it from B.
+    let (status, p) = carol_on_b.post(&path, json!({ "to": alice.id, "type": "offer", "data": {} })).await;
+    assert_eq!((status, p["code"].as_str()), (reqwest::StatusCode::FORBIDDEN, Some("not_in_call")));
+    bob_on_b.post(&format!("/api/v1/calls/{id}/end"), json!(null)).await;
+
+    // A second call from A; A dies while it rings: B's `calls` role ends it as missed.
+    let (_, second) = alice.post(&format!("/api/v1/chats/{chat}/calls"), json!({ "media": "video" })).await;
+    assert_eq!(call_event(&mut bob_stream, &second["id"]).await["call"]["state"], "ringing");
+    a.kill().await;
+    let ended = call_event(&mut bob_stream, &second["id"]).await;
+    assert_eq!((ended["call"]["state"].clone(), ended["call"]["missed"].clone()), (json!("ended"), json!(true)));
+    let (_, stored) = bob_on_b.get(&format!("/api/v1/calls/{}", second["id"].as_str().unwrap())).await;
+    assert_eq!(stored["state"], "ended");
+    drop((alice_stream, bob_stream));
+}

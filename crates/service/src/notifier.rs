@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::{ChatEvent, Event, NotifyAction, NotifyJob, Result, SignalBody, id::now_ms};
+use domain::{ChatEvent, Event, NotifyAction, NotifyJob, Result, SignalKind, id::now_ms};
 use ports::{Bus, Interest, Store};
 
 use crate::workers::{DeliveryInfo, GroupHandler};
@@ -36,7 +36,12 @@ impl GroupHandler for Notifier {
         match &event.event {
             Event::SignalCreated { signal } => {
                 let signal = &signal.signal;
-                let SignalBody::Msg { .. } = &signal.body else { return Ok(()) };
+                // Messages, locations and calls (a call calls everyone's attention, as a
+                // mention does).
+                if !signal.kind().counts_as_unread() || signal.is_deleted() {
+                    return Ok(());
+                }
+                let calls_attention = |user| signal.body.mentions(user) || signal.kind() == SignalKind::Call;
                 let members = self.store.members(signal.chat_id).await?;
                 let settings: HashMap<_, _> =
                     self.store.chat_notify_settings(signal.chat_id).await?.into_iter().collect();
@@ -45,7 +50,7 @@ impl GroupHandler for Notifier {
                     .iter()
                     .filter(|m| m.user_id != signal.author_id && m.read_up_to < signal.id)
                     .filter(|m| {
-                        let mentioned = signal.body.mentions(m.user_id);
+                        let mentioned = calls_attention(m.user_id);
                         settings.get(&m.user_id).copied().unwrap_or_default().allows(mentioned, now)
                     })
                     .map(|m| m.user_id)
@@ -60,7 +65,7 @@ impl GroupHandler for Notifier {
                         chat_id: signal.chat_id,
                         signal_id: signal.id,
                         action: NotifyAction::Message,
-                        mentioned: signal.body.mentions(*user),
+                        mentioned: calls_attention(*user),
                         retry: None,
                     };
                     let delay = online.contains(user).then_some(self.delay);

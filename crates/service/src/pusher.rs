@@ -221,7 +221,10 @@ impl Pusher {
                 .into_iter()
                 .map(|m| (m.user_id, (m.read_up_to, settings.remove(&m.user_id).unwrap_or_default())))
                 .collect(),
-            latest: latest.iter().map(|s| (s.id, s.author_id, matches!(s.body, SignalBody::Msg { .. }))).collect(),
+            latest: latest
+                .iter()
+                .map(|s| (s.id, s.author_id, s.kind().counts_as_unread() && !s.is_deleted()))
+                .collect(),
             content,
         }))
     }
@@ -229,19 +232,25 @@ impl Pusher {
     async fn read_content(&self, chat_id: ChatId, signal_id: SignalId) -> Result<Option<Content>> {
         let (signal, chat) = tokio::try_join!(self.store.signal(chat_id, signal_id), self.store.chat(chat_id))?;
         let (Some(signal), Some(chat)) = (signal, chat) else { return Ok(None) };
-        let SignalBody::Msg { text, attachments, .. } = &signal.body else { return Ok(None) };
         let sender = self.store.user(signal.author_id).await?.map_or_else(|| "Someone".into(), |u| u.display_name);
         let title = match (chat.kind, chat.title) {
             (ChatKind::Group, Some(title)) => title,
             _ => sender.clone(),
         };
-        let body = match self.settings.preview {
-            Preview::Full if !text.trim().is_empty() => preview(text),
-            Preview::Full if !attachments.is_empty() => match attachments.len() {
-                1 => format!("{sender} sent a file"),
-                n => format!("{sender} sent {n} files"),
-            },
-            _ => format!("{sender} wrote"),
+        let body = match (&signal.body, self.settings.preview) {
+            (SignalBody::Msg { text, .. }, Preview::Full) if !text.trim().is_empty() => preview(text),
+            (SignalBody::Msg { attachments, .. }, Preview::Full) if !attachments.is_empty() => {
+                match attachments.len() {
+                    1 => format!("{sender} sent a file"),
+                    n => format!("{sender} sent {n} files"),
+                }
+            }
+            (SignalBody::Msg { .. }, _) => format!("{sender} wrote"),
+            (SignalBody::Location { .. }, _) => format!("{sender} shared a location"),
+            (SignalBody::Call(call), _) if call.missed() => format!("Missed call from {sender}"),
+            (SignalBody::Call(call), _) if call.state == domain::CallState::Ringing => format!("{sender} is calling"),
+            // An answered call, a deleted signal, the server's lines: nothing to tell.
+            _ => return Ok(None),
         };
         Ok(Some(Content { title, body, sender }))
     }

@@ -86,6 +86,9 @@ impl Cluster {
             // Push gateways on loopback; a killed push worker's job comes back in 3 s.
             .env("PETIT_CHAT__NOTIFICATIONS__ALLOW_PRIVATE_TARGETS", "true")
             .env("PETIT_CHAT__BUS__NOTIFY_ACK_WAIT_MS", "3000")
+            // Calls ring 2 s; the `calls` role looks for unanswered ones every 300 ms.
+            .env("PETIT_CHAT__CALLS__RING_SECS", "2")
+            .env("PETIT_CHAT__CALLS__SWEEP_INTERVAL_MS", "300")
             .env("RUST_LOG", "warn,scylla=error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
