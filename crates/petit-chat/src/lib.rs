@@ -171,6 +171,7 @@ async fn start_workers(
         notify_delay: std::time::Duration::from_secs(config.notifications.delay_secs),
         push: config.notifications.push_settings(),
         call_sweep_interval: std::time::Duration::from_millis(config.calls.sweep_interval_ms.max(100)),
+        ..WorkerSettings::default()
     };
     Ok(Workers::start(&roles, ports, stats, settings, shutdown).await?)
 }

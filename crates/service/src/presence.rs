@@ -8,7 +8,8 @@
 //! pushed as an ephemeral `presence.changed` to the people who share a chat with the user:
 //! the members of their [`MAX_PRESENCE_CHATS`] most recently active chats. An invisible
 //! user is offline to everyone else. A status whose `clears_at` passes reads as the default
-//! from then on, without a push: clients expire it themselves from `clears_at`.
+//! from then on; the `presence` role then tells the user's contacts and the user's own
+//! streams (`presence.changed`), once, from whichever node takes that clear first.
 //!
 //! Typing goes to a chat's other members as an ephemeral `typing` event, at most one per
 //! user and chat every [`TYPING_EVERY`] (extras are dropped); clients show it for
@@ -179,6 +180,44 @@ async fn contacts(store: &dyn Store, user: UserId) -> Result<Vec<UserId>> {
     }
     people.remove(&user);
     Ok(people.into_iter().collect())
+}
+
+/// Tells the contacts (and the user's own streams) of each user whose status cleared by
+/// itself by now; returns how many. Each clear is taken by one node; one a later status
+/// replaced is dropped without a word (that status has a listing of its own, or none).
+pub async fn announce_cleared_statuses(store: &dyn Store, bus: &dyn Bus) -> Result<usize> {
+    let now = now_ms() as i64;
+    let mut told = 0;
+    for (user, clears_at) in store.due_status_clears(now, 500).await? {
+        if !store.take_status_clear(user, clears_at).await? {
+            continue;
+        }
+        let current = store.status(user).await?;
+        if current.as_ref().and_then(|s| s.clears_at) != Some(clears_at) {
+            continue;
+        }
+        let was = current.unwrap_or_default();
+        let connected = !bus.online(&[user]).await?.is_empty();
+        let now_seen = Presence::new(user, connected, UserStatus::default(), false);
+        if was.availability != Availability::Invisible || connected {
+            announce(store, bus, now_seen).await?;
+        }
+        let own = Presence::new(user, connected, UserStatus::default(), true);
+        bus.publish_ephemeral(&[user], &Event::PresenceChanged { presence: own }).await?;
+        told += 1;
+    }
+    Ok(told)
+}
+
+/// [`announce_cleared_statuses`] every `interval` until the process ends; a failed pass is
+/// retried at the next.
+pub async fn run_status_clears(store: Arc<dyn Store>, bus: Arc<dyn Bus>, interval: Duration) {
+    loop {
+        if let Err(error) = announce_cleared_statuses(&*store, &*bus).await {
+            tracing::warn!(%error, "presence: cannot announce cleared statuses; retrying");
+        }
+        tokio::time::sleep(interval).await;
+    }
 }
 
 /// Consumes the bus's presence expiries (users whose node died with their streams open)

@@ -33,6 +33,7 @@ macro_rules! store_conformance_tests {
             users::renames_move_the_username,
             users::event_tickets_are_single_use_and_expire,
             users::statuses_are_kept_per_user_until_reset,
+            users::a_status_that_clears_is_listed_until_one_caller_takes_it,
             chats::chat_and_members,
             chats::every_chat_is_listed_once_by_pages,
             chats::membership_changes,

@@ -111,3 +111,27 @@ pub async fn statuses_are_kept_per_user_until_reset(f: &Fixture) {
     assert_eq!(s.status(u).await.unwrap(), None);
     assert_eq!(s.status(v).await.unwrap(), Some(dnd));
 }
+
+pub async fn a_status_that_clears_is_listed_until_one_caller_takes_it(f: &Fixture) {
+    let (u, v) = (f.user().await.id, f.user().await.id);
+    let s = &f.store;
+    // Some moment of 1971, to the millisecond: its own place in the list.
+    let at: i64 = 31_536_000_000 + rand::random_range(0..31_536_000_000);
+    let away = UserStatus { availability: Availability::Away, text: None, clears_at: Some(at) };
+    s.set_status(u, Some(&away)).await.unwrap();
+    s.set_status(v, Some(&UserStatus { clears_at: None, ..away.clone() })).await.unwrap();
+    assert!(!s.due_status_clears(at - 1, 100_000).await.unwrap().contains(&(u, at)), "not due before its time");
+    let due = s.due_status_clears(at, 100_000).await.unwrap();
+    assert!(due.contains(&(u, at)), "due at its time");
+    assert!(due.iter().all(|(who, _)| *who != v), "a status that does not clear is not listed");
+    assert!(due.windows(2).all(|w| w[0].1 <= w[1].1), "oldest first");
+
+    let takes = futures::future::join_all((0..4).map(|_| {
+        let store = std::sync::Arc::clone(&f.store);
+        async move { store.take_status_clear(u, at).await.unwrap() }
+    }))
+    .await;
+    assert_eq!(takes.iter().filter(|t| **t).count(), 1, "one caller takes it: {takes:?}");
+    assert!(!s.due_status_clears(at, 100_000).await.unwrap().contains(&(u, at)));
+    assert_eq!(s.status(u).await.unwrap(), Some(away), "taking the clear leaves the status as set");
+}

@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (11, "mentions", include_str!("../migrations/0011_mentions.cql")),
     (12, "signal_changes", include_str!("../migrations/0012_signal_changes.cql")),
     (13, "calls", include_str!("../migrations/0013_calls.cql")),
+    (14, "status_clears", include_str!("../migrations/0014_status_clears.cql")),
 ];
 
 const LEASE_SECS: i32 = 120;

@@ -26,6 +26,9 @@ pub struct Statements {
     pub set_status: PreparedStatement,
     pub status: PreparedStatement,
     pub delete_status: PreparedStatement,
+    pub insert_status_clear: PreparedStatement,
+    pub due_status_clears: PreparedStatement,
+    pub take_status_clear: PreparedStatement,
     // chats and members
     pub insert_chat: PreparedStatement,
     pub claim_pair: PreparedStatement,
@@ -159,6 +162,9 @@ impl Statements {
             set_status: p("INSERT INTO user_statuses (user_id, availability, text, clears_at) VALUES (?, ?, ?, ?)".into(), idem).await?,
             status: p("SELECT availability, text, clears_at FROM user_statuses WHERE user_id = ?".into(), idem).await?,
             delete_status: p("DELETE FROM user_statuses WHERE user_id = ?".into(), idem).await?,
+            insert_status_clear: p("INSERT INTO status_clears (shard, clears_at, user_id) VALUES (0, ?, ?)".into(), idem).await?,
+            due_status_clears: p("SELECT user_id, clears_at FROM status_clears WHERE shard = 0 AND clears_at <= ? LIMIT ?".into(), idem).await?,
+            take_status_clear: p("DELETE FROM status_clears WHERE shard = 0 AND clears_at = ? AND user_id = ? IF EXISTS".into(), once).await?,
 
             insert_chat: p("INSERT INTO chats (id, kind, title, created_by, created_at) VALUES (?, ?, ?, ?, ?)".into(), idem).await?,
             claim_pair: p("INSERT INTO direct_pairs (user_lo, user_hi, chat_id) VALUES (?, ?, ?) IF NOT EXISTS".into(), once).await?,

@@ -20,6 +20,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "mentions", include_str!("../migrations/0010_mentions.sql")),
     (11, "signal_changes", include_str!("../migrations/0011_signal_changes.sql")),
     (12, "calls", include_str!("../migrations/0012_calls.sql")),
+    (13, "status_clears", include_str!("../migrations/0013_status_clears.sql")),
 ];
 
 /// Applies the migrations not yet recorded; returns their versions.

@@ -180,6 +180,7 @@ async fn call_signals_go_between_people_in_the_call_only() {
 #[tokio::test]
 async fn ice_servers_come_with_turn_credentials_of_the_rest_api_scheme() {
     let server = TestServer::start_with(|c| {
+        // (Whatever the configuration under test names.)
         c.calls.stun_urls = vec!["stun:127.0.0.1:3478".into()];
         c.calls.turn_urls = vec!["turn:127.0.0.1:3478?transport=udp".into()];
         c.calls.turn_secret = Some("a-test-secret".into());
@@ -203,7 +204,12 @@ async fn ice_servers_come_with_turn_credentials_of_the_rest_api_scheme() {
     );
 
     // A server without any gives none (peers on one network connect without).
-    let bare = TestServer::start().await;
+    let bare = TestServer::start_with(|c| {
+        c.calls.stun_urls.clear();
+        c.calls.turn_urls.clear();
+        c.calls.turn_secret = None;
+    })
+    .await;
     let bob = bare.login("bob").await;
     let (status, ice) = bob.get("/api/v1/calls/ice-servers").await;
     assert_eq!((status, ice["ice_servers"].clone()), (StatusCode::OK, json!([])));
@@ -220,6 +226,7 @@ async fn the_stacks_turn_server_allocates_a_relay_with_the_credentials_handed_ou
     };
     let (url, secret) = (stack("PETIT_CHAT_STACK_TURN_URL"), stack("PETIT_CHAT_STACK_TURN_SECRET"));
     let server = TestServer::start_with(|c| {
+        c.calls.stun_urls.clear();
         c.calls.turn_urls = vec![url.clone()];
         c.calls.turn_secret = Some(secret.clone());
     })

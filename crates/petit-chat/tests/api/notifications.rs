@@ -422,3 +422,39 @@ async fn a_web_push_is_signed_with_vapid_and_decrypts_for_the_browser_and_a_gone
     assert_eq!(service.received("expired").await.len(), 1);
     assert_eq!(service.received("unknown").await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_ringing_call_and_a_shared_location_are_pushed_to_an_offline_member_whatever_the_mentions_level() {
+    let h = server().await;
+    let (alice, bob) = (h.login("alice").await, h.login("bob").await);
+    let bobs = Receiver::webhook(SECRET).await;
+    add_webhook(&bob, &bobs).await;
+    let chat = alice.group("Lunch", &[&bob]).await;
+    // Bob hears of mentions only: a call still rings him.
+    let (status, _) =
+        bob.put_json(&format!("/api/v1/chats/{chat}/notifications"), json!({ "level": "mentions" })).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, call) = alice.post(&format!("/api/v1/chats/{chat}/calls"), json!({ "media": "audio" })).await;
+    assert_eq!(status, StatusCode::CREATED, "{call}");
+    let got = bobs.wait_accepted(1, SOON).await;
+    assert_eq!(
+        (got[0].body["signal_id"].clone(), got[0].body["body"].clone()),
+        (call["id"].clone(), json!("alice is calling"))
+    );
+    alice.post(&format!("/api/v1/calls/{}/end", call["id"].as_str().unwrap()), json!(null)).await;
+
+    let (status, _) = bob.put_json(&format!("/api/v1/chats/{chat}/notifications"), json!({ "level": "all" })).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, pin) = alice
+        .post(
+            &format!("/api/v1/chats/{chat}/signals"),
+            json!({ "kind": "location", "location": { "lat": 1, "lon": 2 }, "nonce": "p" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{pin}");
+    let got = bobs.wait_accepted(2, SOON).await;
+    assert_eq!(
+        (got[1].body["signal_id"].clone(), got[1].body["body"].clone()),
+        (pin["id"].clone(), json!("alice shared a location"))
+    );
+}

@@ -258,3 +258,36 @@ async fn a_status_survives_a_restart_and_so_does_its_reset() {
     let own = presence_seen_by(&alice, &alice).await;
     assert_eq!((own["availability"].as_str(), own["text"].as_str()), (Some("online"), None), "{own}");
 }
+
+#[tokio::test]
+async fn a_status_that_clears_by_itself_is_pushed_when_it_clears() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (server.login("alice").await, server.login("bob").await);
+    alice.group("g", &[&bob]).await;
+    let mut alices_own = alice.stream(None).await;
+    let mut bobs = bob.stream(None).await;
+    wait_online(&bob, &alice, true).await;
+    let (status, _) =
+        put_status(&alice, json!({ "availability": "dnd", "text": "focus", "clear_after_secs": 1 })).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(presence_of(&mut bobs, &alice).await["availability"], "dnd");
+    // About a second later, without anyone doing anything, both hear it cleared.
+    let cleared = presence_of(&mut bobs, &alice).await;
+    assert_eq!((cleared["availability"].clone(), cleared["text"].clone()), (json!("online"), Value::Null));
+    assert_eq!(cleared["online"], true);
+    loop {
+        let own = presence_of(&mut alices_own, &alice).await;
+        if own["availability"] == "online" {
+            break;
+        }
+    }
+    // Once.
+    no_presence_of(&mut bobs, &alice, Duration::from_millis(2500)).await;
+
+    // A status replaced before its time is not announced as cleared.
+    put_status(&alice, json!({ "availability": "away", "clear_after_secs": 1 })).await;
+    put_status(&alice, json!({ "availability": "dnd" })).await;
+    assert_eq!(presence_of(&mut bobs, &alice).await["availability"], "away");
+    assert_eq!(presence_of(&mut bobs, &alice).await["availability"], "dnd");
+    no_presence_of(&mut bobs, &alice, Duration::from_millis(2500)).await;
+}

@@ -34,8 +34,16 @@ pub trait UserStore: Send + Sync + 'static {
     /// user holds `new`; `old` is then free. Safe to repeat after a failure.
     async fn rename_user(&self, id: UserId, old: &str, new: &str) -> Result<RenameOutcome>;
     /// Sets a user's status (`None`: back to the default), kept as given; readers apply
-    /// `clears_at`.
+    /// `clears_at`. A status with a `clears_at` is also listed among the clears due then
+    /// (a listing a later status made stale stays: [`UserStore::due_status_clears`]'s
+    /// callers compare it with the status).
     async fn set_status(&self, user: UserId, status: Option<&UserStatus>) -> Result<()>;
+    /// Up to `limit` listed clears due at or before `now_ms`, as (user, clears_at), oldest
+    /// first.
+    async fn due_status_clears(&self, now_ms: i64, limit: usize) -> Result<Vec<(UserId, i64)>>;
+    /// Removes a listed clear: true for exactly one caller, on any node (who then tells the
+    /// user's contacts), false if it was taken already.
+    async fn take_status_clear(&self, user: UserId, clears_at: i64) -> Result<bool>;
     /// A user's status as last set (`None`: never set, or reset).
     async fn status(&self, user: UserId) -> Result<Option<UserStatus>>;
 }

@@ -22,7 +22,8 @@ pub(crate) use group::{DeliveryInfo, GroupHandler};
 pub enum WorkerRole {
     /// The `fanout` consumer group: chat events to the members' live streams and inboxes.
     Fanout,
-    /// Announces users whose last connection expired (their node died) as offline.
+    /// Announces users whose last connection expired (their node died) as offline, and
+    /// statuses that cleared by themselves.
     Presence,
     /// The `thumbnails` consumer group: a thumbnail per image blob a message sent.
     Thumbnails,
@@ -194,6 +195,8 @@ pub struct WorkerSettings {
     pub push: crate::pusher::PushSettings,
     /// Time between two sweeps for calls nobody answered.
     pub call_sweep_interval: Duration,
+    /// Time between two looks for statuses that cleared by themselves.
+    pub status_clear_interval: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -207,6 +210,7 @@ impl Default for WorkerSettings {
             notify_delay: Duration::from_secs(60),
             push: crate::pusher::PushSettings::default(),
             call_sweep_interval: Duration::from_secs(2),
+            status_clear_interval: Duration::from_secs(1),
         }
     }
 }
@@ -356,10 +360,16 @@ impl Runner {
                 self.consume_group(crate::indexer::INDEX_GROUP, handler, shutdown).await
             }
             WorkerRole::Presence => {
+                let clears = crate::presence::run_status_clears(
+                    self.store.clone(),
+                    self.bus.clone(),
+                    self.settings.status_clear_interval,
+                );
                 tokio::select! {
                     () = crate::presence::run_presence_expiries(self.store, self.bus) => {
                         Err(Error::unavailable("the presence expiries ended"))
                     }
+                    () = clears => Err(Error::unavailable("the status clears ended")),
                     () = shutdown.cancelled() => Ok(()),
                 }
             }

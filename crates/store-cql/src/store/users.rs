@@ -67,11 +67,27 @@ impl UserStore for CqlStore {
     async fn set_status(&self, user: UserId, status: Option<&UserStatus>) -> Result<()> {
         match status {
             Some(s) => {
+                // The listing first: a clear never goes unlisted (a stale one is harmless).
+                if let Some(at) = s.clears_at {
+                    self.run(&self.st.insert_status_clear, (at, user.as_i64())).await?;
+                }
                 let values = (user.as_i64(), s.availability.as_str(), s.text.as_deref(), s.clears_at);
                 self.run(&self.st.set_status, values).await.map(drop)
             }
             None => self.run(&self.st.delete_status, (user.as_i64(),)).await.map(drop),
         }
+    }
+
+    async fn due_status_clears(&self, now_ms: i64, limit: usize) -> Result<Vec<(UserId, i64)>> {
+        let found = rows::<(i64, i64)>(
+            self.run(&self.st.due_status_clears, (now_ms, crate::timeline::cql_limit(limit))).await?,
+        )?;
+        Ok(found.into_iter().map(|(user, at)| (Id::from_i64(user), at)).collect())
+    }
+
+    async fn take_status_clear(&self, user: UserId, clears_at: i64) -> Result<bool> {
+        let (applied, _) = lwt(self.run(&self.st.take_status_clear, (clears_at, user.as_i64())).await?)?;
+        Ok(applied)
     }
 
     async fn status(&self, user: UserId) -> Result<Option<UserStatus>> {

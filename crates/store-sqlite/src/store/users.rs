@@ -92,15 +92,47 @@ impl UserStore for SqliteStore {
 
     async fn set_status(&self, user: UserId, status: Option<&UserStatus>) -> Result<()> {
         let status = status.cloned();
-        self.write(move |c| match status {
-            Some(s) => c
-                .execute(
-                    "INSERT INTO user_statuses (user_id, availability, text, clears_at) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (user_id) DO UPDATE SET availability = ?2, text = ?3, clears_at = ?4",
-                    params![user.as_i64(), s.availability.as_str(), s.text, s.clears_at],
-                )
-                .map(drop),
-            None => c.execute("DELETE FROM user_statuses WHERE user_id = ?1", [user.as_i64()]).map(drop),
+        self.write(move |c| {
+            let tx = c.savepoint()?;
+            match status {
+                Some(s) => {
+                    tx.execute(
+                        "INSERT INTO user_statuses (user_id, availability, text, clears_at) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (user_id) DO UPDATE SET availability = ?2, text = ?3, clears_at = ?4",
+                        params![user.as_i64(), s.availability.as_str(), s.text, s.clears_at],
+                    )?;
+                    if let Some(at) = s.clears_at {
+                        tx.execute(
+                            "INSERT OR IGNORE INTO status_clears (clears_at, user_id) VALUES (?1, ?2)",
+                            params![at, user.as_i64()],
+                        )?;
+                    }
+                }
+                None => {
+                    tx.execute("DELETE FROM user_statuses WHERE user_id = ?1", [user.as_i64()])?;
+                }
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn due_status_clears(&self, now_ms: i64, limit: usize) -> Result<Vec<(UserId, i64)>> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT user_id, clears_at FROM status_clears WHERE clears_at <= ?1 ORDER BY clears_at LIMIT ?2",
+            )?
+            .query_map(params![now_ms, limit as i64], |r| Ok((Id::from_i64(r.get(0)?), r.get(1)?)))?
+            .collect()
+        })
+        .await
+    }
+
+    async fn take_status_clear(&self, user: UserId, clears_at: i64) -> Result<bool> {
+        self.write(move |c| {
+            Ok(c.prepare_cached("DELETE FROM status_clears WHERE clears_at = ?1 AND user_id = ?2")?
+                .execute(params![clears_at, user.as_i64()])?
+                == 1)
         })
         .await
     }
