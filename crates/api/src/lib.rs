@@ -74,6 +74,11 @@ impl Default for ApiSettings {
     }
 }
 
+/// The OpenAPI document, as `GET /openapi.json` serves it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi::finish(routes::api_router().split_for_parts().1)
+}
+
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = routes::api_router().split_for_parts();

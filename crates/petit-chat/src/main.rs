@@ -1,6 +1,6 @@
 //! `petit-chat`: the one binary. `serve` runs the API (and its workers); `worker` runs
 //! worker roles alone; `migrate` applies schema migrations; `sync-users` provisions the
-//! realm's users.
+//! realm's users; `openapi` prints the API's OpenAPI document.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -71,6 +71,9 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Prints the OpenAPI document (what `GET /openapi.json` serves) to stdout and exits;
+    /// opens nothing.
+    Openapi,
     /// Administration tasks.
     Admin {
         #[command(subcommand)]
@@ -108,19 +111,20 @@ enum AdminTask {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // Built by the commands that need one: `openapi` starts nothing.
+    let runtime = || tokio::runtime::Builder::new_multi_thread().enable_all().build();
     match cli.command {
         Command::Serve { listen, data_dir, config, roles } => {
             let config = Config::load(config.as_deref(), &Overrides { listen, data_dir, roles })?;
-            runtime.block_on(petit_chat::serve(config))
+            runtime()?.block_on(petit_chat::serve(config))
         }
         Command::Worker { roles, config, metrics_listen } => {
             let config = Config::load(config.as_deref(), &Overrides { roles: Some(roles), ..Overrides::default() })?;
-            runtime.block_on(petit_chat::run_workers(config, metrics_listen))
+            runtime()?.block_on(petit_chat::run_workers(config, metrics_listen))
         }
         Command::SyncUsers { config } => {
             let config = Config::load(config.as_deref(), &Overrides::default())?;
-            let report = runtime.block_on(petit_chat::sync_users_once(&config))?;
+            let report = runtime()?.block_on(petit_chat::sync_users_once(&config))?;
             println!(
                 "user sync: {} created, {} updated, {} unchanged, {} disabled and skipped, {} failed",
                 report.created, report.updated, report.unchanged, report.skipped_disabled, report.failed
@@ -132,7 +136,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::DeadLetters { limit, data_dir, config } => {
             let config = Config::load(config.as_deref(), &Overrides { data_dir, ..Overrides::default() })?;
-            let letters = runtime.block_on(petit_chat::dead_letters(&config, limit))?;
+            let letters = runtime()?.block_on(petit_chat::dead_letters(&config, limit))?;
             if letters.is_empty() {
                 println!("no dead letters");
             }
@@ -152,13 +156,17 @@ fn main() -> anyhow::Result<()> {
             let bar = indicatif::ProgressBar::new(0).with_style(indicatif::ProgressStyle::with_template(
                 "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} chats, {msg} messages ({eta} left)",
             )?);
-            let done = runtime.block_on(petit_chat::reindex(&config, chat, |p| {
+            let done = runtime()?.block_on(petit_chat::reindex(&config, chat, |p| {
                 bar.set_length(p.chats_total);
                 bar.set_position(p.chats_done);
                 bar.set_message(p.messages.to_string());
             }))?;
             bar.finish();
             println!("reindexed {} messages of {} chats", done.messages, done.chats_done);
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", api::openapi().to_pretty_json()?);
             Ok(())
         }
         Command::Migrate { data_dir, config } => {

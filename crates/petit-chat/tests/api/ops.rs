@@ -62,6 +62,29 @@ async fn health_readiness_metrics_and_docs_answer() {
     assert!(docs.text().await.unwrap().contains("swagger"));
 }
 
+/// `petit-chat openapi` prints what `GET /openapi.json` serves (web clients generate their
+/// typed client from it), opening nothing: no configuration, store or network is needed.
+#[tokio::test]
+async fn the_openapi_command_prints_the_served_document() {
+    let server = TestServer::start().await;
+    let (status, served) = server.call(None, Method::GET, "/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let empty = tempfile::tempdir().unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_petit-chat"))
+        .arg("openapi")
+        .current_dir(empty.path())
+        .env("PETIT_CHAT__STORE__KIND", "nonsense")
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(printed["paths"].as_object().is_some_and(|paths| paths.contains_key("/api/v1/chats")));
+    assert_eq!(printed, served);
+    assert!(std::fs::read_dir(empty.path()).unwrap().next().is_none(), "it wrote to its working directory");
+}
+
 /// The value of the sample `name{labels}` in a Prometheus text exposition.
 fn sample(metrics: &str, series: &str) -> Option<f64> {
     metrics.lines().find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
