@@ -8,13 +8,14 @@ pub mod extract;
 mod metrics;
 mod openapi;
 mod routes;
+mod web;
 pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
 use domain::Result;
 use ports::Identity;
 use service::{ChatService, DeliveryTracker};
@@ -24,6 +25,7 @@ use tower_http::trace::TraceLayer;
 
 pub use metrics::Metrics;
 pub use routes::health::worker_router;
+pub use web::{WebSettings, content_security_policy};
 pub use wire::AuthConfigOut as AuthConfig;
 
 /// Issues a dev-login token for a username (embedded shape only).
@@ -61,6 +63,8 @@ pub struct ApiSettings {
     pub event_ticket: Duration,
     /// The STUN/TURN servers `GET /calls/ice-servers` hands out.
     pub ice: service::calls::IceSettings,
+    /// The web client served at `/`, if any.
+    pub web: Option<WebSettings>,
 }
 
 impl Default for ApiSettings {
@@ -70,6 +74,7 @@ impl Default for ApiSettings {
             sse_heartbeat: Duration::from_secs(15),
             event_ticket: Duration::from_secs(30),
             ice: service::calls::IceSettings::default(),
+            web: None,
         }
     }
 }
@@ -79,14 +84,24 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     openapi::finish(routes::api_router().split_for_parts().1)
 }
 
-/// The whole HTTP application.
+/// The whole HTTP application: the API, the operations endpoints, and the web client (if
+/// configured) for the other paths.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = routes::api_router().split_for_parts();
     let openapi = openapi::finish(openapi);
     let metrics = state.metrics.clone();
-    api.merge(routes::health::router(openapi))
-        .fallback(routes::not_found)
-        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+    let app = api.merge(routes::health::router(openapi));
+    let app = match &state.settings.web {
+        Some(settings) => {
+            let web = Arc::new(web::WebClient::new(settings));
+            app.fallback(move |request: Request| {
+                let web = web.clone();
+                async move { web.serve(request).await }
+            })
+        }
+        None => app.fallback(routes::not_found),
+    };
+    app.layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())

@@ -70,6 +70,19 @@ impl Default for S3Config {
     }
 }
 
+impl S3Config {
+    /// The URL presigned download URLs start with, which browsers are redirected to:
+    /// `public_endpoint`, else `endpoint`, else AWS's for the bucket's region (as
+    /// `object_store` builds it).
+    pub fn download_base_url(&self) -> String {
+        match (self.public_endpoint.as_ref().or(self.endpoint.as_ref()), self.virtual_hosted_style) {
+            (Some(endpoint), _) => endpoint.clone(),
+            (None, true) => format!("https://{}.s3.{}.amazonaws.com", self.bucket, self.region),
+            (None, false) => format!("https://s3.{}.amazonaws.com", self.region),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct S3Blobs {
     store: Arc<AmazonS3>,

@@ -237,6 +237,10 @@ pub struct ServerConfig {
     pub node_id: Option<u16>,
     /// Seconds between SSE heartbeat comments.
     pub sse_heartbeat_secs: u64,
+    /// The built web client (`index.html`, `assets/`), served at `/`. Unset, `web/dist` in
+    /// the working directory if there is one (a checkout with the client built); an empty
+    /// path serves none.
+    pub web_dir: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -246,6 +250,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./data"),
             node_id: None,
             sse_heartbeat_secs: 15,
+            web_dir: None,
         }
     }
 }
@@ -374,6 +379,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `--roles`: the worker roles to run.
     pub roles: Option<String>,
+    /// `--web-dir`: the built web client's directory.
+    pub web_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -396,6 +403,9 @@ impl Config {
         }
         if let Some(roles) = &overrides.roles {
             config.workers.roles = roles.clone();
+        }
+        if let Some(dir) = &overrides.web_dir {
+            config.server.web_dir = Some(dir.clone());
         }
         config.validate()?;
         Ok(config)
@@ -461,6 +471,16 @@ impl Config {
     /// The tantivy index's directory: `search.dir`, else `search` in the data directory.
     pub fn search_dir(&self) -> PathBuf {
         self.search.dir.clone().unwrap_or_else(|| self.server.data_dir.join("search"))
+    }
+
+    /// The web client's directory: `server.web_dir` (none if empty), else `web/dist` in the
+    /// working directory if it is a directory.
+    pub fn web_dir(&self) -> Option<PathBuf> {
+        match &self.server.web_dir {
+            Some(dir) if dir.as_os_str().is_empty() => None,
+            Some(dir) => Some(dir.clone()),
+            None => Some(PathBuf::from("web/dist")).filter(|dir| dir.is_dir()),
+        }
     }
 
     /// The local blob directory: `blobs.dir`, else `blobs` in the data directory.

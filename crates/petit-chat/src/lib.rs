@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use api::{ApiSettings, AppState, AuthConfig, DevTokenIssuer, Metrics};
+use api::{ApiSettings, AppState, AuthConfig, DevTokenIssuer, Metrics, WebSettings};
 use axum::Router;
 use blobs::{LocalBlobs, S3Blobs};
 use bus_local::{LocalBus, LocalBusConfig};
@@ -48,6 +48,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let data_dir = &config.server.data_dir;
     std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
 
+    let web = web_settings(config)?;
     let store = open_store(config).await?;
     let bus = open_bus(config).await?;
     let blobs = open_blobs(config)?;
@@ -128,10 +129,34 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
             sse_heartbeat: Duration::from_secs(config.server.sse_heartbeat_secs.max(1)),
             event_ticket: Duration::from_secs(config.identity.event_ticket_secs),
             ice: config.calls.ice_settings(),
+            web,
         },
         shutdown: shutdown.clone(),
     };
     Ok(App { router: api::router(state.clone()), state, shutdown, workers })
+}
+
+/// The web client to serve at `/`, if there is one, and the other origins its
+/// content security policy names: the identity provider's, the object store's.
+fn web_settings(config: &Config) -> anyhow::Result<Option<WebSettings>> {
+    let Some(dir) = config.web_dir() else {
+        tracing::info!("no web client served: server.web_dir is unset and there is no web/dist here, or it is empty");
+        return Ok(None);
+    };
+    let dir = std::fs::canonicalize(&dir)
+        .ok()
+        .filter(|dir| dir.is_dir())
+        .with_context(|| format!("server.web_dir {} is not a directory", dir.display()))?;
+    if dir.join("index.html").is_file() {
+        tracing::info!(dir = %dir.display(), "serving the web client at /");
+    } else {
+        tracing::warn!(dir = %dir.display(), "serving the web client at /, but its directory has no index.html");
+    }
+    Ok(Some(WebSettings {
+        dir,
+        oidc_issuer: (config.identity.kind == IdentityKind::Oidc).then(|| config.identity.oidc.issuer.clone()),
+        blob_endpoint: (config.blobs.kind == BlobsKind::S3).then(|| config.blobs.s3.download_base_url()),
+    }))
 }
 
 /// Opens the configured bus and declares every consumer group, whichever roles this

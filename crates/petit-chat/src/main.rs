@@ -36,6 +36,10 @@ enum Command {
         /// `none` [default: all; the embedded shape always runs all].
         #[arg(long)]
         roles: Option<String>,
+        /// The built web client, served at `/` [default: ./web/dist if it exists; an empty
+        /// path serves none].
+        #[arg(long)]
+        web_dir: Option<PathBuf>,
     },
     /// Runs worker roles without the HTTP API (cluster shape: bus.kind = "nats"), as many
     /// processes as needed; the workers of one role share its events.
@@ -114,8 +118,8 @@ fn main() -> anyhow::Result<()> {
     // Built by the commands that need one: `openapi` starts nothing.
     let runtime = || tokio::runtime::Builder::new_multi_thread().enable_all().build();
     match cli.command {
-        Command::Serve { listen, data_dir, config, roles } => {
-            let config = Config::load(config.as_deref(), &Overrides { listen, data_dir, roles })?;
+        Command::Serve { listen, data_dir, config, roles, web_dir } => {
+            let config = Config::load(config.as_deref(), &Overrides { listen, data_dir, roles, web_dir })?;
             runtime()?.block_on(petit_chat::serve(config))
         }
         Command::Worker { roles, config, metrics_listen } => {

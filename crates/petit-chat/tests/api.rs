@@ -20,4 +20,5 @@ mod api {
     pub mod receivers;
     mod search;
     mod signals;
+    mod web;
 }
