@@ -42,13 +42,20 @@ async fn ticket(State(state): State<AppState>, CurrentUser(user): CurrentUser) -
 
 /// The caller of the event stream: `?ticket=` (from `POST /api/v1/events/ticket`), or
 /// else the `Authorization` header.
-struct StreamUser(User);
+struct StreamUser {
+    user: User,
+    last_event_id: Option<String>,
+}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct EventsQuery {
     /// A ticket from `POST /api/v1/events/ticket`, instead of the `Authorization` header.
     ticket: Option<String>,
+    /// Resume after this event, as the `Last-Event-ID` header does (which wins when both
+    /// are sent): a browser opening a new `EventSource` with a fresh ticket cannot set
+    /// that header.
+    last_event_id: Option<String>,
 }
 
 impl FromRequestParts<AppState> for StreamUser {
@@ -56,10 +63,11 @@ impl FromRequestParts<AppState> for StreamUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let ApiQuery(query) = ApiQuery::<EventsQuery>::from_request_parts(parts, state).await?;
-        Ok(Self(match query.ticket {
+        let user = match query.ticket {
             Some(ticket) => state.service.redeem_event_ticket(&ticket).await?,
             None => CurrentUser::from_request_parts(parts, state).await?.0,
-        }))
+        };
+        Ok(Self { user, last_event_id: query.last_event_id })
     }
 }
 
@@ -78,10 +86,11 @@ impl FromRequestParts<AppState> for StreamUser {
         (status = 401, body = Problem)))]
 async fn events(
     State(state): State<AppState>,
-    StreamUser(user): StreamUser,
+    StreamUser { user, last_event_id }: StreamUser,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
-    let last = headers.get("last-event-id").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
+    let header = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+    let last = header.or(last_event_id.as_deref()).filter(|v| !v.is_empty());
     let mut session = GatewaySession::open(&state.service, state.delivery.clone(), &user, last).await?;
     let metrics = state.metrics.clone();
     let viewer = user.id;

@@ -88,6 +88,23 @@ async fn reconnecting_with_last_event_id_replays_exactly_the_gap() {
 }
 
 #[tokio::test]
+async fn a_browser_resumes_with_a_fresh_ticket_and_the_position_in_the_query() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (server.login("alice").await, server.login("bob").await);
+    let chat = alice.group("g", &[&bob]).await;
+    let mut stream = bob.stream_by_ticket(None).await;
+    alice.say(&chat, "before").await;
+    let last = stream.next_message().await;
+    drop(stream);
+
+    let missed = alice.say(&chat, "missed").await;
+    let mut resumed = bob.stream_by_ticket(last.id.as_deref()).await;
+    let e = resumed.next().await;
+    assert_eq!((e.event.as_str(), &e.data["signal"]["id"]), ("signal.created", &missed["id"]), "only the gap");
+    assert!(resumed.try_next(Duration::from_millis(300)).await.is_none());
+}
+
+#[tokio::test]
 async fn a_position_the_server_no_longer_covers_gets_an_explicit_resync() {
     let server = TestServer::start_with(|c| c.bus.replay_per_user = 3).await;
     let (alice, bob) = (server.login("alice").await, server.login("bob").await);

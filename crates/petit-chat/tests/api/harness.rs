@@ -265,6 +265,23 @@ impl Session {
         if let Some(id) = last_event_id {
             req = req.header("Last-Event-ID", id);
         }
+        self.open_stream(req).await
+    }
+
+    /// Opens the live event stream as a browser does: with a fresh single-use ticket in the
+    /// query and the position to resume from as `?last_event_id=` (a new `EventSource`
+    /// cannot send headers).
+    pub async fn stream_by_ticket(&self, last_event_id: Option<&str>) -> EventStream {
+        let (status, ticket) = self.post("/api/v1/events/ticket", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{ticket}");
+        let mut query = vec![("ticket", ticket["ticket"].as_str().unwrap().to_string())];
+        if let Some(id) = last_event_id {
+            query.push(("last_event_id", id.to_string()));
+        }
+        self.open_stream(self.client.get(format!("{}/api/v1/events", self.base)).query(&query)).await
+    }
+
+    async fn open_stream(&self, req: reqwest::RequestBuilder) -> EventStream {
         let resp = req.send().await.expect("events");
         assert_eq!(resp.status(), StatusCode::OK);
         assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));

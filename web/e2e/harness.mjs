@@ -1,0 +1,97 @@
+// End-to-end harness: starts an embedded Petit chat server (a throw-away data directory,
+// a free loopback port, this build's web client from web/dist) and Debian's Chromium
+// driven by playwright-core (no browser is downloaded: PETIT_CHAT_CHROMIUM or
+// /usr/bin/chromium). Both stop when the test ends.
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const web = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+function binary() {
+  if (process.env.PETIT_CHAT_BIN) return process.env.PETIT_CHAT_BIN;
+  const target = process.env.CARGO_TARGET_DIR || join(web, "..", "target");
+  const built = ["debug", "release"].map((p) => join(target, p, "petit-chat")).filter((p) => existsSync(p));
+  if (built.length === 0) throw new Error("no petit-chat binary: cargo build -p petit-chat, or set PETIT_CHAT_BIN");
+  return built.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+}
+
+/** Starts a server; resolves to { base, stop }. */
+export async function startServer(extraArgs = []) {
+  const data = mkdtempSync(join(tmpdir(), "petit-chat-e2e-"));
+  const child = spawn(binary(), ["serve", "--listen", "127.0.0.1:0", "--data-dir", data, "--web-dir", join(web, "dist"), ...extraArgs], {
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (chunk) => (stderr += chunk));
+  const base = await new Promise((ok, fail) => {
+    let out = "";
+    const timer = setTimeout(() => fail(new Error(`the server did not come up in 30 s\n${stderr}`)), 30_000);
+    child.stdout.on("data", (chunk) => {
+      out += chunk;
+      const m = out.match(/Petit chat is up: (http:\/\/\S+)/);
+      if (m) {
+        clearTimeout(timer);
+        ok(m[1].replace(/\/$/, ""));
+      }
+    });
+    child.on("exit", (code) => fail(new Error(`the server exited (${code}) at start\n${stderr}`)));
+  });
+  return {
+    base,
+    async stop() {
+      child.kill("SIGTERM");
+      await new Promise((ok) => (child.exitCode !== null ? ok() : child.once("exit", ok)));
+      rmSync(data, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function startBrowser() {
+  const executablePath = process.env.PETIT_CHAT_CHROMIUM || "/usr/bin/chromium";
+  if (!existsSync(executablePath)) throw new Error(`no Chromium at ${executablePath} (scripts/test installs Debian's chromium)`);
+  return chromium.launch({
+    executablePath,
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--use-fake-device-for-media-stream",
+      "--use-fake-ui-for-media-stream",
+    ],
+  });
+}
+
+/** A signed-in page of its own browser context (its own storage: one person). */
+export async function signedIn(browser, base, username) {
+  const context = await browser.newContext();
+  context.setDefaultTimeout(10_000);
+  const page = await context.newPage();
+  page.on("pageerror", (e) => console.error(`[${username}] page error: ${e.message}`));
+  page.on("console", (m) => m.type() === "error" && console.error(`[${username}] console: ${m.text()}`));
+  page.on("dialog", (d) => void d.accept());
+  await page.goto(base);
+  await page.getByLabel("Username").fill(username);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "New chat" }).waitFor();
+  return page;
+}
+
+const axeSource = readFileSync(join(web, "node_modules", "axe-core", "axe.min.js"), "utf8");
+
+/** axe-core's serious and critical violations on the page as it is now. */
+export async function seriousViolations(page) {
+  const results = await page.evaluate(`${axeSource}\n;axe.run(document, { resultTypes: ["violations"] })`);
+  return results.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+}

@@ -1,0 +1,98 @@
+import { createResource, createSignal, onCleanup, Show } from "solid-js";
+import { api, unwrap } from "./api/client";
+import { ChatList } from "./components/ChatList";
+import { ChatView } from "./components/ChatView";
+import { Login } from "./components/Login";
+import { NewChat } from "./components/NewChat";
+import { markRead } from "./actions";
+import { Live, liveState } from "./live";
+import { completeOidcLogin, oidcLogout, scheduleRenewal, type AuthConfig } from "./oidc";
+import { restore, session, signOut } from "./session";
+import { apply, loadChats, loadTimeline, reset, state } from "./state";
+
+const chatFromPath = () => location.pathname.match(/^\/chats\/(\d+)/)?.[1] ?? null;
+
+async function start(): Promise<AuthConfig> {
+  const config = await unwrap(api.GET("/api/v1/auth/config"));
+  if (config.mode === "oidc" && (await completeOidcLogin(config).catch(() => false))) return config;
+  await restore();
+  if (config.mode === "oidc") scheduleRenewal(config);
+  return config;
+}
+
+export function App() {
+  const [config] = createResource(start);
+  return (
+    <Show when={config()} fallback={<Show when={config.error} fallback={<p class="hint center">Loading…</p>}><p role="alert" class="error center">The server cannot be reached. Reload to try again.</p></Show>}>
+      <Show when={session()} fallback={<Login config={config()!} />} keyed>
+        {(s) => <Shell config={config()!} userId={s.user.id} />}
+      </Show>
+    </Show>
+  );
+}
+
+/** The signed-in app: chats on the side, the open chat, and the live connection. */
+function Shell(props: { config: AuthConfig; userId: string }) {
+  const [current, setCurrent] = createSignal<string | null>(chatFromPath());
+  const [creating, setCreating] = createSignal(false);
+  reset(session()!.user);
+
+  const open = (id: string | null) => {
+    setCurrent(id);
+    history.pushState(null, "", id ? `/chats/${id}` : "/");
+  };
+  const onPop = () => setCurrent(chatFromPath());
+  window.addEventListener("popstate", onPop);
+
+  const live = new Live(
+    (event) => apply(event, document.visibilityState === "visible" ? current() : null, (chatId, id) => void markRead(chatId, id).catch(() => {})),
+    (reload) => {
+      if (!reload) return;
+      // A fresh stream (first, or after a resync): everything again by REST.
+      void loadChats().catch(() => {});
+      for (const chatId of Object.keys(state.timelines)) void loadTimeline(chatId).catch(() => {});
+    },
+  );
+  live.start();
+  onCleanup(() => {
+    live.stop();
+    window.removeEventListener("popstate", onPop);
+  });
+
+  const logout = () => (props.config.mode === "oidc" ? void oidcLogout(props.config) : signOut());
+
+  return (
+    <div class="app">
+      <Show when={liveState() === "offline"}>
+        <p class="banner" role="status">
+          Offline: reconnecting…
+        </p>
+      </Show>
+      <header class="top">
+        <a class="brand" href="/" onClick={(e) => { e.preventDefault(); open(null); }}>
+          Petit chat
+        </a>
+        <span class="me">
+          {state.me?.display_name}{" "}
+          <button type="button" onClick={logout}>
+            Sign out
+          </button>
+        </span>
+      </header>
+      <aside class="side" aria-label="Your chats">
+        <button class="primary" type="button" onClick={() => setCreating(true)}>
+          New chat
+        </button>
+        <ChatList current={current()} open={open} />
+      </aside>
+      <main class="main">
+        <Show when={current()} keyed fallback={<p class="hint center">Pick a chat, or start one.</p>}>
+          {(id) => <ChatView chatId={id} />}
+        </Show>
+      </main>
+      <Show when={creating()}>
+        <NewChat onClose={() => setCreating(false)} onCreated={(id) => open(id)} />
+      </Show>
+    </div>
+  );
+}

@@ -1,0 +1,211 @@
+import { createEffect, createMemo, createSignal, For, on, onCleanup, onMount, Show } from "solid-js";
+import { ApiError } from "../api/client";
+import { editText, markRead, remove, typing } from "../actions";
+import { cmpId } from "../ids";
+import { chatTitle, loadOlder, loadTimeline, nameOf, send, state, typingIn, type Entry } from "../state";
+import { Message } from "./Message";
+
+const day = (iso: string) => new Date(iso).toLocaleDateString([], { weekday: "long", year: "numeric", month: "long", day: "numeric" });
+
+/** A chat: its timeline (older pages load as it scrolls up), who is typing, and the composer. */
+export function ChatView(props: { chatId: string }) {
+  const chat = () => state.chats[props.chatId];
+  const timeline = () => state.timelines[props.chatId];
+  const [error, setError] = createSignal<string | null>(null);
+  const [replyTo, setReplyTo] = createSignal<Entry | null>(null);
+  const [editing, setEditing] = createSignal<Entry | null>(null);
+  const [text, setText] = createSignal("");
+  const [now, setNow] = createSignal(Date.now());
+  let scroller!: HTMLDivElement;
+  let sentinel!: HTMLDivElement;
+  let input!: HTMLTextAreaElement;
+  let stick = true;
+
+  const tick = setInterval(() => setNow(Date.now()), 1000);
+  onCleanup(() => clearInterval(tick));
+
+  const fail = (e: unknown) => setError(e instanceof ApiError ? e.message : String(e));
+
+  // Load the newest page when the chat opens.
+  createEffect(on(() => props.chatId, (id) => {
+    setReplyTo(null);
+    setEditing(null);
+    setText("");
+    setError(null);
+    stick = true;
+    if (!state.timelines[id]) loadTimeline(id).catch(fail);
+  }));
+
+  // Read what is shown while the tab is visible.
+  const newestOthers = createMemo(() => {
+    const items = timeline()?.items ?? [];
+    for (let i = items.length - 1; i >= 0; i--) if (!items[i].pending) return items[i].id;
+    return null;
+  });
+  const readNewest = () => {
+    const id = newestOthers();
+    if (id && document.visibilityState === "visible") markRead(props.chatId, id).catch(() => {});
+  };
+  createEffect(on(newestOthers, readNewest));
+  const onVisible = () => readNewest();
+  document.addEventListener("visibilitychange", onVisible);
+  onCleanup(() => document.removeEventListener("visibilitychange", onVisible));
+
+  // Keep the view at the bottom when new entries come, if it was there.
+  createEffect(on(() => timeline()?.items.length, () => {
+    if (stick) queueMicrotask(() => (scroller.scrollTop = scroller.scrollHeight));
+  }));
+
+  onMount(() => {
+    const observer = new IntersectionObserver((entries) => {
+      if (!entries.some((x) => x.isIntersecting)) return;
+      const before = scroller.scrollHeight;
+      loadOlder(props.chatId)
+        .then(() => queueMicrotask(() => (scroller.scrollTop += scroller.scrollHeight - before)))
+        .catch(fail);
+    }, { root: scroller });
+    observer.observe(sentinel);
+    onCleanup(() => observer.disconnect());
+  });
+
+  // Whom my newest read message was seen by.
+  const seen = createMemo(() => {
+    const me = state.me?.id;
+    const items = timeline()?.items ?? [];
+    const mine = [...items].reverse().find((x) => x.author_id === me && !x.pending && !x.deleted);
+    if (!mine) return { id: null as string | null, by: [] as string[] };
+    const by = (state.members[props.chatId] ?? [])
+      .filter((m) => m.user_id !== me && m.read_up_to && cmpId(m.read_up_to, mine.id) >= 0)
+      .map((m) => m.user_id);
+    return { id: mine.id, by };
+  });
+
+  async function submit(e?: Event) {
+    e?.preventDefault();
+    const body = text().trim();
+    if (!body) return;
+    setError(null);
+    const edit = editing();
+    setText("");
+    stick = true;
+    try {
+      if (edit) {
+        setEditing(null);
+        await editText(props.chatId, edit.id, body, edit.mentions ?? []);
+      } else {
+        const reply = replyTo();
+        setReplyTo(null);
+        await send(props.chatId, body, reply ? { reply_to: reply.id } : {});
+      }
+    } catch (err) {
+      fail(err);
+    }
+    input.focus();
+  }
+
+  const actions = {
+    reply: (entry: Entry) => {
+      setEditing(null);
+      setReplyTo(entry);
+      input.focus();
+    },
+    edit: (entry: Entry) => {
+      setReplyTo(null);
+      setEditing(entry);
+      setText(entry.text ?? "");
+      input.focus();
+    },
+    remove: (entry: Entry) => {
+      if (confirm("Delete this message for everyone?")) remove(props.chatId, entry.id).catch(fail);
+    },
+  };
+
+  const typers = () => typingIn(props.chatId, now());
+
+  return (
+    <section class="chat" aria-labelledby="chat-title">
+      <header class="chat-header">
+        <h2 id="chat-title">{chat() ? chatTitle(chat()!) : ""}</h2>
+        <span class="hint">{(state.members[props.chatId] ?? []).length} members</span>
+      </header>
+      <div class="scroller" ref={scroller} onScroll={() => (stick = scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - 40)}>
+        <div ref={sentinel} class="sentinel">
+          <Show when={timeline()?.loading}>
+            <p class="hint" role="status">Loading…</p>
+          </Show>
+          <Show when={timeline() && !timeline()!.hasOlder && !timeline()!.loading}>
+            <p class="hint">This is the beginning of the chat.</p>
+          </Show>
+        </div>
+        <div role="log" aria-label="Messages">
+        <ol class="timeline">
+          <For each={timeline()?.items ?? []}>
+            {(entry, i) => (
+              <>
+                <Show when={i() === 0 || day(timeline()!.items[i() - 1].created_at) !== day(entry.created_at)}>
+                  <li class="day">
+                    {day(entry.created_at)}
+                  </li>
+                </Show>
+                <Message entry={entry} actions={actions} seenBy={seen().id === entry.id ? seen().by : []} />
+              </>
+            )}
+          </For>
+        </ol>
+        </div>
+      </div>
+      <p class="typing" aria-live="polite">
+        <Show when={typers().length > 0}>
+          {typers().map(nameOf).join(", ")} {typers().length > 1 ? "are" : "is"} typing…
+        </Show>
+      </p>
+      <Show when={error()}>
+        <p role="alert" class="error">
+          {error()}
+        </p>
+      </Show>
+      <form class="composer" onSubmit={submit}>
+        <Show when={replyTo() || editing()}>
+          <p class="composing">
+            {editing() ? "Editing your message" : `Replying to ${nameOf(replyTo()!.author_id)}`}{" "}
+            <button type="button" onClick={() => { setReplyTo(null); if (editing()) setText(""); setEditing(null); }}>
+              Cancel
+            </button>
+          </p>
+        </Show>
+        <div class="row">
+          <textarea
+            ref={input}
+            rows={1}
+            aria-label="Message"
+            placeholder="Message"
+            value={text()}
+            onInput={(e) => {
+              setText(e.currentTarget.value);
+              if (e.currentTarget.value) typing(props.chatId);
+            }}
+            onKeyDown={(e) => {
+              if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+                e.preventDefault();
+                void submit();
+              } else if (e.key === "Escape" && (editing() || replyTo())) {
+                setReplyTo(null);
+                if (editing()) setText("");
+                setEditing(null);
+              } else if (e.key === "ArrowUp" && !text()) {
+                const last = [...(timeline()?.items ?? [])].reverse().find((x) => x.author_id === state.me?.id && x.kind === "msg" && !x.pending && !x.deleted);
+                if (last) {
+                  e.preventDefault();
+                  actions.edit(last);
+                }
+              }
+            }}
+          />
+          <button class="primary" type="submit">
+            {editing() ? "Save" : "Send"}
+          </button>
+        </div>
+      </form>
+    </section>
+  );
+}

@@ -1,0 +1,104 @@
+import { createSignal, For, Show } from "solid-js";
+import { ApiError, type User } from "../api/client";
+import { createChat, findUser } from "../actions";
+
+/** A dialog to start a direct chat or a group: people are added by username. */
+export function NewChat(props: { onClose: () => void; onCreated: (chatId: string) => void }) {
+  let dialog!: HTMLDialogElement;
+  const [kind, setKind] = createSignal<"direct" | "group">("direct");
+  const [title, setTitle] = createSignal("");
+  const [username, setUsername] = createSignal("");
+  const [people, setPeople] = createSignal<User[]>([]);
+  const [error, setError] = createSignal<string | null>(null);
+
+  async function add() {
+    const name = username().trim();
+    if (!name) return;
+    setError(null);
+    try {
+      const found = await findUser(name);
+      if (!found) return setError(`Nobody is called “${name}”.`);
+      if (!people().some((p) => p.id === found.id)) setPeople(kind() === "direct" ? [found] : [...people(), found]);
+      setUsername("");
+    } catch (e) {
+      setError(e instanceof ApiError ? e.message : String(e));
+    }
+  }
+
+  async function submit(e: SubmitEvent) {
+    e.preventDefault();
+    if (username().trim()) await add();
+    if (people().length === 0) return setError("Add someone first.");
+    try {
+      const chat = await createChat(kind(), people().map((p) => p.id), kind() === "group" ? title().trim() : undefined);
+      dialog.close();
+      props.onCreated(chat.id);
+    } catch (e) {
+      setError(e instanceof ApiError ? e.message : String(e));
+    }
+  }
+
+  return (
+    <dialog ref={(el) => { dialog = el; queueMicrotask(() => el.showModal()); }} aria-labelledby="new-chat-title" onClose={props.onClose}>
+      <form onSubmit={submit}>
+        <h2 id="new-chat-title">New chat</h2>
+        <fieldset>
+          <legend>Kind</legend>
+          <label>
+            <input type="radio" name="kind" checked={kind() === "direct"} onChange={() => { setKind("direct"); setPeople(people().slice(0, 1)); }} /> Direct
+          </label>
+          <label>
+            <input type="radio" name="kind" checked={kind() === "group"} onChange={() => setKind("group")} /> Group
+          </label>
+        </fieldset>
+        <Show when={kind() === "group"}>
+          <label for="group-title">Group name</label>
+          <input id="group-title" required value={title()} onInput={(e) => setTitle(e.currentTarget.value)} />
+        </Show>
+        <label for="add-username">Username</label>
+        <div class="row">
+          <input
+            id="add-username"
+            autocomplete="off"
+            value={username()}
+            onInput={(e) => setUsername(e.currentTarget.value)}
+            onKeyDown={(e) => {
+              if (e.key === "Enter" && kind() === "group") {
+                e.preventDefault();
+                void add();
+              }
+            }}
+          />
+          <button type="button" onClick={() => void add()}>
+            Add
+          </button>
+        </div>
+        <ul aria-label="People in the new chat" class="people">
+          <For each={people()}>
+            {(p) => (
+              <li>
+                {p.display_name} <span class="hint">@{p.username}</span>
+                <button type="button" aria-label={`Remove ${p.display_name}`} onClick={() => setPeople(people().filter((q) => q.id !== p.id))}>
+                  ×
+                </button>
+              </li>
+            )}
+          </For>
+        </ul>
+        <Show when={error()}>
+          <p role="alert" class="error">
+            {error()}
+          </p>
+        </Show>
+        <div class="row end">
+          <button type="button" onClick={() => dialog.close()}>
+            Cancel
+          </button>
+          <button class="primary" type="submit">
+            Start chat
+          </button>
+        </div>
+      </form>
+    </dialog>
+  );
+}
