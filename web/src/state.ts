@@ -3,7 +3,7 @@
 // so an event that arrives before or after the answer it duplicates changes nothing).
 import { batch } from "solid-js";
 import { createStore, produce, reconcile } from "solid-js/store";
-import { api, nonce as newNonce, unwrap, type Chat, type EventData, type Member, type Presence, type Signal, type User } from "./api/client";
+import { api, nonce as newNonce, unwrap, type Attachment, type Chat, type EventData, type Member, type Presence, type Signal, type User } from "./api/client";
 import { cmpId, newer } from "./ids";
 
 /** A signal of the timeline, or a message of mine still on its way. */
@@ -172,7 +172,11 @@ function upsert(signal: Signal, keepReactions: boolean) {
   if (!preview || cmpId(signal.id, preview.id) >= 0) setState("previews", chatId, keepReactions && preview ? { ...signal, reactions: preview.reactions } : signal);
 }
 
-export async function send(chatId: string, text: string, extra: { reply_to?: string; mentions?: string[] } = {}): Promise<void> {
+export async function send(
+  chatId: string,
+  text: string,
+  extra: { reply_to?: string; mentions?: string[]; attachments?: Attachment[] } = {},
+): Promise<void> {
   const me = state.me!;
   const n = newNonce();
   const draft: Entry = {
@@ -185,6 +189,7 @@ export async function send(chatId: string, text: string, extra: { reply_to?: str
     reactions: [],
     reply_to: extra.reply_to ?? null,
     mentions: extra.mentions ?? [],
+    attachments: extra.attachments ?? [],
     pending: { nonce: n, failed: false },
   };
   setState("timelines", chatId, "items", (items) => [...(items ?? []), draft]);
@@ -199,7 +204,14 @@ export async function deliver(chatId: string, draft: Entry): Promise<void> {
     const signal = await unwrap(
       api.POST("/api/v1/chats/{chat_id}/signals", {
         params: { path: { chat_id: chatId } },
-        body: { kind: "msg", text: draft.text ?? "", nonce: n, reply_to: draft.reply_to ?? null, mentions: draft.mentions ?? [] },
+        body: {
+          kind: "msg",
+          text: draft.text ?? "",
+          nonce: n,
+          reply_to: draft.reply_to ?? null,
+          mentions: draft.mentions ?? [],
+          attachments: (draft.attachments ?? []).map((a) => a.id),
+        },
       }),
     );
     batch(() => {
@@ -227,7 +239,10 @@ export function discard(chatId: string, n: string) {
  */
 function adoptPending(signal: Signal) {
   const items = state.timelines[signal.chat_id]?.items;
-  const draft = items?.find((e) => e.pending && !e.pending.failed && e.text === (signal.text ?? "") && (e.reply_to ?? null) === (signal.reply_to ?? null));
+  const sameFiles = (e: Entry) => (e.attachments ?? []).map((a) => a.id).join() === (signal.attachments ?? []).map((a) => a.id).join();
+  const draft = items?.find(
+    (e) => e.pending && !e.pending.failed && (e.text ?? "") === (signal.text ?? "") && (e.reply_to ?? null) === (signal.reply_to ?? null) && sameFiles(e),
+  );
   if (draft) discard(signal.chat_id, draft.pending!.nonce);
 }
 

@@ -13,6 +13,7 @@ export type Member = Schemas["MemberOut"];
 export type Presence = Schemas["PresenceOut"];
 export type EventData = Schemas["EventData"];
 export type Problem = Schemas["Problem"];
+export type Attachment = Schemas["AttachmentOut"];
 
 export class ApiError extends Error {
   constructor(
@@ -32,6 +33,9 @@ export function authenticate(next: string | null, expired: () => void = () => {}
   token = next;
   onUnauthenticated = expired;
 }
+
+/** The `Authorization` header of the session (for requests openapi-fetch cannot make). */
+export const bearer = (): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {});
 
 const auth: Middleware = {
   onRequest({ request }) {

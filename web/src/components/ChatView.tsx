@@ -4,6 +4,9 @@ import { editText, markRead, remove, typing } from "../actions";
 import { cmpId } from "../ids";
 import { chatTitle, loadOlder, loadTimeline, nameOf, send, state, typingIn, type Entry } from "../state";
 import { Message } from "./Message";
+import { UploadTray, type Upload } from "./Attachments";
+import { ChatFiles } from "./ChatFiles";
+import { upload } from "../files";
 
 const day = (iso: string) => new Date(iso).toLocaleDateString([], { weekday: "long", year: "numeric", month: "long", day: "numeric" });
 
@@ -16,6 +19,29 @@ export function ChatView(props: { chatId: string }) {
   const [editing, setEditing] = createSignal<Entry | null>(null);
   const [text, setText] = createSignal("");
   const [now, setNow] = createSignal(Date.now());
+  const [uploads, setUploads] = createSignal<Upload[]>([]);
+  const [showFiles, setShowFiles] = createSignal(false);
+  const [dragging, setDragging] = createSignal(false);
+  let fileInput!: HTMLInputElement;
+  let uploadKey = 0;
+
+  /** Starts uploading files to this chat; they are sent with the next message. */
+  function attach(files: Iterable<File>) {
+    for (const file of files) {
+      const key = ++uploadKey;
+      const abort = new AbortController();
+      const change = (patch: Partial<Upload>) => setUploads((all) => all.map((u) => (u.key === key ? { ...u, ...patch } : u)));
+      setUploads((all) => [...all, { key, file, progress: 0, abort }]);
+      upload(props.chatId, file, (progress) => change({ progress }), abort.signal)
+        .then((attachment) => change({ attachment, progress: 1 }))
+        .catch((e) => change({ error: e instanceof ApiError ? e.message : String(e) }));
+    }
+  }
+  const uploading = () => uploads().some((u) => !u.attachment && !u.error);
+  const removeUpload = (key: number) => {
+    uploads().find((u) => u.key === key)?.abort.abort();
+    setUploads((all) => all.filter((u) => u.key !== key));
+  };
   let scroller!: HTMLDivElement;
   let sentinel!: HTMLDivElement;
   let input!: HTMLTextAreaElement;
@@ -32,6 +58,7 @@ export function ChatView(props: { chatId: string }) {
     setEditing(null);
     setText("");
     setError(null);
+    setUploads([]);
     stick = true;
     if (!state.timelines[id]) loadTimeline(id).catch(fail);
   }));
@@ -83,10 +110,13 @@ export function ChatView(props: { chatId: string }) {
   async function submit(e?: Event) {
     e?.preventDefault();
     const body = text().trim();
-    if (!body) return;
+    const files = editing() ? [] : uploads().flatMap((u) => (u.attachment ? [u.attachment] : []));
+    if (!body && files.length === 0) return;
+    if (uploading()) return setError("Wait for the files to finish uploading.");
     setError(null);
     const edit = editing();
     setText("");
+    if (!edit) setUploads([]);
     stick = true;
     try {
       if (edit) {
@@ -95,7 +125,7 @@ export function ChatView(props: { chatId: string }) {
       } else {
         const reply = replyTo();
         setReplyTo(null);
-        await send(props.chatId, body, reply ? { reply_to: reply.id } : {});
+        await send(props.chatId, body, { ...(reply ? { reply_to: reply.id } : {}), attachments: files });
       }
     } catch (err) {
       fail(err);
@@ -123,11 +153,32 @@ export function ChatView(props: { chatId: string }) {
   const typers = () => typingIn(props.chatId, now());
 
   return (
-    <section class="chat" aria-labelledby="chat-title">
+    <section
+      class={`chat ${dragging() ? "dragging" : ""}`}
+      aria-labelledby="chat-title"
+      onDragOver={(e) => {
+        if (e.dataTransfer?.types.includes("Files")) {
+          e.preventDefault();
+          setDragging(true);
+        }
+      }}
+      onDragLeave={(e) => e.currentTarget === e.target && setDragging(false)}
+      onDrop={(e) => {
+        e.preventDefault();
+        setDragging(false);
+        if (e.dataTransfer?.files.length) attach(e.dataTransfer.files);
+      }}
+    >
       <header class="chat-header">
         <h2 id="chat-title">{chat() ? chatTitle(chat()!) : ""}</h2>
         <span class="hint">{(state.members[props.chatId] ?? []).length} members</span>
+        <button type="button" class="push-right" onClick={() => setShowFiles(true)}>
+          All files
+        </button>
       </header>
+      <Show when={showFiles()}>
+        <ChatFiles chatId={props.chatId} onClose={() => setShowFiles(false)} />
+      </Show>
       <div class="scroller" ref={scroller} onScroll={() => (stick = scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - 40)}>
         <div ref={sentinel} class="sentinel">
           <Show when={timeline()?.loading}>
@@ -173,13 +224,26 @@ export function ChatView(props: { chatId: string }) {
             </button>
           </p>
         </Show>
+        <Show when={uploads().length > 0}>
+          <UploadTray uploads={uploads()} remove={removeUpload} />
+        </Show>
         <div class="row">
+          <input ref={fileInput} type="file" multiple hidden onChange={(e) => { attach(e.currentTarget.files ?? []); e.currentTarget.value = ""; }} />
+          <button type="button" aria-label="Attach files" disabled={!!editing()} onClick={() => fileInput.click()}>
+            📎
+          </button>
           <textarea
             ref={input}
             rows={1}
             aria-label="Message"
             placeholder="Message"
             value={text()}
+            onPaste={(e) => {
+              if (e.clipboardData?.files.length && !editing()) {
+                e.preventDefault();
+                attach(e.clipboardData.files);
+              }
+            }}
             onInput={(e) => {
               setText(e.currentTarget.value);
               if (e.currentTarget.value) typing(props.chatId);
@@ -201,7 +265,7 @@ export function ChatView(props: { chatId: string }) {
               }
             }}
           />
-          <button class="primary" type="submit">
+          <button class="primary" type="submit" disabled={uploading()}>
             {editing() ? "Save" : "Send"}
           </button>
         </div>

@@ -1,5 +1,6 @@
 import { createSignal, For, Match, Show, Switch } from "solid-js";
 import { toggleReaction } from "../actions";
+import { AttachmentView } from "./Attachments";
 import { cmpId } from "../ids";
 import { deliver, discard, nameOf, state, type Entry } from "../state";
 
@@ -53,7 +54,13 @@ export function Message(props: { entry: Entry; actions: MessageActions; seenBy: 
             </Show>
             <Show when={e().attachments?.length}>
               <ul class="files" aria-label="Attachments">
-                <For each={e().attachments}>{(a) => <li>📎 {a.filename}</li>}</For>
+                <For each={e().attachments}>
+                  {(a) => (
+                    <li>
+                      <AttachmentView attachment={a} />
+                    </li>
+                  )}
+                </For>
               </ul>
             </Show>
           </Match>
