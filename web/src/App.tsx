@@ -4,6 +4,7 @@ import { ChatList } from "./components/ChatList";
 import { ChatView } from "./components/ChatView";
 import { Login } from "./components/Login";
 import { NewChat } from "./components/NewChat";
+import { Search } from "./components/Search";
 import { markRead } from "./actions";
 import { Live, liveState } from "./live";
 import { completeOidcLogin, oidcLogout, scheduleRenewal, type AuthConfig } from "./oidc";
@@ -35,14 +36,25 @@ export function App() {
 function Shell(props: { config: AuthConfig; userId: string }) {
   const [current, setCurrent] = createSignal<string | null>(chatFromPath());
   const [creating, setCreating] = createSignal(false);
+  const [searching, setSearching] = createSignal(false);
+  const [focus, setFocus] = createSignal<string | null>(null);
   reset(session()!.user);
 
-  const open = (id: string | null) => {
+  const open = (id: string | null, signalId: string | null = null) => {
+    setFocus(signalId);
     setCurrent(id);
     history.pushState(null, "", id ? `/chats/${id}` : "/");
   };
   const onPop = () => setCurrent(chatFromPath());
   window.addEventListener("popstate", onPop);
+  const onKey = (e: KeyboardEvent) => {
+    if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "k") {
+      e.preventDefault();
+      setSearching(true);
+    }
+  };
+  window.addEventListener("keydown", onKey);
+  onCleanup(() => window.removeEventListener("keydown", onKey));
 
   const live = new Live(
     (event) => apply(event, document.visibilityState === "visible" ? current() : null, (chatId, id) => void markRead(chatId, id).catch(() => {})),
@@ -72,6 +84,9 @@ function Shell(props: { config: AuthConfig; userId: string }) {
         <a class="brand" href="/" onClick={(e) => { e.preventDefault(); open(null); }}>
           Petit chat
         </a>
+        <button type="button" onClick={() => setSearching(true)} aria-keyshortcuts="Control+K">
+          Search
+        </button>
         <span class="me">
           {state.me?.display_name}{" "}
           <button type="button" onClick={logout}>
@@ -87,9 +102,12 @@ function Shell(props: { config: AuthConfig; userId: string }) {
       </aside>
       <main class="main">
         <Show when={current()} keyed fallback={<p class="hint center">Pick a chat, or start one.</p>}>
-          {(id) => <ChatView chatId={id} />}
+          {(id) => <ChatView chatId={id} focus={focus()} />}
         </Show>
       </main>
+      <Show when={searching()}>
+        <Search chatId={current()} onClose={() => setSearching(false)} onPick={(chatId, signalId) => open(chatId, signalId)} />
+      </Show>
       <Show when={creating()}>
         <NewChat onClose={() => setCreating(false)} onCreated={(id) => open(id)} />
       </Show>

@@ -15,6 +15,8 @@ export interface Entry extends Signal {
 export interface Timeline {
   items: Entry[]; // oldest first
   hasOlder: boolean;
+  /** Loaded around an older signal (a search result): newer signals are not all here. */
+  hasNewer: boolean;
   loading: boolean;
 }
 
@@ -119,11 +121,48 @@ export async function loadChatDetails(chatId: string): Promise<void> {
 
 /** The newest page of a chat's timeline (again, after a resync). */
 export async function loadTimeline(chatId: string): Promise<void> {
-  setState("timelines", chatId, (t) => ({ items: t?.items ?? [], hasOlder: t?.hasOlder ?? true, loading: true }));
+  setState("timelines", chatId, (t) => ({ items: t?.items ?? [], hasOlder: t?.hasOlder ?? true, hasNewer: false, loading: true }));
   try {
     const page = await unwrap(api.GET("/api/v1/chats/{chat_id}/signals", { params: { path: { chat_id: chatId }, query: { limit: PAGE } } }));
     const pending = (state.timelines[chatId]?.items ?? []).filter((e) => e.pending);
-    setState("timelines", chatId, { items: [...page.items.reverse(), ...pending], hasOlder: !!page.next_cursor, loading: false });
+    setState("timelines", chatId, { items: [...page.items.reverse(), ...pending], hasOlder: !!page.next_cursor, hasNewer: false, loading: false });
+  } catch (e) {
+    setState("timelines", chatId, "loading", false);
+    throw e;
+  }
+}
+
+/** The signals around one (a search result, the first unread): the timeline jumps there. */
+export async function loadAround(chatId: string, signalId: string): Promise<void> {
+  if (state.timelines[chatId]?.items.some((e) => e.id === signalId)) return;
+  setState("timelines", chatId, (t) => ({ items: t?.items ?? [], hasOlder: true, hasNewer: true, loading: true }));
+  try {
+    const page = await unwrap(
+      api.GET("/api/v1/chats/{chat_id}/signals", { params: { path: { chat_id: chatId }, query: { limit: PAGE, around: signalId } } }),
+    );
+    const items = page.items.reverse();
+    const newest = items[items.length - 1]?.id;
+    const latest = state.chats[chatId]?.last_activity_id;
+    setState("timelines", chatId, { items, hasOlder: true, hasNewer: !!newest && !!latest && cmpId(newest, latest) < 0, loading: false });
+  } catch (e) {
+    setState("timelines", chatId, "loading", false);
+    throw e;
+  }
+}
+
+/** The next newer page of a timeline that was loaded around an older signal. */
+export async function loadNewer(chatId: string): Promise<void> {
+  const t = state.timelines[chatId];
+  const newest = t && [...t.items].reverse().find((e) => !e.pending);
+  if (!t || t.loading || !t.hasNewer || !newest) return;
+  setState("timelines", chatId, "loading", true);
+  try {
+    const page = await unwrap(
+      api.GET("/api/v1/chats/{chat_id}/signals", { params: { path: { chat_id: chatId }, query: { limit: PAGE, after: newest.id } } }),
+    );
+    const known = new Set(t.items.map((e) => e.id));
+    const fresh = page.items.reverse().filter((e) => !known.has(e.id));
+    setState("timelines", chatId, (t) => ({ items: [...t.items, ...fresh], hasNewer: page.items.length >= PAGE, loading: false }));
   } catch (e) {
     setState("timelines", chatId, "loading", false);
     throw e;
@@ -139,7 +178,9 @@ export async function loadOlder(chatId: string): Promise<void> {
     const page = await unwrap(
       api.GET("/api/v1/chats/{chat_id}/signals", { params: { path: { chat_id: chatId }, query: { limit: PAGE, before: oldest.id } } }),
     );
-    setState("timelines", chatId, (t) => ({ items: [...page.items.reverse(), ...t.items], hasOlder: !!page.next_cursor, loading: false }));
+    const known = new Set(t.items.map((e) => e.id));
+    const fresh = page.items.reverse().filter((e) => !known.has(e.id));
+    setState("timelines", chatId, (t) => ({ items: [...fresh, ...t.items], hasOlder: !!page.next_cursor, loading: false }));
   } catch (e) {
     setState("timelines", chatId, "loading", false);
     throw e;
@@ -164,6 +205,9 @@ function upsert(signal: Signal, keepReactions: boolean) {
         }
         let i = items.length;
         while (i > 0 && (items[i - 1].pending || cmpId(items[i - 1].id, signal.id) > 0)) i--;
+        // Past the newest loaded one of a timeline with a gap before the present: it is
+        // loaded with the pages that follow, not shown after the gap.
+        if (i === items.filter((e) => !e.pending).length && state.timelines[chatId].hasNewer) return;
         items.splice(i, 0, signal);
       }),
     );

@@ -2,7 +2,7 @@ import { createEffect, createMemo, createSignal, For, on, onCleanup, onMount, Sh
 import { ApiError } from "../api/client";
 import { editText, markRead, remove, typing } from "../actions";
 import { cmpId } from "../ids";
-import { chatTitle, loadOlder, loadTimeline, nameOf, send, state, typingIn, type Entry } from "../state";
+import { chatTitle, loadAround, loadNewer, loadOlder, loadTimeline, nameOf, send, state, typingIn, type Entry } from "../state";
 import { Message } from "./Message";
 import { UploadTray, type Upload } from "./Attachments";
 import { ChatFiles } from "./ChatFiles";
@@ -11,7 +11,7 @@ import { upload } from "../files";
 const day = (iso: string) => new Date(iso).toLocaleDateString([], { weekday: "long", year: "numeric", month: "long", day: "numeric" });
 
 /** A chat: its timeline (older pages load as it scrolls up), who is typing, and the composer. */
-export function ChatView(props: { chatId: string }) {
+export function ChatView(props: { chatId: string; focus: string | null }) {
   const chat = () => state.chats[props.chatId];
   const timeline = () => state.timelines[props.chatId];
   const [error, setError] = createSignal<string | null>(null);
@@ -44,6 +44,7 @@ export function ChatView(props: { chatId: string }) {
   };
   let scroller!: HTMLDivElement;
   let sentinel!: HTMLDivElement;
+  let bottom!: HTMLDivElement;
   let input!: HTMLTextAreaElement;
   let stick = true;
 
@@ -59,9 +60,37 @@ export function ChatView(props: { chatId: string }) {
     setText("");
     setError(null);
     setUploads([]);
-    stick = true;
-    if (!state.timelines[id]) loadTimeline(id).catch(fail);
+    stick = !props.focus;
+    if (!state.timelines[id] && !props.focus) loadTimeline(id).catch(fail);
   }));
+
+  // Jump to a signal (a search result, the first unread): load around it, scroll, focus.
+  async function jump(id: string, after = false) {
+    stick = false;
+    await loadAround(props.chatId, id);
+    queueMicrotask(() => {
+      let el = scroller.querySelector<HTMLElement>(`[data-signal-id="${id}"]`);
+      if (after) el = (el?.nextElementSibling as HTMLElement | null) ?? el;
+      if (!el) return;
+      el.scrollIntoView({ block: "center" });
+      scroller.querySelectorAll(".focused").forEach((x) => x.classList.remove("focused"));
+      el.classList.add("focused");
+      el.focus({ preventScroll: true });
+    });
+  }
+  createEffect(on(() => props.focus, (id) => id && jump(id).catch(fail)));
+
+  // Where my reading stopped when the chat opened: the "new messages" line goes there.
+  const readMark = state.chats[props.chatId]?.me?.read_up_to ?? null;
+  const firstUnread = createMemo(() => {
+    const me = state.me?.id;
+    return (timeline()?.items ?? []).find((e) => !e.pending && e.author_id !== me && (!readMark || cmpId(e.id, readMark) > 0))?.id ?? null;
+  });
+  const unreadNotLoaded = () => {
+    const t = timeline();
+    const first = t?.items.find((e) => !e.pending);
+    return !!readMark && !!t && t.hasOlder && (chat()?.unread ?? 0) > 0 && !!first && cmpId(first.id, readMark) > 0;
+  };
 
   // Read what is shown while the tab is visible.
   const newestOthers = createMemo(() => {
@@ -92,7 +121,14 @@ export function ChatView(props: { chatId: string }) {
         .catch(fail);
     }, { root: scroller });
     observer.observe(sentinel);
-    onCleanup(() => observer.disconnect());
+    const below = new IntersectionObserver((entries) => {
+      if (entries.some((x) => x.isIntersecting)) loadNewer(props.chatId).catch(fail);
+    }, { root: scroller });
+    below.observe(bottom);
+    onCleanup(() => {
+      observer.disconnect();
+      below.disconnect();
+    });
   });
 
   // Whom my newest read message was seen by.
@@ -114,6 +150,7 @@ export function ChatView(props: { chatId: string }) {
     if (!body && files.length === 0) return;
     if (uploading()) return setError("Wait for the files to finish uploading.");
     setError(null);
+    if (timeline()?.hasNewer) await loadTimeline(props.chatId).catch(fail);
     const edit = editing();
     setText("");
     if (!edit) setUploads([]);
@@ -198,13 +235,36 @@ export function ChatView(props: { chatId: string }) {
                     {day(entry.created_at)}
                   </li>
                 </Show>
+                <Show when={entry.id === firstUnread() && readMark}>
+                  <li class="unread-line" id="first-unread">
+                    New messages
+                  </li>
+                </Show>
                 <Message entry={entry} actions={actions} seenBy={seen().id === entry.id ? seen().by : []} />
               </>
             )}
           </For>
         </ol>
         </div>
+        <div ref={bottom} class="sentinel" />
+        <Show when={timeline()?.hasNewer}>
+          <button
+            type="button"
+            class="jump"
+            onClick={() => {
+              stick = true;
+              loadTimeline(props.chatId).catch(fail);
+            }}
+          >
+            Jump to latest
+          </button>
+        </Show>
       </div>
+      <Show when={unreadNotLoaded()}>
+        <button type="button" class="jump-unread" onClick={() => jump(readMark!, true).catch(fail)}>
+          Jump to first unread
+        </button>
+      </Show>
       <p class="typing" aria-live="polite">
         <Show when={typers().length > 0}>
           {typers().map(nameOf).join(", ")} {typers().length > 1 ? "are" : "is"} typing…

@@ -34,7 +34,7 @@ export function Message(props: { entry: Entry; actions: MessageActions; seenBy: 
         </li>
       }
     >
-      <li class={`message ${mine() ? "mine" : ""} ${e().deleted ? "deleted" : ""}`} data-signal-id={e().id} aria-label={`${nameOf(e().author_id)} at ${time(e().created_at)}`}>
+      <li class={`message ${mine() ? "mine" : ""} ${e().deleted ? "deleted" : ""}`} data-signal-id={e().id} tabIndex={-1} aria-label={`${nameOf(e().author_id)} at ${time(e().created_at)}`}>
         <div class="meta">
           <strong class="author">{nameOf(e().author_id)}</strong> <time datetime={e().created_at}>{time(e().created_at)}</time>
           <Show when={e().edited_at && !e().deleted}>
