@@ -1,10 +1,11 @@
-import { createResource, createSignal, onCleanup, Show } from "solid-js";
+import { createEffect, createResource, createSignal, onCleanup, Show } from "solid-js";
 import { api, unwrap } from "./api/client";
 import { ChatList } from "./components/ChatList";
 import { ChatView } from "./components/ChatView";
 import { Login } from "./components/Login";
 import { NewChat } from "./components/NewChat";
 import { Search } from "./components/Search";
+import { StatusDialog } from "./components/Status";
 import { markRead } from "./actions";
 import { Live, liveState } from "./live";
 import { completeOidcLogin, oidcLogout, scheduleRenewal, type AuthConfig } from "./oidc";
@@ -38,6 +39,12 @@ function Shell(props: { config: AuthConfig; userId: string }) {
   const [creating, setCreating] = createSignal(false);
   const [searching, setSearching] = createSignal(false);
   const [focus, setFocus] = createSignal<string | null>(null);
+  const [statusOpen, setStatusOpen] = createSignal(false);
+  const myStatus = () => {
+    const p = state.presence[props.userId];
+    const label = { online: "Online", away: "Away", dnd: "Do not disturb", invisible: "Invisible", offline: "Online" }[p?.availability ?? "online"];
+    return p?.text ? `${label}: ${p.text}` : label;
+  };
   reset(session()!.user);
 
   const open = (id: string | null, signalId: string | null = null) => {
@@ -71,6 +78,12 @@ function Shell(props: { config: AuthConfig; userId: string }) {
     window.removeEventListener("popstate", onPop);
   });
 
+  // A chat I was removed from (or left on another device) closes.
+  createEffect(() => {
+    const id = current();
+    if (id && state.loaded && !state.chats[id]) open(null);
+  });
+
   const logout = () => (props.config.mode === "oidc" ? void oidcLogout(props.config) : signOut());
 
   return (
@@ -88,7 +101,9 @@ function Shell(props: { config: AuthConfig; userId: string }) {
           Search
         </button>
         <span class="me">
-          {state.me?.display_name}{" "}
+          <button type="button" onClick={() => setStatusOpen(true)} aria-haspopup="dialog">
+            {state.me?.display_name} · {myStatus()}
+          </button>{" "}
           <button type="button" onClick={logout}>
             Sign out
           </button>
@@ -102,9 +117,12 @@ function Shell(props: { config: AuthConfig; userId: string }) {
       </aside>
       <main class="main">
         <Show when={current()} keyed fallback={<p class="hint center">Pick a chat, or start one.</p>}>
-          {(id) => <ChatView chatId={id} focus={focus()} />}
+          {(id) => <ChatView chatId={id} focus={focus()} onLeft={() => open(null)} />}
         </Show>
       </main>
+      <Show when={statusOpen()}>
+        <StatusDialog onClose={() => setStatusOpen(false)} />
+      </Show>
       <Show when={searching()}>
         <Search chatId={current()} onClose={() => setSearching(false)} onPick={(chatId, signalId) => open(chatId, signalId)} />
       </Show>

@@ -319,7 +319,8 @@ export function apply(event: EventData, visible: string | null, onMarkRead: (cha
           if (mentioned || s.kind === "call") setState("chats", s.chat_id, "unread_mentions", (u) => (u ?? 0) + 1);
         }
       });
-      if (s.kind === "joined" || s.kind === "left") void loadChatDetails(s.chat_id).catch(() => {});
+      const iLeft = s.kind === "left" && (s.user_ids ?? []).includes(me ?? "");
+      if ((s.kind === "joined" || s.kind === "left") && !iLeft) void loadChatDetails(s.chat_id).catch(() => {});
       break;
     }
     case "signal.updated":

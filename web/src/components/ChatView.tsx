@@ -2,16 +2,17 @@ import { createEffect, createMemo, createSignal, For, on, onCleanup, onMount, Sh
 import { ApiError } from "../api/client";
 import { editText, markRead, remove, typing } from "../actions";
 import { cmpId } from "../ids";
-import { chatTitle, loadAround, loadNewer, loadOlder, loadTimeline, nameOf, send, state, typingIn, type Entry } from "../state";
+import { chatTitle, directPeer, loadAround, loadNewer, loadOlder, loadTimeline, nameOf, send, state, typingIn, type Entry } from "../state";
 import { Message } from "./Message";
 import { UploadTray, type Upload } from "./Attachments";
 import { ChatFiles } from "./ChatFiles";
+import { ChatSettings } from "./ChatSettings";
 import { upload } from "../files";
 
 const day = (iso: string) => new Date(iso).toLocaleDateString([], { weekday: "long", year: "numeric", month: "long", day: "numeric" });
 
 /** A chat: its timeline (older pages load as it scrolls up), who is typing, and the composer. */
-export function ChatView(props: { chatId: string; focus: string | null }) {
+export function ChatView(props: { chatId: string; focus: string | null; onLeft: () => void }) {
   const chat = () => state.chats[props.chatId];
   const timeline = () => state.timelines[props.chatId];
   const [error, setError] = createSignal<string | null>(null);
@@ -21,6 +22,14 @@ export function ChatView(props: { chatId: string; focus: string | null }) {
   const [now, setNow] = createSignal(Date.now());
   const [uploads, setUploads] = createSignal<Upload[]>([]);
   const [showFiles, setShowFiles] = createSignal(false);
+  const [showSettings, setShowSettings] = createSignal(false);
+  const peerStatus = () => {
+    const peer = chat() && directPeer(chat()!);
+    const p = peer ? state.presence[peer] : undefined;
+    if (!p) return null;
+    const away = { online: "", away: "away", dnd: "do not disturb", invisible: "", offline: "" }[p.availability];
+    return [away, p.text].filter(Boolean).join(" · ") || null;
+  };
   const [dragging, setDragging] = createSignal(false);
   let fileInput!: HTMLInputElement;
   let uploadKey = 0;
@@ -209,10 +218,19 @@ export function ChatView(props: { chatId: string; focus: string | null }) {
       <header class="chat-header">
         <h2 id="chat-title">{chat() ? chatTitle(chat()!) : ""}</h2>
         <span class="hint">{(state.members[props.chatId] ?? []).length} members</span>
+        <Show when={peerStatus()}>
+          <span class="status-text">{peerStatus()}</span>
+        </Show>
         <button type="button" class="push-right" onClick={() => setShowFiles(true)}>
           All files
         </button>
+        <button type="button" onClick={() => setShowSettings(true)}>
+          {chat()?.kind === "group" ? "People and settings" : "Settings"}
+        </button>
       </header>
+      <Show when={showSettings()}>
+        <ChatSettings chatId={props.chatId} onClose={() => setShowSettings(false)} onLeft={props.onLeft} />
+      </Show>
       <Show when={showFiles()}>
         <ChatFiles chatId={props.chatId} onClose={() => setShowFiles(false)} />
       </Show>

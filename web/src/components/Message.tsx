@@ -30,7 +30,7 @@ export function Message(props: { entry: Entry; actions: MessageActions; seenBy: 
       when={!isLine()}
       fallback={
         <li class="line" data-signal-id={e().id}>
-          {nameOf(e().author_id)} {e().kind === "joined" ? "joined" : "left"} · <time datetime={e().created_at}>{time(e().created_at)}</time>
+          {membership(e())} · <time datetime={e().created_at}>{time(e().created_at)}</time>
         </li>
       }
     >
@@ -154,6 +154,18 @@ export function Message(props: { entry: Entry; actions: MessageActions; seenBy: 
       </li>
     </Show>
   );
+}
+
+/** A joined/left line: who joined, was added or removed, or left, and by whom. */
+function membership(e: Entry): string {
+  const who = nameOf(e.author_id);
+  const users = e.user_ids ?? [];
+  const others = users.filter((u) => u !== e.author_id).map(nameOf).join(", ");
+  if (e.kind === "joined") {
+    if (!others) return `${who} joined`;
+    return users.includes(e.author_id) ? `${who} started the chat with ${others}` : `${who} added ${others}`;
+  }
+  return others ? `${who} removed ${others}` : `${who} left`;
 }
 
 /** The message a reply answers, quoted (if it is loaded). */
