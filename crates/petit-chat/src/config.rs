@@ -41,6 +41,9 @@ pub struct CallsConfig {
     pub credential_ttl_secs: u64,
     /// Milliseconds between two sweeps of the `calls` role for calls nobody answered.
     pub sweep_interval_ms: u64,
+    /// Tells clients to relay every call through the TURN servers (`iceTransportPolicy:
+    /// "relay"`): people never learn each other's addresses, at the TURN servers' cost.
+    pub relay_only: bool,
 }
 
 impl Default for CallsConfig {
@@ -52,6 +55,7 @@ impl Default for CallsConfig {
             turn_secret: None,
             credential_ttl_secs: 3600,
             sweep_interval_ms: 2000,
+            relay_only: false,
         }
     }
 }
@@ -63,6 +67,7 @@ impl CallsConfig {
             turn_urls: self.turn_urls.clone(),
             turn_secret: self.turn_secret.clone(),
             credential_ttl: std::time::Duration::from_secs(self.credential_ttl_secs.max(60)),
+            relay_only: self.relay_only,
         }
     }
 }

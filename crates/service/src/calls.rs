@@ -35,6 +35,9 @@ pub struct IceSettings {
     pub turn_secret: Option<String>,
     /// How long a TURN credential is good for.
     pub credential_ttl: Duration,
+    /// Clients relay every call through the TURN servers (no direct path), so people
+    /// never learn each other's network addresses.
+    pub relay_only: bool,
 }
 
 impl std::fmt::Debug for IceSettings {
@@ -44,6 +47,7 @@ impl std::fmt::Debug for IceSettings {
             .field("turn_urls", &self.turn_urls)
             .field("turn_secret", &self.turn_secret.as_ref().map(|_| "(set)"))
             .field("credential_ttl", &self.credential_ttl)
+            .field("relay_only", &self.relay_only)
             .finish()
     }
 }

@@ -134,5 +134,5 @@ async fn ice_servers(State(state): State<AppState>, CurrentUser(user): CurrentUs
         .into_iter()
         .map(|s| IceServerOut { urls: s.urls, username: s.username, credential: s.credential })
         .collect();
-    Ok(Json(IceServersOut { ice_servers, ttl_secs: ttl.as_secs() }))
+    Ok(Json(IceServersOut { ice_servers, ttl_secs: ttl.as_secs(), relay_only: state.settings.ice.relay_only }))
 }

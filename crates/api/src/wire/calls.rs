@@ -142,4 +142,7 @@ pub struct IceServersOut {
     pub ice_servers: Vec<IceServerOut>,
     /// Seconds the TURN credentials stay good for.
     pub ttl_secs: u64,
+    /// Relay every call through the TURN servers (`iceTransportPolicy: "relay"`): the
+    /// server's operators chose that people never learn each other's addresses.
+    pub relay_only: bool,
 }

@@ -185,12 +185,13 @@ async fn ice_servers_come_with_turn_credentials_of_the_rest_api_scheme() {
         c.calls.turn_urls = vec!["turn:127.0.0.1:3478?transport=udp".into()];
         c.calls.turn_secret = Some("a-test-secret".into());
         c.calls.credential_ttl_secs = 600;
+        c.calls.relay_only = true;
     })
     .await;
     let alice = server.login("alice").await;
     let (status, ice) = alice.get("/api/v1/calls/ice-servers").await;
     assert_eq!(status, StatusCode::OK, "{ice}");
-    assert_eq!(ice["ttl_secs"], 600);
+    assert_eq!((ice["ttl_secs"].clone(), ice["relay_only"].clone()), (json!(600), json!(true)));
     assert_eq!(ice["ice_servers"][0], json!({ "urls": ["stun:127.0.0.1:3478"] }));
     let turn = &ice["ice_servers"][1];
     let username = turn["username"].as_str().unwrap();
@@ -208,11 +209,15 @@ async fn ice_servers_come_with_turn_credentials_of_the_rest_api_scheme() {
         c.calls.stun_urls.clear();
         c.calls.turn_urls.clear();
         c.calls.turn_secret = None;
+        c.calls.relay_only = false;
     })
     .await;
     let bob = bare.login("bob").await;
     let (status, ice) = bob.get("/api/v1/calls/ice-servers").await;
-    assert_eq!((status, ice["ice_servers"].clone()), (StatusCode::OK, json!([])));
+    assert_eq!(
+        (status, ice["ice_servers"].clone(), ice["relay_only"].clone()),
+        (StatusCode::OK, json!([]), json!(false))
+    );
 }
 
 /// A real TURN allocation on the stack's coturn (`scripts/stack`), by coturn's own client
