@@ -3,7 +3,7 @@
 // driven by playwright-core (no browser is downloaded: PETIT_CHAT_CHROMIUM or
 // /usr/bin/chromium). Both stop when the test ends.
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,10 +19,15 @@ function binary() {
   return built.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
 }
 
-/** Starts a server; resolves to { base, stop }. */
-export async function startServer(extraArgs = []) {
+/** Starts a server (with `config`, a TOML text, if given); resolves to { base, stop }. */
+export async function startServer({ config } = {}) {
   const data = mkdtempSync(join(tmpdir(), "petit-chat-e2e-"));
-  const child = spawn(binary(), ["serve", "--listen", "127.0.0.1:0", "--data-dir", data, "--web-dir", join(web, "dist"), ...extraArgs], {
+  const args = ["serve", "--listen", "127.0.0.1:0", "--data-dir", data, "--web-dir", join(web, "dist")];
+  if (config) {
+    writeFileSync(join(data, "config.toml"), config);
+    args.push("--config", join(data, "config.toml"));
+  }
+  const child = spawn(binary(), args, {
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -67,13 +72,15 @@ export async function startBrowser() {
       "--disable-sync",
       "--use-fake-device-for-media-stream",
       "--use-fake-ui-for-media-stream",
+      // Host candidates as addresses, not mDNS names this machine cannot resolve.
+      "--disable-features=WebRtcHideLocalIpsWithMdns",
     ],
   });
 }
 
 /** A signed-in page of its own browser context (its own storage: one person). */
 export async function signedIn(browser, base, username) {
-  const context = await browser.newContext();
+  const context = await browser.newContext({ permissions: ["camera", "microphone"] });
   context.setDefaultTimeout(10_000);
   const page = await context.newPage();
   page.on("pageerror", (e) => console.error(`[${username}] page error: ${e.message}`));

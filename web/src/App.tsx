@@ -6,6 +6,8 @@ import { Login } from "./components/Login";
 import { NewChat } from "./components/NewChat";
 import { Search } from "./components/Search";
 import { StatusDialog } from "./components/Status";
+import { CallPanel } from "./components/CallPanel";
+import { hangUp, onCallSignal, onCallTimeline } from "./calls";
 import { markRead } from "./actions";
 import { Live, liveState } from "./live";
 import { completeOidcLogin, oidcLogout, scheduleRenewal, type AuthConfig } from "./oidc";
@@ -40,6 +42,7 @@ function Shell(props: { config: AuthConfig; userId: string }) {
   const [searching, setSearching] = createSignal(false);
   const [focus, setFocus] = createSignal<string | null>(null);
   const [statusOpen, setStatusOpen] = createSignal(false);
+  const [callError, setCallError] = createSignal<string | null>(null);
   const myStatus = () => {
     const p = state.presence[props.userId];
     const label = { online: "Online", away: "Away", dnd: "Do not disturb", invisible: "Invisible", offline: "Online" }[p?.availability ?? "online"];
@@ -64,7 +67,11 @@ function Shell(props: { config: AuthConfig; userId: string }) {
   onCleanup(() => window.removeEventListener("keydown", onKey));
 
   const live = new Live(
-    (event) => apply(event, document.visibilityState === "visible" ? current() : null, (chatId, id) => void markRead(chatId, id).catch(() => {})),
+    (event) => {
+      apply(event, document.visibilityState === "visible" ? current() : null, (chatId, id) => void markRead(chatId, id).catch(() => {}));
+      if (event.type === "signal.created" || event.type === "signal.updated") onCallTimeline(event.signal);
+      else if (event.type === "call.signal") void onCallSignal(event).catch(() => {});
+    },
     (reload) => {
       if (!reload) return;
       // A fresh stream (first, or after a resync): everything again by REST.
@@ -74,6 +81,7 @@ function Shell(props: { config: AuthConfig; userId: string }) {
   );
   live.start();
   onCleanup(() => {
+    void hangUp();
     live.stop();
     window.removeEventListener("popstate", onPop);
   });
@@ -116,6 +124,12 @@ function Shell(props: { config: AuthConfig; userId: string }) {
         <ChatList current={current()} open={open} />
       </aside>
       <main class="main">
+        <CallPanel onError={setCallError} />
+        <Show when={callError()}>
+          <p role="alert" class="error">
+            {callError()}
+          </p>
+        </Show>
         <Show when={current()} keyed fallback={<p class="hint center">Pick a chat, or start one.</p>}>
           {(id) => <ChatView chatId={id} focus={focus()} onLeft={() => open(null)} />}
         </Show>

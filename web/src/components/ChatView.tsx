@@ -8,6 +8,7 @@ import { UploadTray, type Upload } from "./Attachments";
 import { ChatFiles } from "./ChatFiles";
 import { ChatSettings } from "./ChatSettings";
 import { upload } from "../files";
+import { call, startCall } from "../calls";
 
 const day = (iso: string) => new Date(iso).toLocaleDateString([], { weekday: "long", year: "numeric", month: "long", day: "numeric" });
 
@@ -221,7 +222,13 @@ export function ChatView(props: { chatId: string; focus: string | null; onLeft: 
         <Show when={peerStatus()}>
           <span class="status-text">{peerStatus()}</span>
         </Show>
-        <button type="button" class="push-right" onClick={() => setShowFiles(true)}>
+        <button type="button" class="push-right" disabled={!!call.active} onClick={() => startCall(props.chatId, "audio").catch(fail)}>
+          Call
+        </button>
+        <button type="button" disabled={!!call.active} onClick={() => startCall(props.chatId, "video").catch(fail)}>
+          Video call
+        </button>
+        <button type="button" onClick={() => setShowFiles(true)}>
           All files
         </button>
         <button type="button" onClick={() => setShowSettings(true)}>

@@ -1,6 +1,7 @@
 import { createSignal, For, Match, Show, Switch } from "solid-js";
 import { toggleReaction } from "../actions";
 import { AttachmentView } from "./Attachments";
+import { answer, call } from "../calls";
 import { cmpId } from "../ids";
 import { deliver, discard, nameOf, state, type Entry } from "../state";
 
@@ -79,7 +80,12 @@ export function Message(props: { entry: Entry; actions: MessageActions; seenBy: 
           <Match when={e().kind === "call" && e().call}>
             <p class="body">
               📞 {e().call!.media === "video" ? "Video call" : "Call"}
-              {e().call!.missed ? " · missed" : e().call!.state === "ended" ? ` · ${Math.round(e().call!.duration_secs ?? 0)} s` : ` · ${e().call!.state}`}
+              {e().call!.missed ? " · missed" : e().call!.state === "ended" ? ` · ${Math.round(e().call!.duration_secs ?? 0)} s` : ` · ${e().call!.state}`}{" "}
+              <Show when={e().call!.state === "ongoing" && call.active?.id !== e().id}>
+                <button type="button" onClick={() => void answer({ id: e().id, chatId: e().chat_id, from: e().author_id, media: e().call!.media }).catch(() => {})}>
+                  Join
+                </button>
+              </Show>
             </p>
           </Match>
         </Switch>
