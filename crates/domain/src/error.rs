@@ -87,6 +87,10 @@ error_codes! {
     MemberNotFound => "member_not_found",
     /// A username breaks the username rules.
     InvalidUsername => "invalid_username",
+    /// A username prefix to search by is empty or longer than a username.
+    InvalidUsernamePrefix => "invalid_username_prefix",
+    /// Finding users takes exactly one of `username` (exact) and `prefix`.
+    OneOfUsernameOrPrefix => "one_of_username_or_prefix",
     /// Another user has this username.
     UsernameTaken => "username_taken",
     /// A display name breaks the display-name rules.

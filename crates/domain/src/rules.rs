@@ -36,11 +36,7 @@ impl Default for Limits {
 /// Usernames: 1..=64 characters of `a-z 0-9 . _ -` (they come from the identity provider's
 /// `preferred_username`, which Keycloak lowercases).
 pub fn validate_username(username: &str) -> Result<()> {
-    let ok = !username.is_empty()
-        && username.len() <= 64
-        && username
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-' | b'@'));
+    let ok = !username.is_empty() && username.len() <= MAX_USERNAME_CHARS && username.bytes().all(username_byte);
     if ok {
         Ok(())
     } else {
@@ -49,6 +45,50 @@ pub fn validate_username(username: &str) -> Result<()> {
             "a username is 1 to 64 characters of a-z, 0-9, '.', '_', '-' and '@'",
         ))
     }
+}
+
+/// The longest username (its characters are ASCII: as many bytes).
+pub const MAX_USERNAME_CHARS: usize = 64;
+
+fn username_byte(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-' | b'@')
+}
+
+/// A username prefix as a person typed it, trimmed: 1 to [`MAX_USERNAME_CHARS`]
+/// characters. It is compared as it is, like an exact username: usernames are lowercase,
+/// so a prefix with capitals (or any character a username cannot hold) finds nobody.
+pub fn username_prefix(prefix: &str) -> Result<&str> {
+    let prefix = prefix.trim();
+    let chars = prefix.chars().count();
+    if chars == 0 || chars > MAX_USERNAME_CHARS {
+        return Err(Error::invalid(ErrorCode::InvalidUsernamePrefix, "a username prefix is 1 to 64 characters"));
+    }
+    Ok(prefix)
+}
+
+/// Whether some username can start with `prefix` (each character is one a username holds).
+pub fn could_start_a_username(prefix: &str) -> bool {
+    prefix.len() <= MAX_USERNAME_CHARS && prefix.bytes().all(username_byte)
+}
+
+/// The least string above every string that starts with `prefix`, in the order of their
+/// bytes (UTF-8 keeps the order of code points): the prefix with its last character
+/// replaced by the next one (dropping trailing `char::MAX`s first). `None` when there is
+/// no such string (an empty prefix, or one of `char::MAX` only). So "starts with
+/// `prefix`" is the range `prefix <= s < prefix_upper_bound(prefix)`, which an ordered
+/// index answers without reading the prefix as a pattern (no wildcard in it means
+/// anything but itself).
+pub fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        // The next scalar value; the surrogates (U+D800..=U+DFFF) are not characters.
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
 }
 
 /// A message text: not blank, at most `max` characters.
@@ -160,6 +200,41 @@ mod tests {
         assert!(validate_live_until(1_000 + MAX_LIVE_LOCATION_MS, 1_000).is_ok());
         assert!(validate_live_until(1_000, 1_000).is_err());
         assert!(validate_live_until(1_001 + MAX_LIVE_LOCATION_MS, 1_000).is_err());
+    }
+
+    #[test]
+    fn username_prefixes() {
+        assert_eq!(username_prefix("  al ").unwrap(), "al");
+        assert_eq!(username_prefix(&"é".repeat(64)).unwrap(), "é".repeat(64));
+        for bad in ["", "   ", &"a".repeat(65)] {
+            assert_eq!(username_prefix(bad).unwrap_err().code, "invalid_username_prefix", "{bad:?}");
+        }
+        for (prefix, could) in [("al", true), ("a_b.c-d@e", true), ("Al", false), ("al%", false), ("*", false)] {
+            assert_eq!(could_start_a_username(prefix), could, "{prefix}");
+        }
+    }
+
+    #[test]
+    fn prefix_upper_bounds() {
+        let max = char::MAX.to_string();
+        let a_max_max = format!("a{max}{max}");
+        let cases = [
+            ("al", Some("am")),
+            ("az", Some("a{")),
+            ("a%", Some("a&")),
+            ("a\u{7f}", Some("a\u{80}")),
+            ("a\u{d7ff}", Some("a\u{e000}")),
+            (&a_max_max, Some("b")),
+            (&max, None),
+            ("", None),
+        ];
+        for (prefix, bound) in cases {
+            assert_eq!(prefix_upper_bound(prefix).as_deref(), bound, "{prefix:?}");
+            if let Some(bound) = bound {
+                assert!(prefix.as_bytes() < bound.as_bytes());
+                assert!(format!("{prefix}{max}{max}").as_bytes() < bound.as_bytes(), "{prefix:?}");
+            }
+        }
     }
 
     #[test]

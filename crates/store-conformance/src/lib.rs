@@ -31,6 +31,7 @@ macro_rules! store_conformance_tests {
             users::usernames_and_subjects_are_unique,
             users::display_name_changes,
             users::renames_move_the_username,
+            users::users_are_found_by_username_prefix,
             users::event_tickets_are_single_use_and_expire,
             users::statuses_are_kept_per_user_until_reset,
             users::a_status_that_clears_is_listed_until_one_caller_takes_it,

@@ -63,6 +63,96 @@ pub async fn renames_move_the_username(f: &Fixture) {
     assert_eq!(s.user_by_username(&user.username).await.unwrap().as_ref(), Some(&newcomer));
 }
 
+/// Prefix search: usernames that start with the prefix, by username, at most `limit`; the
+/// prefix is text, never a pattern; a renamed user is found by the new name only.
+pub async fn users_are_found_by_username_prefix(f: &Fixture) {
+    let s = &f.store;
+    // Names of this run only (the store may be shared), under initials of their own.
+    let tag = |initial: char| format!("{initial}{:x}-", rand::random::<u64>());
+    let (p, q) = (tag('p'), tag('q'));
+    let named = |name: &str| {
+        let user = User {
+            id: f.id(),
+            username: format!("{p}{name}"),
+            display_name: name.into(),
+            issuer: "conformance".into(),
+            subject: f.unique("sub"),
+            created_at: 1_700_000_000_000,
+        };
+        async move {
+            assert_eq!(s.create_user(&user).await.unwrap(), CreateUserOutcome::Created);
+            user
+        }
+    };
+    // Created out of order: the answer is by username.
+    let alice = named("alice").await;
+    let alan = named("alan").await;
+    let bob = named("bob").await;
+    let albert = named("albert").await;
+    let a_b = named("a_b").await;
+    let al_dot = named("al.x").await;
+    let found = |prefix: String, limit: usize| async move {
+        let users = s.find_users_by_prefix(&prefix, limit).await.unwrap();
+        assert!(users.windows(2).all(|w| w[0].username < w[1].username), "{prefix}: by username");
+        users.into_iter().map(|u| u.username).collect::<Vec<_>>()
+    };
+    let names = |users: &[&User]| users.iter().map(|u| u.username.clone()).collect::<Vec<_>>();
+
+    let cases: Vec<(String, usize, Vec<String>)> = vec![
+        (format!("{p}al"), 10, names(&[&al_dot, &alan, &albert, &alice])),
+        (format!("{p}al"), 2, names(&[&al_dot, &alan])),
+        (format!("{p}al"), 0, vec![]),
+        (p.clone(), 10, names(&[&a_b, &al_dot, &alan, &albert, &alice, &bob])),
+        (format!("{p}alice"), 10, names(&[&alice])),
+        (format!("{p}alicex"), 10, vec![]),
+        (format!("{p}b"), 10, names(&[&bob])),
+        (format!("{p}c"), 10, vec![]),
+        (format!("{p}zz"), 10, vec![]),
+        // Pattern characters mean themselves: `_` is one of a username's characters.
+        (format!("{p}a_"), 10, names(&[&a_b])),
+        (format!("{p}al%"), 10, vec![]),
+        (format!("{p}%"), 10, vec![]),
+        (format!("{p}a%"), 10, vec![]),
+        (format!("{p}_"), 10, vec![]),
+        (format!("{p}*"), 10, vec![]),
+        (format!("{p}al*"), 10, vec![]),
+        (format!("{p}.*"), 10, vec![]),
+        (format!("{p}[a]"), 10, vec![]),
+        ("%".into(), 10, vec![]),
+        ("*".into(), 10, vec![]),
+        (String::new(), 10, vec![]),
+    ];
+    for (prefix, limit, expected) in cases {
+        assert_eq!(found(prefix.clone(), limit).await, expected, "prefix {prefix:?}, limit {limit}");
+    }
+    let full = s.find_users_by_prefix(&format!("{p}alic"), 10).await.unwrap();
+    assert_eq!(full, vec![alice.clone()], "whole users");
+
+    // A rename, to another initial: found by the new username, not by the old.
+    let renamed = format!("{q}alfred");
+    assert_eq!(s.rename_user(alan.id, &alan.username, &renamed).await.unwrap(), RenameOutcome::Renamed);
+    assert_eq!(found(format!("{p}al"), 10).await, names(&[&al_dot, &albert, &alice]));
+    assert_eq!(found(alan.username.clone(), 10).await, Vec::<String>::new());
+    assert_eq!(found(format!("{q}al"), 10).await, vec![renamed.clone()]);
+    let found_renamed = s.find_users_by_prefix(&q, 10).await.unwrap();
+    assert_eq!(found_renamed, vec![User { username: renamed.clone(), ..alan.clone() }]);
+    // Renamed again, within its initial.
+    let again = format!("{q}alf");
+    assert_eq!(s.rename_user(alan.id, &renamed, &again).await.unwrap(), RenameOutcome::Renamed);
+    assert_eq!(found(format!("{q}al"), 10).await, vec![again.clone()]);
+    assert_eq!(found(renamed.clone(), 10).await, Vec::<String>::new());
+    assert_eq!(found(format!("{p}al"), 1).await, names(&[&al_dot]));
+
+    // The old username, taken by someone new, finds them, even after a late repeat of
+    // the rename away from it.
+    let newcomer = User { id: f.id(), subject: f.unique("sub"), ..alan.clone() };
+    assert_eq!(s.create_user(&newcomer).await.unwrap(), CreateUserOutcome::Created);
+    assert_eq!(s.find_users_by_prefix(&alan.username, 10).await.unwrap(), vec![newcomer.clone()]);
+    assert_eq!(s.rename_user(alan.id, &alan.username, &again).await.unwrap(), RenameOutcome::Renamed);
+    assert_eq!(s.find_users_by_prefix(&alan.username, 10).await.unwrap(), vec![newcomer]);
+    assert_eq!(found(format!("{q}al"), 10).await, vec![again]);
+}
+
 pub async fn event_tickets_are_single_use_and_expire(f: &Fixture) {
     let (user, other) = (f.user().await, f.user().await);
     let s = &f.store;

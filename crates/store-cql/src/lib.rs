@@ -131,6 +131,11 @@ pub(crate) fn lwt(result: QueryResult) -> Result<(bool, HashMap<String, CqlValue
     Ok((applied, row))
 }
 
+/// The partition of a username in `users_by_initial`: its first character.
+pub(crate) fn initial(username: &str) -> &str {
+    username.chars().next().map_or("", |c| &username[..c.len_utf8()])
+}
+
 pub(crate) fn bigint(row: &HashMap<String, CqlValue>, column: &str) -> Option<i64> {
     match row.get(column) {
         Some(CqlValue::BigInt(v)) => Some(*v),

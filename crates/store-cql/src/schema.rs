@@ -11,10 +11,11 @@
 use std::time::Duration;
 
 use domain::{Error, Result};
+use futures::TryStreamExt;
 use scylla::client::session::Session;
 
 use crate::config::CqlConfig;
-use crate::{lwt, unavailable};
+use crate::{initial, lwt, unavailable};
 
 /// (version, name, CQL), in order. Never edit a shipped migration; add a new one.
 pub const MIGRATIONS: &[(i32, &str, &str)] = &[
@@ -32,6 +33,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (12, "signal_changes", include_str!("../migrations/0012_signal_changes.cql")),
     (13, "calls", include_str!("../migrations/0013_calls.cql")),
     (14, "status_clears", include_str!("../migrations/0014_status_clears.cql")),
+    (15, "users_by_initial", include_str!("../migrations/0015_users_by_initial.cql")),
 ];
 
 const LEASE_SECS: i32 = 120;
@@ -123,6 +125,7 @@ async fn apply_pending(session: &Session, ks: &str) -> Result<Vec<i32>> {
                 result => result?,
             }
         }
+        backfill(session, ks, *version).await?;
         session
             .query_unpaged(
                 format!(
@@ -136,6 +139,51 @@ async fn apply_pending(session: &Session, ks: &str) -> Result<Vec<i32>> {
         applied.push(*version);
     }
     Ok(applied)
+}
+
+/// What a migration needs written that its statements cannot write: rows derived from the
+/// rows already there. Runs after the migration's statements and before the migration is
+/// recorded, so a run cut short does it again; every backfill is safe to repeat. (Nodes of
+/// an older build still running meanwhile do not write the new rows: see each backfill.)
+async fn backfill(session: &Session, ks: &str, version: i32) -> Result<()> {
+    match version {
+        15 => backfill_users_by_initial(session, ks).await,
+        _ => Ok(()),
+    }
+}
+
+/// Every user's `users_by_initial` row, from `users` (read in pages, written 32 at a time).
+/// A user an older build creates or renames after this is not found by prefix until the
+/// migration runs again: delete its `schema_migrations` row (version 15), then run
+/// `petit-chat migrate`.
+async fn backfill_users_by_initial(session: &Session, ks: &str) -> Result<()> {
+    let mut select = scylla::statement::unprepared::Statement::new(format!("SELECT id, username FROM {ks}.users"));
+    select.set_page_size(1000);
+    let mut insert = session
+        .prepare(format!("INSERT INTO {ks}.users_by_initial (initial, username, user_id) VALUES (?, ?, ?)"))
+        .await
+        .map_err(unavailable)?;
+    insert.set_is_idempotent(true);
+    let written = std::sync::atomic::AtomicUsize::new(0);
+    session
+        .query_iter(select, &[])
+        .await
+        .map_err(unavailable)?
+        .rows_stream::<(i64, Option<String>)>()
+        .map_err(unavailable)?
+        .map_err(unavailable)
+        .try_for_each_concurrent(32, |(id, username)| {
+            let (insert, written) = (&insert, &written);
+            async move {
+                let Some(username) = username.filter(|u| !u.is_empty()) else { return Ok(()) };
+                session.execute_unpaged(insert, (initial(&username), &username, id)).await.map_err(unavailable)?;
+                written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }
+        })
+        .await?;
+    tracing::info!(users = written.into_inner(), "cql: users_by_initial backfilled");
+    Ok(())
 }
 
 /// The statements of a migration file: separated by lines holding only `;`, comments dropped.

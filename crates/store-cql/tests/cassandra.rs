@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use domain::id::{BUCKET_MS, now_ms};
-use domain::{Id, IdGenerator, Signal, SignalBody};
-use ports::{InsertSignalOutcome, SignalRange, TimelineStore};
+use domain::{Id, IdGenerator, Signal, SignalBody, User};
+use ports::{CreateUserOutcome, InsertSignalOutcome, SignalRange, TimelineStore, UserStore};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use store_cql::{CqlConfig, CqlStore, MIGRATIONS};
@@ -182,6 +182,83 @@ async fn migrations_are_recorded_and_safe_to_run_again_and_concurrently() {
     let store = CqlStore::connect(&cfg).await.unwrap();
     ports::Store::ping(&store).await.unwrap();
     CqlStore::drop_keyspace(&cfg).await.unwrap();
+}
+
+/// Users written before migration 15 (no `users_by_initial` rows) are found by prefix once
+/// it ran: the migration runner backfills the table from `users`, and doing it again
+/// changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_from_before_the_prefix_table_are_found_by_prefix_after_its_migration() {
+    let keyspace = format!("petit_chat_backfill_{:x}", rand_suffix());
+    let cfg = config(&keyspace);
+    CqlStore::migrate(&cfg).await.unwrap();
+    let session =
+        SessionBuilder::new().known_nodes(&cfg.contact_points).use_keyspace(&keyspace, false).build().await.unwrap();
+    // As before migration 15: users rows, and no table to list them by prefix.
+    session.query_unpaged("DROP TABLE users_by_initial", &[]).await.unwrap();
+    session.query_unpaged("DELETE FROM schema_migrations WHERE version = 15", &[]).await.unwrap();
+    session.await_schema_agreement().await.unwrap();
+    let ids = IdGenerator::with_random_node();
+    let old_user = |username: &str| User {
+        id: ids.next_id(),
+        username: username.into(),
+        display_name: username.into(),
+        issuer: "before".into(),
+        subject: username.into(),
+        created_at: 1_700_000_000_000,
+    };
+    let (alice, alan, bob) = (old_user("alice"), old_user("alan"), old_user("bob"));
+    for u in [&alice, &alan, &bob] {
+        session
+            .query_unpaged(
+                "INSERT INTO users (id, username, display_name, issuer, subject, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (u.id.as_i64(), &u.username, &u.display_name, &u.issuer, &u.subject, u.created_at),
+            )
+            .await
+            .unwrap();
+    }
+
+    for run in 0..2 {
+        if run == 1 {
+            session.query_unpaged("DELETE FROM schema_migrations WHERE version = 15", &[]).await.unwrap();
+        }
+        assert_eq!(CqlStore::migrate(&cfg).await.unwrap(), vec![15], "run {run}");
+        let store = CqlStore::connect(&cfg).await.unwrap();
+        assert_eq!(store.find_users_by_prefix("al", 10).await.unwrap(), vec![alan.clone(), alice.clone()]);
+        assert_eq!(store.find_users_by_prefix("b", 10).await.unwrap(), vec![bob.clone()]);
+    }
+    CqlStore::drop_keyspace(&cfg).await.unwrap();
+}
+
+/// A `users_by_initial` row whose user has another username (a rename cut short, or made by
+/// an older build) or does not exist (a creation cut short) is skipped, and the limit
+/// counts the users found, not the rows passed over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefix_rows_that_do_not_match_their_user_are_skipped() {
+    let (store, session) = store_and_raw_session().await;
+    let ids = IdGenerator::with_random_node();
+    let tag = format!("s{:x}-", rand_suffix());
+    let carol = User {
+        id: ids.next_id(),
+        username: format!("{tag}carol"),
+        display_name: "Carol".into(),
+        issuer: "conformance".into(),
+        subject: format!("{tag}carol"),
+        created_at: 1_700_000_000_000,
+    };
+    assert_eq!(store.create_user(&carol).await.unwrap(), CreateUserOutcome::Created);
+    for (username, id) in [(format!("{tag}ann"), ids.next_id()), (format!("{tag}bob"), carol.id)] {
+        session
+            .query_unpaged(
+                "INSERT INTO users_by_initial (initial, username, user_id) VALUES ('s', ?, ?)",
+                (username, id.as_i64()),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.find_users_by_prefix(&tag, 1).await.unwrap(), vec![carol.clone()]);
+    assert_eq!(store.find_users_by_prefix(&tag, 10).await.unwrap(), vec![carol]);
+    assert_eq!(store.find_users_by_prefix(&format!("{tag}b"), 10).await.unwrap(), vec![]);
 }
 
 fn rand_suffix() -> u32 {

@@ -28,6 +28,11 @@ pub trait UserStore: Send + Sync + 'static {
     async fn user(&self, id: UserId) -> Result<Option<User>>;
     async fn user_by_username(&self, username: &str) -> Result<Option<User>>;
     async fn user_by_subject(&self, issuer: &str, subject: &str) -> Result<Option<User>>;
+    /// Up to `limit` users whose username starts with `prefix`, by username (in the order
+    /// of their bytes). The prefix is compared as it is, character for character: nothing
+    /// in it is a pattern, and an empty prefix finds nobody. A renamed user is found by
+    /// their new username only.
+    async fn find_users_by_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<User>>;
     /// Changes a user's display name.
     async fn set_display_name(&self, id: UserId, display_name: &str) -> Result<()>;
     /// Changes a user's username from `old` (their current one) to `new`, unless another

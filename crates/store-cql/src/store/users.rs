@@ -1,12 +1,16 @@
 //! The Store's users: accounts, usernames, identities and statuses (`ports::UserStore`).
 
 use super::*;
+use crate::initial;
+use crate::timeline::cql_limit;
 
 #[async_trait]
 impl UserStore for CqlStore {
-    /// Claims the (issuer, subject), then the username, then writes the user row. A crash
-    /// between the claims and the row leaves a claim with no user: the next login of that
-    /// subject then answers `unavailable` until the claim row is deleted by hand (known gap).
+    /// Claims the (issuer, subject), then the username, then writes the username's
+    /// `users_by_initial` row and the user row. A crash between the claims and the row
+    /// leaves a claim with no user: the next login of that subject then answers
+    /// `unavailable` until the claim row is deleted by hand (known gap); a prefix row
+    /// without its user is skipped by readers.
     async fn create_user(&self, user: &User) -> Result<CreateUserOutcome> {
         let id = user.id.as_i64();
         let (claimed, row) = lwt(self.run(&self.st.claim_subject, (&user.issuer, &user.subject, id)).await?)?;
@@ -19,6 +23,7 @@ impl UserStore for CqlStore {
             self.run(&self.st.release_subject, (&user.issuer, &user.subject, id)).await?;
             return Ok(CreateUserOutcome::UsernameTaken);
         }
+        self.index_username(&user.username, id).await?;
         self.run(
             &self.st.insert_user,
             (id, &user.username, &user.display_name, &user.issuer, &user.subject, user.created_at),
@@ -45,20 +50,58 @@ impl UserStore for CqlStore {
         }
     }
 
+    /// A clustering range of the prefix's initial in `users_by_initial`, each row checked
+    /// against its user: a row whose user now has another username (a rename cut short, or
+    /// made by an older build) or none yet (a creation under way) is skipped, and when rows
+    /// were skipped the range is read again with a larger limit.
+    async fn find_users_by_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<User>> {
+        if prefix.is_empty() || limit == 0 {
+            return Ok(vec![]);
+        }
+        let below = domain::rules::prefix_upper_bound(prefix);
+        let mut fetch = limit;
+        loop {
+            let result = match &below {
+                Some(below) => {
+                    self.run(&self.st.users_by_prefix, (initial(prefix), prefix, below, cql_limit(fetch))).await?
+                }
+                None => self.run(&self.st.users_from, (initial(prefix), prefix, cql_limit(fetch))).await?,
+            };
+            let listed = rows::<(String, i64)>(result)?;
+            let users = try_join_all(listed.iter().map(|(username, id)| async move {
+                Ok::<_, Error>(self.user(Id::from_i64(*id)).await?.filter(|u| u.username == *username))
+            }))
+            .await?;
+            let mut users: Vec<User> = users.into_iter().flatten().collect();
+            if users.len() >= limit || listed.len() < fetch {
+                users.truncate(limit);
+                return Ok(users);
+            }
+            fetch = fetch.saturating_mul(2);
+        }
+    }
+
     async fn set_display_name(&self, id: UserId, display_name: &str) -> Result<()> {
         self.run(&self.st.set_display_name, (display_name, id.as_i64())).await.map(drop)
     }
 
-    /// Claims the new username (LWT), points the user at it, then frees the old one. Every
-    /// step is safe to repeat: a claim this user already holds counts as claimed.
+    /// Claims the new username (LWT), lists it in `users_by_initial`, points the user at it,
+    /// then unlists and frees the old one (the old row only if it is still this user's: a
+    /// repeat may come after someone else took the old username). Every step is safe to
+    /// repeat: a claim this user already holds counts as claimed. Cut short, it leaves rows
+    /// readers skip (their user has another username).
     async fn rename_user(&self, id: UserId, old: &str, new: &str) -> Result<RenameOutcome> {
         let uid = id.as_i64();
         let (claimed, row) = lwt(self.run(&self.st.claim_username, (new, uid)).await?)?;
         if !claimed && bigint(&row, "user_id") != Some(uid) {
             return Ok(RenameOutcome::UsernameTaken);
         }
+        self.index_username(new, uid).await?;
         self.run(&self.st.set_username, (new, uid)).await?;
         if old != new {
+            if !old.is_empty() {
+                self.run(&self.st.delete_user_initial, (initial(old), old, uid)).await?;
+            }
             self.run(&self.st.release_username, (old, uid)).await?;
         }
         Ok(RenameOutcome::Renamed)
@@ -97,5 +140,16 @@ impl UserStore for CqlStore {
             Ok(UserStatus { availability, text, clears_at })
         })
         .transpose()
+    }
+}
+
+impl CqlStore {
+    /// Lists a username this user holds in `users_by_initial` (an empty one has no initial,
+    /// so no row: no prefix finds it).
+    async fn index_username(&self, username: &str, user: i64) -> Result<()> {
+        if username.is_empty() {
+            return Ok(());
+        }
+        self.run(&self.st.insert_user_initial, (initial(username), username, user)).await.map(drop)
     }
 }

@@ -63,6 +63,24 @@ impl UserStore for SqliteStore {
         .await
     }
 
+    /// A range of the username index (`users.username` is UNIQUE, so indexed, compared by
+    /// bytes): `username >= prefix AND username < upper bound`, never `LIKE`, whose `%` and
+    /// `_` in the prefix would be wildcards.
+    async fn find_users_by_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<User>> {
+        if prefix.is_empty() || limit == 0 {
+            return Ok(vec![]);
+        }
+        let (from, below) = (prefix.to_string(), domain::rules::prefix_upper_bound(prefix));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |c| match below {
+            Some(below) => {
+                c.prepare_cached(&prefix_query(true))?.query_map(params![from, below, limit], rows::user)?.collect()
+            }
+            None => c.prepare_cached(&prefix_query(false))?.query_map(params![from, limit], rows::user)?.collect(),
+        })
+        .await
+    }
+
     async fn set_display_name(&self, id: UserId, display_name: &str) -> Result<()> {
         let name = display_name.to_string();
         self.write(move |c| {
@@ -144,5 +162,41 @@ impl UserStore for SqliteStore {
                 .optional()
         })
         .await
+    }
+}
+
+/// Users from `?1` on, below `?2` when `bounded`, by username, at most `?2` or `?3`.
+fn prefix_query(bounded: bool) -> String {
+    let (below, limit) = if bounded { (" AND username < ?2", "?3") } else { ("", "?2") };
+    format!("SELECT {USER_COLUMNS} FROM users WHERE username >= ?1{below} ORDER BY username LIMIT {limit}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A prefix is a search of the username index, in its order (no scan, no sort).
+    #[test]
+    fn a_prefix_is_a_range_of_the_username_index() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("plan.db");
+        crate::SqliteStore::migrate(&path).expect("migrate");
+        let c = rusqlite::Connection::open(&path).expect("open");
+        for bounded in [true, false] {
+            let values: Vec<rusqlite::types::Value> = if bounded {
+                vec!["al".to_string().into(), "am".to_string().into(), 10.into()]
+            } else {
+                vec!["al".to_string().into(), 10.into()]
+            };
+            let plan: Vec<String> = c
+                .prepare(&format!("EXPLAIN QUERY PLAN {}", prefix_query(bounded)))
+                .expect("explain")
+                .query_map(params_from_iter(values), |r| r.get::<_, String>(3))
+                .expect("plan")
+                .collect::<rusqlite::Result<_>>()
+                .expect("plan rows");
+            let expected = if bounded { "(username>? AND username<?)" } else { "(username>?)" };
+            assert_eq!(plan, vec![format!("SEARCH users USING INDEX sqlite_autoindex_users_1 {expected}")]);
+        }
     }
 }
