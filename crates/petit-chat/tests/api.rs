@@ -20,5 +20,6 @@ mod api {
     pub mod receivers;
     mod search;
     mod signals;
+    mod users;
     mod web;
 }

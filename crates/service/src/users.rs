@@ -79,6 +79,18 @@ impl ChatService {
         self.store.user_by_username(username).await
     }
 
+    /// Up to `limit` users whose username starts with `prefix` (trimmed: 1 to 64
+    /// characters, else `invalid_username_prefix`), by username. Compared as typed, like an
+    /// exact username: a prefix no username can start with (capitals, spaces, `%`…) finds
+    /// nobody, without asking the store.
+    pub async fn users_by_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<User>> {
+        let prefix = rules::username_prefix(prefix)?;
+        if !rules::could_start_a_username(prefix) {
+            return Ok(vec![]);
+        }
+        self.store.find_users_by_prefix(prefix, limit).await
+    }
+
     /// Changes the actor's display name.
     pub async fn set_display_name(&self, actor: &User, display_name: &str) -> Result<User> {
         let name = display_name.trim();

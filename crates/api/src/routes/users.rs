@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use domain::Id;
+use domain::{Error, ErrorCode, Id};
 use serde::Deserialize;
 use service::presence::StatusChange;
 use utoipa::IntoParams;
@@ -62,19 +62,39 @@ async fn set_status(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct FindUsers {
-    /// The exact username.
-    username: String,
+    /// An exact username.
+    username: Option<String>,
+    /// The start of the usernames to find, 1 to 64 characters once trimmed. Compared as
+    /// it is (usernames are lowercase: lowercase what a person types); no character in it
+    /// is a wildcard.
+    prefix: Option<String>,
+    /// With `prefix`: how many users at most, 1 to 20 (default 10).
+    limit: Option<usize>,
 }
 
-/// Finds a user by exact username (an empty page when there is none).
+/// Finds users by exact username or by username prefix.
+///
+/// Takes exactly one of `username` (the user with that exact username; an empty page when
+/// there is none) and `prefix` (the users whose username starts with it, by username, at
+/// most `limit`: for "new chat" and "add member" pickers). Neither or both: 422
+/// `one_of_username_or_prefix`; a prefix empty or over 64 characters: 422
+/// `invalid_username_prefix`. The page is the only one (`next_cursor` is null).
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])), params(FindUsers),
-    responses((status = 200, body = Page<UserOut>), (status = 401, body = Problem)))]
+    responses((status = 200, body = Page<UserOut>), (status = 401, body = Problem), (status = 422, body = Problem)))]
 async fn find_users(
     State(state): State<AppState>,
     _caller: CurrentUser,
     ApiQuery(q): ApiQuery<FindUsers>,
 ) -> ApiResult<Json<Page<UserOut>>> {
-    let found = state.service.user_by_username(&q.username).await?;
+    let found = match (q.username, q.prefix) {
+        (Some(username), None) => state.service.user_by_username(&username).await?.into_iter().collect(),
+        (None, Some(prefix)) => state.service.users_by_prefix(&prefix, service::page_limit(q.limit, 10, 20)).await?,
+        _ => {
+            return Err(
+                Error::invalid(ErrorCode::OneOfUsernameOrPrefix, "give exactly one of username and prefix").into()
+            );
+        }
+    };
     Ok(Json(Page { items: found.into_iter().map(UserOut::from).collect(), next_cursor: None }))
 }
 
