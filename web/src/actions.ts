@@ -1,7 +1,7 @@
 // REST calls of user actions whose result comes back as a live event (or is applied here
 // when it answers first): reactions, edits, deletes, reads, typing, new chats.
-import { api, nonce, unwrap, type Chat } from "./api/client";
-import { setState, state } from "./state";
+import { api, nonce, unwrap, type Chat, type Schemas } from "./api/client";
+import { replaced, setState, state } from "./state";
 import { newer } from "./ids";
 
 const sig = (chatId: string, signalId: string) => ({ path: { chat_id: chatId, signal_id: signalId } });
@@ -18,9 +18,15 @@ export async function toggleReaction(chatId: string, signalId: string, emoji: st
   });
 }
 
-export async function editText(chatId: string, signalId: string, text: string, mentions: string[]) {
-  const signal = await unwrap(api.PATCH("/api/v1/chats/{chat_id}/signals/{signal_id}", { params: sig(chatId, signalId), body: { text, mentions } }));
-  setState("timelines", chatId, "items", (e) => e.id === signalId && !e.pending, (e) => ({ ...signal, reactions: e.reactions }));
+export async function editText(chatId: string, signalId: string, text: string, mentions: string[], everyone: boolean) {
+  const body = { text, mentions, mention_everyone: everyone };
+  replaced(await unwrap(api.PATCH("/api/v1/chats/{chat_id}/signals/{signal_id}", { params: sig(chatId, signalId), body })));
+}
+
+/** Moves a live location of mine, or (`point` null) stops sharing it. */
+export async function moveLocation(chatId: string, signalId: string, point: Schemas["LocationWire"] | null) {
+  const body = point ? { location: point } : { live: false };
+  replaced(await unwrap(api.PATCH("/api/v1/chats/{chat_id}/signals/{signal_id}", { params: sig(chatId, signalId), body })));
 }
 
 export async function remove(chatId: string, signalId: string) {

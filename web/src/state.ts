@@ -3,7 +3,7 @@
 // so an event that arrives before or after the answer it duplicates changes nothing).
 import { batch } from "solid-js";
 import { createStore, produce, reconcile } from "solid-js/store";
-import { api, nonce as newNonce, unwrap, type Attachment, type Chat, type EventData, type Member, type Presence, type Signal, type User } from "./api/client";
+import { api, nonce as newNonce, unwrap, type Attachment, type Chat, type Schemas, type EventData, type Member, type Presence, type Signal, type User } from "./api/client";
 import { cmpId, newer } from "./ids";
 
 /** A signal of the timeline, or a message of mine still on its way. */
@@ -219,7 +219,7 @@ function upsert(signal: Signal, keepReactions: boolean) {
 export async function send(
   chatId: string,
   text: string,
-  extra: { reply_to?: string; mentions?: string[]; attachments?: Attachment[] } = {},
+  extra: { reply_to?: string; mentions?: string[]; mention_everyone?: boolean; attachments?: Attachment[] } = {},
 ): Promise<void> {
   const me = state.me!;
   const n = newNonce();
@@ -233,6 +233,7 @@ export async function send(
     reactions: [],
     reply_to: extra.reply_to ?? null,
     mentions: extra.mentions ?? [],
+    mention_everyone: extra.mention_everyone ?? false,
     attachments: extra.attachments ?? [],
     pending: { nonce: n, failed: false },
   };
@@ -254,6 +255,7 @@ export async function deliver(chatId: string, draft: Entry): Promise<void> {
           nonce: n,
           reply_to: draft.reply_to ?? null,
           mentions: draft.mentions ?? [],
+          mention_everyone: draft.mention_everyone ?? false,
           attachments: (draft.attachments ?? []).map((a) => a.id),
         },
       }),
@@ -267,6 +269,21 @@ export async function deliver(chatId: string, draft: Entry): Promise<void> {
     setPending(chatId, n, true);
     throw e;
   }
+}
+
+/** Posts a signal other than a text message (a location): no pending entry, shown once stored. */
+export async function post(chatId: string, body: Omit<Schemas["SendSignalIn"], "nonce">): Promise<Signal> {
+  const signal = await unwrap(api.POST("/api/v1/chats/{chat_id}/signals", { params: { path: { chat_id: chatId } }, body: { ...body, nonce: newNonce() } }));
+  batch(() => {
+    upsert(signal, true);
+    bumpActivity(chatId, signal.id);
+  });
+  return signal;
+}
+
+/** Shows a changed signal of mine (an edit, a moved location) as the server answered it. */
+export function replaced(signal: Signal) {
+  upsert(signal, true);
 }
 
 function setPending(chatId: string, n: string, failed: boolean) {

@@ -1,13 +1,12 @@
 import { createEffect, createMemo, createSignal, For, on, onCleanup, onMount, Show } from "solid-js";
 import { ApiError } from "../api/client";
-import { editText, markRead, remove, typing } from "../actions";
+import { markRead, remove } from "../actions";
 import { cmpId } from "../ids";
-import { chatTitle, directPeer, loadAround, loadNewer, loadOlder, loadTimeline, nameOf, send, state, typingIn, type Entry } from "../state";
+import { chatTitle, directPeer, loadAround, loadNewer, loadOlder, loadTimeline, nameOf, state, typingIn, type Entry } from "../state";
 import { Message } from "./Message";
-import { UploadTray, type Upload } from "./Attachments";
+import { Composer, type ComposerHandle } from "./Composer";
 import { ChatFiles } from "./ChatFiles";
 import { ChatSettings } from "./ChatSettings";
-import { upload } from "../files";
 import { call, startCall } from "../calls";
 
 const day = (iso: string) => new Date(iso).toLocaleDateString([], { weekday: "long", year: "numeric", month: "long", day: "numeric" });
@@ -17,11 +16,7 @@ export function ChatView(props: { chatId: string; focus: string | null; onLeft: 
   const chat = () => state.chats[props.chatId];
   const timeline = () => state.timelines[props.chatId];
   const [error, setError] = createSignal<string | null>(null);
-  const [replyTo, setReplyTo] = createSignal<Entry | null>(null);
-  const [editing, setEditing] = createSignal<Entry | null>(null);
-  const [text, setText] = createSignal("");
   const [now, setNow] = createSignal(Date.now());
-  const [uploads, setUploads] = createSignal<Upload[]>([]);
   const [showFiles, setShowFiles] = createSignal(false);
   const [showSettings, setShowSettings] = createSignal(false);
   const peerStatus = () => {
@@ -32,30 +27,11 @@ export function ChatView(props: { chatId: string; focus: string | null; onLeft: 
     return [away, p.text].filter(Boolean).join(" · ") || null;
   };
   const [dragging, setDragging] = createSignal(false);
-  let fileInput!: HTMLInputElement;
-  let uploadKey = 0;
 
-  /** Starts uploading files to this chat; they are sent with the next message. */
-  function attach(files: Iterable<File>) {
-    for (const file of files) {
-      const key = ++uploadKey;
-      const abort = new AbortController();
-      const change = (patch: Partial<Upload>) => setUploads((all) => all.map((u) => (u.key === key ? { ...u, ...patch } : u)));
-      setUploads((all) => [...all, { key, file, progress: 0, abort }]);
-      upload(props.chatId, file, (progress) => change({ progress }), abort.signal)
-        .then((attachment) => change({ attachment, progress: 1 }))
-        .catch((e) => change({ error: e instanceof ApiError ? e.message : String(e) }));
-    }
-  }
-  const uploading = () => uploads().some((u) => !u.attachment && !u.error);
-  const removeUpload = (key: number) => {
-    uploads().find((u) => u.key === key)?.abort.abort();
-    setUploads((all) => all.filter((u) => u.key !== key));
-  };
+  let composer: ComposerHandle | undefined;
   let scroller!: HTMLDivElement;
   let sentinel!: HTMLDivElement;
   let bottom!: HTMLDivElement;
-  let input!: HTMLTextAreaElement;
   let stick = true;
 
   const tick = setInterval(() => setNow(Date.now()), 1000);
@@ -65,11 +41,7 @@ export function ChatView(props: { chatId: string; focus: string | null; onLeft: 
 
   // Load the newest page when the chat opens.
   createEffect(on(() => props.chatId, (id) => {
-    setReplyTo(null);
-    setEditing(null);
-    setText("");
     setError(null);
-    setUploads([]);
     stick = !props.focus;
     if (!state.timelines[id] && !props.focus) loadTimeline(id).catch(fail);
   }));
@@ -153,45 +125,9 @@ export function ChatView(props: { chatId: string; focus: string | null; onLeft: 
     return { id: mine.id, by };
   });
 
-  async function submit(e?: Event) {
-    e?.preventDefault();
-    const body = text().trim();
-    const files = editing() ? [] : uploads().flatMap((u) => (u.attachment ? [u.attachment] : []));
-    if (!body && files.length === 0) return;
-    if (uploading()) return setError("Wait for the files to finish uploading.");
-    setError(null);
-    if (timeline()?.hasNewer) await loadTimeline(props.chatId).catch(fail);
-    const edit = editing();
-    setText("");
-    if (!edit) setUploads([]);
-    stick = true;
-    try {
-      if (edit) {
-        setEditing(null);
-        await editText(props.chatId, edit.id, body, edit.mentions ?? []);
-      } else {
-        const reply = replyTo();
-        setReplyTo(null);
-        await send(props.chatId, body, { ...(reply ? { reply_to: reply.id } : {}), attachments: files });
-      }
-    } catch (err) {
-      fail(err);
-    }
-    input.focus();
-  }
-
   const actions = {
-    reply: (entry: Entry) => {
-      setEditing(null);
-      setReplyTo(entry);
-      input.focus();
-    },
-    edit: (entry: Entry) => {
-      setReplyTo(null);
-      setEditing(entry);
-      setText(entry.text ?? "");
-      input.focus();
-    },
+    reply: (entry: Entry) => composer?.reply(entry),
+    edit: (entry: Entry) => composer?.edit(entry),
     remove: (entry: Entry) => {
       if (confirm("Delete this message for everyone?")) remove(props.chatId, entry.id).catch(fail);
     },
@@ -213,7 +149,7 @@ export function ChatView(props: { chatId: string; focus: string | null; onLeft: 
       onDrop={(e) => {
         e.preventDefault();
         setDragging(false);
-        if (e.dataTransfer?.files.length) attach(e.dataTransfer.files);
+        if (e.dataTransfer?.files.length) composer?.attach(e.dataTransfer.files);
       }}
     >
       <header class="chat-header">
@@ -300,61 +236,12 @@ export function ChatView(props: { chatId: string; focus: string | null; onLeft: 
           {error()}
         </p>
       </Show>
-      <form class="composer" onSubmit={submit}>
-        <Show when={replyTo() || editing()}>
-          <p class="composing">
-            {editing() ? "Editing your message" : `Replying to ${nameOf(replyTo()!.author_id)}`}{" "}
-            <button type="button" onClick={() => { setReplyTo(null); if (editing()) setText(""); setEditing(null); }}>
-              Cancel
-            </button>
-          </p>
-        </Show>
-        <Show when={uploads().length > 0}>
-          <UploadTray uploads={uploads()} remove={removeUpload} />
-        </Show>
-        <div class="row">
-          <input ref={fileInput} type="file" multiple hidden onChange={(e) => { attach(e.currentTarget.files ?? []); e.currentTarget.value = ""; }} />
-          <button type="button" aria-label="Attach files" disabled={!!editing()} onClick={() => fileInput.click()}>
-            📎
-          </button>
-          <textarea
-            ref={input}
-            rows={1}
-            aria-label="Message"
-            placeholder="Message"
-            value={text()}
-            onPaste={(e) => {
-              if (e.clipboardData?.files.length && !editing()) {
-                e.preventDefault();
-                attach(e.clipboardData.files);
-              }
-            }}
-            onInput={(e) => {
-              setText(e.currentTarget.value);
-              if (e.currentTarget.value) typing(props.chatId);
-            }}
-            onKeyDown={(e) => {
-              if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
-                e.preventDefault();
-                void submit();
-              } else if (e.key === "Escape" && (editing() || replyTo())) {
-                setReplyTo(null);
-                if (editing()) setText("");
-                setEditing(null);
-              } else if (e.key === "ArrowUp" && !text()) {
-                const last = [...(timeline()?.items ?? [])].reverse().find((x) => x.author_id === state.me?.id && x.kind === "msg" && !x.pending && !x.deleted);
-                if (last) {
-                  e.preventDefault();
-                  actions.edit(last);
-                }
-              }
-            }}
-          />
-          <button class="primary" type="submit" disabled={uploading()}>
-            {editing() ? "Save" : "Send"}
-          </button>
-        </div>
-      </form>
+      <Composer
+        chatId={props.chatId}
+        ref={(handle) => (composer = handle)}
+        onSent={() => (stick = true)}
+        onError={setError}
+      />
     </section>
   );
 }

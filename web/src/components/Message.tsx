@@ -2,6 +2,7 @@ import { createSignal, For, Match, Show, Switch } from "solid-js";
 import { toggleReaction } from "../actions";
 import { AttachmentView } from "./Attachments";
 import { answer, call } from "../calls";
+import { stopSharing } from "./Location";
 import { cmpId } from "../ids";
 import { deliver, discard, nameOf, state, type Entry } from "../state";
 
@@ -20,6 +21,7 @@ export function Message(props: { entry: Entry; actions: MessageActions; seenBy: 
   const e = () => props.entry;
   const mine = () => e().author_id === state.me?.id;
   const [picking, setPicking] = createSignal(false);
+  const mentionsMe = () => !mine() && !e().deleted && (e().mention_everyone || (e().mentions ?? []).includes(state.me?.id ?? ""));
   const isLine = () => e().kind === "joined" || e().kind === "left";
   const canModerate = () => {
     const role = state.chats[e().chat_id]?.me?.role;
@@ -35,7 +37,7 @@ export function Message(props: { entry: Entry; actions: MessageActions; seenBy: 
         </li>
       }
     >
-      <li class={`message ${mine() ? "mine" : ""} ${e().deleted ? "deleted" : ""}`} data-signal-id={e().id} tabIndex={-1} aria-label={`${nameOf(e().author_id)} at ${time(e().created_at)}`}>
+      <li class={`message ${mine() ? "mine" : ""} ${e().deleted ? "deleted" : ""} ${mentionsMe() ? "mentions-me" : ""}`} data-signal-id={e().id} tabIndex={-1} aria-label={`${nameOf(e().author_id)} at ${time(e().created_at)}`}>
         <div class="meta">
           <strong class="author">{nameOf(e().author_id)}</strong> <time datetime={e().created_at}>{time(e().created_at)}</time>
           <Show when={e().edited_at && !e().deleted}>
@@ -51,7 +53,9 @@ export function Message(props: { entry: Entry; actions: MessageActions; seenBy: 
           </Match>
           <Match when={e().kind === "msg"}>
             <Show when={e().text}>
-              <p class="body">{e().text}</p>
+              <p class="body">
+                <Text entry={e()} />
+              </p>
             </Show>
             <Show when={e().attachments?.length}>
               <ul class="files" aria-label="Attachments">
@@ -73,7 +77,13 @@ export function Message(props: { entry: Entry; actions: MessageActions; seenBy: 
                 Open map
               </a>
               <Show when={e().live_until && new Date(e().live_until!) > new Date()}>
-                <span class="hint"> (live)</span>
+                <span class="hint"> (live until {time(e().live_until!)})</span>
+                <Show when={mine()}>
+                  {" "}
+                  <button type="button" onClick={() => void stopSharing(e()).catch(() => {})}>
+                    Stop sharing
+                  </button>
+                </Show>
               </Show>
             </p>
           </Match>
@@ -160,6 +170,19 @@ export function Message(props: { entry: Entry; actions: MessageActions; seenBy: 
       </li>
     </Show>
   );
+}
+
+/** A message's text, with the people it mentions marked. */
+function Text(props: { entry: Entry }) {
+  const parts = () => {
+    const text = props.entry.text ?? "";
+    const names = (props.entry.mentions ?? []).map(nameOf).concat(props.entry.mention_everyone ? ["everyone"] : []);
+    if (names.length === 0) return [text];
+    const escaped = names.sort((a, b) => b.length - a.length).map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+    return text.split(new RegExp(`(@(?:${escaped.join("|")}))`, "g"));
+  };
+  // split() with a capturing group: the odd parts are the mentions.
+  return <For each={parts()}>{(part, i) => (i() % 2 === 1 ? <span class="mention">{part}</span> : <>{part}</>)}</For>;
 }
 
 /** A joined/left line: who joined, was added or removed, or left, and by whom. */
