@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { test } from "node:test";
-import { seriousViolations, signedIn, startBrowser, startServer } from "./harness.mjs";
+import { seriousViolations, signedIn, startBrowser, startDirectChat, startServer } from "./harness.mjs";
 
 /** The stack's TURN server (started here if the environment does not name it). */
 function turn() {
@@ -27,10 +27,7 @@ async function videoCall(config, route) {
   try {
     const alice = await signedIn(browser, server.base, "alice");
     const bob = await signedIn(browser, server.base, "bob");
-    await alice.getByRole("button", { name: "New chat" }).click();
-    await alice.getByLabel("Username").fill("bob");
-    await alice.getByRole("button", { name: "Start chat" }).click();
-    await alice.getByRole("heading", { name: "bob" }).waitFor();
+    await startDirectChat(alice, "bob");
 
     await alice.getByRole("button", { name: "Video call" }).click();
     await alice.getByRole("region", { name: "Call" }).getByText("Ringing…").waitFor();

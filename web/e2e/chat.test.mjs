@@ -2,7 +2,7 @@
 // messages both ways, typing, seen by, reply, reaction, edit, delete, reload and resume.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { seriousViolations, signedIn, startBrowser, startServer } from "./harness.mjs";
+import { seriousViolations, signedIn, startBrowser, startDirectChat, startServer } from "./harness.mjs";
 
 let server, browser, alice, bob;
 
@@ -33,10 +33,7 @@ test("the login page and the empty app have no serious accessibility violation",
 });
 
 test("alice and bob chat live both ways", async () => {
-  await alice.getByRole("button", { name: "New chat" }).click();
-  await alice.getByLabel("Username").fill("bob");
-  await alice.getByRole("button", { name: "Start chat" }).click();
-  await alice.getByRole("heading", { name: "bob" }).waitFor();
+  await startDirectChat(alice, "bob");
   await alice.getByRole("textbox", { name: "Message" }).fill("hello bob");
   await alice.getByRole("textbox", { name: "Message" }).press("Enter");
   await message(alice, "hello bob").waitFor();

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { readFile } from "node:fs/promises";
-import { seriousViolations, signedIn, startBrowser, startServer } from "./harness.mjs";
+import { seriousViolations, signedIn, startBrowser, startDirectChat, startServer } from "./harness.mjs";
 
 let server, browser, alice, bob;
 
@@ -12,10 +12,7 @@ before(async () => {
   browser = await startBrowser();
   alice = await signedIn(browser, server.base, "alice");
   bob = await signedIn(browser, server.base, "bob");
-  await alice.getByRole("button", { name: "New chat" }).click();
-  await alice.getByLabel("Username").fill("bob");
-  await alice.getByRole("button", { name: "Start chat" }).click();
-  await alice.getByRole("heading", { name: "bob" }).waitFor();
+  await startDirectChat(alice, "bob");
 });
 
 after(async () => {

@@ -102,3 +102,18 @@ export async function seriousViolations(page) {
     .filter((v) => v.impact === "serious" || v.impact === "critical")
     .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
 }
+
+/** Picks a person in a people picker by typing the start of their username. */
+export async function pickPerson(scope, label, username) {
+  await scope.getByLabel(label, { exact: true }).fill(username.slice(0, 2));
+  await scope.getByRole("option", { name: new RegExp(`@${username}$`) }).click();
+}
+
+/** Starts a direct chat with someone from the "New chat" dialog, and waits for it to open. */
+export async function startDirectChat(page, username) {
+  await page.getByRole("button", { name: "New chat" }).click();
+  const dialog = page.getByRole("dialog", { name: "New chat" });
+  await pickPerson(dialog, "Username", username);
+  await dialog.getByRole("button", { name: "Start chat" }).click();
+  await page.getByRole("heading", { name: username }).waitFor();
+}

@@ -2,7 +2,7 @@
 // notification settings, and a status that the other side sees.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { seriousViolations, signedIn, startBrowser, startServer } from "./harness.mjs";
+import { pickPerson, seriousViolations, signedIn, startBrowser, startDirectChat, startServer } from "./harness.mjs";
 
 let server, browser, alice, bob, carol;
 
@@ -24,16 +24,14 @@ test("a group's people: added and removed live, and a member who leaves", async 
   const create = alice.getByRole("dialog", { name: "New chat" });
   await create.getByRole("radio", { name: "Group" }).check();
   await create.getByLabel("Group name").fill("Team");
-  await create.getByLabel("Username").fill("bob");
-  await create.getByRole("button", { name: "Add" }).click();
-  await create.getByText("@bob").waitFor();
+  await pickPerson(create, "Username", "bob");
+  await create.getByRole("list", { name: "People in the new chat" }).getByText("@bob").waitFor();
   await create.getByRole("button", { name: "Start chat" }).click();
   await alice.getByRole("heading", { name: "Team" }).waitFor();
 
   await alice.getByRole("button", { name: "People and settings" }).click();
   const settings = alice.getByRole("dialog", { name: "Group settings" });
-  await settings.getByLabel("Add someone by username").fill("carol");
-  await settings.getByRole("button", { name: "Add", exact: true }).click();
+  await pickPerson(settings, "Add someone by username", "carol");
   await settings.getByRole("button", { name: "Remove carol" }).waitFor();
   assert.deepEqual(await seriousViolations(alice), []);
   await carol.getByRole("link", { name: /Team/ }).waitFor();
@@ -65,10 +63,7 @@ test("notification settings of a chat are kept", async () => {
 });
 
 test("a status set by alice is shown to bob in their direct chat", async () => {
-  await bob.getByRole("button", { name: "New chat" }).click();
-  await bob.getByRole("dialog", { name: "New chat" }).getByLabel("Username").fill("alice");
-  await bob.getByRole("button", { name: "Start chat" }).click();
-  await bob.getByRole("heading", { name: "alice" }).waitFor();
+  await startDirectChat(bob, "alice");
 
   await alice.getByRole("button", { name: "alice · Online" }).click();
   const dialog = alice.getByRole("dialog", { name: "Your status" });

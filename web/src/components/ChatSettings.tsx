@@ -1,6 +1,6 @@
 import { createResource, createSignal, For, Show } from "solid-js";
-import { api, ApiError, unwrap, type Schemas } from "../api/client";
-import { findUser } from "../actions";
+import { api, ApiError, unwrap, type Schemas, type User } from "../api/client";
+import { PeoplePicker } from "./PeoplePicker";
 import { loadChatDetails, nameOf, state } from "../state";
 
 type Level = Schemas["NotifyLevelWire"];
@@ -22,7 +22,6 @@ export function ChatSettings(props: { chatId: string; onClose: () => void; onLef
   const myRole = () => members().find((m) => m.user_id === me())?.role;
   const manager = () => myRole() === "owner" || myRole() === "admin";
   const group = () => chat()?.kind === "group";
-  const [username, setUsername] = createSignal("");
   const [error, setError] = createSignal<string | null>(null);
   const [saved, setSaved] = createSignal<string | null>(null);
   const fail = (e: unknown) => setError(e instanceof ApiError ? e.message : String(e));
@@ -32,14 +31,10 @@ export function ChatSettings(props: { chatId: string; onClose: () => void; onLef
     (chatId) => unwrap(api.GET("/api/v1/chats/{chat_id}/notifications", { params: { path: { chat_id: chatId } } })),
   );
 
-  async function add(e: SubmitEvent) {
-    e.preventDefault();
+  async function add(user: User) {
     setError(null);
     try {
-      const user = await findUser(username().trim());
-      if (!user) return setError(`Nobody is called “${username().trim()}”.`);
       await unwrap(api.POST("/api/v1/chats/{chat_id}/members", { params: { path: { chat_id: props.chatId } }, body: { user_ids: [user.id] } }));
-      setUsername("");
       await loadChatDetails(props.chatId);
     } catch (err) {
       fail(err);
@@ -95,13 +90,7 @@ export function ChatSettings(props: { chatId: string; onClose: () => void; onLef
           </For>
         </ul>
         <Show when={group()}>
-          <form class="row" onSubmit={add}>
-            <div>
-              <label for="member-username">Add someone by username</label>
-              <input id="member-username" autocomplete="off" required value={username()} onInput={(e) => setUsername(e.currentTarget.value)} />
-            </div>
-            <button type="submit">Add</button>
-          </form>
+          <PeoplePicker id="member-username" label="Add someone by username" exclude={members().map((m) => m.user_id)} onPick={(u) => void add(u)} onError={setError} />
         </Show>
       </section>
       <section aria-labelledby="notify-title">

@@ -1,33 +1,24 @@
 import { createSignal, For, Show } from "solid-js";
 import { ApiError, type User } from "../api/client";
-import { createChat, findUser } from "../actions";
+import { createChat } from "../actions";
+import { state } from "../state";
+import { PeoplePicker } from "./PeoplePicker";
 
 /** A dialog to start a direct chat or a group: people are added by username. */
 export function NewChat(props: { onClose: () => void; onCreated: (chatId: string) => void }) {
   let dialog!: HTMLDialogElement;
   const [kind, setKind] = createSignal<"direct" | "group">("direct");
   const [title, setTitle] = createSignal("");
-  const [username, setUsername] = createSignal("");
   const [people, setPeople] = createSignal<User[]>([]);
   const [error, setError] = createSignal<string | null>(null);
 
-  async function add() {
-    const name = username().trim();
-    if (!name) return;
+  const add = (user: User) => {
     setError(null);
-    try {
-      const found = await findUser(name);
-      if (!found) return setError(`Nobody is called “${name}”.`);
-      if (!people().some((p) => p.id === found.id)) setPeople(kind() === "direct" ? [found] : [...people(), found]);
-      setUsername("");
-    } catch (e) {
-      setError(e instanceof ApiError ? e.message : String(e));
-    }
-  }
+    if (!people().some((p) => p.id === user.id)) setPeople(kind() === "direct" ? [user] : [...people(), user]);
+  };
 
   async function submit(e: SubmitEvent) {
     e.preventDefault();
-    if (username().trim()) await add();
     if (people().length === 0) return setError("Add someone first.");
     try {
       const chat = await createChat(kind(), people().map((p) => p.id), kind() === "group" ? title().trim() : undefined);
@@ -55,24 +46,7 @@ export function NewChat(props: { onClose: () => void; onCreated: (chatId: string
           <label for="group-title">Group name</label>
           <input id="group-title" required value={title()} onInput={(e) => setTitle(e.currentTarget.value)} />
         </Show>
-        <label for="add-username">Username</label>
-        <div class="row">
-          <input
-            id="add-username"
-            autocomplete="off"
-            value={username()}
-            onInput={(e) => setUsername(e.currentTarget.value)}
-            onKeyDown={(e) => {
-              if (e.key === "Enter" && kind() === "group") {
-                e.preventDefault();
-                void add();
-              }
-            }}
-          />
-          <button type="button" onClick={() => void add()}>
-            Add
-          </button>
-        </div>
+        <PeoplePicker id="add-username" label="Username" exclude={[state.me?.id ?? ""]} onPick={add} onError={setError} />
         <ul aria-label="People in the new chat" class="people">
           <For each={people()}>
             {(p) => (
