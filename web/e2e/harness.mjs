@@ -117,3 +117,16 @@ export async function startDirectChat(page, username) {
   await dialog.getByRole("button", { name: "Start chat" }).click();
   await page.getByRole("heading", { name: username }).waitFor();
 }
+
+/** Calls the API as the person signed in on `page` (their token from the page's storage). */
+export async function apiAs(page, base, method, path, body) {
+  const token = await page.evaluate(() => JSON.parse(localStorage.getItem("petit-chat.session")).token);
+  const response = await fetch(base + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: body && JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}

@@ -2,21 +2,11 @@
 // in its chat's context (older than the newest page), then back to the latest.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { signedIn, startBrowser, startServer } from "./harness.mjs";
+import { apiAs, signedIn, startBrowser, startServer } from "./harness.mjs";
 
 let server, browser, alice, bob, chatId;
 
-async function api(page, method, path, body) {
-  const token = await page.evaluate(() => JSON.parse(localStorage.getItem("petit-chat.session")).token);
-  const response = await fetch(server.base + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: body && JSON.stringify(body),
-  });
-  const text = await response.text();
-  assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
-  return JSON.parse(text);
-}
+const api = (page, method, path, body) => apiAs(page, server.base, method, path, body);
 
 before(async () => {
   server = await startServer();

@@ -1,21 +1,11 @@
 // Mentions (autocomplete, badges, marks) and shared locations (once and live) in the browser.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { seriousViolations, signedIn, startBrowser, startServer } from "./harness.mjs";
+import { apiAs, seriousViolations, signedIn, startBrowser, startServer } from "./harness.mjs";
 
 let server, browser, alice, bob, carol;
 
-async function api(page, method, path, body) {
-  const token = await page.evaluate(() => JSON.parse(localStorage.getItem("petit-chat.session")).token);
-  const response = await fetch(server.base + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: body && JSON.stringify(body),
-  });
-  const text = await response.text();
-  assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
-  return JSON.parse(text);
-}
+const api = (page, method, path, body) => apiAs(page, server.base, method, path, body);
 
 before(async () => {
   server = await startServer();

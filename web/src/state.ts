@@ -45,6 +45,12 @@ export const [state, setState] = createStore<State>({
 });
 
 const PAGE = 50;
+/**
+ * At most this many entries of a timeline are kept (and in the page): loading older pages
+ * drops the newest ones and the other way round, so scrolling through years of history
+ * keeps memory and the DOM bounded (the pages dropped load again when scrolled back to).
+ */
+const WINDOW = 300;
 const asked = new Set<string>();
 
 /** Forgets everything (a new session starts empty). */
@@ -162,7 +168,11 @@ export async function loadNewer(chatId: string): Promise<void> {
     );
     const known = new Set(t.items.map((e) => e.id));
     const fresh = page.items.reverse().filter((e) => !known.has(e.id));
-    setState("timelines", chatId, (t) => ({ items: [...t.items, ...fresh], hasNewer: page.items.length >= PAGE, loading: false }));
+    setState("timelines", chatId, (t) => {
+      const items = [...t.items, ...fresh];
+      const drop = Math.max(0, items.length - WINDOW);
+      return { items: items.slice(drop), hasOlder: t.hasOlder || drop > 0, hasNewer: page.items.length >= PAGE, loading: false };
+    });
   } catch (e) {
     setState("timelines", chatId, "loading", false);
     throw e;
@@ -180,7 +190,13 @@ export async function loadOlder(chatId: string): Promise<void> {
     );
     const known = new Set(t.items.map((e) => e.id));
     const fresh = page.items.reverse().filter((e) => !known.has(e.id));
-    setState("timelines", chatId, (t) => ({ items: [...fresh, ...t.items], hasOlder: !!page.next_cursor, loading: false }));
+    setState("timelines", chatId, (t) => {
+      const stored = [...fresh, ...t.items.filter((e) => !e.pending)];
+      const drop = Math.max(0, stored.length - WINDOW);
+      if (drop === 0) return { items: [...fresh, ...t.items], hasOlder: !!page.next_cursor, loading: false };
+      // The newest ones go (my pending sends stay: they are shown once the window is back).
+      return { items: [...stored.slice(0, stored.length - drop), ...t.items.filter((e) => e.pending)], hasOlder: !!page.next_cursor, hasNewer: true, loading: false };
+    });
   } catch (e) {
     setState("timelines", chatId, "loading", false);
     throw e;

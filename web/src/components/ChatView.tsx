@@ -96,15 +96,11 @@ export function ChatView(props: { chatId: string; focus: string | null; onLeft: 
 
   onMount(() => {
     const observer = new IntersectionObserver((entries) => {
-      if (!entries.some((x) => x.isIntersecting)) return;
-      const before = scroller.scrollHeight;
-      loadOlder(props.chatId)
-        .then(() => queueMicrotask(() => (scroller.scrollTop += scroller.scrollHeight - before)))
-        .catch(fail);
+      if (entries.some((x) => x.isIntersecting)) keepInPlace(() => loadOlder(props.chatId)).catch(fail);
     }, { root: scroller });
     observer.observe(sentinel);
     const below = new IntersectionObserver((entries) => {
-      if (entries.some((x) => x.isIntersecting)) loadNewer(props.chatId).catch(fail);
+      if (entries.some((x) => x.isIntersecting)) keepInPlace(() => loadNewer(props.chatId)).catch(fail);
     }, { root: scroller });
     below.observe(bottom);
     onCleanup(() => {
@@ -112,6 +108,22 @@ export function ChatView(props: { chatId: string; focus: string | null; onLeft: 
       below.disconnect();
     });
   });
+
+  /**
+   * Runs a change of the loaded window (pages added at one end, dropped at the other)
+   * without moving what the reader sees: the first entry in view stays where it was.
+   */
+  async function keepInPlace(change: () => Promise<void>) {
+    const top = scroller.scrollTop;
+    const anchor = [...scroller.querySelectorAll<HTMLElement>("[data-signal-id]")].find((el) => el.offsetTop + el.offsetHeight > top);
+    const id = anchor?.dataset.signalId;
+    const offset = anchor ? anchor.offsetTop - top : 0;
+    await change();
+    queueMicrotask(() => {
+      const again = id && scroller.querySelector<HTMLElement>(`[data-signal-id="${id}"]`);
+      if (again) scroller.scrollTop = again.offsetTop - offset;
+    });
+  }
 
   // Whom my newest read message was seen by.
   const seen = createMemo(() => {
