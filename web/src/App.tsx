@@ -8,6 +8,8 @@ import { Search } from "./components/Search";
 import { StatusDialog } from "./components/Status";
 import { CallPanel } from "./components/CallPanel";
 import { hangUp, onCallSignal, onCallTimeline } from "./calls";
+import { NotificationsDialog } from "./components/Notifications";
+import { notifyInPage, startNotifications } from "./notify";
 import { markRead } from "./actions";
 import { Live, liveState } from "./live";
 import { completeOidcLogin, oidcLogout, scheduleRenewal, type AuthConfig } from "./oidc";
@@ -43,6 +45,7 @@ function Shell(props: { config: AuthConfig; userId: string }) {
   const [focus, setFocus] = createSignal<string | null>(null);
   const [statusOpen, setStatusOpen] = createSignal(false);
   const [callError, setCallError] = createSignal<string | null>(null);
+  const [notificationsOpen, setNotificationsOpen] = createSignal(false);
   const myStatus = () => {
     const p = state.presence[props.userId];
     const label = { online: "Online", away: "Away", dnd: "Do not disturb", invisible: "Invisible", offline: "Online" }[p?.availability ?? "online"];
@@ -69,6 +72,7 @@ function Shell(props: { config: AuthConfig; userId: string }) {
   const live = new Live(
     (event) => {
       apply(event, document.visibilityState === "visible" ? current() : null, (chatId, id) => void markRead(chatId, id).catch(() => {}));
+      if (event.type === "signal.created") void notifyInPage(event.signal).catch(() => {});
       if (event.type === "signal.created" || event.type === "signal.updated") onCallTimeline(event.signal);
       else if (event.type === "call.signal") void onCallSignal(event).catch(() => {});
     },
@@ -80,6 +84,7 @@ function Shell(props: { config: AuthConfig; userId: string }) {
     },
   );
   live.start();
+  startNotifications((chatId, signalId) => open(chatId, signalId));
   onCleanup(() => {
     void hangUp();
     live.stop();
@@ -105,6 +110,9 @@ function Shell(props: { config: AuthConfig; userId: string }) {
         <a class="brand" href="/" onClick={(e) => { e.preventDefault(); open(null); }}>
           Petit chat
         </a>
+        <button type="button" onClick={() => setNotificationsOpen(true)} aria-haspopup="dialog">
+          Notifications
+        </button>
         <button type="button" onClick={() => setSearching(true)} aria-keyshortcuts="Control+K">
           Search
         </button>
@@ -134,6 +142,9 @@ function Shell(props: { config: AuthConfig; userId: string }) {
           {(id) => <ChatView chatId={id} focus={focus()} onLeft={() => open(null)} />}
         </Show>
       </main>
+      <Show when={notificationsOpen()}>
+        <NotificationsDialog onClose={() => setNotificationsOpen(false)} />
+      </Show>
       <Show when={statusOpen()}>
         <StatusDialog onClose={() => setStatusOpen(false)} />
       </Show>
