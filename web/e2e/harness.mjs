@@ -31,29 +31,7 @@ export async function startServer({ config } = {}) {
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let stderr = "";
-  child.stderr.on("data", (chunk) => (stderr += chunk));
-  const base = await new Promise((ok, fail) => {
-    let out = "";
-    const timer = setTimeout(() => fail(new Error(`the server did not come up in 30 s\n${stderr}`)), 30_000);
-    child.stdout.on("data", (chunk) => {
-      out += chunk;
-      const m = out.match(/Petit chat is up: (http:\/\/\S+)/);
-      if (m) {
-        clearTimeout(timer);
-        ok(m[1].replace(/\/$/, ""));
-      }
-    });
-    child.on("exit", (code) => fail(new Error(`the server exited (${code}) at start\n${stderr}`)));
-  });
-  return {
-    base,
-    async stop() {
-      child.kill("SIGTERM");
-      await new Promise((ok) => (child.exitCode !== null ? ok() : child.once("exit", ok)));
-      rmSync(data, { recursive: true, force: true });
-    },
-  };
+  return started(child, data);
 }
 
 export async function startBrowser() {
@@ -129,4 +107,53 @@ export async function apiAs(page, base, method, path, body) {
   const text = await response.text();
   if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
   return text ? JSON.parse(text) : null;
+}
+
+/**
+ * Starts node `n` of a cluster-shape test on port `port`: `deploy/local/cluster.toml` (the
+ * stack's Cassandra, NATS, S3, OpenSearch and Keycloak), with a keyspace, stream prefix
+ * and search index of this run's own (`tag`). Keycloak's dev realm lets the web client
+ * come back to 127.0.0.1:18080 and :18081 only, hence fixed ports.
+ */
+export async function startClusterNode(n, port, tag) {
+  const data = mkdtempSync(join(tmpdir(), "petit-chat-e2e-node-"));
+  const config = join(web, "..", "deploy", "local", "cluster.toml");
+  const child = spawn(binary(), ["serve", "--listen", `127.0.0.1:${port}`, "--config", config, "--data-dir", data, "--web-dir", join(web, "dist")], {
+    env: {
+      ...process.env,
+      PETIT_CHAT__STORE__KEYSPACE: `web_e2e_${tag}`,
+      PETIT_CHAT__BUS__PREFIX: `we_${tag}`,
+      PETIT_CHAT__SEARCH__INDEX: `web_e2e_${tag}`,
+      PETIT_CHAT__SERVER__NODE_ID: String(n),
+      RUST_LOG: process.env.RUST_LOG ?? "warn,scylla=error",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return started(child, data);
+}
+
+async function started(child, data) {
+  let stderr = "";
+  child.stderr.on("data", (chunk) => (stderr += chunk));
+  const base = await new Promise((ok, fail) => {
+    let out = "";
+    const timer = setTimeout(() => fail(new Error(`the server did not come up in 60 s\n${stderr}`)), 60_000);
+    child.stdout.on("data", (chunk) => {
+      out += chunk;
+      const m = out.match(/Petit chat is up: (http:\/\/\S+)/);
+      if (m) {
+        clearTimeout(timer);
+        ok(m[1].replace(/\/$/, ""));
+      }
+    });
+    child.on("exit", (code) => fail(new Error(`the server exited (${code}) at start\n${stderr}`)));
+  });
+  return {
+    base,
+    async stop() {
+      child.kill("SIGTERM");
+      await new Promise((ok) => (child.exitCode !== null ? ok() : child.once("exit", ok)));
+      rmSync(data, { recursive: true, force: true });
+    },
+  };
 }

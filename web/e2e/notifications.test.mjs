@@ -51,12 +51,18 @@ test("a message while the tab is hidden shows as a notification, one per chat", 
 
 test("the service worker shows a pushed message and clears it when it is read elsewhere", async () => {
   await alice.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).forEach((n) => n.close()));
+  await alice.waitForFunction(async () => (await (await navigator.serviceWorker.ready).getNotifications()).length === 0);
   const cdp = await alice.context().newCDPSession(alice);
-  const registrations = new Promise((ok) => cdp.on("ServiceWorker.workerRegistrationUpdated", (e) => e.registrations.length && ok(e.registrations)));
+  const registration = new Promise((ok) =>
+    cdp.on("ServiceWorker.workerRegistrationUpdated", (e) => {
+      const ours = e.registrations.find((r) => !r.isDeleted && r.scopeURL.startsWith(server.base));
+      if (ours) ok(ours);
+    }),
+  );
   await cdp.send("ServiceWorker.enable");
-  const [registration] = await registrations;
+  const { registrationId } = await registration;
   const push = (payload) =>
-    cdp.send("ServiceWorker.deliverPushMessage", { origin: server.base, registrationId: registration.registrationId, data: JSON.stringify(payload) });
+    cdp.send("ServiceWorker.deliverPushMessage", { origin: server.base, registrationId, data: JSON.stringify(payload) });
 
   await push({ type: "message", id: "k1", chat_id: chatId, signal_id: "1", title: "bob", body: "pushed hello", sender: "bob", unread: 3 });
   await alice.waitForFunction(async () => (await (await navigator.serviceWorker.ready).getNotifications()).length === 1);

@@ -12,7 +12,7 @@ import { NotificationsDialog } from "./components/Notifications";
 import { notifyInPage, startNotifications } from "./notify";
 import { markRead } from "./actions";
 import { Live, liveState } from "./live";
-import { completeOidcLogin, oidcLogout, scheduleRenewal, type AuthConfig } from "./oidc";
+import { completeOidcLogin, oidcLogout, resumeOidc, type AuthConfig } from "./oidc";
 import { restore, session, signOut } from "./session";
 import { apply, loadChats, loadTimeline, reset, state } from "./state";
 
@@ -22,7 +22,7 @@ async function start(): Promise<AuthConfig> {
   const config = await unwrap(api.GET("/api/v1/auth/config"));
   if (config.mode === "oidc" && (await completeOidcLogin(config).catch(() => false))) return config;
   await restore();
-  if (config.mode === "oidc") scheduleRenewal(config);
+  if (config.mode === "oidc") await resumeOidc(config);
   return config;
 }
 
@@ -30,8 +30,8 @@ export function App() {
   const [config] = createResource(start);
   return (
     <Show when={config()} fallback={<Show when={config.error} fallback={<p class="hint center">Loading…</p>}><p role="alert" class="error center">The server cannot be reached. Reload to try again.</p></Show>}>
-      <Show when={session()} fallback={<Login config={config()!} />} keyed>
-        {(s) => <Shell config={config()!} userId={s.user.id} />}
+      <Show when={session()?.user.id} fallback={<Login config={config()!} />} keyed>
+        {(userId) => <Shell config={config()!} userId={userId} />}
       </Show>
     </Show>
   );

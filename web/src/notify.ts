@@ -4,6 +4,7 @@
 // hidden (tagged by chat like the pushed ones, so one replaces the other, never both).
 import { createSignal } from "solid-js";
 import { api, ApiError, unwrap, type Signal } from "./api/client";
+import { cmpId } from "./ids";
 import { chatTitle, nameOf, state } from "./state";
 
 const TARGET = "petit-chat.push-target";
@@ -70,8 +71,21 @@ export async function allowInPage(): Promise<void> {
   setPermission(await Notification.requestPermission());
 }
 
-/** A new message while this tab is hidden: shown as a notification if its chat's level allows. */
-export async function notifyInPage(signal: Signal): Promise<void> {
+let shown: Promise<void> = Promise.resolve();
+const newestShown = new Map<string, string>();
+
+/**
+ * A new message while this tab is hidden: shown as a notification if its chat's level
+ * allows. One at a time, in order, and never an older one over a newer one of its chat.
+ */
+export function notifyInPage(signal: Signal): Promise<void> {
+  shown = shown.then(() => show(signal)).catch(() => {});
+  return shown;
+}
+
+async function show(signal: Signal): Promise<void> {
+  const before = newestShown.get(signal.chat_id);
+  if (before && cmpId(before, signal.id) >= 0) return;
   const me = state.me?.id;
   if (!supported() || permission() !== "granted" || document.visibilityState !== "hidden" || signal.author_id === me) return;
   if (signal.kind !== "msg" && signal.kind !== "location" && signal.kind !== "call") return;
@@ -83,6 +97,7 @@ export async function notifyInPage(signal: Signal): Promise<void> {
   const sender = nameOf(signal.author_id);
   const what = signal.kind === "location" ? "shared a location" : signal.kind === "call" ? "is calling" : signal.text || "sent a file";
   const options = { body: chat.kind === "group" ? `${sender}: ${what}` : what, tag: chat.id, renotify: true, icon: "/favicon.svg", data: { chat_id: chat.id, signal_id: signal.id } };
+  newestShown.set(signal.chat_id, signal.id);
   const reg = await registration;
   if (reg) await reg.showNotification(chatTitle(chat), options);
   else new Notification(chatTitle(chat), options);

@@ -1,7 +1,7 @@
 // Sign-in through the cluster shape's OpenID Connect provider (Keycloak): Authorization
 // Code with PKCE (S256) for the realm's public client, the token renewed silently with
 // its refresh token before it expires, and logout at the provider's end-session endpoint.
-import { api, type Schemas, unwrap } from "./api/client";
+import { api, authenticate, type Schemas, unwrap } from "./api/client";
 import { session, signIn, signOut, type Session } from "./session";
 
 export type AuthConfig = Schemas["AuthConfigOut"];
@@ -81,16 +81,29 @@ async function tokenRequest(config: AuthConfig, form: Record<string, string>): P
 let renewal: number | undefined;
 
 async function adopt(config: AuthConfig, tokens: Tokens, user?: Session["user"]) {
-  const next: Session = {
+  // Who this is, asked with the new token before the app switches to it.
+  authenticate(tokens.access_token, signOut);
+  const me = user ?? (await unwrap(api.GET("/api/v1/me")));
+  signIn({
     token: tokens.access_token,
-    user: user ?? ({} as Session["user"]),
+    user: me,
     refresh: tokens.refresh_token,
-    idToken: tokens.id_token,
+    idToken: tokens.id_token ?? session()?.idToken,
     expiresAt: Date.now() + tokens.expires_in * 1000,
-  };
-  signIn(next);
-  if (!user) signIn({ ...next, user: await unwrap(api.GET("/api/v1/me")) });
+  });
   scheduleRenewal(config);
+}
+
+/** After a reload: renews an expired token at once (if the provider's session lasts), else later. */
+export async function resumeOidc(config: AuthConfig): Promise<void> {
+  const current = session();
+  if (!current?.refresh) return;
+  if ((current.expiresAt ?? 0) > Date.now() + 30_000) return scheduleRenewal(config);
+  try {
+    await adopt(config, await tokenRequest(config, { grant_type: "refresh_token", refresh_token: current.refresh }), current.user);
+  } catch {
+    signOut();
+  }
 }
 
 /** Renews the token a little before it expires, as long as the session lasts. */

@@ -43,6 +43,11 @@ export function signOut() {
 export async function restore(): Promise<void> {
   const stored = load();
   if (!stored) return;
+  if (stored.refresh && (stored.expiresAt ?? 0) <= Date.now() + 30_000) {
+    // An OIDC token that expired while the page was closed: renewed by oidc.ts.
+    setSession(stored);
+    return;
+  }
   authenticate(stored.token, signOut);
   try {
     const user = await unwrap(api.GET("/api/v1/me"));

@@ -6,6 +6,7 @@ import { candidates, mentionQuery, mentionsIn, type Candidate } from "../mention
 import { loadTimeline, nameOf, send, state, type Entry } from "../state";
 import { UploadTray, type Upload } from "./Attachments";
 import { LocationButton } from "./Location";
+import { PaperclipIcon } from "./Icons";
 
 /** What the rest of the chat view asks of its composer. */
 export interface ComposerHandle {
@@ -197,14 +198,14 @@ export function Composer(props: { chatId: string; ref: (handle: ComposerHandle) 
           }}
         />
         <button type="button" aria-label="Attach files" disabled={!!editing()} onClick={() => fileInput.click()}>
-          📎
+          <PaperclipIcon />
         </button>
         <LocationButton chatId={props.chatId} disabled={!!editing()} onError={fail} />
         <textarea
           ref={input}
           rows={1}
           aria-label="Message"
-          placeholder="Message (@ to mention)"
+          placeholder="Message"
           aria-autocomplete="list"
           aria-controls={query() && options().length > 0 ? "mention-options" : undefined}
           aria-activedescendant={query() && options()[active()] ? `mention-${options()[active()].id}` : undefined}

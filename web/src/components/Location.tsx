@@ -2,6 +2,7 @@ import { createSignal, onCleanup, Show } from "solid-js";
 import { ApiError, type Schemas, type Signal } from "../api/client";
 import { moveLocation } from "../actions";
 import { post } from "../state";
+import { PinIcon } from "./Icons";
 
 type Point = Schemas["LocationWire"];
 
@@ -81,7 +82,7 @@ export function LocationButton(props: { chatId: string; disabled: boolean; onErr
   return (
     <>
       <button type="button" aria-label="Share a location" disabled={props.disabled} onClick={() => setOpen(true)}>
-        📍
+        <PinIcon />
       </button>
       <Show when={open()}>
         <ShareLocation chatId={props.chatId} onClose={() => setOpen(false)} onError={props.onError} />
