@@ -42,18 +42,18 @@ export class Live {
 
   constructor(
     private readonly handle: Handler,
-    /** The stream is open; `reload`: it did not resume a position, so reload by REST. */
+    /** The stream is open (`reload`: it did not resume a position), or said `resync` (`reload`). */
     private readonly onReady: (reload: boolean) => void,
   ) {}
 
   start() {
-    window.addEventListener("online", this.wake);
+    globalThis.addEventListener?.("online", this.wake);
     void this.open();
   }
 
   stop() {
     this.stopped = true;
-    window.removeEventListener("online", this.wake);
+    globalThis.removeEventListener?.("online", this.wake);
     clearTimeout(this.timer);
     this.source?.close();
     this.source = null;
@@ -98,6 +98,11 @@ export class Live {
       this.onReady(!this.resuming);
       return;
     }
+    if (event.type === "resync") {
+      // Events were missed and cannot be replayed: everything again by REST.
+      this.onReady(true);
+      return;
+    }
     this.handle(event, message.lastEventId || null);
   }
 
@@ -114,6 +119,6 @@ export class Live {
     clearTimeout(this.timer);
     this.source?.close();
     this.source = null;
-    this.timer = window.setTimeout(() => void this.open(), delay);
+    this.timer = setTimeout(() => void this.open(), delay) as unknown as number;
   }
 }

@@ -130,8 +130,13 @@ export async function loadTimeline(chatId: string): Promise<void> {
   setState("timelines", chatId, (t) => ({ items: t?.items ?? [], hasOlder: t?.hasOlder ?? true, hasNewer: false, loading: true }));
   try {
     const page = await unwrap(api.GET("/api/v1/chats/{chat_id}/signals", { params: { path: { chat_id: chatId }, query: { limit: PAGE } } }));
-    const pending = (state.timelines[chatId]?.items ?? []).filter((e) => e.pending);
-    setState("timelines", chatId, { items: [...page.items.reverse(), ...pending], hasOlder: !!page.next_cursor, hasNewer: false, loading: false });
+    const items = page.items.reverse();
+    // Live events that came while the page was on its way are newer than it: kept after it.
+    const newest = items[items.length - 1]?.id;
+    const current = state.timelines[chatId]?.items ?? [];
+    const later = current.filter((e) => !e.pending && (!newest || cmpId(e.id, newest) > 0));
+    const pending = current.filter((e) => e.pending);
+    setState("timelines", chatId, { items: [...items, ...later, ...pending], hasOlder: !!page.next_cursor, hasNewer: false, loading: false });
   } catch (e) {
     setState("timelines", chatId, "loading", false);
     throw e;

@@ -48,7 +48,7 @@ const auth: Middleware = {
   },
 };
 
-export const api = createClient<paths>({ baseUrl: location.origin });
+export const api = createClient<paths>({ baseUrl: globalThis.location?.origin ?? "http://petit-chat.test" });
 api.use(auth);
 
 /** The body of a successful answer, or throws the answer's problem as an `ApiError`. */
