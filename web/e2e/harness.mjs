@@ -60,6 +60,11 @@ export async function startBrowser() {
 export async function signedIn(browser, base, username) {
   const context = await browser.newContext({ permissions: ["camera", "microphone"] });
   context.setDefaultTimeout(10_000);
+  // Every Content-Security-Policy violation of the page is kept for cspViolations().
+  await context.addInitScript(() => {
+    window.__cspViolations = [];
+    document.addEventListener("securitypolicyviolation", (e) => window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+  });
   const page = await context.newPage();
   page.on("pageerror", (e) => console.error(`[${username}] page error: ${e.message}`));
   page.on("console", (m) => m.type() === "error" && console.error(`[${username}] console: ${m.text()}`));
@@ -157,3 +162,6 @@ async function started(child, data) {
     },
   };
 }
+
+/** What the page's Content-Security-Policy blocked so far (nothing, in a correct client). */
+export const cspViolations = (page) => page.evaluate(() => window.__cspViolations ?? []);

@@ -30,8 +30,7 @@ export async function moveLocation(chatId: string, signalId: string, point: Sche
 }
 
 export async function remove(chatId: string, signalId: string) {
-  const signal = await unwrap(api.DELETE("/api/v1/chats/{chat_id}/signals/{signal_id}", { params: sig(chatId, signalId) }));
-  setState("timelines", chatId, "items", (e) => e.id === signalId && !e.pending, signal);
+  replaced(await unwrap(api.DELETE("/api/v1/chats/{chat_id}/signals/{signal_id}", { params: sig(chatId, signalId) })));
 }
 
 const reading = new Map<string, string>();

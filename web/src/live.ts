@@ -39,6 +39,14 @@ export class Live {
   private readonly wake = () => {
     if (state() !== "online") this.reopenSoon(0);
   };
+  // The browser lost the network: a stream may hang on a dead connection until TCP gives
+  // up, so it is dropped now and retried (the retries wait for `online`).
+  private readonly lost = () => {
+    if (this.stopped) return;
+    this.source?.close();
+    this.source = null;
+    this.fail();
+  };
 
   constructor(
     private readonly handle: Handler,
@@ -48,12 +56,14 @@ export class Live {
 
   start() {
     globalThis.addEventListener?.("online", this.wake);
+    globalThis.addEventListener?.("offline", this.lost);
     void this.open();
   }
 
   stop() {
     this.stopped = true;
     globalThis.removeEventListener?.("online", this.wake);
+    globalThis.removeEventListener?.("offline", this.lost);
     clearTimeout(this.timer);
     this.source?.close();
     this.source = null;

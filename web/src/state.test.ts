@@ -33,6 +33,14 @@ describe("live events and pages", () => {
     expect(ids()).toEqual(["10", "15", "20", "30"]);
   });
 
+  test("the chat list's preview never changes a message of the timeline (a browser test found it)", async () => {
+    answer(() => json(200, { items: [], next_cursor: null }));
+    await loadTimeline("7");
+    for (const id of [10, 11, 12]) apply({ type: "signal.created", signal: signal(id) }, null, ignore);
+    expect(state.timelines["7"].items.map((e) => e.text)).toEqual(["m10", "m11", "m12"]);
+    expect(state.previews["7"]?.text).toBe("m12");
+  });
+
   test("an older page goes before, without the ones already there", async () => {
     answer(() => json(200, { items: [signal(30), signal(20)], next_cursor: "more" }));
     await loadTimeline("7");

@@ -121,7 +121,7 @@ export async function loadChatDetails(chatId: string): Promise<void> {
   batch(() => {
     setState("members", chatId, chat.members ?? []);
     setState("chats", chatId, (old) => ({ ...chat, unread: old?.unread ?? chat.unread, unread_mentions: old?.unread_mentions ?? chat.unread_mentions, members: undefined }));
-    if (newest.items[0]) setState("previews", chatId, newest.items[0]);
+    if (newest.items[0]) setState("previews", { [chatId]: newest.items[0] });
   });
 }
 
@@ -233,8 +233,11 @@ function upsert(signal: Signal, keepReactions: boolean) {
       }),
     );
   }
+  // (A copy: a store merges an object set over another, and the timeline holds this one.)
   const preview = state.previews[chatId];
-  if (!preview || cmpId(signal.id, preview.id) >= 0) setState("previews", chatId, keepReactions && preview ? { ...signal, reactions: preview.reactions } : signal);
+  if (!preview || cmpId(signal.id, preview.id) >= 0) {
+    setState("previews", { [chatId]: { ...signal, reactions: keepReactions && preview ? [...preview.reactions] : signal.reactions } });
+  }
 }
 
 export async function send(
@@ -302,9 +305,9 @@ export async function post(chatId: string, body: Omit<Schemas["SendSignalIn"], "
   return signal;
 }
 
-/** Shows a changed signal of mine (an edit, a moved location) as the server answered it. */
+/** Shows a changed signal of mine (an edit, a moved location, a tombstone) as the server answered it. */
 export function replaced(signal: Signal) {
-  upsert(signal, true);
+  upsert(signal, !signal.deleted);
 }
 
 function setPending(chatId: string, n: string, failed: boolean) {

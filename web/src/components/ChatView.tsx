@@ -47,12 +47,13 @@ export function ChatView(props: { chatId: string; focus: string | null; onLeft: 
   }));
 
   // Jump to a signal (a search result, the first unread): load around it, scroll, focus.
-  async function jump(id: string, after = false) {
+  // `then`: which signal to show once loaded (default: the one loaded around).
+  async function jump(id: string, then: () => string | null = () => id) {
     stick = false;
     await loadAround(props.chatId, id);
     queueMicrotask(() => {
-      let el = scroller.querySelector<HTMLElement>(`[data-signal-id="${id}"]`);
-      if (after) el = (el?.nextElementSibling as HTMLElement | null) ?? el;
+      const target = then();
+      const el = target && scroller.querySelector<HTMLElement>(`[data-signal-id="${target}"]`);
       if (!el) return;
       el.scrollIntoView({ block: "center" });
       scroller.querySelectorAll(".focused").forEach((x) => x.classList.remove("focused"));
@@ -64,6 +65,7 @@ export function ChatView(props: { chatId: string; focus: string | null; onLeft: 
 
   // Where my reading stopped when the chat opened: the "new messages" line goes there.
   const readMark = state.chats[props.chatId]?.me?.read_up_to ?? null;
+  const unreadAtOpen = state.chats[props.chatId]?.unread ?? 0; // (opening reads them)
   const firstUnread = createMemo(() => {
     const me = state.me?.id;
     return (timeline()?.items ?? []).find((e) => !e.pending && e.author_id !== me && (!readMark || cmpId(e.id, readMark) > 0))?.id ?? null;
@@ -71,7 +73,7 @@ export function ChatView(props: { chatId: string; focus: string | null; onLeft: 
   const unreadNotLoaded = () => {
     const t = timeline();
     const first = t?.items.find((e) => !e.pending);
-    return !!readMark && !!t && t.hasOlder && (chat()?.unread ?? 0) > 0 && !!first && cmpId(first.id, readMark) > 0;
+    return !!readMark && !!t && t.hasOlder && unreadAtOpen > 0 && !!first && cmpId(first.id, readMark) > 0;
   };
 
   // Read what is shown while the tab is visible.
@@ -234,7 +236,7 @@ export function ChatView(props: { chatId: string; focus: string | null; onLeft: 
         </Show>
       </div>
       <Show when={unreadNotLoaded()}>
-        <button type="button" class="jump-unread" onClick={() => jump(readMark!, true).catch(fail)}>
+        <button type="button" class="jump-unread" onClick={() => jump(readMark!, firstUnread).catch(fail)}>
           Jump to first unread
         </button>
       </Show>
