@@ -93,12 +93,12 @@ export async function pickPerson(scope, label, username) {
 }
 
 /** Starts a direct chat with someone from the "New chat" dialog, and waits for it to open. */
-export async function startDirectChat(page, username) {
+export async function startDirectChat(page, username, displayName = username) {
   await page.getByRole("button", { name: "New chat" }).click();
   const dialog = page.getByRole("dialog", { name: "New chat" });
   await pickPerson(dialog, "Username", username);
   await dialog.getByRole("button", { name: "Start chat" }).click();
-  await page.getByRole("heading", { name: username }).waitFor();
+  await page.getByRole("heading", { name: displayName }).waitFor();
 }
 
 /** Calls the API as the person signed in on `page` (their token from the page's storage). */
