@@ -1,6 +1,7 @@
 import { createResource, createSignal, For, Show } from "solid-js";
 import type { Attachment } from "../api/client";
 import { download, objectUrl, size } from "../files";
+import { openModal } from "./ui";
 
 /** An attachment of a message: an image thumbnail that opens a lightbox, or a file card. */
 export function AttachmentView(props: { attachment: Attachment }) {
@@ -33,7 +34,7 @@ function Lightbox(props: { attachment: Attachment; onClose: () => void }) {
     <dialog
       class="lightbox"
       aria-label={props.attachment.filename}
-      ref={(el) => queueMicrotask(() => el.showModal())}
+      ref={openModal}
       onClose={props.onClose}
       onClick={(e) => e.target === e.currentTarget && e.currentTarget.close()}
     >

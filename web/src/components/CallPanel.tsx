@@ -1,6 +1,7 @@
 import { createEffect, For, Show } from "solid-js";
 import { answer, call, decline, hangUp, localStream, toggleCamera, toggleMute } from "../calls";
 import { chatTitle, nameOf, state } from "../state";
+import { messageOf } from "./ui";
 
 function Video(props: { stream: MediaStream | null; muted?: boolean; label: string }) {
   let el!: HTMLVideoElement;
@@ -12,7 +13,7 @@ function Video(props: { stream: MediaStream | null; muted?: boolean; label: stri
 
 /** Incoming calls (answer or decline) and the call I am in (video, mute, camera, hang up). */
 export function CallPanel(props: { onError: (message: string) => void }) {
-  const fail = (e: unknown) => props.onError(e instanceof Error ? e.message : String(e));
+  const fail = (e: unknown) => props.onError(messageOf(e));
   const phaseText = () => {
     const a = call.active!;
     if (a.phase === "connected") return a.route === "relayed" ? "Connected (relayed)" : a.route === "direct" ? "Connected (direct)" : "Connected";

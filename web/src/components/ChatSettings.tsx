@@ -1,7 +1,8 @@
 import { createResource, createSignal, For, Show } from "solid-js";
-import { api, ApiError, unwrap, type Schemas, type User } from "../api/client";
+import { api, unwrap, type Schemas, type User } from "../api/client";
 import { PeoplePicker } from "./PeoplePicker";
 import { loadChatDetails, nameOf, state } from "../state";
+import { Alert, messageOf, openModal } from "./ui";
 
 type Level = Schemas["NotifyLevelWire"];
 
@@ -24,7 +25,7 @@ export function ChatSettings(props: { chatId: string; onClose: () => void; onLef
   const group = () => chat()?.kind === "group";
   const [error, setError] = createSignal<string | null>(null);
   const [saved, setSaved] = createSignal<string | null>(null);
-  const fail = (e: unknown) => setError(e instanceof ApiError ? e.message : String(e));
+  const fail = (e: unknown) => setError(messageOf(e));
 
   const [settings, { mutate }] = createResource(
     () => props.chatId,
@@ -69,7 +70,7 @@ export function ChatSettings(props: { chatId: string; onClose: () => void; onLef
   }
 
   return (
-    <dialog ref={(el) => { dialog = el; queueMicrotask(() => el.showModal()); }} aria-labelledby="settings-title" onClose={props.onClose}>
+    <dialog ref={(el) => { dialog = el; openModal(el); }} aria-labelledby="settings-title" onClose={props.onClose}>
       <h2 id="settings-title">{group() ? "Group" : "Chat"} settings</h2>
       <section aria-labelledby="people-title">
         <h3 id="people-title">People</h3>
@@ -120,11 +121,7 @@ export function ChatSettings(props: { chatId: string; onClose: () => void; onLef
           </p>
         </Show>
       </section>
-      <Show when={error()}>
-        <p role="alert" class="error">
-          {error()}
-        </p>
-      </Show>
+      <Alert message={error()} />
       <div class="row end">
         <Show when={group()}>
           <button type="button" class="danger" onClick={() => confirm("Leave this group?") && void removeMember(me()!)}>

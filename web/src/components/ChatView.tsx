@@ -1,5 +1,4 @@
 import { createEffect, createMemo, createSignal, For, on, onCleanup, onMount, Show } from "solid-js";
-import { ApiError } from "../api/client";
 import { markRead, remove } from "../actions";
 import { cmpId } from "../ids";
 import { chatTitle, directPeer, loadAround, loadNewer, loadOlder, loadTimeline, nameOf, state, typingIn, type Entry } from "../state";
@@ -8,6 +7,7 @@ import { Composer, type ComposerHandle } from "./Composer";
 import { ChatFiles } from "./ChatFiles";
 import { ChatSettings } from "./ChatSettings";
 import { call, startCall } from "../calls";
+import { Alert, messageOf } from "./ui";
 
 const day = (iso: string) => new Date(iso).toLocaleDateString([], { weekday: "long", year: "numeric", month: "long", day: "numeric" });
 
@@ -37,7 +37,7 @@ export function ChatView(props: { chatId: string; focus: string | null; onLeft: 
   const tick = setInterval(() => setNow(Date.now()), 1000);
   onCleanup(() => clearInterval(tick));
 
-  const fail = (e: unknown) => setError(e instanceof ApiError ? e.message : String(e));
+  const fail = (e: unknown) => setError(messageOf(e));
 
   // Load the newest page when the chat opens.
   createEffect(on(() => props.chatId, (id) => {
@@ -245,11 +245,7 @@ export function ChatView(props: { chatId: string; focus: string | null; onLeft: 
           {typers().map(nameOf).join(", ")} {typers().length > 1 ? "are" : "is"} typing…
         </Show>
       </p>
-      <Show when={error()}>
-        <p role="alert" class="error">
-          {error()}
-        </p>
-      </Show>
+      <Alert message={error()} />
       <Composer
         chatId={props.chatId}
         ref={(handle) => (composer = handle)}

@@ -1,5 +1,4 @@
 import { createSignal, For, Show } from "solid-js";
-import { ApiError } from "../api/client";
 import { editText, typing } from "../actions";
 import { upload } from "../files";
 import { candidates, mentionQuery, mentionsIn, type Candidate } from "../mentions";
@@ -7,6 +6,7 @@ import { loadTimeline, nameOf, send, state, type Entry } from "../state";
 import { UploadTray, type Upload } from "./Attachments";
 import { LocationButton } from "./Location";
 import { PaperclipIcon } from "./Icons";
+import { messageOf } from "./ui";
 
 /** What the rest of the chat view asks of its composer. */
 export interface ComposerHandle {
@@ -30,7 +30,7 @@ export function Composer(props: { chatId: string; ref: (handle: ComposerHandle) 
   let input!: HTMLTextAreaElement;
   let fileInput!: HTMLInputElement;
   let uploadKey = 0;
-  const fail = (e: unknown) => props.onError(e instanceof ApiError ? e.message : String(e));
+  const fail = (e: unknown) => props.onError(messageOf(e));
 
   const options = () => {
     const q = query();
@@ -45,7 +45,7 @@ export function Composer(props: { chatId: string; ref: (handle: ComposerHandle) 
       setUploads((all) => [...all, { key, file, progress: 0, abort }]);
       upload(props.chatId, file, (progress) => change({ progress }), abort.signal)
         .then((attachment) => change({ attachment, progress: 1 }))
-        .catch((e) => change({ error: e instanceof ApiError ? e.message : String(e) }));
+        .catch((e) => change({ error: messageOf(e) }));
     }
   }
   const uploading = () => uploads().some((u) => !u.attachment && !u.error);

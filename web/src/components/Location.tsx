@@ -1,8 +1,9 @@
 import { createSignal, onCleanup, Show } from "solid-js";
-import { ApiError, type Schemas, type Signal } from "../api/client";
+import { type Schemas, type Signal } from "../api/client";
 import { moveLocation } from "../actions";
 import { post } from "../state";
 import { PinIcon } from "./Icons";
+import { Alert, messageOf, openModal } from "./ui";
 
 type Point = Schemas["LocationWire"];
 
@@ -110,14 +111,14 @@ function ShareLocation(props: { chatId: string; onClose: () => void; onError: (e
       if (until) follow(signal, until.getTime());
       dialog.close();
     } catch (err) {
-      setError(err instanceof ApiError || err instanceof Error ? err.message : String(err));
+      setError(messageOf(err));
     } finally {
       setBusy(false);
     }
   }
 
   return (
-    <dialog ref={(el) => { dialog = el; queueMicrotask(() => el.showModal()); }} aria-labelledby="location-title" onClose={props.onClose}>
+    <dialog ref={(el) => { dialog = el; openModal(el); }} aria-labelledby="location-title" onClose={props.onClose}>
       <form onSubmit={share}>
         <h2 id="location-title">Share your location</h2>
         <label for="location-label">Name of the place (optional)</label>
@@ -128,11 +129,7 @@ function ShareLocation(props: { chatId: string; onClose: () => void; onError: (e
             <option value={secs}>{text}</option>
           ))}
         </select>
-        <Show when={error()}>
-          <p role="alert" class="error">
-            {error()}
-          </p>
-        </Show>
+        <Alert message={error()} />
         <div class="row end">
           <button type="button" onClick={() => dialog.close()}>
             Cancel

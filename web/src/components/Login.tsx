@@ -1,8 +1,8 @@
 import { createSignal, Show } from "solid-js";
-import { ApiError } from "../api/client";
 import { devLogin } from "../session";
 import { oidcLogin } from "../oidc";
 import type { AuthConfig } from "../oidc";
+import { Alert, messageOf } from "./ui";
 
 /** The sign-in page: a username (embedded shape's dev login) or Keycloak (cluster shape). */
 export function Login(props: { config: AuthConfig }) {
@@ -17,7 +17,7 @@ export function Login(props: { config: AuthConfig }) {
     try {
       await devLogin(username().trim());
     } catch (err) {
-      setError(err instanceof ApiError ? err.message : String(err));
+      setError(messageOf(err));
     } finally {
       setBusy(false);
     }
@@ -45,11 +45,7 @@ export function Login(props: { config: AuthConfig }) {
           </p>
         </form>
       </Show>
-      <Show when={error()}>
-        <p role="alert" class="error">
-          {error()}
-        </p>
-      </Show>
+      <Alert message={error()} />
     </main>
   );
 }

@@ -1,8 +1,9 @@
 import { createSignal, For, Show } from "solid-js";
-import { ApiError, type User } from "../api/client";
+import { type User } from "../api/client";
 import { createChat } from "../actions";
 import { state } from "../state";
 import { PeoplePicker } from "./PeoplePicker";
+import { Alert, messageOf, openModal } from "./ui";
 
 /** A dialog to start a direct chat or a group: people are added by username. */
 export function NewChat(props: { onClose: () => void; onCreated: (chatId: string) => void }) {
@@ -25,12 +26,12 @@ export function NewChat(props: { onClose: () => void; onCreated: (chatId: string
       dialog.close();
       props.onCreated(chat.id);
     } catch (e) {
-      setError(e instanceof ApiError ? e.message : String(e));
+      setError(messageOf(e));
     }
   }
 
   return (
-    <dialog ref={(el) => { dialog = el; queueMicrotask(() => el.showModal()); }} aria-labelledby="new-chat-title" onClose={props.onClose}>
+    <dialog ref={(el) => { dialog = el; openModal(el); }} aria-labelledby="new-chat-title" onClose={props.onClose}>
       <form onSubmit={submit}>
         <h2 id="new-chat-title">New chat</h2>
         <fieldset>
@@ -59,11 +60,7 @@ export function NewChat(props: { onClose: () => void; onCreated: (chatId: string
             )}
           </For>
         </ul>
-        <Show when={error()}>
-          <p role="alert" class="error">
-            {error()}
-          </p>
-        </Show>
+        <Alert message={error()} />
         <div class="row end">
           <button type="button" onClick={() => dialog.close()}>
             Cancel

@@ -1,5 +1,6 @@
 import { createSignal, Show } from "solid-js";
 import { disablePush, enablePush, permission, pushOn } from "../notify";
+import { messageOf, openModal } from "./ui";
 
 /** Notifications on this device: permission, Web Push on or off. */
 export function NotificationsDialog(props: { onClose: () => void }) {
@@ -12,13 +13,13 @@ export function NotificationsDialog(props: { onClose: () => void }) {
       await action();
       setMessage(done);
     } catch (e) {
-      setMessage(e instanceof Error ? e.message : String(e));
+      setMessage(messageOf(e));
     } finally {
       setBusy(false);
     }
   };
   return (
-    <dialog ref={(el) => queueMicrotask(() => el.showModal())} aria-labelledby="notifications-title" onClose={props.onClose}>
+    <dialog ref={openModal} aria-labelledby="notifications-title" onClose={props.onClose}>
       <h2 id="notifications-title">Notifications on this device</h2>
       <p>
         {permission() === "granted"

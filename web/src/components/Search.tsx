@@ -1,6 +1,7 @@
 import { createSignal, For, Show } from "solid-js";
-import { api, ApiError, unwrap, type Schemas } from "../api/client";
+import { api, unwrap, type Schemas } from "../api/client";
 import { chatTitle, nameOf, state } from "../state";
+import { Alert, messageOf, openModal } from "./ui";
 
 type Hit = Schemas["SearchHitOut"];
 
@@ -43,14 +44,14 @@ export function Search(props: { chatId: string | null; onClose: () => void; onPi
       setHits([...(more ? (hits() ?? []) : []), ...page.items]);
       setCursor(page.next_cursor ?? null);
     } catch (e) {
-      setError(e instanceof ApiError ? e.message : String(e));
+      setError(messageOf(e));
     } finally {
       setBusy(false);
     }
   }
 
   return (
-    <dialog class="search" ref={(el) => { dialog = el; queueMicrotask(() => el.showModal()); }} aria-labelledby="search-title" onClose={props.onClose}>
+    <dialog class="search" ref={(el) => { dialog = el; openModal(el); }} aria-labelledby="search-title" onClose={props.onClose}>
       <h2 id="search-title">Search</h2>
       <form
         role="search"
@@ -77,11 +78,7 @@ export function Search(props: { chatId: string | null; onClose: () => void; onPi
           </fieldset>
         </Show>
       </form>
-      <Show when={error()}>
-        <p role="alert" class="error">
-          {error()}
-        </p>
-      </Show>
+      <Alert message={error()} />
       <div aria-live="polite">
         <Show when={hits()}>
           <Show when={hits()!.length > 0} fallback={<p class="hint">Nothing found.</p>}>

@@ -1,6 +1,7 @@
 import { createSignal } from "solid-js";
-import { api, ApiError, unwrap, type Schemas } from "../api/client";
+import { api, unwrap, type Schemas } from "../api/client";
 import { setState, state } from "../state";
+import { Alert, messageOf, openModal } from "./ui";
 
 type Availability = Schemas["AvailabilityWire"];
 
@@ -31,12 +32,12 @@ export function StatusDialog(props: { onClose: () => void }) {
       setState("presence", presence.user_id, presence);
       dialog.close();
     } catch (err) {
-      setError(err instanceof ApiError ? err.message : String(err));
+      setError(messageOf(err));
     }
   }
 
   return (
-    <dialog ref={(el) => { dialog = el; queueMicrotask(() => el.showModal()); }} aria-labelledby="status-title" onClose={props.onClose}>
+    <dialog ref={(el) => { dialog = el; openModal(el); }} aria-labelledby="status-title" onClose={props.onClose}>
       <form onSubmit={save}>
         <h2 id="status-title">Your status</h2>
         <fieldset>
@@ -56,11 +57,7 @@ export function StatusDialog(props: { onClose: () => void }) {
             <option value={secs ?? 0}>{label}</option>
           ))}
         </select>
-        {error() && (
-          <p role="alert" class="error">
-            {error()}
-          </p>
-        )}
+        <Alert message={error()} />
         <div class="row end">
           <button type="button" onClick={() => dialog.close()}>
             Cancel
