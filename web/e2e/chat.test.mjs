@@ -68,6 +68,12 @@ test("a reply quotes, a reaction counts, an edit and a delete reach the other si
   await message(alice, "answering you").getByRole("button", { name: "React", exact: true }).click();
   await alice.getByRole("button", { name: "React with 👍" }).click();
   await message(bob, "answering you").getByRole("button", { name: "👍 1" }).waitFor();
+  // Any emoji, typed in the picker's field.
+  await message(alice, "answering you").hover();
+  await message(alice, "answering you").getByRole("button", { name: "React", exact: true }).click();
+  await alice.getByRole("textbox", { name: "Another emoji" }).fill("🦄 unicorn");
+  await alice.getByRole("button", { name: "Add reaction" }).click();
+  await message(bob, "answering you").getByRole("button", { name: "🦄 1" }).waitFor();
 
   await message(alice, "hello bob").hover();
   await message(alice, "hello bob").getByRole("button", { name: "Edit" }).click();

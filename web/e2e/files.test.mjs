@@ -81,6 +81,29 @@ test("an image and a PDF are uploaded with progress, shown, opened and downloade
   assert.deepEqual(await readFile(await saved.path()), pdf, "the same bytes");
 });
 
+test("files dropped on the chat or pasted in the composer are attached", async () => {
+  const box = alice.getByRole("textbox", { name: "Message" });
+  // A drop and a paste as the browser makes them, with a DataTransfer holding a file.
+  await alice.locator("section.chat").evaluate((chat) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(["dropped notes"], "dropped.txt", { type: "text/plain" }));
+    chat.dispatchEvent(new DragEvent("dragover", { dataTransfer: dt, bubbles: true, cancelable: true }));
+    chat.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  await box.evaluate((textarea) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(["pasted notes"], "pasted.txt", { type: "text/plain" }));
+    textarea.dispatchEvent(new ClipboardEvent("paste", { clipboardData: dt, bubbles: true, cancelable: true }));
+  });
+  const tray = alice.getByRole("list", { name: "Files to send" });
+  await tray.getByText("ready").nth(1).waitFor();
+  await box.fill("two more");
+  await box.press("Enter");
+  const sent = bob.locator("li.message", { hasText: "two more" });
+  await sent.locator(".file-card", { hasText: "dropped.txt" }).waitFor();
+  await sent.locator(".file-card", { hasText: "pasted.txt" }).waitFor();
+});
+
 test("the chat's files view lists what was sent", async () => {
   await bob.getByRole("button", { name: "All files" }).click();
   const dialog = bob.getByRole("dialog", { name: "Files of this chat" });

@@ -1,12 +1,12 @@
 import { createSignal, For, Match, Show, Switch } from "solid-js";
 import { toggleReaction } from "../actions";
 import { AttachmentView } from "./Attachments";
+import { ReactionPicker } from "./ReactionPicker";
 import { answer, call } from "../calls";
 import { stopSharing } from "./Location";
 import { cmpId } from "../ids";
 import { deliver, discard, nameOf, state, type Entry } from "../state";
 
-export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
 
 const time = (iso: string) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 
@@ -147,23 +147,14 @@ export function Message(props: { entry: Entry; actions: MessageActions; seenBy: 
               </button>
             </Show>
             <Show when={picking()}>
-              <div class="picker" role="group" aria-label="Pick a reaction">
-                <For each={QUICK_REACTIONS}>
-                  {(emoji) => (
-                    <button
-                      type="button"
-                      aria-label={`React with ${emoji}`}
-                      onClick={() => {
-                        setPicking(false);
-                        const mine = e().reactions.find((r) => r.emoji === emoji)?.me ?? false;
-                        void toggleReaction(e().chat_id, e().id, emoji, mine);
-                      }}
-                    >
-                      {emoji}
-                    </button>
-                  )}
-                </For>
-              </div>
+              <ReactionPicker
+                onPick={(emoji) => {
+                  setPicking(false);
+                  const mine = e().reactions.find((r) => r.emoji === emoji)?.me ?? false;
+                  void toggleReaction(e().chat_id, e().id, emoji, mine);
+                }}
+                onClose={() => setPicking(false)}
+              />
             </Show>
           </div>
         </Show>
