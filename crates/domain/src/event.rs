@@ -36,6 +36,8 @@ pub enum Event {
     MembersJoined { chat_id: ChatId, user_ids: Vec<UserId>, by: UserId },
     /// A user left a chat or was removed from it.
     MemberLeft { chat_id: ChatId, user_id: UserId, by: UserId },
+    /// A member's role changed (`by` the owner; a transfer of ownership is two of these).
+    MemberRoleChanged { chat_id: ChatId, user_id: UserId, role: crate::Role, by: UserId },
     /// Ephemeral: a member is typing in a chat. Recipients show it for `expires_in_ms`
     /// unless another one renews it (or a message from that member arrives).
     Typing { chat_id: ChatId, user_id: UserId, expires_in_ms: u64 },
@@ -58,6 +60,7 @@ impl Event {
             Event::ReceiptUpdated { .. } => "receipt.updated",
             Event::MembersJoined { .. } => "member.joined",
             Event::MemberLeft { .. } => "member.left",
+            Event::MemberRoleChanged { .. } => "member.role_changed",
             Event::Typing { .. } => "typing",
             Event::PresenceChanged { .. } => "presence.changed",
             Event::CallSignal { .. } => "call.signal",

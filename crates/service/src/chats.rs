@@ -301,6 +301,47 @@ impl ChatService {
         self.store.remove_member(chat_id, user).await
     }
 
+    /// Changes a member's role in a group. Only the owner does it, and not to themselves;
+    /// `Owner` hands ownership over: the target becomes owner and the owner an admin (the
+    /// new owner first, so a failure half-way never leaves a group without one). Each change
+    /// is announced to the members (`member.role_changed`). Setting the role a member has
+    /// already changes nothing and announces nothing.
+    pub async fn set_role(&self, actor: &User, chat_id: ChatId, user: UserId, role: Role) -> Result<Member> {
+        let (chat, me) = self.chat_for(actor, chat_id).await?;
+        if chat.kind != ChatKind::Group {
+            return Err(Error::invalid(ErrorCode::DirectChatIsFixed, "a direct chat has no roles to change"));
+        }
+        if me.role != Role::Owner {
+            return Err(Error::forbidden(ErrorCode::NotAllowed, "only the owner may change roles"));
+        }
+        if user == actor.id {
+            return Err(Error::forbidden(
+                ErrorCode::NotAllowed,
+                "hand ownership over to someone to change your own role",
+            ));
+        }
+        let target = self
+            .store
+            .member(chat_id, user)
+            .await?
+            .ok_or_else(|| Error::not_found(ErrorCode::MemberNotFound, "this user is not a member of the chat"))?;
+        if target.role == role {
+            return Ok(target);
+        }
+        self.store.set_role(chat_id, user, role).await?;
+        self.announce_role(chat_id, user, role, actor.id).await?;
+        if role == Role::Owner {
+            self.store.set_role(chat_id, actor.id, Role::Admin).await?;
+            self.announce_role(chat_id, actor.id, Role::Admin, actor.id).await?;
+        }
+        Ok(Member { role, ..target })
+    }
+
+    async fn announce_role(&self, chat_id: ChatId, user_id: UserId, role: Role, by: UserId) -> Result<()> {
+        let event = Event::MemberRoleChanged { chat_id, user_id, role, by };
+        self.publish(ChatEvent { chat_id, event, also_notify: vec![] }).await
+    }
+
     /// What `member` has not read in the chat: the members' signals after their read marker,
     /// not their own, not deleted, counted over at most [`UNREAD_WINDOW`] signals (a
     /// client shows "999+" past that); exact in both shapes, since it is counted from the

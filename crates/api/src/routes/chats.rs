@@ -12,14 +12,14 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, CurrentUser};
-use crate::wire::{AddMembersIn, ChatOut, CreateChatIn, MemberOut, Page, PatchChatIn};
+use crate::wire::{AddMembersIn, ChatOut, CreateChatIn, MemberOut, Page, PatchChatIn, SetRoleIn};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_chat, my_chats))
         .routes(routes!(chat, patch_chat))
         .routes(routes!(members, add_members))
-        .routes(routes!(remove_member))
+        .routes(routes!(remove_member, set_role))
         .routes(routes!(typing))
 }
 
@@ -135,6 +135,22 @@ async fn remove_member(
 ) -> ApiResult<StatusCode> {
     state.service.remove_member(&user, chat_id, user_id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Changes a member's role in a group: the owner makes a member an admin or an admin a
+/// member, or hands ownership over (`owner`: the caller becomes an admin). Members get
+/// `member.role_changed`.
+#[utoipa::path(patch, path = "/api/v1/chats/{chat_id}/members/{user_id}", tag = "chats", security(("bearer" = [])),
+    params(("chat_id" = String, Path), ("user_id" = String, Path)), request_body = SetRoleIn,
+    responses((status = 200, body = MemberOut), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn set_role(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath((chat_id, user_id)): ApiPath<(Id, Id)>,
+    ApiJson(body): ApiJson<SetRoleIn>,
+) -> ApiResult<Json<MemberOut>> {
+    let member = state.service.set_role(&user, chat_id, user_id, body.role.into()).await?;
+    Ok(Json(MemberOut::from(member)))
 }
 
 /// Tells the chat's other members that the caller is typing: they get an ephemeral

@@ -73,7 +73,7 @@ impl FromRequestParts<AppState> for StreamUser {
 
 /// The caller's live events (`text/event-stream`). First comes `ready` (no id); then
 /// `chat.created`, `signal.created`, `reaction.changed`, `receipt.updated`,
-/// `member.joined`, `member.left`, each with an `id`. `resync` (no id) means events were
+/// `member.joined`, `member.left`, `member.role_changed`, each with an `id`. `resync` (no id) means events were
 /// missed: reload by REST. Ephemeral events have no id and are not replayed after a
 /// reconnection: `typing` (`chat_id`, `user_id`, `expires_in_ms`: show it that long unless
 /// renewed) and `presence.changed` (`presence` of someone who shares a chat with the

@@ -565,6 +565,17 @@ pub enum EventData {
         #[schema(value_type = String)]
         by: Id,
     },
+    /// A member's role changed (by the owner `by`; handing ownership over is two of these).
+    #[serde(rename = "member.role_changed")]
+    MemberRoleChanged {
+        #[schema(value_type = String)]
+        chat_id: Id,
+        #[schema(value_type = String)]
+        user_id: Id,
+        role: RoleWire,
+        #[schema(value_type = String)]
+        by: Id,
+    },
     /// A member is typing: show it for `expires_in_ms` unless renewed (or their message arrives).
     #[serde(rename = "typing")]
     Typing {
@@ -619,6 +630,9 @@ impl EventData {
             }
             Event::MembersJoined { chat_id, user_ids, by } => EventData::MembersJoined { chat_id, user_ids, by },
             Event::MemberLeft { chat_id, user_id, by } => EventData::MemberLeft { chat_id, user_id, by },
+            Event::MemberRoleChanged { chat_id, user_id, role, by } => {
+                EventData::MemberRoleChanged { chat_id, user_id, role: role.into(), by }
+            }
             Event::Typing { chat_id, user_id, expires_in_ms } => EventData::Typing { chat_id, user_id, expires_in_ms },
             Event::PresenceChanged { presence } => EventData::PresenceChanged { presence: PresenceOut::from(presence) },
             Event::CallSignal { call_id, chat_id, from, kind, data } => EventData::CallSignal {
@@ -678,6 +692,14 @@ pub struct CreateChatIn {
 #[serde(deny_unknown_fields)]
 pub struct PatchChatIn {
     pub title: String,
+}
+
+/// A member's new role. Only the owner changes roles; `owner` hands ownership over (the
+/// owner becomes an admin).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetRoleIn {
+    pub role: RoleWire,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -146,6 +146,75 @@ async fn when_the_owner_leaves_someone_else_owns_the_group() {
     assert_eq!(owners.len(), 1);
 }
 
+async fn set_role(by: &Session, chat: &str, who: &Session, role: &str) -> (StatusCode, Value) {
+    by.patch(&format!("/api/v1/chats/{chat}/members/{}", who.id), json!({ "role": role })).await
+}
+
+#[tokio::test]
+async fn the_owner_changes_roles_and_hands_ownership_over_and_members_are_told() {
+    let server = TestServer::start().await;
+    let (owner, bob, carol, eve) = (
+        server.login("owner").await,
+        server.login("bob").await,
+        server.login("carol").await,
+        server.login("eve").await,
+    );
+    let chat = owner.group("Team", &[&bob, &carol]).await;
+    let role_of = |members: &Value, id: &str| {
+        members["items"].as_array().unwrap().iter().find(|m| m["user_id"] == id).unwrap()["role"].clone()
+    };
+    let mut carols = carol.stream(None).await;
+
+    // Bob becomes an admin: he may now add people; carol's stream is told.
+    let (status, member) = set_role(&owner, &chat, &bob, "admin").await;
+    assert_eq!((status, member["role"].as_str()), (StatusCode::OK, Some("admin")), "{member}");
+    let e = carols.next_named("member.role_changed").await;
+    assert_eq!(
+        (e.data["user_id"].as_str(), e.data["role"].as_str(), e.data["by"].as_str()),
+        (Some(&*bob.id), Some("admin"), Some(&*owner.id))
+    );
+    let (status, _) = bob.post(&format!("/api/v1/chats/{chat}/members"), json!({ "user_ids": [eve.id] })).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Nobody but the owner changes roles; the owner not their own; outsiders see nothing.
+    for (by, who, role, expected) in [
+        (&bob, &carol, "admin", (StatusCode::FORBIDDEN, "not_allowed")),
+        (&carol, &carol, "admin", (StatusCode::FORBIDDEN, "not_allowed")),
+        (&owner, &owner, "member", (StatusCode::FORBIDDEN, "not_allowed")),
+    ] {
+        let (status, p) = set_role(by, &chat, who, role).await;
+        assert_eq!((status, p["code"].as_str().unwrap()), expected, "{p}");
+    }
+    let stranger = server.login("stranger").await;
+    let (status, p) = set_role(&stranger, &chat, &bob, "member").await;
+    assert_eq!((status, p["code"].as_str()), (StatusCode::NOT_FOUND, Some("chat_not_found")));
+    let (status, p) =
+        owner.patch(&format!("/api/v1/chats/{chat}/members/{}", stranger.id), json!({ "role": "admin" })).await;
+    assert_eq!((status, p["code"].as_str()), (StatusCode::NOT_FOUND, Some("member_not_found")));
+    let (status, p) = owner.patch(&format!("/api/v1/chats/{chat}/members/{}", bob.id), json!({ "role": "boss" })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let (_, members) = owner.get(&format!("/api/v1/chats/{chat}/members")).await;
+    assert_eq!((role_of(&members, &bob.id), role_of(&members, &carol.id)), (json!("admin"), json!("member")));
+
+    // Handing ownership over: carol owns the group, the old owner is an admin.
+    let (status, _) = set_role(&owner, &chat, &carol, "owner").await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, members) = bob.get(&format!("/api/v1/chats/{chat}/members")).await;
+    assert_eq!((role_of(&members, &carol.id), role_of(&members, &owner.id)), (json!("owner"), json!("admin")));
+    let (status, p) = set_role(&owner, &chat, &bob, "member").await;
+    assert_eq!((status, p["code"].as_str()), (StatusCode::FORBIDDEN, Some("not_allowed")), "no longer the owner");
+
+    // A direct chat has no roles to change.
+    let (_, direct) = owner.post("/api/v1/chats", json!({ "kind": "direct", "members": [bob.id] })).await;
+    let (status, p) = owner
+        .patch(
+            &format!("/api/v1/chats/{}/members/{}", direct["id"].as_str().unwrap(), bob.id),
+            json!({ "role": "admin" }),
+        )
+        .await;
+    assert_eq!((status, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("direct_chat_is_fixed")));
+}
+
 #[tokio::test]
 async fn group_rules_are_enforced() {
     let server = TestServer::start_with(|c| c.limits.max_group_members = 3).await;
