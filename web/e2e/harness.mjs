@@ -165,3 +165,16 @@ async function started(child, data) {
 
 /** What the page's Content-Security-Policy blocked so far (nothing, in a correct client). */
 export const cspViolations = (page) => page.evaluate(() => window.__cspViolations ?? []);
+
+/**
+ * Waits until `fn` (run in the page, awaited: it may be async) returns something truthy.
+ * (Playwright's waitForFunction takes a returned promise for a truthy value at once.)
+ */
+export async function waitUntil(page, fn, arg, timeout = 10_000) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    if (await page.evaluate(fn, arg)) return;
+    if (Date.now() > end) throw new Error(`not true within ${timeout} ms: ${fn}`);
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+}

@@ -5,7 +5,7 @@
 // on the internet, which this machine does not reach).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { apiAs, signedIn, startBrowser, startServer } from "./harness.mjs";
+import { apiAs, signedIn, startBrowser, startServer, waitUntil } from "./harness.mjs";
 
 let server, browser, alice, bob, chatId;
 
@@ -40,7 +40,7 @@ test("a message while the tab is hidden shows as a notification, one per chat", 
   for (const text of ["are you there?", "ping"]) {
     await apiAs(bob, server.base, "POST", `/api/v1/chats/${chatId}/signals`, { kind: "msg", text, nonce: text.replace(/\W/g, "-") });
   }
-  await alice.waitForFunction(async () => {
+  await waitUntil(alice, async () => {
     const all = await (await navigator.serviceWorker.ready).getNotifications();
     return all.length === 1 && all[0].body === "ping";
   });
@@ -51,7 +51,7 @@ test("a message while the tab is hidden shows as a notification, one per chat", 
 
 test("the service worker shows a pushed message and clears it when it is read elsewhere", async () => {
   await alice.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).forEach((n) => n.close()));
-  await alice.waitForFunction(async () => (await (await navigator.serviceWorker.ready).getNotifications()).length === 0);
+  await waitUntil(alice, async () => (await (await navigator.serviceWorker.ready).getNotifications()).length === 0);
   const cdp = await alice.context().newCDPSession(alice);
   const registration = new Promise((ok) =>
     cdp.on("ServiceWorker.workerRegistrationUpdated", (e) => {
@@ -64,12 +64,14 @@ test("the service worker shows a pushed message and clears it when it is read el
   const push = (payload) =>
     cdp.send("ServiceWorker.deliverPushMessage", { origin: server.base, registrationId, data: JSON.stringify(payload) });
 
-  await push({ type: "message", id: "k1", chat_id: chatId, signal_id: "1", title: "bob", body: "pushed hello", sender: "bob", unread: 3 });
-  await alice.waitForFunction(async () => (await (await navigator.serviceWorker.ready).getNotifications()).length === 1);
-  assert.deepEqual(await shown(alice), [{ title: "bob", body: "pushed hello", tag: chatId }]);
+  // A chat of its own (its tag untouched by the first test).
+  const other = "990000000000000001";
+  await push({ type: "message", id: "k1", chat_id: other, signal_id: "1", title: "bob", body: "pushed hello", sender: "bob", unread: 3 });
+  await waitUntil(alice, async () => (await (await navigator.serviceWorker.ready).getNotifications()).length === 1);
+  assert.deepEqual(await shown(alice), [{ title: "bob", body: "pushed hello", tag: other }]);
 
-  await push({ type: "clear", id: "k2", chat_id: chatId, signal_id: "1" });
-  await alice.waitForFunction(async () => (await (await navigator.serviceWorker.ready).getNotifications()).length === 0);
+  await push({ type: "clear", id: "k2", chat_id: other, signal_id: "1" });
+  await waitUntil(alice, async () => (await (await navigator.serviceWorker.ready).getNotifications()).length === 0);
 });
 
 test("turning push on says why it cannot here, and registers nothing", async () => {

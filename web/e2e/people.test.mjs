@@ -2,7 +2,7 @@
 // notification settings, and a status that the other side sees.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { pickPerson, seriousViolations, signedIn, startBrowser, startDirectChat, startServer } from "./harness.mjs";
+import { apiAs, pickPerson, seriousViolations, signedIn, startBrowser, startDirectChat, startServer } from "./harness.mjs";
 
 let server, browser, alice, bob, carol;
 
@@ -48,6 +48,29 @@ test("a group's people: added and removed live, and a member who leaves", async 
   await bob.getByRole("dialog", { name: "Group settings" }).getByRole("button", { name: "Leave group" }).click();
   await bob.getByRole("link", { name: /Team/ }).waitFor({ state: "detached" });
   await line(alice, "bob left").waitFor();
+});
+
+test("the owner makes an admin, who may then add people, and hands ownership over", async () => {
+  const ids = await Promise.all([bob, carol].map(async (p) => (await apiAs(p, server.base, "GET", "/api/v1/me")).id));
+  await apiAs(alice, server.base, "POST", "/api/v1/chats", { kind: "group", title: "Roles", members: ids });
+  await alice.getByRole("link", { name: /Roles/ }).click();
+  await alice.getByRole("button", { name: "People and settings" }).click();
+  const settings = alice.getByRole("dialog", { name: "Group settings" });
+  await settings.getByLabel("Role of bob").selectOption("admin");
+
+  await bob.getByRole("link", { name: /Roles/ }).click();
+  await bob.getByRole("button", { name: "People and settings" }).click();
+  const bobs = bob.getByRole("dialog", { name: "Group settings" });
+  await bobs.getByText("bob (you) admin").waitFor();
+  await bobs.getByRole("combobox", { name: "Add someone by username" }).waitFor(); // an admin adds people
+  assert.equal(await bobs.getByLabel("Role of carol").count(), 0, "only the owner changes roles");
+  await bobs.getByRole("button", { name: "Close" }).click();
+
+  await settings.getByRole("button", { name: "Make bob owner" }).click();
+  await settings.getByText("alice (you) admin").waitFor();
+  await settings.getByText("bob owner").waitFor();
+  assert.equal(await settings.getByLabel("Role of carol").count(), 0, "no longer the owner");
+  await settings.getByRole("button", { name: "Close" }).click();
 });
 
 test("notification settings of a chat are kept", async () => {

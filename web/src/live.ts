@@ -21,6 +21,7 @@ const NAMES: Record<EventData["type"], true> = {
   "receipt.updated": true,
   "member.joined": true,
   "member.left": true,
+  "member.role_changed": true,
   typing: true,
   "presence.changed": true,
   "call.signal": true,

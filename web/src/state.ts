@@ -401,6 +401,10 @@ export function apply(event: EventData, visible: string | null, onMarkRead: (cha
         setState("chats", event.chat_id, undefined!);
       } else void loadChatDetails(event.chat_id).catch(() => {});
       break;
+    case "member.role_changed":
+      if (state.members[event.chat_id]) setState("members", event.chat_id, (m) => m.user_id === event.user_id, "role", event.role);
+      if (event.user_id === me && state.chats[event.chat_id]?.me) setState("chats", event.chat_id, "me", "role", event.role);
+      break;
     case "typing":
       if (event.user_id !== me) setState("typing", event.chat_id, (t) => ({ ...t, [event.user_id]: Date.now() + event.expires_in_ms }));
       break;

@@ -5,6 +5,7 @@ import { loadChatDetails, nameOf, state } from "../state";
 import { Alert, messageOf, openModal } from "./ui";
 
 type Level = Schemas["NotifyLevelWire"];
+type Role = Schemas["RoleWire"];
 
 const MUTES: [string, number | null][] = [
   ["Not muted", null],
@@ -55,6 +56,18 @@ export function ChatSettings(props: { chatId: string; onClose: () => void; onLef
     }
   }
 
+  async function changeRole(userId: string, role: Role) {
+    setError(null);
+    try {
+      await unwrap(
+        api.PATCH("/api/v1/chats/{chat_id}/members/{user_id}", { params: { path: { chat_id: props.chatId, user_id: userId } }, body: { role } }),
+      );
+      await loadChatDetails(props.chatId);
+    } catch (err) {
+      fail(err);
+    }
+  }
+
   async function setNotifications(level: Level, muteSecs: number | null) {
     setError(null);
     try {
@@ -81,7 +94,19 @@ export function ChatSettings(props: { chatId: string; onClose: () => void; onLef
                 <span class={`dot ${state.presence[m.user_id]?.online ? "online" : ""}`} role="img" aria-label={state.presence[m.user_id]?.online ? "online" : "offline"} />{" "}
                 {nameOf(m.user_id)}
                 {m.user_id === me() ? " (you)" : ""} <span class="hint">{m.role}</span>
-                <Show when={group() && m.user_id !== me() && manager() && m.role !== "owner"}>
+                <Show when={group() && m.user_id !== me() && myRole() === "owner"}>
+                  <label class="sr-only" for={`role-${m.user_id}`}>
+                    Role of {nameOf(m.user_id)}
+                  </label>
+                  <select id={`role-${m.user_id}`} value={m.role} onChange={(e) => void changeRole(m.user_id, e.currentTarget.value as Role)}>
+                    <option value="member">member</option>
+                    <option value="admin">admin</option>
+                  </select>
+                  <button type="button" onClick={() => confirm(`Make ${nameOf(m.user_id)} the owner? You will be an admin.`) && void changeRole(m.user_id, "owner")}>
+                    Make {nameOf(m.user_id)} owner
+                  </button>
+                </Show>
+                <Show when={group() && m.user_id !== me() && manager() && m.role !== "owner" && (myRole() === "owner" || m.role === "member")}>
                   <button type="button" onClick={() => void removeMember(m.user_id)}>
                     Remove {nameOf(m.user_id)}
                   </button>
