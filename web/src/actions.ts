@@ -60,11 +60,6 @@ export function typing(chatId: string) {
   void api.POST("/api/v1/chats/{chat_id}/typing", { params: { path: { chat_id: chatId } } }).catch(() => {});
 }
 
-export async function findUser(username: string) {
-  const page = await unwrap(api.GET("/api/v1/users", { params: { query: { username } } }));
-  return page.items[0];
-}
-
 export async function createChat(kind: "direct" | "group", members: string[], title?: string): Promise<Chat> {
   const chat = await unwrap(
     api.POST("/api/v1/chats", { body: { kind, members, title: title ?? null, nonce: kind === "group" ? nonce() : null } }),

@@ -66,11 +66,6 @@ export async function disablePush(): Promise<void> {
   setPushOn(false);
 }
 
-export async function allowInPage(): Promise<void> {
-  if (!supported()) throw new Error("This browser cannot show notifications.");
-  setPermission(await Notification.requestPermission());
-}
-
 let shown: Promise<void> = Promise.resolve();
 const newestShown = new Map<string, string>();
 
