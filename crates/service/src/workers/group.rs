@@ -80,7 +80,6 @@ pub(crate) async fn consume<T: std::fmt::Debug + Send + Sync + 'static>(
         let (handler, counts) = (handler.clone(), counts.clone());
         in_hand.spawn(async move {
             let _permit = permit;
-            let event = format!("{:?}", delivery.event);
             match handler
                 .handle(
                     &delivery.event,
@@ -94,12 +93,12 @@ pub(crate) async fn consume<T: std::fmt::Debug + Send + Sync + 'static>(
                     }
                     Err(error) => {
                         counts.failed.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(group, %error, event, "ack failed; the event will come again");
+                        tracing::warn!(group, %error, event = ?delivery.event, "ack failed; the event will come again");
                     }
                 },
                 Err(error) => {
                     counts.failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(group, %error, event, "handling an event failed; it will come again");
+                    tracing::warn!(group, %error, event = ?delivery.event, "handling an event failed; it will come again");
                     tokio::time::sleep(PAUSE_AFTER_FAILURE).await;
                     drop(delivery);
                 }
