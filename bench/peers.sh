@@ -20,6 +20,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+# The load generators drive thousands of users from 127.0.0.1: the servers benchmarked
+# here run without request-rate limits (README, "Abuse limits").
+export PETIT_CHAT__LIMITS__RATE__ENABLED=false
 OUT=${BENCH_OUT:-$ROOT/target/bench}
 PEERS=${PEERS:-$ROOT/../shared/peers}
 read -r -a FLAGS <<<"${PEERS_FLAGS:--U 40 -G 10 -S 16 -R 16 -D 30}"

@@ -23,6 +23,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+# The load generators drive thousands of users from 127.0.0.1: the servers benchmarked
+# here run without request-rate limits (README, "Abuse limits").
+export PETIT_CHAT__LIMITS__RATE__ENABLED=false
 OUT=${BENCH_OUT:-$ROOT/target/bench}
 DURABILITIES=${BENCH_DURABILITY:-"full normal"}
 STREAMS=${BENCH_STREAMS:-"100 1000"}

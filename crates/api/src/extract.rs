@@ -92,6 +92,7 @@ impl FromRequestParts<AppState> for CurrentUser {
         let token = bearer_token(parts)?;
         let identity = state.identity.verify(token).await?;
         let user = state.service.user_for_identity(&identity).await?;
+        state.limits.charge_user(parts, user.id)?;
         Ok(Self(user))
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod limits;
 mod metrics;
 mod openapi;
 mod routes;
@@ -16,11 +17,15 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use domain::Result;
 use ports::Identity;
 use service::{ChatService, DeliveryTracker};
 use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutBody;
 use tower_http::trace::TraceLayer;
 
 pub use metrics::Metrics;
@@ -41,6 +46,8 @@ pub struct AppState {
     pub auth_config: Arc<AuthConfig>,
     pub delivery: DeliveryTracker,
     pub metrics: Arc<Metrics>,
+    /// Request rates and open streams.
+    pub limits: Arc<limits::Limits>,
     pub settings: ApiSettings,
     /// Cancelled at shutdown: live streams end so the server can drain.
     pub shutdown: CancellationToken,
@@ -65,6 +72,14 @@ pub struct ApiSettings {
     pub ice: service::calls::IceSettings,
     /// The web client served at `/`, if any.
     pub web: Option<WebSettings>,
+    /// How long a request body may pause between two chunks (slow senders cannot hold a
+    /// connection and a handler).
+    pub body_idle_timeout: Duration,
+    /// Origins whose pages may call the API from a browser (CORS); empty: none but the
+    /// server's own.
+    pub cors_origins: Vec<HeaderValue>,
+    /// `Strict-Transport-Security: max-age=…` on every answer, when set.
+    pub hsts_max_age: Option<Duration>,
 }
 
 impl Default for ApiSettings {
@@ -75,6 +90,9 @@ impl Default for ApiSettings {
             event_ticket: Duration::from_secs(30),
             ice: service::calls::IceSettings::default(),
             web: None,
+            body_idle_timeout: Duration::from_secs(30),
+            cors_origins: Vec::new(),
+            hsts_max_age: None,
         }
     }
 }
@@ -101,10 +119,41 @@ pub fn router(state: AppState) -> Router {
         }
         None => app.fallback(routes::not_found),
     };
-    app.layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+    let body_idle_timeout = state.settings.body_idle_timeout;
+    let cors = cors(&state.settings.cors_origins);
+    let hsts = state.settings.hsts_max_age.map(|max_age| {
+        let value = HeaderValue::from_str(&format!("max-age={}; includeSubDomains", max_age.as_secs()))
+            .unwrap_or_else(|_| HeaderValue::from_static("max-age=31536000"));
+        SetResponseHeaderLayer::overriding(header::STRICT_TRANSPORT_SECURITY, value)
+    });
+    app.method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+        .layer(axum::middleware::map_request(move |request: Request| async move {
+            request.map(|body| axum::body::Body::new(TimeoutBody::new(body_idle_timeout, body)))
+        }))
+        .layer(axum::middleware::from_fn_with_state(state.limits.clone(), limits::enforce))
         .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
+        // Preflights are answered here, before any limit is charged.
+        .layer(tower::util::option_layer(cors))
+        .layer(tower::util::option_layer(hsts))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// The CORS policy for `origins`; `None` (no CORS headers: browsers allow only same-origin
+/// calls) when there are none. Bearer tokens, not cookies: no credentials mode.
+fn cors(origins: &[HeaderValue]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("last-event-id")])
+            .expose_headers([header::RETRY_AFTER, header::LOCATION, HeaderName::from_static("x-request-id")])
+            .max_age(Duration::from_secs(3600)),
+    )
 }

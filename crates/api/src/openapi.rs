@@ -32,7 +32,8 @@ const PROBLEM_REF: &str = "#/components/schemas/Problem";
 /// Problem responses as `application/problem+json`, and on every operation the errors the
 /// shared extractors and the store give: 400 (a path or query that does not parse, a body
 /// that is not JSON), 401 (a secured operation without a valid token), 413 / 415 / 422 (a
-/// body too large, not JSON, or breaking a rule), 503 (a dependency away).
+/// body too large, not JSON, or breaking a rule), 429 (a rate limit, on every `/api/`
+/// operation), 503 (a dependency away).
 fn with_common_errors(doc: OpenApi) -> OpenApi {
     let Ok(mut value) = serde_json::to_value(&doc) else { return doc };
     let problem = serde_json::json!({
@@ -74,6 +75,9 @@ fn add_errors(path: &str, operation: &mut serde_json::Value, problem: &serde_jso
         }
     }
     let mut statuses = vec!["503"];
+    if path.starts_with("/api/") {
+        statuses.push("429");
+    }
     if path.contains('{') || has_body || has_query {
         statuses.push("400");
     }

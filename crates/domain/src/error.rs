@@ -59,6 +59,13 @@ error_codes! {
     InvalidConfig => "invalid_config",
     /// No route has this path and method.
     NoSuchRoute => "no_such_route",
+    /// The path exists, but not with this method.
+    MethodNotAllowed => "method_not_allowed",
+    /// Too many requests of one kind too fast (per user or per client address); retry
+    /// after the `Retry-After` header's seconds.
+    RateLimited => "rate_limited",
+    /// Too many event streams open (the caller's, or the server's in total).
+    TooManyStreams => "too_many_streams",
     /// A path parameter is malformed (e.g. an id that is not one).
     InvalidPath => "invalid_path",
     /// A query parameter is malformed.

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -246,6 +247,12 @@ pub struct ServerConfig {
     /// the working directory if there is one (a checkout with the client built); an empty
     /// path serves none.
     pub web_dir: Option<PathBuf>,
+    /// Origins (`https://chat.example.com`) whose pages may call the API from a browser.
+    /// Empty (the default): no CORS headers, only the server's own pages may.
+    pub cors_origins: Vec<String>,
+    /// Sends `Strict-Transport-Security` with this max-age (seconds) when above 0: set it
+    /// when every client reaches the server over HTTPS (a TLS proxy in front).
+    pub hsts_max_age_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -256,6 +263,8 @@ impl Default for ServerConfig {
             node_id: None,
             sse_heartbeat_secs: 15,
             web_dir: None,
+            cors_origins: Vec::new(),
+            hsts_max_age_secs: 0,
         }
     }
 }
@@ -271,6 +280,17 @@ pub struct LimitsConfig {
     pub max_body_bytes: usize,
     /// Largest uploaded file, in bytes (25 MiB).
     pub max_upload_bytes: u64,
+    /// Most event streams one user may have open at once (tabs, devices).
+    pub max_streams_per_user: usize,
+    /// Most event streams open on this node in total.
+    pub max_streams: usize,
+    /// How long a client may take to send a request's headers, and how long an idle
+    /// connection stays open, in seconds.
+    pub header_timeout_secs: u64,
+    /// How long a request body may pause between two of its chunks, in seconds.
+    pub body_idle_timeout_secs: u64,
+    /// Request rates per user and per client address, by budget.
+    pub rate: api::limits::RateLimitConfig,
 }
 
 impl Default for LimitsConfig {
@@ -281,6 +301,11 @@ impl Default for LimitsConfig {
             max_group_members: d.max_group_members,
             max_body_bytes: 64 * 1024,
             max_upload_bytes: d.max_upload_bytes,
+            max_streams_per_user: 32,
+            max_streams: 50_000,
+            header_timeout_secs: 30,
+            body_idle_timeout_secs: 30,
+            rate: api::limits::RateLimitConfig::default(),
         }
     }
 }
@@ -399,7 +424,9 @@ impl Config {
             figment = figment.merge(Toml::file(file));
         }
         figment = figment.merge(Env::prefixed("PETIT_CHAT__").split("__"));
-        let mut config: Config = figment.extract()?;
+        let mut value: figment::value::Value = figment.extract()?;
+        read_secret_files(&mut value, "")?;
+        let mut config: Config = Figment::from(Serialized::defaults(value)).extract()?;
         if let Some(listen) = overrides.listen {
             config.server.listen = listen;
         }
@@ -419,6 +446,24 @@ impl Config {
     fn validate(&self) -> anyhow::Result<()> {
         if self.limits.max_text_chars == 0 || self.limits.max_group_members < 2 {
             anyhow::bail!("limits: max_text_chars must be ≥ 1 and max_group_members ≥ 2");
+        }
+        for origin in &self.server.cors_origins {
+            let parsed = origin.parse::<axum::http::Uri>().ok().filter(|u| {
+                matches!(u.scheme_str(), Some("http" | "https"))
+                    && u.authority().is_some()
+                    && u.path() == "/"
+                    && u.query().is_none()
+                    && !origin.ends_with('/')
+            });
+            if parsed.is_none() {
+                anyhow::bail!("server.cors_origins: {origin:?} is not an origin like https://chat.example.com");
+            }
+        }
+        if self.limits.max_streams_per_user == 0 || self.limits.max_streams == 0 {
+            anyhow::bail!("limits: max_streams_per_user and max_streams must be ≥ 1");
+        }
+        if self.limits.header_timeout_secs == 0 || self.limits.body_idle_timeout_secs == 0 {
+            anyhow::bail!("limits: header_timeout_secs and body_idle_timeout_secs must be ≥ 1");
         }
         if let Some(node) = self.server.node_id
             && node > domain::id::MAX_NODE_ID
@@ -501,6 +546,73 @@ impl Config {
             download_url_secs: self.blobs.url_expiry_secs,
             call_ring_ms: i64::try_from(self.calls.ring_secs.saturating_mul(1000)).unwrap_or(i64::MAX).max(1000),
             ..domain::Limits::default()
+        }
+    }
+}
+
+/// The keys that hold secrets; each may instead be given as `<key>_file`, naming a file
+/// whose content is the secret (e.g. a mounted Kubernetes Secret or Docker secret).
+pub const SECRET_KEYS: [&str; 6] =
+    ["password", "token", "sync_client_secret", "turn_secret", "secret_access_key", "access_key_id"];
+
+/// Replaces every `<secret>_file` key (see [`SECRET_KEYS`]) by `<secret>`, read from the
+/// file it names (a final newline dropped), so secrets stay out of the configuration file
+/// and the environment. A file that cannot be read stops the start.
+fn read_secret_files(value: &mut figment::value::Value, at: &str) -> anyhow::Result<()> {
+    use figment::value::Value;
+    let Value::Dict(_, dict) = value else { return Ok(()) };
+    let files: Vec<(String, String)> = dict
+        .iter()
+        .filter_map(|(key, v)| {
+            let secret = key.strip_suffix("_file").filter(|s| SECRET_KEYS.contains(s))?;
+            Some((key.clone(), secret.to_string())).filter(|_| v.as_str().is_some())
+        })
+        .collect();
+    for (key, secret) in files {
+        let Some(Value::String(tag, path)) = dict.remove(&key) else { continue };
+        let content =
+            std::fs::read_to_string(&path).with_context(|| format!("{at}{key}: cannot read the secret file {path}"))?;
+        let content = content.strip_suffix('\n').map(|c| c.strip_suffix('\r').unwrap_or(c)).unwrap_or(&content);
+        dict.insert(secret, Value::String(tag, content.to_string()));
+    }
+    for (key, v) in dict.iter_mut() {
+        read_secret_files(v, &format!("{at}{key}."))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str) -> anyhow::Result<Config> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, toml.replace("DIR", &dir.path().display().to_string())).expect("write");
+        std::fs::write(dir.path().join("secret"), "s3cr3t\n").expect("write");
+        Config::load(Some(&file), &Overrides::default())
+    }
+
+    #[test]
+    fn secrets_are_read_from_files_and_other_file_keys_are_left_alone() {
+        let config = load(
+            "[store]\npassword_file = \"DIR/secret\"\n[calls]\nturn_secret_file = \"DIR/secret\"\n\
+             [bus]\ntls_ca_file = \"DIR/ca.pem\"\n",
+        )
+        .expect("config");
+        assert_eq!(config.store.cql.password.as_deref(), Some("s3cr3t"));
+        assert_eq!(config.calls.turn_secret.as_deref(), Some("s3cr3t"));
+        assert!(config.bus.nats.tls_ca_file.as_ref().is_some_and(|p| p.ends_with("ca.pem")));
+        let missing = load("[store]\npassword_file = \"DIR/nowhere\"\n").expect_err("a missing secret file");
+        assert!(format!("{missing:#}").contains("store.password_file"), "{missing:#}");
+    }
+
+    #[test]
+    fn cors_origins_must_be_origins() {
+        let config = load("[server]\ncors_origins = [\"https://chat.example.com\", \"http://localhost:5173\"]\n");
+        assert_eq!(config.expect("origins").server.cors_origins.len(), 2);
+        for bad in ["https://chat.example.com/", "chat.example.com", "https://x.com/app", "ftp://x.com", "*"] {
+            assert!(load(&format!("[server]\ncors_origins = [\"{bad}\"]\n")).is_err(), "{bad}");
         }
     }
 }

@@ -19,19 +19,24 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 /// How long a client may take to send a request's headers (slow clients cannot hold a
-/// connection open by dribbling them).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// connection open by dribbling them), unless configured otherwise.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for requests in flight once `shutdown` has resolved.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits
 /// (at most [`DRAIN_TIMEOUT`]) for the open connections to finish their requests. Requests
 /// carry [`ConnectInfo`] of their peer's `SocketAddr`, as `into_make_service_with_connect_info`
-/// gives.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) {
+/// gives. A connection whose request headers take longer than `header_timeout` is closed.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    header_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
     tokio::pin!(shutdown);
     loop {
         let (io, remote) = tokio::select! {

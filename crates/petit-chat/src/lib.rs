@@ -124,12 +124,21 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         auth_config: Arc::new(auth_config),
         delivery,
         metrics: Arc::new(Metrics::new(stats)),
+        limits: Arc::new(api::limits::Limits::new(
+            config.limits.rate.clone(),
+            config.limits.max_streams_per_user,
+            config.limits.max_streams,
+        )),
         settings: ApiSettings {
             max_body_bytes: config.limits.max_body_bytes,
             sse_heartbeat: Duration::from_secs(config.server.sse_heartbeat_secs.max(1)),
             event_ticket: Duration::from_secs(config.identity.event_ticket_secs),
             ice: config.calls.ice_settings(),
             web,
+            body_idle_timeout: Duration::from_secs(config.limits.body_idle_timeout_secs),
+            cors_origins: config.server.cors_origins.iter().filter_map(|o| o.parse().ok()).collect(),
+            hsts_max_age: (config.server.hsts_max_age_secs > 0)
+                .then(|| Duration::from_secs(config.server.hsts_max_age_secs)),
         },
         shutdown: shutdown.clone(),
     };
@@ -239,7 +248,7 @@ pub async fn run_workers(config: Config, metrics_listen: Option<SocketAddr>) -> 
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let router = api::worker_router(Arc::new(Metrics::new(stats)), bus);
         metrics_note = format!("  (metrics: http://{}/metrics)", listener.local_addr()?);
-        tokio::spawn(http::serve(listener, router, std::future::pending()));
+        tokio::spawn(http::serve(listener, router, http::HEADER_READ_TIMEOUT, std::future::pending()));
     }
     let names: Vec<&str> = config.workers.roles()?.iter().map(|r| r.name()).collect();
     println!("Petit chat workers are up: {}{metrics_note}", names.join(","));
@@ -344,7 +353,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     announce(&config, addr);
     let shutdown = app.shutdown.clone();
-    http::serve(listener, app.router.clone(), async move {
+    http::serve(listener, app.router.clone(), Duration::from_secs(config.limits.header_timeout_secs), async move {
         wait_for_signal().await;
         tracing::info!("shutting down: closing live streams, finishing requests, draining workers");
         shutdown.cancel();

@@ -12,6 +12,8 @@ mod api {
     mod errors;
     mod events;
     pub mod harness;
+    mod headers;
+    mod limits;
     mod notifications;
     mod ops;
     mod presence;

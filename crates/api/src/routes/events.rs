@@ -64,7 +64,11 @@ impl FromRequestParts<AppState> for StreamUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let ApiQuery(query) = ApiQuery::<EventsQuery>::from_request_parts(parts, state).await?;
         let user = match query.ticket {
-            Some(ticket) => state.service.redeem_event_ticket(&ticket).await?,
+            Some(ticket) => {
+                let user = state.service.redeem_event_ticket(&ticket).await?;
+                state.limits.charge_user(parts, user.id)?;
+                user
+            }
             None => CurrentUser::from_request_parts(parts, state).await?.0,
         };
         Ok(Self { user, last_event_id: query.last_event_id })
@@ -83,7 +87,8 @@ impl FromRequestParts<AppState> for StreamUser {
     params(EventsQuery, ("Last-Event-ID" = Option<String>, Header, description = "resume after this event")),
     responses((status = 200, content_type = "text/event-stream", body = EventData,
             description = "the event stream: each `data:` line is one `EventData` (JSON), by its `event:` name"),
-        (status = 401, body = Problem)))]
+        (status = 401, body = Problem),
+        (status = 429, body = Problem, description = "too many event streams open (`too_many_streams`), or too many requests")))]
 async fn events(
     State(state): State<AppState>,
     StreamUser { user, last_event_id }: StreamUser,
@@ -91,11 +96,12 @@ async fn events(
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     let header = headers.get("last-event-id").and_then(|v| v.to_str().ok());
     let last = header.or(last_event_id.as_deref()).filter(|v| !v.is_empty());
+    let slot = state.limits.open_stream(user.id)?;
     let mut session = GatewaySession::open(&state.service, state.delivery.clone(), &user, last).await?;
     let metrics = state.metrics.clone();
     let viewer = user.id;
     let stream = async_stream::stream! {
-        let _open = StreamGauge::open(metrics.clone());
+        let _open = (StreamGauge::open(metrics.clone()), slot);
         while let Some(outgoing) = session.next().await {
             let is_event = matches!(outgoing, Outgoing::Durable { .. } | Outgoing::Ephemeral { .. });
             yield Ok(frame(outgoing, viewer));

@@ -35,3 +35,13 @@ pub fn api_router() -> OpenApiRouter<AppState> {
 pub async fn not_found() -> ApiError {
     ApiError::not_found(ErrorCode::NoSuchRoute, "no such route; see /docs")
 }
+
+/// A known path with a method it does not take: a problem document (axum's own answer has
+/// an empty body).
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::MethodNotAllowed,
+        "this path does not take this method; see /docs",
+    )
+}

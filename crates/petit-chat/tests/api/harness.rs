@@ -93,6 +93,8 @@ impl TestServer {
         config.bus.kind = petit_chat::config::BusKind::Local;
         config.identity.kind = petit_chat::config::IdentityKind::Dev;
         config.server.sse_heartbeat_secs = 1;
+        // Every test user logs in from 127.0.0.1: the rate limits' tests turn them on.
+        config.limits.rate.enabled = false;
         // A key prefix of its own in a shared bucket, so its objects can be counted.
         config.blobs.s3.prefix = Some(format!("http-test-{:x}", rand_u64() >> 16));
         // An index of its own (OpenSearch), deleted with the server.
@@ -107,7 +109,13 @@ impl TestServer {
         let addr = listener.local_addr().expect("addr");
         let router = app.router.clone();
         let shutdown = app.shutdown.clone();
-        tokio::spawn(petit_chat::http::serve(listener, router, async move { shutdown.cancelled().await }));
+        let header_timeout = Duration::from_secs(config.limits.header_timeout_secs);
+        tokio::spawn(petit_chat::http::serve(
+            listener,
+            router,
+            header_timeout,
+            async move { shutdown.cancelled().await },
+        ));
         Self { base: format!("http://{addr}"), client: reqwest::Client::new(), app, owns_data: true, config, _dir: dir }
     }
 

@@ -83,6 +83,8 @@ impl Cluster {
             .env("PETIT_CHAT__SEARCH__INDEX", &self.index)
             .env("PETIT_CHAT__SERVER__NODE_ID", n.to_string())
             .env("PETIT_CHAT__SERVER__SSE_HEARTBEAT_SECS", "1")
+            // Every test user comes from 127.0.0.1.
+            .env("PETIT_CHAT__LIMITS__RATE__ENABLED", "false")
             // Push gateways on loopback; a killed push worker's job comes back in 3 s.
             .env("PETIT_CHAT__NOTIFICATIONS__ALLOW_PRIVATE_TARGETS", "true")
             .env("PETIT_CHAT__BUS__NOTIFY_ACK_WAIT_MS", "3000")
