@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed check
 
 mod api {
+    mod access;
     mod attachments;
     mod auth;
     mod calls;
