@@ -28,6 +28,8 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
 }
 
 const PROBLEM_REF: &str = "#/components/schemas/Problem";
+/// What an id in a path looks like: a decimal number of at most 19 digits (ids are 63-bit).
+const ID_PATTERN: &str = "^[0-9]{1,19}$";
 
 /// Problem responses as `application/problem+json`, and on every operation the errors the
 /// shared extractors and the store give: 400 (a path or query that does not parse, a body
@@ -64,6 +66,16 @@ fn add_errors(path: &str, operation: &mut serde_json::Value, problem: &serde_jso
         .get("parameters")
         .and_then(|p| p.as_array())
         .is_some_and(|ps| ps.iter().any(|p| p.get("in").and_then(|i| i.as_str()) == Some("query")));
+    if let Some(parameters) = operation.get_mut("parameters").and_then(|p| p.as_array_mut()) {
+        for parameter in parameters {
+            let is_id = parameter.get("in").and_then(|i| i.as_str()) == Some("path")
+                && parameter.get("name").and_then(|n| n.as_str()).is_some_and(|n| n.ends_with("_id"));
+            if is_id && let Some(schema) = parameter.get_mut("schema").and_then(|s| s.as_object_mut()) {
+                // Ids are decimal strings; anything else is a 400 `invalid_path`.
+                schema.insert("pattern".into(), ID_PATTERN.into());
+            }
+        }
+    }
     let Some(responses) = operation.get_mut("responses").and_then(|r| r.as_object_mut()) else { return };
     for response in responses.values_mut() {
         let Some(content) = response.get_mut("content").and_then(|c| c.as_object_mut()) else { continue };
