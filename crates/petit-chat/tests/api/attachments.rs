@@ -373,7 +373,9 @@ async fn outsiders_and_former_members_see_no_file_and_others_no_unsent_upload() 
 #[tokio::test]
 async fn a_presigned_download_url_stops_working_when_it_expires() {
     let config = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/local/cluster.toml");
-    let server = TestServer::start_on(Some(&config), |c| c.blobs.url_expiry_secs = 1).await;
+    // Long enough for the first fetch on a loaded machine, short enough to wait out.
+    const EXPIRY_SECS: u64 = 4;
+    let server = TestServer::start_on(Some(&config), |c| c.blobs.url_expiry_secs = EXPIRY_SECS).await;
     assert!(server.uses_s3());
     let (alice, bob) = (server.login("alice").await, server.login("bob").await);
     let chat = alice.group("expiry", &[&bob]).await;
@@ -381,11 +383,14 @@ async fn a_presigned_download_url_stops_working_when_it_expires() {
     send(&alice, &chat, None, &[&file], "e").await;
     let resp =
         fetch(&bob, &format!("/api/v1/chats/{chat}/attachments/{}/content", file["id"].as_str().unwrap()), None).await;
+    // Signed before this moment: it expires at most EXPIRY_SECS after it.
+    let signed_by = std::time::Instant::now();
     assert_eq!(resp.status(), StatusCode::FOUND);
     let url = resp.headers()["location"].to_str().unwrap().to_string();
-    assert!(url.contains("X-Amz-Expires=1"), "{url}");
+    assert!(url.contains(&format!("X-Amz-Expires={EXPIRY_SECS}")), "{url}");
     assert_eq!(reqwest::get(&url).await.unwrap().status(), StatusCode::OK);
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let expired_at = signed_by + std::time::Duration::from_secs(EXPIRY_SECS) + std::time::Duration::from_millis(1100);
+    tokio::time::sleep_until(expired_at.into()).await;
     assert_eq!(reqwest::get(&url).await.unwrap().status(), StatusCode::FORBIDDEN);
 }
 
