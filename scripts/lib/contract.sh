@@ -5,11 +5,14 @@
 # request gets a 5xx and that every response's status code, content type and body match
 # what /openapi.json documents. Logged in as `fuzzer` (dev login); a second user, a group
 # chat and a message give the path parameters real ids to hit. Bounded and seeded: the
-# same inputs every run. Exits non-zero, with schemathesis's report, on any failure.
+# same inputs every run. Every phase (examples, coverage, fuzzing, stateful: sequences of
+# calls along the document's links) and every check but one (below). Exits non-zero, with
+# schemathesis's report, on any failure.
 #
 # Needs target/debug/petit-chat (scripts/test builds it first; or PETIT_CHAT_BIN=…),
 # python3 (3.9+) and curl. Knobs: PETIT_CHAT_CONTRACT_MAX_EXAMPLES (per operation),
-# PETIT_CHAT_CONTRACT_SEED, PETIT_CHAT_CONTRACT_ARGS (more `schemathesis run` arguments,
+# PETIT_CHAT_CONTRACT_SEED, PETIT_CHAT_CONTRACT_CHECKS, PETIT_CHAT_CONTRACT_EXCLUDED_CHECKS,
+# PETIT_CHAT_CONTRACT_PHASES, PETIT_CHAT_CONTRACT_ARGS (more `schemathesis run` arguments,
 # split on spaces: e.g. "--continue-on-failure --report junit").
 set -euo pipefail
 
@@ -133,12 +136,17 @@ parameters = { "body.kind" = { dictionary = "signal_kinds", probability = 0.7 } 
 EOF
 
 # ---- the run -----------------------------------------------------------------------------
-CHECKS=${PETIT_CHAT_CONTRACT_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance}
+# Every check but positive_data_acceptance (a schema-valid request must be accepted): the
+# document does not state every rule yet (emoji, usernames, cursors…), so the server's
+# 400/422 for those would be reported (bench/README.md, "Hardening").
+CHECKS=${PETIT_CHAT_CONTRACT_CHECKS:-all}
+EXCLUDED_CHECKS=${PETIT_CHAT_CONTRACT_EXCLUDED_CHECKS:-positive_data_acceptance}
+PHASES=${PETIT_CHAT_CONTRACT_PHASES:-examples,coverage,fuzzing,stateful}
 # /api/v1/events is an endless Server-Sent Events stream. (The /docs UI, /healthz, /readyz
 # and /metrics are not in the document, so schemathesis never calls them.)
 cmd=("$VENV/bin/schemathesis" --config-file "$work/schemathesis.toml" run "$base/openapi.json"
     --header "Authorization: Bearer $token"
-    --checks "$CHECKS"
+    --checks "$CHECKS" --exclude-checks "$EXCLUDED_CHECKS" --phases "$PHASES"
     --exclude-path /api/v1/events
     --max-examples "$MAX_EXAMPLES" --seed "$SEED" --generation-database none
     --workers 1 --request-timeout 10 --no-color)

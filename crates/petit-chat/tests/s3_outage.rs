@@ -33,7 +33,9 @@ async fn upload(s: &harness::Session, chat: &str, body: reqwest::Body) -> (Statu
 async fn s3_going_away_mid_upload_is_a_503_that_leaves_nothing_and_uploads_recover() {
     harness::stack(&["up", "s3"]);
     let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/local/cluster.toml");
-    let server = harness::TestServer::start_on(Some(&config), |_| {}).await;
+    // The upload below pauses while S3 stops (18–32 s here): longer than the default
+    // 30 s a body may pause, which would refuse it before S3 is ever missed.
+    let server = harness::TestServer::start_on(Some(&config), |c| c.limits.body_idle_timeout_secs = 300).await;
     assert!(server.uses_s3());
     let (alice, bob) = (server.login("alice").await, server.login("bob").await);
     let chat = alice.group("g", &[&bob]).await;

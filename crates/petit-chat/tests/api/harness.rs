@@ -116,7 +116,13 @@ impl TestServer {
             header_timeout,
             async move { shutdown.cancelled().await },
         ));
-        Self { base: format!("http://{addr}"), client: reqwest::Client::new(), app, owns_data: true, config, _dir: dir }
+        // Idle connections are dropped well before the server closes them (after
+        // `limits.header_timeout_secs`), so a request never races the server's close.
+        let client = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(config.limits.header_timeout_secs / 3))
+            .build()
+            .expect("client");
+        Self { base: format!("http://{addr}"), client, app, owns_data: true, config, _dir: dir }
     }
 
     /// Stops this server and starts another on the same data (its data dir, or its CQL

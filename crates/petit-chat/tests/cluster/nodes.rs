@@ -55,7 +55,7 @@ impl Cluster {
         let mut child = command.arg("--data-dir").arg(&data_dir).spawn().expect("start petit-chat serve");
         let up = up_line(&mut child, n, "Petit chat is up: ").await;
         let base = up.split_whitespace().next().expect("address").to_string();
-        let node = Node { n, base, child: Some(child), client: reqwest::Client::new() };
+        let node = Node { n, base, child: Some(child), client: client() };
         node.wait_ready().await;
         node
     }
@@ -72,7 +72,7 @@ impl Cluster {
             .and_then(|(_, rest)| rest.strip_suffix("/metrics)"))
             .unwrap_or_else(|| panic!("no metrics address in {up:?}"))
             .to_string();
-        Node { n, base, child: Some(child), client: reqwest::Client::new() }
+        Node { n, base, child: Some(child), client: client() }
     }
 
     fn command(&self, n: u16) -> Command {
@@ -221,4 +221,10 @@ pub async fn keycloak_token(user: &str) -> String {
         .await
         .expect("token response");
     resp["access_token"].as_str().unwrap_or_else(|| panic!("no token for {user}: {resp}")).to_string()
+}
+
+/// A client whose idle connections go well before a node closes them (after its 30 s
+/// header timeout), so a request never races the node's close.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().pool_idle_timeout(std::time::Duration::from_secs(10)).build().expect("client")
 }
