@@ -39,7 +39,7 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: ErrorCode,
     pub detail: String,
-    /// Sent as `Retry-After` (whole seconds, rounded up).
+    /// Sent as `Retry-After` (whole seconds, rounded up); a 503 without one says 1 s.
     pub retry_after: Option<std::time::Duration>,
 }
 
@@ -88,8 +88,7 @@ impl From<Error> for ApiError {
             }
             _ => e.detail.into_owned(),
         };
-        let retry_after = (status == StatusCode::SERVICE_UNAVAILABLE).then(|| std::time::Duration::from_secs(1));
-        Self { status, code: e.code, detail, retry_after }
+        Self { status, code: e.code, detail, retry_after: None }
     }
 }
 
@@ -107,7 +106,8 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let Some(wait) = self.retry_after {
+        let unavailable = (self.status == StatusCode::SERVICE_UNAVAILABLE).then_some(std::time::Duration::from_secs(1));
+        if let Some(wait) = self.retry_after.or(unavailable) {
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -52,12 +52,15 @@ impl Budget {
     /// client's files).
     pub fn of(method: &Method, path: &str) -> Option<Self> {
         let rest = path.strip_prefix("/api/v1/")?;
-        let segments: Vec<&str> = rest.split('/').collect();
-        Some(match (method, segments.as_slice()) {
-            (&Method::POST, ["dev", "login"]) => Budget::Login,
-            (&Method::POST, ["chats", _, "signals"]) => Budget::Send,
-            (&Method::POST, ["chats", _, "attachments"]) => Budget::Upload,
-            (&Method::GET, ["search"] | ["chats", _, "search"]) => Budget::Search,
+        // `chats/{chat_id}/<tail>`, the id one segment.
+        let chat_route = |tail: &str| {
+            rest.strip_prefix("chats/").and_then(|r| r.strip_suffix(tail)).is_some_and(|id| !id.contains('/'))
+        };
+        Some(match *method {
+            Method::POST if rest == "dev/login" => Budget::Login,
+            Method::POST if chat_route("/signals") => Budget::Send,
+            Method::POST if chat_route("/attachments") => Budget::Upload,
+            Method::GET if rest == "search" || chat_route("/search") => Budget::Search,
             _ => Budget::Other,
         })
     }
@@ -180,9 +183,17 @@ pub struct Limits {
     per_address: [Keyed<IpAddr>; 5],
     max_streams_per_user: usize,
     max_streams: usize,
-    streams: Mutex<HashMap<UserId, usize>>,
-    open_streams: AtomicUsize,
-    last_forget: Mutex<Instant>,
+    streams: Mutex<OpenStreams>,
+    /// When idle keys were last dropped, in milliseconds after `started`.
+    last_forget_ms: AtomicU64,
+    started: Instant,
+}
+
+/// The event streams open on this node, per user and in total.
+#[derive(Debug, Default)]
+struct OpenStreams {
+    per_user: HashMap<UserId, usize>,
+    total: usize,
 }
 
 impl std::fmt::Debug for Limits {
@@ -202,15 +213,10 @@ impl Limits {
             config,
             max_streams_per_user,
             max_streams,
-            streams: Mutex::new(HashMap::new()),
-            open_streams: AtomicUsize::new(0),
-            last_forget: Mutex::new(Instant::now()),
+            streams: Mutex::new(OpenStreams::default()),
+            last_forget_ms: AtomicU64::new(0),
+            started: Instant::now(),
         }
-    }
-
-    /// No rate limit; the given stream caps.
-    pub fn unlimited() -> Self {
-        Self::new(RateLimitConfig { enabled: false, ..RateLimitConfig::default() }, usize::MAX, usize::MAX)
     }
 
     /// Charges the budget of the request (`parts`, classified by [`enforce`]) to `user`.
@@ -222,25 +228,28 @@ impl Limits {
     /// Holds a place for one more event stream of `user`, given back when the guard drops.
     pub fn open_stream(self: &Arc<Self>, user: UserId) -> Result<StreamSlot, ApiError> {
         let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-        let mine = streams.get(&user).copied().unwrap_or(0);
+        let mine = streams.per_user.get(&user).copied().unwrap_or(0);
         if mine >= self.max_streams_per_user {
             return Err(too_many_streams(format!("you have {mine} event streams open, the most allowed; close one")));
         }
-        if self.open_streams.load(Ordering::Relaxed) >= self.max_streams {
+        if streams.total >= self.max_streams {
             return Err(too_many_streams("this server has as many event streams open as it takes; retry later".into()));
         }
-        streams.insert(user, mine + 1);
-        self.open_streams.fetch_add(1, Ordering::Relaxed);
+        streams.per_user.insert(user, mine + 1);
+        streams.total += 1;
         Ok(StreamSlot { limits: self.clone(), user })
     }
 
+    /// At most once per [`FORGET_EVERY`] (the request that finds it due does it), drops
+    /// the keys whose budgets are full again, so the limiters' memory follows the active
+    /// clients.
     fn forget_idle_keys(&self) {
-        let mut last = self.last_forget.lock().unwrap_or_else(|e| e.into_inner());
-        if last.elapsed() < FORGET_EVERY {
+        let now = self.started.elapsed().as_millis() as u64;
+        let last = self.last_forget_ms.load(Ordering::Relaxed);
+        let due = now.saturating_sub(last) >= FORGET_EVERY.as_millis() as u64;
+        if !due || self.last_forget_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err() {
             return;
         }
-        *last = Instant::now();
-        drop(last);
         for limiter in self.per_user.iter().flatten() {
             limiter.retain_recent();
             limiter.shrink_to_fit();
@@ -273,13 +282,13 @@ pub struct StreamSlot {
 impl Drop for StreamSlot {
     fn drop(&mut self) {
         let mut streams = self.limits.streams.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = streams.get_mut(&self.user) {
+        if let Some(count) = streams.per_user.get_mut(&self.user) {
             *count -= 1;
             if *count == 0 {
-                streams.remove(&self.user);
+                streams.per_user.remove(&self.user);
             }
         }
-        self.limits.open_streams.fetch_sub(1, Ordering::Relaxed);
+        streams.total -= 1;
     }
 }
 

@@ -552,7 +552,7 @@ impl Config {
 
 /// The keys that hold secrets; each may instead be given as `<key>_file`, naming a file
 /// whose content is the secret (e.g. a mounted Kubernetes Secret or Docker secret).
-pub const SECRET_KEYS: [&str; 6] =
+const SECRET_KEYS: [&str; 6] =
     ["password", "token", "sync_client_secret", "turn_secret", "secret_access_key", "access_key_id"];
 
 /// Replaces every `<secret>_file` key (see [`SECRET_KEYS`]) by `<secret>`, read from the
@@ -561,18 +561,18 @@ pub const SECRET_KEYS: [&str; 6] =
 fn read_secret_files(value: &mut figment::value::Value, at: &str) -> anyhow::Result<()> {
     use figment::value::Value;
     let Value::Dict(_, dict) = value else { return Ok(()) };
-    let files: Vec<(String, String)> = dict
+    let is_secret_file = |key: &str| key.strip_suffix("_file").is_some_and(|secret| SECRET_KEYS.contains(&secret));
+    let files: Vec<String> = dict
         .iter()
-        .filter_map(|(key, v)| {
-            let secret = key.strip_suffix("_file").filter(|s| SECRET_KEYS.contains(s))?;
-            Some((key.clone(), secret.to_string())).filter(|_| v.as_str().is_some())
-        })
+        .filter(|(key, v)| is_secret_file(key) && v.as_str().is_some())
+        .map(|(key, _)| key.clone())
         .collect();
-    for (key, secret) in files {
+    for key in files {
         let Some(Value::String(tag, path)) = dict.remove(&key) else { continue };
         let content =
             std::fs::read_to_string(&path).with_context(|| format!("{at}{key}: cannot read the secret file {path}"))?;
         let content = content.strip_suffix('\n').map(|c| c.strip_suffix('\r').unwrap_or(c)).unwrap_or(&content);
+        let secret = key.trim_end_matches("_file").to_string();
         dict.insert(secret, Value::String(tag, content.to_string()));
     }
     for (key, v) in dict.iter_mut() {
