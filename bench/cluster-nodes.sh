@@ -43,15 +43,16 @@ cluster_cleanup() {
   rm -rf "$cluster_data_dir"
 }
 
-# Starts node $1 in the background (log: $OUT/cluster-node$1.log, or $2); sets node_addr
-# once it answers /readyz.
+# Starts node $1 in the background (log: $OUT/cluster-node$1.log, or $2) on address $3
+# (default: a free port on 127.0.0.1) with config $CLUSTER_CONFIG (default:
+# deploy/local/cluster.toml); sets node_addr once it answers /readyz.
 cluster_start_node() {
-  local n=$1 log=${2:-$OUT/cluster-node$1.log}
+  local n=$1 log=${2:-$OUT/cluster-node$1.log} listen=${3:-127.0.0.1:0}
   PETIT_CHAT__IDENTITY__KIND=dev PETIT_CHAT__IDENTITY__DEV_LOGIN_IN_CLUSTER=true \
     PETIT_CHAT__STORE__KEYSPACE="$KEYSPACE" PETIT_CHAT__BUS__PREFIX="$PREFIX" PETIT_CHAT__SEARCH__INDEX="$PREFIX" \
     PETIT_CHAT__BUS__USER_EVENTS_MAX_AGE_SECS=3600 PETIT_CHAT__SERVER__NODE_ID="$n" \
     RUST_LOG=${BENCH_RUST_LOG:-info,tower_http=warn,scylla=error} \
-    "${PRIO[@]}" "$SERVER" serve --config deploy/local/cluster.toml --listen 127.0.0.1:0 --data-dir "$cluster_data_dir" \
+    "${PRIO[@]}" "$SERVER" serve --config "${CLUSTER_CONFIG:-deploy/local/cluster.toml}" --listen "$listen" --data-dir "$cluster_data_dir" \
     >"$log" 2>&1 &
   node_pids+=($!)
   node_addr=""

@@ -79,21 +79,29 @@ impl Api {
     }
 
     /// Creates a group owned by `owner` with the `others` (user ids); returns its id.
-    pub async fn create_group(&self, owner: &User, title: &str, others: &[&str]) -> anyhow::Result<String> {
+    /// (`nonce` makes a retry return the same group).
+    pub async fn create_group(
+        &self,
+        owner: &User,
+        title: &str,
+        others: &[&str],
+        nonce: &str,
+    ) -> anyhow::Result<String> {
         let resp = self
             .client
             .post(format!("{}/api/v1/chats", self.base))
             .timeout(REQUEST_TIMEOUT)
             .bearer_auth(&owner.token)
-            .json(&json!({ "kind": "group", "title": title, "members": others }))
+            .json(&json!({ "kind": "group", "title": title, "members": others, "nonce": nonce }))
             .send()
             .await?;
         let body: IdOut = ok_json(resp, "group creation").await?;
         Ok(body.id)
     }
 
-    /// Posts a message; returns the answer's status (201 when it was stored).
-    pub async fn post_message(&self, author: &User, chat: &str, text: &str, nonce: &str) -> anyhow::Result<StatusCode> {
+    /// Posts a message: 201 with the new signal's id when it was stored, 200 with the same id
+    /// when an earlier attempt with this nonce was.
+    pub async fn post_message(&self, author: &User, chat: &str, text: &str, nonce: &str) -> Result<Answer, Refusal> {
         let resp = self
             .client
             .post(format!("{}/api/v1/chats/{chat}/signals", self.base))
@@ -101,11 +109,52 @@ impl Api {
             .bearer_auth(&author.token)
             .json(&json!({ "kind": "msg", "text": text, "nonce": nonce }))
             .send()
-            .await?;
+            .await
+            .map_err(Refusal::from)?;
         let status = resp.status();
-        // Read the body so the connection goes back to the pool.
-        resp.bytes().await?;
-        Ok(status)
+        if !status.is_success() {
+            // Read the body so the connection goes back to the pool.
+            let _ = resp.bytes().await;
+            return Err(Refusal::Status(status.as_u16()));
+        }
+        let body: IdOut = resp.json().await.map_err(Refusal::from)?;
+        Ok(Answer { status, id: body.id })
+    }
+
+    /// Adds `user`'s `emoji` reaction to a signal (idempotent: adding it again changes nothing).
+    pub async fn react(&self, user: &User, chat: &str, signal: &str, emoji: &str) -> Result<(), Refusal> {
+        let resp = self
+            .client
+            .put(format!("{}/api/v1/chats/{chat}/signals/{signal}/reactions/{emoji}", self.base))
+            .timeout(REQUEST_TIMEOUT)
+            .bearer_auth(&user.token)
+            .send()
+            .await
+            .map_err(Refusal::from)?;
+        let status = resp.status();
+        let _ = resp.bytes().await;
+        if status.is_success() { Ok(()) } else { Err(Refusal::Status(status.as_u16())) }
+    }
+
+    /// One page of a chat's timeline (newest first) and the cursor of the next.
+    pub async fn history_page(
+        &self,
+        user: &User,
+        chat: &str,
+        cursor: Option<&str>,
+    ) -> anyhow::Result<(Vec<serde_json::Value>, Option<String>)> {
+        let mut url = reqwest::Url::parse(&format!("{}/api/v1/chats/{chat}/signals?limit=1000", self.base))?;
+        if let Some(cursor) = cursor {
+            url.query_pairs_mut().append_pair("cursor", cursor);
+        }
+        let req = self.client.get(url).timeout(REQUEST_TIMEOUT).bearer_auth(&user.token);
+        #[derive(Deserialize)]
+        struct Page {
+            items: Vec<serde_json::Value>,
+            next_cursor: Option<String>,
+        }
+        let page: Page = ok_json(req.send().await?, "history").await?;
+        Ok((page.items, page.next_cursor))
     }
 
     /// Adds a webhook push target for `user`.
@@ -122,14 +171,87 @@ impl Api {
         Ok(())
     }
 
-    /// Opens the user's live event stream (the caller reads it), as the `index`-th stream.
-    pub async fn open_events(&self, user: &User, index: usize) -> anyhow::Result<reqwest::Response> {
+    /// Opens the user's live event stream (the caller reads it), as the `index`-th stream,
+    /// resuming after `last_event_id` when given.
+    pub async fn open_events(
+        &self,
+        user: &User,
+        index: usize,
+        last_event_id: Option<&str>,
+    ) -> anyhow::Result<reqwest::Response> {
         let client = &self.stream_clients[index % self.stream_clients.len()];
-        let resp = client.get(format!("{}/api/v1/events", self.base)).bearer_auth(&user.token).send().await?;
+        let mut req = client.get(format!("{}/api/v1/events", self.base)).bearer_auth(&user.token);
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id);
+        }
+        let resp = req.send().await?;
         if resp.status() != StatusCode::OK {
-            bail!("events: HTTP {}", resp.status());
+            return Err(Refusal::Status(resp.status().as_u16()).into());
         }
         Ok(resp)
+    }
+}
+
+/// A request's successful answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    /// The id of what was made.
+    pub id: String,
+}
+
+/// Why a request was not answered with success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Refusal {
+    /// The server answered with this status.
+    Status(u16),
+    /// No connection could be made (the node is down).
+    Connect,
+    /// No answer within the request timeout.
+    Timeout,
+    /// The connection broke, or the answer was unreadable.
+    Broken,
+}
+
+impl From<reqwest::Error> for Refusal {
+    fn from(e: reqwest::Error) -> Self {
+        Refusal::from_ref(&e)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+impl Refusal {
+    /// The refusal behind a failed stream opening.
+    pub fn of(e: &anyhow::Error) -> Self {
+        if let Some(r) = e.downcast_ref::<Refusal>() {
+            *r
+        } else if let Some(e) = e.downcast_ref::<reqwest::Error>() {
+            Refusal::from_ref(e)
+        } else {
+            Refusal::Broken
+        }
+    }
+
+    fn from_ref(e: &reqwest::Error) -> Self {
+        if e.is_connect() {
+            Refusal::Connect
+        } else if e.is_timeout() {
+            Refusal::Timeout
+        } else {
+            Refusal::Broken
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Status(code) => write!(f, "http_{code}"),
+            Refusal::Connect => f.write_str("connect"),
+            Refusal::Timeout => f.write_str("timeout"),
+            Refusal::Broken => f.write_str("broken"),
+        }
     }
 }
 

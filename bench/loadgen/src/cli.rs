@@ -110,6 +110,26 @@ pub struct RunArgs {
     /// Requests in flight during setup (logins, groups, stream opening).
     #[arg(long, default_value_t = 16)]
     pub setup_concurrency: usize,
+    /// Seconds a refused post or reaction is tried again (with the same nonce, on the next
+    /// node, every 250 ms), and a stream that ends is opened again on the next node,
+    /// resuming with `Last-Event-ID`, as an app does: for runs with faults. 0: neither.
+    #[arg(long, default_value = "0", value_parser = secs)]
+    pub retry: Duration,
+    /// Members (the ones after the author) who add a reaction to each acknowledged post.
+    #[arg(long, default_value_t = 0)]
+    pub reactors: usize,
+    /// Write what happened in each second (acknowledged and refused requests, resumed
+    /// streams) to this file, as JSON lines.
+    #[arg(long)]
+    pub timeline: Option<PathBuf>,
+    /// An open-loop phase ends early once this file exists (a fault run ends its load when
+    /// its faults are over).
+    #[arg(long)]
+    pub stop_file: Option<PathBuf>,
+    /// After the phases, read every group's history: each acknowledged post must be there
+    /// exactly once and each reaction count must be what was acknowledged; exit 1 if not.
+    #[arg(long)]
+    pub verify: bool,
     /// Open the live streams from this many loopback source addresses (127.0.0.1 to
     /// 127.0.0.N), a few thousand streams each: one address has about 28,000 ephemeral
     /// ports, fewer while an earlier run's connections are in TIME_WAIT.

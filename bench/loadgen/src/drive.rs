@@ -10,10 +10,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::time::MissedTickBehavior;
 
-use crate::api::Api;
+use crate::api::{Api, Refusal};
+use crate::cli::RunArgs;
 use crate::setup::Group;
 use crate::stream::message_text;
 use crate::tally::Tally;
+use crate::timeline::Timeline;
+use crate::verify::Reactions;
 
 /// What the posters need, shared by their tasks.
 #[derive(Debug)]
@@ -27,27 +30,81 @@ pub struct Posting {
     pub run_tag: String,
     /// Deliveries are push notifications (`--deliver webhook`).
     pub pushes: bool,
+    /// How long a refused request is tried again (with the same nonce, on the next node);
+    /// none: it is not.
+    pub retry: Option<Duration>,
+    /// Members who react to each acknowledged post (`--reactors`).
+    pub reactors: usize,
+    pub reactions: Arc<Reactions>,
+    pub timeline: Arc<Timeline>,
 }
+
+/// The reaction the load adds.
+pub const EMOJI: &str = "👍";
+/// Pause before a refused request is tried again.
+const RETRY_PAUSE: Duration = Duration::from_millis(250);
 
 impl Posting {
     /// Sends the `n`-th post of a phase: groups take turns, and so do the members of each,
     /// and the nodes.
     async fn post(&self, phase: u32, n: u64) {
         let groups = self.groups.len() as u64;
-        let group = &self.groups[(n % groups) as usize];
+        let group_index = (n % groups) as u32;
+        let group = &self.groups[group_index as usize];
         let author_index = ((n / groups) % group.members.len() as u64) as usize;
         let author = &group.members[author_index];
         let node = (n % self.apis.len() as u64) as usize;
         // Pushes never go to the author; live streams do.
         let exempt = if self.pushes { 1u64 << author_index } else { 0 };
-        let (seq, _) = self.tally.begin_post(phase, (n % groups) as u32, node as u8, exempt);
+        let (seq, _) = self.tally.begin_post(phase, group_index, node as u8, exempt);
         let text = message_text(seq, self.text_bytes);
         let nonce = format!("{}-{seq}", self.run_tag);
-        let created = self.apis[node]
-            .post_message(author, &group.id, &text, &nonce)
-            .await
-            .is_ok_and(|status| status == reqwest::StatusCode::CREATED);
-        self.tally.end_post(seq, created);
+        let answer = self
+            .attempt("post", node, |api| {
+                let (text, nonce) = (&text, &nonce);
+                async move { api.post_message(author, &group.id, text, nonce).await }
+            })
+            .await;
+        self.tally.end_post(seq, answer.is_some());
+        let Some(answer) = answer else { return };
+        self.timeline.post_acked(answer.status == reqwest::StatusCode::OK);
+        let reactions = (1..=self.reactors).map(|k| {
+            let member = (author_index + k) % group.members.len();
+            let (user, signal) = (&group.members[member], &answer.id);
+            async move {
+                self.reactions.tried(signal, group_index);
+                let done = self
+                    .attempt("react", node + k, |api| async move { api.react(user, &group.id, signal, EMOJI).await })
+                    .await;
+                if done.is_some() {
+                    self.timeline.reaction_acked();
+                    self.reactions.acked(signal);
+                }
+            }
+        });
+        futures::future::join_all(reactions).await;
+    }
+
+    /// Makes a request on node `first`; while it is refused and retries are on, again on the
+    /// next node, until the retry time is up. Every refusal goes in the timeline.
+    async fn attempt<'a, T, F, Fut>(&'a self, kind: &str, first: usize, request: F) -> Option<T>
+    where
+        F: Fn(&'a Api) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Refusal>>,
+    {
+        let until = Instant::now() + self.retry.unwrap_or_default();
+        let mut node = first;
+        loop {
+            match request(&self.apis[node % self.apis.len()]).await {
+                Ok(answer) => return Some(answer),
+                Err(why) => self.timeline.refused(kind, why),
+            }
+            if self.retry.is_none() || Instant::now() >= until {
+                return None;
+            }
+            node += 1;
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
     }
 }
 
@@ -60,27 +117,28 @@ pub struct Sent {
     pub all_answered: bool,
 }
 
-/// Posts at `rate` per second for `duration` (at most `max_posts`), then waits up to
-/// `drain` for the answers.
-pub async fn open_loop(
-    posting: &Arc<Posting>,
-    phase: u32,
-    rate: f64,
-    duration: Duration,
-    max_posts: u64,
-    max_in_flight: usize,
-    drain: Duration,
-) -> Sent {
+/// Posts at `rate` per second for `duration` (at most `--max-posts`, and until
+/// `--stop-file` exists), then waits up to `--drain` for the answers.
+pub async fn open_loop(posting: &Arc<Posting>, phase: u32, rate: f64, duration: Duration, args: &RunArgs) -> Sent {
+    let (max_posts, max_in_flight, drain) = (args.max_posts, args.max_in_flight, args.drain);
+    let stop_file = args.stop_file.as_deref();
     let permits = Arc::new(Semaphore::new(max_in_flight));
     let start = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(1));
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let (mut due_so_far, mut sent, mut skipped) = (0u64, 0u64, 0u64);
+    let mut stop_checked = start;
     loop {
         tick.tick().await;
         let elapsed = start.elapsed();
         if elapsed >= duration || due_so_far >= max_posts {
             break;
+        }
+        if let Some(stop) = stop_file.filter(|_| stop_checked.elapsed() >= Duration::from_millis(500)) {
+            stop_checked = Instant::now();
+            if stop.exists() {
+                break;
+            }
         }
         let due = ((elapsed.as_secs_f64() * rate) as u64 + 1).min(max_posts);
         while due_so_far < due {

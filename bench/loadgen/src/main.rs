@@ -20,6 +20,8 @@ mod sse;
 mod stream;
 mod sys;
 mod tally;
+mod timeline;
+mod verify;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +37,8 @@ use crate::report::{Latency, PhaseResult};
 use crate::setup::SetupMemory;
 use crate::sys::Sample;
 use crate::tally::Tally;
+use crate::timeline::Timeline;
+use crate::verify::Reactions;
 
 /// Quiet time between phases, so one phase's tail does not land in the next.
 const BETWEEN_PHASES: Duration = Duration::from_secs(3);
@@ -74,18 +78,45 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let apis = args.bases.iter().map(|b| Api::new(b, args.stream_sources)).collect::<anyhow::Result<Vec<_>>>()?;
     let tally = Arc::new(Tally::new(args.group_size, apis.len()));
-    let concurrency = args.setup_concurrency.max(1);
     let pushes = args.deliver == cli::Deliver::Webhook;
     let hooks = if pushes { Some(hooks::start(tally.clone()).await?) } else { None };
-    let stage =
-        setup::build(&apis, args.streams, args.group_size, concurrency, &tally, &args.server_pids, hooks.as_deref())
-            .await?;
+    let retry = (!args.retry.is_zero()).then_some(args.retry);
+    if args.reactors >= args.group_size {
+        bail!("--reactors is less than the group size");
+    }
+    let timeline = Arc::new(Timeline::default());
+    let resume = retry.map(|_| &timeline);
+    let stage = setup::build(&apis, &args, &tally, hooks.as_deref(), resume).await?;
     let setup_memory = stage.memory;
     let run_tag = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| format!("lg{}", d.as_millis()))
         .unwrap_or_else(|_| "lg".into());
-    let posting = Arc::new(Posting { apis, groups: stage.groups, tally, text_bytes: args.text_bytes, run_tag, pushes });
+    let posting = Arc::new(Posting {
+        apis,
+        groups: stage.groups,
+        tally,
+        text_bytes: args.text_bytes,
+        run_tag,
+        pushes,
+        retry,
+        reactors: args.reactors,
+        reactions: Arc::new(Reactions::default()),
+        timeline: timeline.clone(),
+    });
+    // The timeline is also written every few seconds, so a run cut short leaves it.
+    let flusher = args.timeline.clone().map(|path| {
+        let timeline = timeline.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                if let Err(e) = timeline.write(&path) {
+                    eprintln!("writing {}: {e}", path.display());
+                }
+            }
+        })
+    });
+    let (mut lost, mut duplicated) = (0, 0);
     for (i, phase) in args.phases.iter().enumerate() {
         if i > 0 {
             tokio::time::sleep(BETWEEN_PHASES).await;
@@ -103,11 +134,30 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             eprintln!("{phase}: other processes used {other:.0}% of the machine; again in {BEFORE_RETRY:?}");
             tokio::time::sleep(BEFORE_RETRY).await;
         };
+        lost += result.lost;
+        duplicated += result.duplicated + result.misrouted;
         if let Some(path) = &args.results {
             result.append_to(path)?;
         }
     }
     stage.readers.iter().for_each(|r| r.abort());
+    flusher.iter().for_each(|f| f.abort());
+    if let Some(path) = &args.timeline {
+        timeline.write(path).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let refusals = timeline.refusals();
+    if !refusals.is_empty() {
+        println!("refused attempts: {}", serde_json::to_string(&refusals)?);
+    }
+    if args.verify {
+        let mut verdict = verify::check(&posting.apis, &posting.groups, &posting.tally, &posting.reactions).await?;
+        verdict.deliveries_lost = lost;
+        verdict.deliveries_duplicated = duplicated;
+        println!("verify: {}", serde_json::to_string(&verdict)?);
+        if !verdict.holds() {
+            bail!("the histories do not hold what was acknowledged");
+        }
+    }
     Ok(())
 }
 
@@ -129,9 +179,7 @@ async fn run_phase(posting: &Arc<Posting>, args: &RunArgs, phase: Phase, setup_m
     };
     let id = tally.begin_phase();
     let sent = match phase {
-        Phase::Open { rate, .. } => {
-            drive::open_loop(posting, id, rate, phase.duration(), args.max_posts, args.max_in_flight, args.drain).await
-        }
+        Phase::Open { rate, .. } => drive::open_loop(posting, id, rate, phase.duration(), args).await,
         Phase::Closed { posters, .. } => {
             drive::closed_loop(posting, id, posters, phase.duration(), args.max_posts, args.drain).await
         }

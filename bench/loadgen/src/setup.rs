@@ -11,9 +11,11 @@ use futures::{StreamExt, TryStreamExt};
 use tokio::task::JoinHandle;
 
 use crate::api::{Api, User};
-use crate::stream::LiveStream;
+use crate::cli::RunArgs;
+use crate::stream::{LiveStream, Resume};
 use crate::sys::rss_kib;
 use crate::tally::{Tally, stream_node};
+use crate::timeline::Timeline;
 
 /// A group and its members, the owner first.
 #[derive(Debug)]
@@ -46,23 +48,28 @@ pub struct SetupMemory {
 /// memory is read.
 const SETTLE: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Logs in `streams` users, puts them in groups of `group_size` and opens their streams
-/// (round-robin over `apis`, see [`stream_node`]), `concurrency` requests at a time.
-/// Reads the memory of `server_pids` along the way.
+/// Logs in `--streams` users, puts them in groups of `--group-size` and opens their streams
+/// (round-robin over `apis`, see [`stream_node`]), `--setup-concurrency` requests at a
+/// time. Reads the memory of the `--server-pid`s along the way. With `resume`, a stream
+/// that ends is opened again (see [`Resume`]).
 pub async fn build(
     apis: &[Api],
-    streams: usize,
-    group_size: usize,
-    concurrency: usize,
+    args: &RunArgs,
     tally: &Arc<Tally>,
-    server_pids: &[u32],
     hooks: Option<&str>,
+    resume: Option<&Arc<Timeline>>,
 ) -> anyhow::Result<Stage> {
+    let (streams, group_size, server_pids) = (args.streams, args.group_size, &args.server_pids[..]);
+    let concurrency = args.setup_concurrency.max(1);
     let mut memory = SetupMemory { rss_at_start_kib: rss_kib(server_pids), ..SetupMemory::default() };
     let api = &apis[0];
     let run = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+    let retry = (!args.retry.is_zero()).then_some(args.retry);
     let users: Vec<User> = futures::stream::iter(0..streams)
-        .map(|i| async move { api.login(&format!("lg{run}-{i}")).await.with_context(|| format!("login of user {i}")) })
+        .map(|i| async move {
+            let name = format!("lg{run}-{i}");
+            retrying(retry, || api.login(&name)).await.with_context(|| format!("login of user {i}"))
+        })
         .buffered(concurrency)
         .try_collect()
         .await?;
@@ -72,8 +79,8 @@ pub async fn build(
     let groups: Vec<Group> = futures::stream::iter(chunks.into_iter().enumerate())
         .map(|(g, members)| async move {
             let others: Vec<&str> = members[1..].iter().map(|u| u.id.as_str()).collect();
-            let id = api
-                .create_group(&members[0], &format!("load {g}"), &others)
+            let (title, nonce) = (format!("load {g}"), format!("lg{run}-g{g}"));
+            let id = retrying(retry, || api.create_group(&members[0], &title, &others, &nonce))
                 .await
                 .with_context(|| format!("creation of group {g}"))?;
             anyhow::Ok(Group { id, members })
@@ -107,18 +114,28 @@ pub async fn build(
         .enumerate()
         .flat_map(|(g, group)| group.members.iter().enumerate().map(move |(m, user)| (g as u32, m, user)))
         .collect();
-    let opened: Vec<(u32, usize, LiveStream)> = futures::stream::iter(slots.into_iter().enumerate())
+    let opened: Vec<(u32, usize, LiveStream, Option<Resume>)> = futures::stream::iter(slots.into_iter().enumerate())
         .map(|(i, (g, m, user))| async move {
             let node = stream_node(g, m, group_size, apis.len());
-            let stream = LiveStream::connect(&apis[usize::from(node)], user, i)
+            let stream = retrying(retry, || LiveStream::connect(&apis[usize::from(node)], user, i, None))
                 .await
                 .with_context(|| format!("stream of member {m} of group {g} on node {node}"))?;
-            anyhow::Ok((g, m, stream))
+            let resume = resume.map(|timeline| Resume {
+                apis: apis.to_vec(),
+                user: user.clone(),
+                index: i,
+                node: usize::from(node),
+                timeline: timeline.clone(),
+            });
+            anyhow::Ok((g, m, stream, resume))
         })
         .buffered(concurrency)
         .try_collect()
         .await?;
-    let readers = opened.into_iter().map(|(g, m, stream)| tokio::spawn(stream.receive(g, m, tally.clone()))).collect();
+    let readers = opened
+        .into_iter()
+        .map(|(g, m, stream, resume)| tokio::spawn(stream.receive(g, m, tally.clone(), resume)))
+        .collect();
     eprintln!("setup: {streams} streams open and ready, over {} node(s)", apis.len());
     tokio::time::sleep(SETTLE).await;
     memory.rss_streams_open_kib = rss_kib(server_pids);
@@ -137,4 +154,20 @@ pub async fn build(
         );
     }
     Ok(Stage { groups, readers, memory })
+}
+
+/// Runs `attempt` until it succeeds or, with `retry`, that long has passed (a pause of
+/// 250 ms between attempts); returns its last error.
+async fn retrying<T, Fut>(retry: Option<std::time::Duration>, attempt: impl Fn() -> Fut) -> anyhow::Result<T>
+where
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let until = std::time::Instant::now() + retry.unwrap_or_default();
+    loop {
+        match attempt().await {
+            Ok(v) => return Ok(v),
+            Err(e) if retry.is_none() || std::time::Instant::now() >= until => return Err(e),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+        }
+    }
 }

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use crate::api::{Api, User};
+use crate::api::{Api, Refusal, User};
 use crate::sse::{Frame, FrameParser};
 use crate::tally::Tally;
+use crate::timeline::Timeline;
 
 /// How long a new stream may take to say `ready`.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -44,12 +45,29 @@ struct SignalData {
 pub struct LiveStream {
     resp: reqwest::Response,
     parser: FrameParser,
+    /// The id of the last durable event read.
+    last_id: Option<String>,
+}
+
+/// How a stream that ends is opened again (`--retry`): on the next node, resuming after
+/// the last event read (`Last-Event-ID`), until the run is over.
+#[derive(Debug, Clone)]
+pub struct Resume {
+    pub apis: Vec<Api>,
+    pub user: User,
+    /// The stream's index (which source address it uses).
+    pub index: usize,
+    /// The node it is on.
+    pub node: usize,
+    pub timeline: Arc<Timeline>,
 }
 
 impl LiveStream {
-    /// Opens the user's stream (the `index`-th) and waits for its `ready` event.
-    pub async fn connect(api: &Api, user: &User, index: usize) -> anyhow::Result<Self> {
-        let mut stream = Self { resp: api.open_events(user, index).await?, parser: FrameParser::default() };
+    /// Opens the user's stream (the `index`-th), resuming after `last_id` if given, and
+    /// waits for its `ready` event.
+    pub async fn connect(api: &Api, user: &User, index: usize, last_id: Option<String>) -> anyhow::Result<Self> {
+        let resp = api.open_events(user, index, last_id.as_deref()).await?;
+        let mut stream = Self { resp, parser: FrameParser::default(), last_id };
         let first =
             tokio::time::timeout(READY_TIMEOUT, stream.next_frame()).await.context("no `ready` event in time")??;
         match first {
@@ -62,6 +80,9 @@ impl LiveStream {
     async fn next_frame(&mut self) -> anyhow::Result<Option<Frame>> {
         loop {
             if let Some(frame) = self.parser.next_frame() {
+                if frame.id.is_some() {
+                    self.last_id.clone_from(&frame.id);
+                }
                 return Ok(Some(frame));
             }
             match self.resp.chunk().await? {
@@ -71,15 +92,34 @@ impl LiveStream {
         }
     }
 
-    /// Reads until the stream ends, noting deliveries as member `member` of `group`.
-    pub async fn receive(mut self, group: u32, member: usize, tally: Arc<Tally>) {
+    /// Reads until the stream ends, noting deliveries as member `member` of `group`; with
+    /// `resume`, opens it again wherever it can and goes on.
+    pub async fn receive(mut self, group: u32, member: usize, tally: Arc<Tally>, mut resume: Option<Resume>) {
+        loop {
+            self.read(group, member, &tally).await;
+            tally.stream_ended();
+            let Some(r) = resume.as_mut() else { return };
+            self = loop {
+                r.node = (r.node + 1) % r.apis.len();
+                match LiveStream::connect(&r.apis[r.node], &r.user, r.index, self.last_id.clone()).await {
+                    Ok(stream) => {
+                        r.timeline.stream_resumed();
+                        break stream;
+                    }
+                    Err(e) => {
+                        r.timeline.refused("stream", Refusal::of(&e));
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                }
+            };
+        }
+    }
+
+    async fn read(&mut self, group: u32, member: usize, tally: &Tally) {
         loop {
             let frame = match self.next_frame().await {
                 Ok(Some(frame)) => frame,
-                Ok(None) | Err(_) => {
-                    tally.stream_ended();
-                    return;
-                }
+                Ok(None) | Err(_) => return,
             };
             match frame.event.as_str() {
                 "signal.created" => {

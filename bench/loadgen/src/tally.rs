@@ -243,6 +243,24 @@ impl Tally {
         c
     }
 
+    /// Every post so far, by sequence number: its group, and whether it was acknowledged
+    /// (`Some(true)`), refused to the end (`Some(false)`) or never answered (`None`).
+    pub fn outcomes(&self) -> Vec<(u32, Option<bool>)> {
+        let inner = self.lock();
+        inner
+            .posts
+            .iter()
+            .map(|p| {
+                let outcome = match p.state {
+                    PostState::InFlight => None,
+                    PostState::Created => Some(true),
+                    PostState::Failed => Some(false),
+                };
+                (p.group, outcome)
+            })
+            .collect()
+    }
+
     /// Runs `f` on the tally of `phase`.
     pub fn with_phase<T>(&self, phase: u32, f: impl FnOnce(&PhaseTally) -> T) -> T {
         f(&self.lock().phases[phase as usize])

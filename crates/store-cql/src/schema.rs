@@ -3,8 +3,8 @@
 //! after each change, and are idempotent: running `migrate` again, or from two nodes at
 //! once, is safe.
 //!
-//! ScyllaDB: recent releases create keyspaces with tablets, and counters and lightweight
-//! transactions are not supported there in some of them; Petit chat needs both, so on
+//! ScyllaDB: recent releases create keyspaces with tablets, and lightweight transactions
+//! are not supported there in some of them; Petit chat needs them, so on
 //! ScyllaDB the keyspace is created with `tablets = {'enabled': false}`. Cassandra has no
 //! such option, so the server is detected first (`system.scylla_local` exists only on ScyllaDB).
 
@@ -34,6 +34,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (13, "calls", include_str!("../migrations/0013_calls.cql")),
     (14, "status_clears", include_str!("../migrations/0014_status_clears.cql")),
     (15, "users_by_initial", include_str!("../migrations/0015_users_by_initial.cql")),
+    (16, "reactions_by_bucket", include_str!("../migrations/0016_reactions_by_bucket.cql")),
 ];
 
 const LEASE_SECS: i32 = 120;
@@ -148,6 +149,7 @@ async fn apply_pending(session: &Session, ks: &str) -> Result<Vec<i32>> {
 async fn backfill(session: &Session, ks: &str, version: i32) -> Result<()> {
     match version {
         15 => backfill_users_by_initial(session, ks).await,
+        16 => backfill_reactions_by_bucket(session, ks).await,
         _ => Ok(()),
     }
 }
@@ -183,6 +185,44 @@ async fn backfill_users_by_initial(session: &Session, ks: &str) -> Result<()> {
         })
         .await?;
     tracing::info!(users = written.into_inner(), "cql: users_by_initial backfilled");
+    Ok(())
+}
+
+/// Every reaction's `reactions_by_bucket` row, from `reactions`. A reaction an older build
+/// adds after this is not seen until the migration runs again (delete its
+/// `schema_migrations` row, version 16, then run `petit-chat migrate`); one it removes
+/// after this stays: run the servers of one build when migrating.
+async fn backfill_reactions_by_bucket(session: &Session, ks: &str) -> Result<()> {
+    let mut select = scylla::statement::unprepared::Statement::new(format!(
+        "SELECT chat_id, signal_id, emoji, user_id FROM {ks}.reactions"
+    ));
+    select.set_page_size(1000);
+    let mut insert = session
+        .prepare(format!(
+            "INSERT INTO {ks}.reactions_by_bucket (chat_id, bucket, signal_id, emoji, user_id) VALUES (?, ?, ?, ?, ?)"
+        ))
+        .await
+        .map_err(unavailable)?;
+    insert.set_is_idempotent(true);
+    let written = std::sync::atomic::AtomicUsize::new(0);
+    session
+        .query_iter(select, &[])
+        .await
+        .map_err(unavailable)?
+        .rows_stream::<(i64, i64, String, i64)>()
+        .map_err(unavailable)?
+        .map_err(unavailable)
+        .try_for_each_concurrent(32, |(chat, signal, emoji, user)| {
+            let (insert, written) = (&insert, &written);
+            async move {
+                let bucket = domain::Id::from_i64(signal).bucket();
+                session.execute_unpaged(insert, (chat, bucket, signal, &emoji, user)).await.map_err(unavailable)?;
+                written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }
+        })
+        .await?;
+    tracing::info!(reactions = written.into_inner(), "cql: reactions_by_bucket backfilled");
     Ok(())
 }
 

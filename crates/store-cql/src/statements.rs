@@ -1,6 +1,6 @@
 //! Every statement the store runs, prepared once at start. Statements that can safely run
 //! twice are marked idempotent, so the driver retries (and speculates) only those;
-//! lightweight transactions and counter updates are not.
+//! lightweight transactions are not.
 
 use domain::Result;
 use scylla::client::session::Session;
@@ -64,14 +64,10 @@ pub struct Statements {
     pub signals_below: PreparedStatement,
     pub signals_above: PreparedStatement,
     // reactions
+    pub reaction: PreparedStatement,
     pub insert_reaction: PreparedStatement,
     pub delete_reaction: PreparedStatement,
-    pub count_up: PreparedStatement,
-    pub count_down: PreparedStatement,
-    pub insert_user_reaction: PreparedStatement,
-    pub delete_user_reaction: PreparedStatement,
-    pub counts: PreparedStatement,
-    pub user_reactions: PreparedStatement,
+    pub reactions_of: PreparedStatement,
     pub reactors: PreparedStatement,
     // receipts
     pub advance_read: PreparedStatement,
@@ -258,48 +254,28 @@ impl Statements {
             )
             .await?,
 
+            reaction: p(
+                "SELECT user_id FROM reactions_by_bucket WHERE chat_id = ? AND bucket = ? AND signal_id = ? AND emoji = ? AND user_id = ?".into(),
+                idem,
+            )
+            .await?,
             insert_reaction: p(
-                "INSERT INTO reactions (chat_id, signal_id, emoji, user_id) VALUES (?, ?, ?, ?) IF NOT EXISTS".into(),
-                once,
+                "INSERT INTO reactions_by_bucket (chat_id, bucket, signal_id, emoji, user_id) VALUES (?, ?, ?, ?, ?)".into(),
+                idem,
             )
             .await?,
             delete_reaction: p(
-                "DELETE FROM reactions WHERE chat_id = ? AND signal_id = ? AND emoji = ? AND user_id = ? IF EXISTS".into(),
-                once,
-            )
-            .await?,
-            count_up: p(
-                "UPDATE reaction_counts SET n = n + 1 WHERE chat_id = ? AND bucket = ? AND signal_id = ? AND emoji = ?".into(),
-                once,
-            )
-            .await?,
-            count_down: p(
-                "UPDATE reaction_counts SET n = n - 1 WHERE chat_id = ? AND bucket = ? AND signal_id = ? AND emoji = ?".into(),
-                once,
-            )
-            .await?,
-            insert_user_reaction: p(
-                "INSERT INTO user_reactions (chat_id, user_id, bucket, signal_id, emoji) VALUES (?, ?, ?, ?, ?)".into(),
+                "DELETE FROM reactions_by_bucket WHERE chat_id = ? AND bucket = ? AND signal_id = ? AND emoji = ? AND user_id = ?".into(),
                 idem,
             )
             .await?,
-            delete_user_reaction: p(
-                "DELETE FROM user_reactions WHERE chat_id = ? AND user_id = ? AND bucket = ? AND signal_id = ? AND emoji = ?".into(),
-                idem,
-            )
-            .await?,
-            counts: p(
-                "SELECT signal_id, emoji, n FROM reaction_counts WHERE chat_id = ? AND bucket = ? AND signal_id IN ?".into(),
-                idem,
-            )
-            .await?,
-            user_reactions: p(
-                "SELECT signal_id, emoji FROM user_reactions WHERE chat_id = ? AND user_id = ? AND bucket = ? AND signal_id IN ?".into(),
+            reactions_of: p(
+                "SELECT signal_id, emoji, user_id FROM reactions_by_bucket WHERE chat_id = ? AND bucket = ? AND signal_id IN ?".into(),
                 idem,
             )
             .await?,
             reactors: p(
-                "SELECT user_id FROM reactions WHERE chat_id = ? AND signal_id = ? AND emoji = ? AND user_id > ? LIMIT ?".into(),
+                "SELECT user_id FROM reactions_by_bucket WHERE chat_id = ? AND bucket = ? AND signal_id = ? AND emoji = ? AND user_id > ? LIMIT ?".into(),
                 idem,
             )
             .await?,
