@@ -115,8 +115,8 @@ sleep "$SETTLE"
 for node in 2 3; do
   pid=$(unit_pid "cassandra-node$node")
   [ -n "$pid" ] && [ "$pid" != - ] || { echo "cassandra-node$node is not running" >&2; exit 1; }
+  event "cassandra_node${node}_killed" # stamped first: the report's windows start here
   kill -9 "$pid"
-  event "cassandra_node${node}_killed"
   sleep "$HOLD"
   event "cassandra_node${node}_starting"
   scripts/stack up cassandra >/dev/null
@@ -124,16 +124,17 @@ for node in 2 3; do
   sleep "$SETTLE"
 done
 
-kill -9 "${node_pids[$node1_index]}"
 event api_node1_killed
+kill -9 "${node_pids[$node1_index]}"
 sleep "$HOLD"
 event api_node1_starting
 cluster_start_node 1 "$OUT/faults-node1-again.log" "127.0.0.1:$PORT1"
 event api_node1_back
 sleep "$SETTLE"
 
-kill -9 "$(unit_pid nats)"
+nats_pid=$(unit_pid nats)
 event nats_killed
+kill -9 "$nats_pid"
 scripts/stack up nats >/dev/null
 event nats_back
 sleep "$SETTLE"

@@ -3,7 +3,9 @@
 
 usage: faults_report.py EVENTS TIMELINE LOADGEN_LOG
 
-A fault's window runs from its kill to the next fault's kill (or the end of the load).
+A fault's window runs from its kill to the next fault's kill (or the end of the load); it
+starts a second before the kill's stamp (whole seconds; runs before 2026-12-03 12:20
+stamped a kill just after making it).
 In it: the posts acknowledged per second while the process was dead ("load held"), the
 failed attempts (posts, reactions and stream openings, by reason), and the time to
 recover: from the kill to the end of the last second with a failed attempt (0 when no
@@ -21,8 +23,8 @@ def main(events_path, timeline_path, log_path):
     rows = []
     for i, kill in enumerate(kills):
         name = kill["event"][: -len("_killed")]
-        start = kill["unix"]
-        stop = kills[i + 1]["unix"] if i + 1 < len(kills) else end
+        start = kill["unix"] - 1
+        stop = kills[i + 1]["unix"] - 1 if i + 1 < len(kills) else end
         back = next((e["unix"] for e in events if e["event"] == f"{name}_back" and e["unix"] >= start), stop)
         window = [s for s in seconds if start <= s["unix"] < stop]
         dead = [s for s in window if s["unix"] < max(back, start + 1)]
@@ -39,8 +41,10 @@ def main(events_path, timeline_path, log_path):
             f"| {name} | {back - start} | {acked / max(len(dead), 1):.1f} | {sum(refused.values())} | "
             f"{', '.join(f'{k} {v}' for k, v in sorted(refused.items())) or '-'} | {replayed} | {resumed} | {recover} |"
         )
-    before = [s for s in seconds if not kills or s["unix"] < kills[0]["unix"]]
-    steady = sum(s["posts_acked"] for s in before[1:]) / max(len(before) - 1, 1)
+    started = next((e["unix"] for e in events if e["event"] == "load_started"), seconds[0]["unix"])
+    first_kill = kills[0]["unix"] - 1 if kills else end
+    before = [s for s in seconds if started <= s["unix"] < first_kill]
+    steady = sum(s["posts_acked"] for s in before) / max(len(before), 1)
     print(f"Steady load before the first fault: {steady:.1f} posts acknowledged per second.\n")
     print("| fault | down (s) | load held (posts/s while down) | failed attempts | by reason | retries answered 200 | streams resumed | time to recover (s) |")
     print("|---|---:|---:|---:|---|---:|---:|---:|")

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use domain::id::{BUCKET_MS, now_ms};
 use domain::{Id, IdGenerator, Signal, SignalBody, User};
-use ports::{CreateUserOutcome, InsertSignalOutcome, SignalRange, TimelineStore, UserStore};
+use ports::{CreateUserOutcome, InsertSignalOutcome, ReactionStore, SignalRange, TimelineStore, UserStore};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use store_cql::{CqlConfig, CqlStore, MIGRATIONS};
@@ -226,6 +226,51 @@ async fn users_from_before_the_prefix_table_are_found_by_prefix_after_its_migrat
         let store = CqlStore::connect(&cfg).await.unwrap();
         assert_eq!(store.find_users_by_prefix("al", 10).await.unwrap(), vec![alan.clone(), alice.clone()]);
         assert_eq!(store.find_users_by_prefix("b", 10).await.unwrap(), vec![bob.clone()]);
+    }
+    CqlStore::drop_keyspace(&cfg).await.unwrap();
+}
+
+/// Reactions written before migration 16 (rows of `reactions` only) count once it ran: the
+/// migration runner copies them into `reactions_by_bucket`, and doing it again changes
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reactions_from_before_the_bucketed_table_count_after_its_migration() {
+    let keyspace = format!("petit_chat_backfill_{:x}", rand_suffix());
+    let cfg = config(&keyspace);
+    CqlStore::migrate(&cfg).await.unwrap();
+    let session =
+        SessionBuilder::new().known_nodes(&cfg.contact_points).use_keyspace(&keyspace, false).build().await.unwrap();
+    session.query_unpaged("DROP TABLE reactions_by_bucket", &[]).await.unwrap();
+    session.query_unpaged("DELETE FROM schema_migrations WHERE version = 16", &[]).await.unwrap();
+    session.await_schema_agreement().await.unwrap();
+    let ids = IdGenerator::with_random_node();
+    let (chat, signal, other) = (ids.next_id(), ids.next_id(), ids.next_id());
+    let (ann, bob) = (ids.next_id(), ids.next_id());
+    for (s, emoji, user) in [(signal, "👍", ann), (signal, "👍", bob), (signal, "🎉", bob), (other, "👍", ann)]
+    {
+        session
+            .query_unpaged(
+                "INSERT INTO reactions (chat_id, signal_id, emoji, user_id) VALUES (?, ?, ?, ?)",
+                (chat.as_i64(), s.as_i64(), emoji, user.as_i64()),
+            )
+            .await
+            .unwrap();
+    }
+    for run in 0..2 {
+        if run == 1 {
+            session.query_unpaged("DELETE FROM schema_migrations WHERE version = 16", &[]).await.unwrap();
+        }
+        assert_eq!(CqlStore::migrate(&cfg).await.unwrap(), vec![16], "run {run}");
+        let store = CqlStore::connect(&cfg).await.unwrap();
+        let mut counts = store.reaction_counts(chat, &[signal, other]).await.unwrap();
+        counts.sort();
+        let mut expected =
+            vec![(signal, "👍".to_string(), 2), (signal, "🎉".to_string(), 1), (other, "👍".to_string(), 1)];
+        expected.sort();
+        assert_eq!(counts, expected, "run {run}");
+        let mut bobs = store.reactions_by_user(chat, bob, &[signal, other]).await.unwrap();
+        bobs.sort();
+        assert_eq!(bobs, [(signal, "🎉".to_string()), (signal, "👍".to_string())], "run {run}");
     }
     CqlStore::drop_keyspace(&cfg).await.unwrap();
 }
