@@ -154,37 +154,21 @@ async fn backfill(session: &Session, ks: &str, version: i32) -> Result<()> {
     }
 }
 
-/// Every user's `users_by_initial` row, from `users` (read in pages, written 32 at a time).
-/// A user an older build creates or renames after this is not found by prefix until the
-/// migration runs again: delete its `schema_migrations` row (version 15), then run
-/// `petit-chat migrate`.
+/// Every user's `users_by_initial` row, from `users`. A user an older build creates or
+/// renames after this is not found by prefix until the migration runs again: delete its
+/// `schema_migrations` row (version 15), then run `petit-chat migrate`.
 async fn backfill_users_by_initial(session: &Session, ks: &str) -> Result<()> {
-    let mut select = scylla::statement::unprepared::Statement::new(format!("SELECT id, username FROM {ks}.users"));
-    select.set_page_size(1000);
-    let mut insert = session
-        .prepare(format!("INSERT INTO {ks}.users_by_initial (initial, username, user_id) VALUES (?, ?, ?)"))
-        .await
-        .map_err(unavailable)?;
-    insert.set_is_idempotent(true);
-    let written = std::sync::atomic::AtomicUsize::new(0);
-    session
-        .query_iter(select, &[])
-        .await
-        .map_err(unavailable)?
-        .rows_stream::<(i64, Option<String>)>()
-        .map_err(unavailable)?
-        .map_err(unavailable)
-        .try_for_each_concurrent(32, |(id, username)| {
-            let (insert, written) = (&insert, &written);
-            async move {
-                let Some(username) = username.filter(|u| !u.is_empty()) else { return Ok(()) };
-                session.execute_unpaged(insert, (initial(&username), &username, id)).await.map_err(unavailable)?;
-                written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                Ok(())
-            }
-        })
-        .await?;
-    tracing::info!(users = written.into_inner(), "cql: users_by_initial backfilled");
+    let written = copy_rows(
+        session,
+        format!("SELECT id, username FROM {ks}.users"),
+        format!("INSERT INTO {ks}.users_by_initial (initial, username, user_id) VALUES (?, ?, ?)"),
+        |(id, username): (i64, Option<String>)| {
+            let username = username.filter(|u| !u.is_empty())?;
+            Some((initial(&username).to_string(), username, id))
+        },
+    )
+    .await?;
+    tracing::info!(users = written, "cql: users_by_initial backfilled");
     Ok(())
 }
 
@@ -193,37 +177,57 @@ async fn backfill_users_by_initial(session: &Session, ks: &str) -> Result<()> {
 /// `schema_migrations` row, version 16, then run `petit-chat migrate`); one it removes
 /// after this stays: run the servers of one build when migrating.
 async fn backfill_reactions_by_bucket(session: &Session, ks: &str) -> Result<()> {
-    let mut select = scylla::statement::unprepared::Statement::new(format!(
-        "SELECT chat_id, signal_id, emoji, user_id FROM {ks}.reactions"
-    ));
-    select.set_page_size(1000);
-    let mut insert = session
-        .prepare(format!(
+    let written = copy_rows(
+        session,
+        format!("SELECT chat_id, signal_id, emoji, user_id FROM {ks}.reactions"),
+        format!(
             "INSERT INTO {ks}.reactions_by_bucket (chat_id, bucket, signal_id, emoji, user_id) VALUES (?, ?, ?, ?, ?)"
-        ))
-        .await
-        .map_err(unavailable)?;
+        ),
+        |(chat, signal, emoji, user): (i64, i64, String, i64)| {
+            Some((chat, domain::Id::from_i64(signal).bucket(), signal, emoji, user))
+        },
+    )
+    .await?;
+    tracing::info!(reactions = written, "cql: reactions_by_bucket backfilled");
+    Ok(())
+}
+
+/// Reads every row of `select` (in pages) and writes what `row` makes of it with the
+/// idempotent `insert`, 32 at a time; a row it maps to `None` is skipped. Returns the rows
+/// written.
+async fn copy_rows<R, V>(
+    session: &Session,
+    select: String,
+    insert: String,
+    row: impl Fn(R) -> Option<V>,
+) -> Result<usize>
+where
+    R: for<'frame, 'metadata> scylla::deserialize::row::DeserializeRow<'frame, 'metadata>,
+    V: scylla::serialize::row::SerializeRow,
+{
+    let mut select = scylla::statement::unprepared::Statement::new(select);
+    select.set_page_size(1000);
+    let mut insert = session.prepare(insert).await.map_err(unavailable)?;
     insert.set_is_idempotent(true);
     let written = std::sync::atomic::AtomicUsize::new(0);
     session
         .query_iter(select, &[])
         .await
         .map_err(unavailable)?
-        .rows_stream::<(i64, i64, String, i64)>()
+        .rows_stream::<R>()
         .map_err(unavailable)?
         .map_err(unavailable)
-        .try_for_each_concurrent(32, |(chat, signal, emoji, user)| {
-            let (insert, written) = (&insert, &written);
+        .try_for_each_concurrent(32, |r| {
+            let (insert, written, values) = (&insert, &written, row(r));
             async move {
-                let bucket = domain::Id::from_i64(signal).bucket();
-                session.execute_unpaged(insert, (chat, bucket, signal, &emoji, user)).await.map_err(unavailable)?;
+                let Some(values) = values else { return Ok(()) };
+                session.execute_unpaged(insert, values).await.map_err(unavailable)?;
                 written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Ok(())
             }
         })
         .await?;
-    tracing::info!(reactions = written.into_inner(), "cql: reactions_by_bucket backfilled");
-    Ok(())
+    Ok(written.into_inner())
 }
 
 /// The statements of a migration file: separated by lines holding only `;`, comments dropped.

@@ -189,15 +189,9 @@ async fn migrations_are_recorded_and_safe_to_run_again_and_concurrently() {
 /// changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_from_before_the_prefix_table_are_found_by_prefix_after_its_migration() {
-    let keyspace = format!("petit_chat_backfill_{:x}", rand_suffix());
-    let cfg = config(&keyspace);
-    CqlStore::migrate(&cfg).await.unwrap();
-    let session =
-        SessionBuilder::new().known_nodes(&cfg.contact_points).use_keyspace(&keyspace, false).build().await.unwrap();
     // As before migration 15: users rows, and no table to list them by prefix.
-    session.query_unpaged("DROP TABLE users_by_initial", &[]).await.unwrap();
-    session.query_unpaged("DELETE FROM schema_migrations WHERE version = 15", &[]).await.unwrap();
-    session.await_schema_agreement().await.unwrap();
+    let before = BeforeMigration::new(15, "users_by_initial").await;
+    let session = &before.session;
     let ids = IdGenerator::with_random_node();
     let old_user = |username: &str| User {
         id: ids.next_id(),
@@ -219,15 +213,11 @@ async fn users_from_before_the_prefix_table_are_found_by_prefix_after_its_migrat
     }
 
     for run in 0..2 {
-        if run == 1 {
-            session.query_unpaged("DELETE FROM schema_migrations WHERE version = 15", &[]).await.unwrap();
-        }
-        assert_eq!(CqlStore::migrate(&cfg).await.unwrap(), vec![15], "run {run}");
-        let store = CqlStore::connect(&cfg).await.unwrap();
+        let store = before.migrate(run).await;
         assert_eq!(store.find_users_by_prefix("al", 10).await.unwrap(), vec![alan.clone(), alice.clone()]);
         assert_eq!(store.find_users_by_prefix("b", 10).await.unwrap(), vec![bob.clone()]);
     }
-    CqlStore::drop_keyspace(&cfg).await.unwrap();
+    before.drop().await;
 }
 
 /// Reactions written before migration 16 (rows of `reactions` only) count once it ran: the
@@ -235,14 +225,8 @@ async fn users_from_before_the_prefix_table_are_found_by_prefix_after_its_migrat
 /// nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reactions_from_before_the_bucketed_table_count_after_its_migration() {
-    let keyspace = format!("petit_chat_backfill_{:x}", rand_suffix());
-    let cfg = config(&keyspace);
-    CqlStore::migrate(&cfg).await.unwrap();
-    let session =
-        SessionBuilder::new().known_nodes(&cfg.contact_points).use_keyspace(&keyspace, false).build().await.unwrap();
-    session.query_unpaged("DROP TABLE reactions_by_bucket", &[]).await.unwrap();
-    session.query_unpaged("DELETE FROM schema_migrations WHERE version = 16", &[]).await.unwrap();
-    session.await_schema_agreement().await.unwrap();
+    let before = BeforeMigration::new(16, "reactions_by_bucket").await;
+    let session = &before.session;
     let ids = IdGenerator::with_random_node();
     let (chat, signal, other) = (ids.next_id(), ids.next_id(), ids.next_id());
     let (ann, bob) = (ids.next_id(), ids.next_id());
@@ -257,11 +241,7 @@ async fn reactions_from_before_the_bucketed_table_count_after_its_migration() {
             .unwrap();
     }
     for run in 0..2 {
-        if run == 1 {
-            session.query_unpaged("DELETE FROM schema_migrations WHERE version = 16", &[]).await.unwrap();
-        }
-        assert_eq!(CqlStore::migrate(&cfg).await.unwrap(), vec![16], "run {run}");
-        let store = CqlStore::connect(&cfg).await.unwrap();
+        let store = before.migrate(run).await;
         let mut counts = store.reaction_counts(chat, &[signal, other]).await.unwrap();
         counts.sort();
         let mut expected =
@@ -272,7 +252,53 @@ async fn reactions_from_before_the_bucketed_table_count_after_its_migration() {
         bobs.sort();
         assert_eq!(bobs, [(signal, "🎉".to_string()), (signal, "👍".to_string())], "run {run}");
     }
-    CqlStore::drop_keyspace(&cfg).await.unwrap();
+    before.drop().await;
+}
+
+/// A fresh keyspace set back to before migration `version`: migrated, then the migration's
+/// `table` dropped and its record deleted, with a raw session to write old rows through.
+struct BeforeMigration {
+    cfg: CqlConfig,
+    session: Session,
+    version: i32,
+}
+
+impl BeforeMigration {
+    async fn new(version: i32, table: &str) -> Self {
+        let keyspace = format!("petit_chat_backfill_{:x}", rand_suffix());
+        let cfg = config(&keyspace);
+        CqlStore::migrate(&cfg).await.unwrap();
+        let session = SessionBuilder::new()
+            .known_nodes(&cfg.contact_points)
+            .use_keyspace(&keyspace, false)
+            .build()
+            .await
+            .unwrap();
+        session.query_unpaged(format!("DROP TABLE {table}"), &[]).await.unwrap();
+        let before = Self { cfg, session, version };
+        before.unrecord().await;
+        before.session.await_schema_agreement().await.unwrap();
+        before
+    }
+
+    async fn unrecord(&self) {
+        let delete = "DELETE FROM schema_migrations WHERE version = ?";
+        self.session.query_unpaged(delete, (self.version,)).await.unwrap();
+    }
+
+    /// Runs the migration (run 0), or runs it again (run 1: unrecorded first, its table
+    /// kept), asserts it was the one applied, and opens the store.
+    async fn migrate(&self, run: usize) -> CqlStore {
+        if run > 0 {
+            self.unrecord().await;
+        }
+        assert_eq!(CqlStore::migrate(&self.cfg).await.unwrap(), vec![self.version], "run {run}");
+        CqlStore::connect(&self.cfg).await.unwrap()
+    }
+
+    async fn drop(self) {
+        CqlStore::drop_keyspace(&self.cfg).await.unwrap();
+    }
 }
 
 /// A `users_by_initial` row whose user has another username (a rename cut short, or made by
