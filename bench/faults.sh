@@ -40,6 +40,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+# shellcheck source=bench/machine.sh
+source "$ROOT/bench/machine.sh"
 export PETIT_CHAT__LIMITS__RATE__ENABLED=false
 OUT=${BENCH_OUT:-$ROOT/target/bench}
 RATE=${BENCH_FAULT_RATE:-10}
@@ -72,11 +74,7 @@ LOADGEN=target/release/loadgen
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 {
-  echo "cores: $(nproc)"
-  grep -m1 'model name' /proc/cpuinfo
-  grep MemTotal /proc/meminfo
-  echo "kernel: $(uname -r)"
-  echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates bench Cargo.lock || echo ' (with uncommitted changes)')"
+  bench_machine
   echo "keyspace: $KEYSPACE, NATS prefix: $PREFIX, rate $RATE/s, reactors $REACTORS, streams $STREAMS, hold ${HOLD}s"
   scripts/stack nodetool status 2>/dev/null | grep -E '^(UN|DN|UJ)' || true
 } | tee "$OUT/faults-machine.txt"

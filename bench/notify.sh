@@ -25,6 +25,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+# shellcheck source=bench/machine.sh
+source "$ROOT/bench/machine.sh"
 # The load generators drive thousands of users from 127.0.0.1: the servers benchmarked
 # here run without request-rate limits (README, "Abuse limits").
 export PETIT_CHAT__LIMITS__RATE__ENABLED=false
@@ -49,10 +51,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 export PETIT_CHAT__NOTIFICATIONS__ALLOW_PRIVATE_TARGETS=true
 {
-  echo "cores: $(nproc)"
-  grep -m1 'model name' /proc/cpuinfo
-  grep MemTotal /proc/meminfo
-  echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates bench Cargo.lock || echo ' (with uncommitted changes)')"
+  bench_machine
 } | tee "$OUT/notify-machine.txt"
 
 worker_pids=()

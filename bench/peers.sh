@@ -20,6 +20,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+# shellcheck source=bench/machine.sh
+source "$ROOT/bench/machine.sh"
 # The load generators drive thousands of users from 127.0.0.1: the servers benchmarked
 # here run without request-rate limits (README, "Abuse limits").
 export PETIT_CHAT__LIMITS__RATE__ENABLED=false
@@ -36,10 +38,7 @@ LOADGEN=$ROOT/target/release/loadgen
 PRIO=()
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 {
-  echo "cores: $(nproc)"
-  grep -m1 'model name' /proc/cpuinfo
-  grep MemTotal /proc/meminfo
-  echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates Cargo.lock || echo ' (with uncommitted changes under crates/)')"
+  bench_machine
   echo "bench.py flags: ${FLAGS[*]}"
   echo "uptime: $(uptime)"
 } | tee "$OUT/peers-machine.txt"

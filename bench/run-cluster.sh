@@ -52,6 +52,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+# shellcheck source=bench/machine.sh
+source "$ROOT/bench/machine.sh"
 # The load generators drive thousands of users from 127.0.0.1: the servers benchmarked
 # here run without request-rate limits (README, "Abuse limits").
 export PETIT_CHAT__LIMITS__RATE__ENABLED=false
@@ -84,11 +86,7 @@ PRIO=(nice -n "$NICE")
 echo "priority: ${PRIO[*]:-normal}"
 
 {
-  echo "cores: $(nproc)"
-  grep -m1 'model name' /proc/cpuinfo
-  grep MemTotal /proc/meminfo
-  echo "kernel: $(uname -r)"
-  echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates Cargo.lock || echo ' (with uncommitted changes under crates/)')"
+  bench_machine
   echo "keyspace: $KEYSPACE, NATS prefix: $PREFIX"
   echo "cassandra pid $CASSANDRA_PID, nats pid $NATS_PID"
 } | tee "$OUT/cluster-machine.txt"

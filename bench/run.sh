@@ -23,6 +23,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+# shellcheck source=bench/machine.sh
+source "$ROOT/bench/machine.sh"
 # The load generators drive thousands of users from 127.0.0.1: the servers benchmarked
 # here run without request-rate limits (README, "Abuse limits").
 export PETIT_CHAT__LIMITS__RATE__ENABLED=false
@@ -51,13 +53,7 @@ PRIO=(nice -n "$NICE")
 [ "$("${PRIO[@]}" nice 2>/dev/null)" = "$NICE" ] || PRIO=()
 echo "priority: ${PRIO[*]:-normal}"
 
-{
-  echo "cores: $(nproc)"
-  grep -m1 'model name' /proc/cpuinfo
-  grep MemTotal /proc/meminfo
-  echo "kernel: $(uname -r)"
-  echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates Cargo.lock || echo ' (with uncommitted changes under crates/)')"
-} | tee "$OUT/machine.txt"
+bench_machine | tee "$OUT/machine.txt"
 
 server_pid=""
 sampler_pid=""
