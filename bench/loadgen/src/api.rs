@@ -201,7 +201,7 @@ pub struct Answer {
 }
 
 /// Why a request was not answered with success.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     /// The server answered with this status.
     Status(u16),

@@ -41,8 +41,8 @@ pub struct Posting {
 
 /// The reaction the load adds.
 pub const EMOJI: &str = "👍";
-/// Pause before a refused request is tried again.
-const RETRY_PAUSE: Duration = Duration::from_millis(250);
+/// Pause before a refused request (or a stream opening, or a setup call) is tried again.
+pub const RETRY_PAUSE: Duration = Duration::from_millis(250);
 
 impl Posting {
     /// Sends the `n`-th post of a phase: groups take turns, and so do the members of each,

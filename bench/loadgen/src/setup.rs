@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::{Api, User};
 use crate::cli::RunArgs;
+use crate::drive::RETRY_PAUSE;
 use crate::stream::{LiveStream, Resume};
 use crate::sys::rss_kib;
 use crate::tally::{Tally, stream_node};
@@ -157,7 +158,7 @@ pub async fn build(
 }
 
 /// Runs `attempt` until it succeeds or, with `retry`, that long has passed (a pause of
-/// 250 ms between attempts); returns its last error.
+/// [`RETRY_PAUSE`] between attempts); returns its last error.
 async fn retrying<T, Fut>(retry: Option<std::time::Duration>, attempt: impl Fn() -> Fut) -> anyhow::Result<T>
 where
     Fut: std::future::Future<Output = anyhow::Result<T>>,
@@ -167,7 +168,7 @@ where
         match attempt().await {
             Ok(v) => return Ok(v),
             Err(e) if retry.is_none() || std::time::Instant::now() >= until => return Err(e),
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+            Err(_) => tokio::time::sleep(RETRY_PAUSE).await,
         }
     }
 }

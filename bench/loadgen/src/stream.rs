@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::api::{Api, Refusal, User};
+use crate::drive::RETRY_PAUSE;
 use crate::sse::{Frame, FrameParser};
 use crate::tally::Tally;
 use crate::timeline::Timeline;
@@ -108,7 +109,7 @@ impl LiveStream {
                     }
                     Err(e) => {
                         r.timeline.refused("stream", Refusal::of(&e));
-                        tokio::time::sleep(Duration::from_millis(250)).await;
+                        tokio::time::sleep(RETRY_PAUSE).await;
                     }
                 }
             };
