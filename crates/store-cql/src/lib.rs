@@ -5,6 +5,7 @@
 //! reaction counts, watermarks that never move back). Every statement is prepared.
 
 mod config;
+mod retry;
 mod schema;
 mod statements;
 mod store;
@@ -82,6 +83,7 @@ async fn open_session(config: &CqlConfig) -> Result<Session> {
         .serial_consistency(Some(config.serial_consistency()?))
         .request_timeout(Some(Duration::from_millis(config.request_timeout_ms)))
         .load_balancing_policy(policy.build())
+        .retry_policy(Arc::new(retry::IdempotentTimeoutRetry))
         .build();
     let mut builder = SessionBuilder::new()
         .known_nodes(&config.contact_points)
@@ -129,6 +131,30 @@ pub(crate) fn lwt(result: QueryResult) -> Result<(bool, HashMap<String, CqlValue
     let row = if rows.is_empty() { HashMap::new() } else { rows.remove(0) };
     let applied = matches!(row.get("[applied]"), Some(CqlValue::Boolean(true)));
     Ok((applied, row))
+}
+
+/// Who holds a claim (`INSERT … IF NOT EXISTS` of a value fresh to this attempt).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// This attempt: the claim applied, or it did not but the row holds this attempt's
+    /// value. That is a repeat of a claim that had landed: the driver repeats a claim
+    /// whose answer was lost (claims are idempotent statements, see `retry.rs`).
+    Ours,
+    /// Another attempt, whose value the row holds.
+    Theirs(i64),
+}
+
+/// The outcome of a claim whose `column` this attempt set to `mine`.
+pub(crate) fn claim(result: QueryResult, column: &str, mine: i64) -> Result<Claim> {
+    let (applied, row) = lwt(result)?;
+    if applied {
+        return Ok(Claim::Ours);
+    }
+    match bigint(&row, column) {
+        Some(held) if held == mine => Ok(Claim::Ours),
+        Some(held) => Ok(Claim::Theirs(held)),
+        None => Err(Error::unavailable(format!("cql: a claim that did not apply returned no {column}"))),
+    }
 }
 
 /// The partition of a username in `users_by_initial`: its first character.

@@ -1,6 +1,8 @@
 //! Every statement the store runs, prepared once at start. Statements that can safely run
-//! twice are marked idempotent, so the driver retries (and speculates) only those;
-//! lightweight transactions are not.
+//! twice are marked idempotent, so the driver retries (and speculates) only those
+//! (`retry.rs`). Lightweight transactions are not, except the claims of a value fresh to
+//! the attempt (`IF NOT EXISTS` with a new id or key), whose callers take a claim holding
+//! their own value as theirs (`crate::claim`): run twice, a claim answers the same.
 
 use domain::Result;
 use scylla::client::session::Session;
@@ -147,9 +149,9 @@ impl Statements {
         let (idem, once) = (true, false);
         Ok(Self {
             ping: p("SELECT release_version FROM system.local".into(), idem).await?,
-            claim_subject: p("INSERT INTO users_by_subject (issuer, subject, user_id) VALUES (?, ?, ?) IF NOT EXISTS".into(), once).await?,
+            claim_subject: p("INSERT INTO users_by_subject (issuer, subject, user_id) VALUES (?, ?, ?) IF NOT EXISTS".into(), idem).await?,
             release_subject: p("DELETE FROM users_by_subject WHERE issuer = ? AND subject = ? IF user_id = ?".into(), once).await?,
-            claim_username: p("INSERT INTO users_by_username (username, user_id) VALUES (?, ?) IF NOT EXISTS".into(), once).await?,
+            claim_username: p("INSERT INTO users_by_username (username, user_id) VALUES (?, ?) IF NOT EXISTS".into(), idem).await?,
             release_username: p("DELETE FROM users_by_username WHERE username = ? IF user_id = ?".into(), once).await?,
             set_username: p("UPDATE users SET username = ? WHERE id = ?".into(), idem).await?,
             insert_ticket: p("INSERT INTO event_tickets (digest, user_id, expires_at) VALUES (?, ?, ?)".into(), idem).await?,
@@ -175,10 +177,10 @@ impl Statements {
             take_status_clear: p("DELETE FROM status_clears WHERE shard = 0 AND clears_at = ? AND user_id = ? IF EXISTS".into(), once).await?,
 
             insert_chat: p("INSERT INTO chats (id, kind, title, created_by, created_at) VALUES (?, ?, ?, ?, ?)".into(), idem).await?,
-            claim_pair: p("INSERT INTO direct_pairs (user_lo, user_hi, chat_id) VALUES (?, ?, ?) IF NOT EXISTS".into(), once).await?,
+            claim_pair: p("INSERT INTO direct_pairs (user_lo, user_hi, chat_id) VALUES (?, ?, ?) IF NOT EXISTS".into(), idem).await?,
             claim_group_nonce: p(
                 format!("INSERT INTO group_nonces (creator_id, nonce, chat_id) VALUES (?, ?, ?) IF NOT EXISTS USING TTL {NONCE_TTL_SECS}"),
-                once,
+                idem,
             )
             .await?,
             chat: p("SELECT id, kind, title, created_by, created_at FROM chats WHERE id = ?".into(), idem).await?,
@@ -208,7 +210,7 @@ impl Statements {
 
             claim_nonce: p(
                 format!("INSERT INTO signal_nonces (chat_id, author_id, nonce, signal_id) VALUES (?, ?, ?, ?) IF NOT EXISTS USING TTL {NONCE_TTL_SECS}"),
-                once,
+                idem,
             )
             .await?,
             insert_signal: p(
@@ -345,7 +347,7 @@ impl Statements {
             insert_push_sent: p("INSERT INTO push_sent (target_id, key) VALUES (?, ?)".into(), idem).await?,
             insert_dead_letter: p("INSERT INTO push_dead_letters (shard, at, target_id, key, user_id, attempts, error) VALUES (0, ?, ?, ?, ?, ?, ?)".into(), idem).await?,
             dead_letters: p("SELECT at, target_id, key, user_id, attempts, error FROM push_dead_letters WHERE shard = 0 LIMIT ?".into(), idem).await?,
-            claim_server_key: p("INSERT INTO server_keys (name, value) VALUES (?, ?) IF NOT EXISTS".into(), once).await?,
+            claim_server_key: p("INSERT INTO server_keys (name, value) VALUES (?, ?) IF NOT EXISTS".into(), idem).await?,
         })
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use domain::id::{BUCKET_MS, now_ms};
 use domain::{Id, IdGenerator, Signal, SignalBody, User};
-use ports::{CreateUserOutcome, InsertSignalOutcome, ReactionStore, SignalRange, TimelineStore, UserStore};
+use ports::{ChatStore, CreateUserOutcome, InsertSignalOutcome, ReactionStore, SignalRange, TimelineStore, UserStore};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use store_cql::{CqlConfig, CqlStore, MIGRATIONS};
@@ -101,6 +101,34 @@ async fn a_retry_completes_a_nonce_claimed_without_its_signal() {
     let other = msg(chat, ids.next_id(), author, "another text under the same nonce");
     assert_eq!(store.insert_signal(&other, Some("n-lost")).await.unwrap(), InsertSignalOutcome::Duplicate(first));
     assert_eq!(store.signals(chat, SignalRange::Latest, 10).await.unwrap(), vec![completed]);
+}
+
+/// The driver repeats a claim whose answer was lost (a connection broken, a timeout: claims
+/// are idempotent statements). The repeat finds the row the first try wrote, holding this
+/// attempt's own value: that is this attempt's claim, not someone else's, so the send is
+/// stored and answered `Inserted`, the direct chat and group are the attempt's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_claim_that_finds_its_own_value_is_the_same_claim() {
+    let (store, session) = store_and_raw_session().await;
+    let ids = IdGenerator::with_random_node();
+    let (chat, author) = (ids.next_id(), ids.next_id());
+    let sent = msg(chat, ids.next_id(), author, "claimed, answer lost");
+    claim_nonce_only(&session, chat, author, "n-repeated", sent.id).await;
+    assert_eq!(store.insert_signal(&sent, Some("n-repeated")).await.unwrap(), InsertSignalOutcome::Inserted);
+    assert_eq!(store.signals(chat, SignalRange::Latest, 10).await.unwrap(), vec![sent.clone()]);
+    // Another attempt under the same nonce is still a duplicate of it.
+    let retry = msg(chat, ids.next_id(), author, "a client's retry");
+    assert_eq!(store.insert_signal(&retry, Some("n-repeated")).await.unwrap(), InsertSignalOutcome::Duplicate(sent.id));
+    assert_eq!(store.signals(chat, SignalRange::Latest, 10).await.unwrap(), vec![sent]);
+
+    let (a, b, direct) = (ids.next_id(), ids.next_id(), ids.next_id());
+    assert_eq!(store.claim_direct_chat(a, b, direct).await.unwrap(), direct);
+    assert_eq!(store.claim_direct_chat(b, a, direct).await.unwrap(), direct, "the same claim, repeated");
+    assert_eq!(store.claim_direct_chat(a, b, ids.next_id()).await.unwrap(), direct, "another attempt's");
+    let group = ids.next_id();
+    assert_eq!(store.claim_group_nonce(a, "g-repeated", group).await.unwrap(), group);
+    assert_eq!(store.claim_group_nonce(a, "g-repeated", group).await.unwrap(), group);
+    assert_eq!(store.claim_group_nonce(a, "g-repeated", ids.next_id()).await.unwrap(), group);
 }
 
 /// A send that stopped after the signal row but before its `chat_buckets` row: the signal

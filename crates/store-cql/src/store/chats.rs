@@ -18,20 +18,19 @@ impl ChatStore for CqlStore {
 
     async fn claim_direct_chat(&self, a: UserId, b: UserId, chat: ChatId) -> Result<ChatId> {
         let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-        let (applied, row) = lwt(self.run(&self.st.claim_pair, (lo.as_i64(), hi.as_i64(), chat.as_i64())).await?)?;
-        if applied {
-            return Ok(chat);
-        }
-        bigint(&row, "chat_id").map(Id::from_i64).ok_or_else(|| corrupt("direct_pairs"))
+        let result = self.run(&self.st.claim_pair, (lo.as_i64(), hi.as_i64(), chat.as_i64())).await?;
+        Ok(match claim(result, "chat_id", chat.as_i64())? {
+            Claim::Ours => chat,
+            Claim::Theirs(other) => Id::from_i64(other),
+        })
     }
 
     async fn claim_group_nonce(&self, creator: UserId, nonce: &str, chat: ChatId) -> Result<ChatId> {
-        let (applied, row) =
-            lwt(self.run(&self.st.claim_group_nonce, (creator.as_i64(), nonce, chat.as_i64())).await?)?;
-        if applied {
-            return Ok(chat);
-        }
-        bigint(&row, "chat_id").map(Id::from_i64).ok_or_else(|| corrupt("group_nonces"))
+        let result = self.run(&self.st.claim_group_nonce, (creator.as_i64(), nonce, chat.as_i64())).await?;
+        Ok(match claim(result, "chat_id", chat.as_i64())? {
+            Claim::Ours => chat,
+            Claim::Theirs(other) => Id::from_i64(other),
+        })
     }
 
     async fn chat(&self, id: ChatId) -> Result<Option<Chat>> {

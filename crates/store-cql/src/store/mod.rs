@@ -17,7 +17,7 @@ use scylla::serialize::row::SerializeRow;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 
-use crate::{CqlStore, bigint, lwt, unavailable};
+use crate::{Claim, CqlStore, claim, lwt, unavailable};
 
 type UserRow = (i64, String, String, String, String, i64);
 type ChatRow = (i64, String, Option<String>, i64, i64);

@@ -13,13 +13,12 @@ impl UserStore for CqlStore {
     /// without its user is skipped by readers.
     async fn create_user(&self, user: &User) -> Result<CreateUserOutcome> {
         let id = user.id.as_i64();
-        let (claimed, row) = lwt(self.run(&self.st.claim_subject, (&user.issuer, &user.subject, id)).await?)?;
-        if !claimed {
-            let existing = bigint(&row, "user_id").ok_or_else(|| corrupt("users_by_subject"))?;
+        let subject = self.run(&self.st.claim_subject, (&user.issuer, &user.subject, id)).await?;
+        if let Claim::Theirs(existing) = claim(subject, "user_id", id)? {
             return Ok(CreateUserOutcome::SubjectTaken(self.user_eventually(existing).await?));
         }
-        let (named, _) = lwt(self.run(&self.st.claim_username, (&user.username, id)).await?)?;
-        if !named {
+        let username = self.run(&self.st.claim_username, (&user.username, id)).await?;
+        if let Claim::Theirs(_) = claim(username, "user_id", id)? {
             self.run(&self.st.release_subject, (&user.issuer, &user.subject, id)).await?;
             return Ok(CreateUserOutcome::UsernameTaken);
         }
@@ -92,8 +91,7 @@ impl UserStore for CqlStore {
     /// readers skip (their user has another username).
     async fn rename_user(&self, id: UserId, old: &str, new: &str) -> Result<RenameOutcome> {
         let uid = id.as_i64();
-        let (claimed, row) = lwt(self.run(&self.st.claim_username, (new, uid)).await?)?;
-        if !claimed && bigint(&row, "user_id") != Some(uid) {
+        if let Claim::Theirs(_) = claim(self.run(&self.st.claim_username, (new, uid)).await?, "user_id", uid)? {
             return Ok(RenameOutcome::UsernameTaken);
         }
         self.index_username(new, uid).await?;
