@@ -493,3 +493,25 @@ async fn a_chat_event_from_a_newer_build_waits_for_a_newer_worker_and_is_never_d
     assert_eq!(bus.group_lag(group).await.unwrap(), 0);
     delete_streams(&cfg).await;
 }
+
+/// `bus.tls_required` with `bus.tls_ca_file`: the stack's NATS takes TLS (with a dev-only
+/// authority, whose certificate `scripts/stack env` names). A bus that trusts that authority
+/// connects and carries events; one that trusts only the system's roots is refused at the
+/// handshake: the server's certificate is checked, not just the channel encrypted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_connects_with_the_servers_authority_and_refuses_an_unknown_one() {
+    let ca = std::env::var("PETIT_CHAT_STACK_TLS_CA_FILE")
+        .expect("PETIT_CHAT_STACK_TLS_CA_FILE (eval \"$(scripts/stack env)\") names the stack's TLS authority");
+    let cfg = NatsConfig { tls_required: true, tls_ca_file: Some(ca.into()), ..config("tls") };
+    let bus = connect(&cfg).await;
+    let user = random_id();
+    let mut stream = complete(bus.subscribe_user(user, None).await.unwrap());
+    bus.publish_user_event(&[user], &receipt(user, 1)).await.unwrap();
+    assert_eq!(next(&mut stream).await.1, receipt(user, 1));
+    delete_streams(&cfg).await;
+
+    let untrusted = NatsConfig { tls_required: true, connect_wait_secs: 0, ..config("tls_untrusted") };
+    let refused = NatsBus::connect(&untrusted).await.expect_err("the dev authority is not a system root");
+    assert_eq!(refused.code, domain::ErrorCode::Unavailable, "{refused}");
+    assert!(refused.detail.contains("invalid peer certificate: UnknownIssuer"), "{refused}");
+}

@@ -1,6 +1,7 @@
 //! The CQL adapter's configuration (`[store]` with `kind = "cql"`).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use domain::{Error, ErrorCode, Result};
 use scylla::statement::{Consistency, SerialConsistency};
@@ -28,6 +29,17 @@ pub struct CqlConfig {
     pub connect_timeout_ms: u64,
     /// How long to keep trying to connect at start.
     pub connect_wait_secs: u64,
+    /// Connect over TLS (the nodes' `client_encryption_options`). The nodes' certificates
+    /// are checked against `tls_ca_file` and must name the address they are reached at
+    /// (an IP address subject alternative name: the driver reaches every node by its IP).
+    pub tls: bool,
+    /// A PEM file of the certificate authorities that sign the nodes' certificates (unset:
+    /// the system's roots).
+    pub tls_ca_file: Option<PathBuf>,
+    /// A client certificate chain and its private key (PEM), for nodes that require one
+    /// (`require_client_auth`).
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for CqlConfig {
@@ -44,6 +56,10 @@ impl Default for CqlConfig {
             request_timeout_ms: 5_000,
             connect_timeout_ms: 5_000,
             connect_wait_secs: 60,
+            tls: false,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -80,6 +96,12 @@ impl CqlConfig {
         self.replication_cql()?;
         self.consistency()?;
         self.serial_consistency()?;
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return bad("store.tls_cert_file and store.tls_key_file go together".into());
+        }
+        if !self.tls && (self.tls_ca_file.is_some() || self.tls_cert_file.is_some()) {
+            return bad("store.tls_ca_file and store.tls_cert_file need store.tls = true".into());
+        }
         Ok(())
     }
 
@@ -128,5 +150,20 @@ impl CqlConfig {
                 return Err(Error::invalid(ErrorCode::InvalidConfig, format!("unknown serial consistency {other:?}")));
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_files_need_tls_and_a_certificate_needs_its_key() {
+        let ok = CqlConfig { tls: true, tls_ca_file: Some("ca.pem".into()), ..CqlConfig::default() };
+        assert!(ok.validate().is_ok());
+        let no_tls = CqlConfig { tls_ca_file: Some("ca.pem".into()), ..CqlConfig::default() };
+        assert_eq!(no_tls.validate().unwrap_err().code, ErrorCode::InvalidConfig);
+        let half = CqlConfig { tls: true, tls_cert_file: Some("client.pem".into()), ..CqlConfig::default() };
+        assert_eq!(half.validate().unwrap_err().code, ErrorCode::InvalidConfig);
     }
 }

@@ -10,6 +10,7 @@ mod schema;
 mod statements;
 mod store;
 mod timeline;
+mod tls;
 mod udt;
 
 use std::collections::HashMap;
@@ -91,6 +92,9 @@ async fn open_session(config: &CqlConfig) -> Result<Session> {
         .default_execution_profile_handle(profile.into_handle());
     if let (Some(user), Some(password)) = (&config.username, &config.password) {
         builder = builder.user(user, password);
+    }
+    if config.tls {
+        builder = builder.tls_context(Some(tls::client_config(config)?));
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(config.connect_wait_secs);
     loop {

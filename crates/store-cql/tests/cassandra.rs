@@ -363,3 +363,24 @@ async fn prefix_rows_that_do_not_match_their_user_are_skipped() {
 fn rand_suffix() -> u32 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
 }
+
+/// `store.tls`: the stack's nodes take TLS (with a dev-only authority, whose certificate
+/// `scripts/stack env` names). A store that trusts that authority connects and stores; one
+/// that trusts only the system's roots is refused at the handshake: the node's certificate
+/// is checked, not just the channel encrypted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_connects_with_the_nodes_authority_and_refuses_an_unknown_one() {
+    let ca = std::env::var("PETIT_CHAT_STACK_TLS_CA_FILE")
+        .expect("PETIT_CHAT_STACK_TLS_CA_FILE (eval \"$(scripts/stack env)\") names the stack's TLS authority");
+    let trusted = CqlConfig { tls: true, tls_ca_file: Some(ca.into()), ..config(CONFORMANCE_KEYSPACE) };
+    let store = CqlStore::connect(&trusted).await.expect("a TLS session with the nodes' authority");
+    let ids = IdGenerator::with_random_node();
+    let sent = msg(ids.next_id(), ids.next_id(), ids.next_id(), "over TLS");
+    assert_eq!(store.insert_signal(&sent, Some("n-tls")).await.unwrap(), InsertSignalOutcome::Inserted);
+    assert_eq!(store.signal(sent.chat_id, sent.id).await.unwrap(), Some(sent));
+
+    let untrusted = CqlConfig { tls: true, connect_wait_secs: 0, ..config(CONFORMANCE_KEYSPACE) };
+    let refused = CqlStore::connect(&untrusted).await.expect_err("the dev authority is not a system root");
+    assert_eq!(refused.code, domain::ErrorCode::Unavailable, "{refused}");
+    assert!(refused.detail.contains("invalid peer certificate: UnknownIssuer"), "{refused}");
+}
