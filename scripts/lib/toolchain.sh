@@ -17,3 +17,15 @@ ensure_rust() {
         fi
     done
 }
+
+# Makes sure the rustup toolchain $1 (e.g. nightly, for scripts/lib/fuzz.sh) is installed:
+# an installed one is used as it is (never updated here); otherwise rustup installs it with
+# the minimal profile. Returns 1 when it is not there and rustup cannot install it.
+ensure_rust_toolchain() { # TOOLCHAIN
+    if rustup run "$1" rustc --version >/dev/null 2>&1; then
+        return 0
+    fi
+    command -v rustup >/dev/null 2>&1 || return 1
+    echo "[toolchain] installing the Rust toolchain $1 (rustup, profile minimal)" >&2
+    rustup toolchain install "$1" --profile minimal --no-self-update >&2
+}

@@ -97,16 +97,12 @@ impl LocalBus {
     }
 
     fn event_id(&self, seq: u64) -> String {
-        format!("{}-{seq}", self.inner.epoch)
+        ports::bus::event_id(&self.inner.epoch, seq)
     }
 
     /// The sequence of an event id of this process, if it is one.
     fn parse_event_id(&self, id: &str) -> Option<u64> {
-        let (epoch, seq) = id.split_once('-')?;
-        if epoch != self.inner.epoch {
-            return None;
-        }
-        seq.parse().ok()
+        ports::bus::parse_event_id(id, &self.inner.epoch)
     }
 
     fn users(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, UserLog>> {

@@ -35,6 +35,7 @@ use async_nats::jetstream::stream;
 use bytes::Bytes;
 use domain::{Error, Event, Result, UserId};
 use futures::StreamExt;
+use ports::bus::{event_id, parse_event_id};
 use ports::{EventId, UserEventStream, UserSubscription};
 use tokio::time::Instant;
 
@@ -173,19 +174,6 @@ impl Inner {
             .map_err(|e| unavailable(&format!("cannot read stream {}", self.user_stream), e))?;
         Ok(StreamState::of(stream.cached_info()))
     }
-}
-
-fn event_id(epoch: &str, seq: u64) -> EventId {
-    format!("{epoch}-{seq}")
-}
-
-/// The stream sequence of an event id given for this stream.
-fn parse_event_id(id: &str, epoch: &str) -> Option<u64> {
-    let (id_epoch, seq) = id.split_once('-')?;
-    if id_epoch != epoch || !seq.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    seq.parse().ok()
 }
 
 /// One live subscription.
@@ -449,29 +437,5 @@ impl Feed {
 impl Drop for Feed {
     fn drop(&mut self) {
         self.drop_consumer();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn event_ids_parse_only_for_their_stream() {
-        let cases = [
-            ("18f-42", Some(42)),
-            ("18f-0", Some(0)),
-            ("18e-42", None),
-            ("18f-", None),
-            ("18f-+4", None),
-            ("18f-4x", None),
-            ("42", None),
-            ("", None),
-            ("18f-99999999999999999999999", None),
-        ];
-        for (id, expected) in cases {
-            assert_eq!(parse_event_id(id, "18f"), expected, "{id:?}");
-        }
-        assert_eq!(parse_event_id(&event_id("18f", 7), "18f"), Some(7));
     }
 }

@@ -20,6 +20,24 @@ use futures::Stream;
 /// The id of a per-user event, opaque to clients (`id:` in SSE, `Last-Event-ID` back).
 pub type EventId = String;
 
+/// The id every bus gives the event at `seq` of a per-user event log whose epoch (a
+/// process's, a stream's) is `epoch`: `<epoch>-<seq>`.
+pub fn event_id(epoch: &str, seq: u64) -> EventId {
+    format!("{epoch}-{seq}")
+}
+
+/// The sequence of `id` if it is an id of the log of `epoch` ([`event_id`]), in ASCII
+/// digits as buses write them (`u64::from_str` alone would also take `+4`). A client's
+/// `Last-Event-ID` is untrusted text: anything else is `None` (the stream then starts with
+/// a resync), never a panic (fuzzed: `fuzz/fuzz_targets/event_ids.rs`).
+pub fn parse_event_id(id: &str, epoch: &str) -> Option<u64> {
+    let (id_epoch, seq) = id.split_once('-')?;
+    if id_epoch != epoch || !seq.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    seq.parse().ok()
+}
+
 /// Acknowledges a chat event (see [`Delivery`]).
 pub type Ack = Box<dyn FnOnce() -> AckFuture + Send>;
 /// The future an [`Ack`] returns.
@@ -206,4 +224,28 @@ pub trait NotifyQueue: Send + Sync + 'static {
 pub trait Bus: ChatEventBus + UserEventBus + PresenceBus + NotifyQueue {
     /// Checks the bus answers (for readiness probes).
     async fn ping(&self) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_parse_only_for_their_log_and_in_digits() {
+        let cases = [
+            ("18f-42", Some(42)),
+            ("18f-0", Some(0)),
+            ("18e-42", None),
+            ("18f-", None),
+            ("18f-+4", None),
+            ("18f-4x", None),
+            ("42", None),
+            ("", None),
+            ("18f-99999999999999999999999", None),
+        ];
+        for (id, expected) in cases {
+            assert_eq!(parse_event_id(id, "18f"), expected, "{id:?}");
+        }
+        assert_eq!(parse_event_id(&event_id("18f", 7), "18f"), Some(7));
+    }
 }

@@ -1,5 +1,9 @@
 //! Opaque cursors for paged lists and the timeline query. A cursor is base64url text the
 //! client hands back unchanged; a cursor that does not decode is a 400, never a panic.
+//!
+//! Public only for the fuzz targets (`fuzz/fuzz_targets/cursors.rs`, which check that
+//! every cursor made here parses back to what it was made of, and that any other text is an
+//! `invalid_cursor` error); the rest of the workspace goes through the service's methods.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -22,11 +26,11 @@ fn parse_id(s: &str) -> Result<Id> {
     s.parse().map_err(|_| invalid_cursor())
 }
 
-pub(crate) fn inbox_cursor(activity: SignalId, chat: ChatId) -> String {
+pub fn inbox_cursor(activity: SignalId, chat: ChatId) -> String {
     encode(&format!("i:{activity}:{chat}"))
 }
 
-pub(crate) fn parse_inbox_cursor(cursor: &str) -> Result<(SignalId, ChatId)> {
+pub fn parse_inbox_cursor(cursor: &str) -> Result<(SignalId, ChatId)> {
     let text = decode(cursor)?;
     let mut parts = text.split(':');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
@@ -35,11 +39,11 @@ pub(crate) fn parse_inbox_cursor(cursor: &str) -> Result<(SignalId, ChatId)> {
     }
 }
 
-pub(crate) fn id_cursor(id: Id) -> String {
+pub fn id_cursor(id: Id) -> String {
     encode(&format!("u:{id}"))
 }
 
-pub(crate) fn parse_id_cursor(cursor: &str) -> Result<Id> {
+pub fn parse_id_cursor(cursor: &str) -> Result<Id> {
     match decode(cursor)?.split_once(':') {
         Some(("u", id)) => parse_id(id),
         _ => Err(invalid_cursor()),
@@ -47,22 +51,22 @@ pub(crate) fn parse_id_cursor(cursor: &str) -> Result<Id> {
 }
 
 /// A position in a list read by offset (search results).
-pub(crate) fn offset_cursor(offset: usize) -> String {
+pub fn offset_cursor(offset: usize) -> String {
     encode(&format!("o:{offset}"))
 }
 
-pub(crate) fn parse_offset_cursor(cursor: &str) -> Result<usize> {
+pub fn parse_offset_cursor(cursor: &str) -> Result<usize> {
     match decode(cursor)?.split_once(':') {
         Some(("o", n)) => n.parse().map_err(|_| invalid_cursor()),
         _ => Err(invalid_cursor()),
     }
 }
 
-pub(crate) fn file_cursor(p: ports::FilePosition) -> String {
+pub fn file_cursor(p: ports::FilePosition) -> String {
     encode(&format!("f:{}:{}", p.signal_id, p.attachment_id))
 }
 
-pub(crate) fn parse_file_cursor(cursor: &str) -> Result<ports::FilePosition> {
+pub fn parse_file_cursor(cursor: &str) -> Result<ports::FilePosition> {
     let text = decode(cursor)?;
     let mut parts = text.split(':');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
@@ -73,11 +77,11 @@ pub(crate) fn parse_file_cursor(cursor: &str) -> Result<ports::FilePosition> {
     }
 }
 
-pub(crate) fn older_cursor(id: SignalId) -> String {
+pub fn older_cursor(id: SignalId) -> String {
     encode(&format!("b:{id}"))
 }
 
-pub(crate) fn newer_cursor(id: SignalId) -> String {
+pub fn newer_cursor(id: SignalId) -> String {
     encode(&format!("a:{id}"))
 }
 
@@ -93,13 +97,13 @@ pub struct SignalQuery {
 
 /// A resolved timeline position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Position {
+pub enum Position {
     Range(SignalRange),
     Around(SignalId),
 }
 
 impl SignalQuery {
-    pub(crate) fn position(&self) -> Result<Position> {
+    pub fn position(&self) -> Result<Position> {
         let given = [self.cursor.is_some(), self.before.is_some(), self.after.is_some(), self.around.is_some()]
             .iter()
             .filter(|g| **g)

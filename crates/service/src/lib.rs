@@ -8,7 +8,8 @@ pub mod calls;
 mod chats;
 pub mod collector;
 pub use chats::ChatSummary;
-mod cursor;
+#[doc(hidden)]
+pub mod cursor;
 pub mod edits;
 pub mod fanout;
 pub mod gateway;
