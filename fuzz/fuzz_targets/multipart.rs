@@ -110,6 +110,9 @@ fn check_upload(file_name: &str, bytes: &[u8]) {
     assert!(!kept.is_empty() && kept.len() <= MAX_FILENAME_BYTES, "{file_name:?} kept as {kept:?}");
     assert!(!kept.contains(['/', '\\']) && !kept.chars().any(char::is_control), "{file_name:?} kept as {kept:?}");
     assert!(kept != "." && kept != "..", "{file_name:?} kept as {kept:?}");
+    assert!(!kept.contains(['\u{202E}', '\u{200B}', '\u{FEFF}']), "{file_name:?} kept as {kept:?}");
+    assert_eq!(kept.trim(), kept, "{file_name:?} kept with spaces around");
+    assert_eq!(clean_filename(&kept), kept, "cleaning {file_name:?} twice changes it");
 
     let head = &bytes[..bytes.len().min(SNIFF_BYTES)];
     let content_type = sniff_content_type(head);

@@ -138,14 +138,15 @@ pub enum Thumbnail {
     Impossible,
 }
 
-/// A filename as kept: the last path component, without control characters, at most
-/// [`MAX_FILENAME_BYTES`] (cut on a character boundary, keeping the extension when it is
-/// short); `file` when nothing is left.
+/// A filename as kept: the last path component, without control characters nor invisible
+/// format characters (bidirectional overrides, zero-width characters: `invoice\u{202E}gpj.exe`
+/// would show as `invoiceexe.jpg`), at most [`MAX_FILENAME_BYTES`] (cut on a character
+/// boundary, keeping the extension when it is short), trimmed after the cut as before it, so
+/// that cleaning a kept name changes nothing; `file` when nothing is left.
 pub fn clean_filename(name: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
-    let cleaned: String = last.chars().filter(|c| !c.is_control()).collect();
-    let cleaned = cleaned.trim();
-    let cleaned = if cleaned.is_empty() || cleaned == "." || cleaned == ".." { "file" } else { cleaned };
+    let cleaned: String = last.chars().filter(|c| !c.is_control() && !is_invisible_format(*c)).collect();
+    let cleaned = kept_or_file(cleaned.trim());
     if cleaned.len() <= MAX_FILENAME_BYTES {
         return cleaned.to_string();
     }
@@ -154,7 +155,21 @@ pub fn clean_filename(name: &str) -> String {
     while !cleaned.is_char_boundary(stem_end) {
         stem_end -= 1;
     }
-    format!("{}{ext}", &cleaned[..stem_end])
+    let stem = cleaned[..stem_end].trim_end();
+    kept_or_file(format!("{stem}{ext}").trim()).to_string()
+}
+
+fn kept_or_file(name: &str) -> &str {
+    if name.is_empty() || name == "." || name == ".." { "file" } else { name }
+}
+
+/// Unicode format characters (category Cf) that change how a name reads without showing:
+/// the bidirectional controls, zero-width characters, the soft hyphen and the byte order
+/// mark.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{AD}' | '\u{61C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
 /// At most this many attachments in one message.
@@ -190,6 +205,19 @@ mod tests {
         let long = format!("{}.jpeg", "é".repeat(200));
         let cut = clean_filename(&long);
         assert!(cut.len() <= MAX_FILENAME_BYTES && cut.ends_with(".jpeg"), "{cut}");
+    }
+
+    #[test]
+    fn filenames_lose_invisible_format_characters_and_keep_no_trailing_space_when_cut() {
+        assert_eq!(clean_filename("invoice\u{202E}gpj.exe"), "invoicegpj.exe");
+        assert_eq!(clean_filename("\u{FEFF}a\u{200B}b.txt\u{2066}"), "ab.txt");
+        assert_eq!(clean_filename("\u{200B}"), "file");
+        let spaced = format!("a{}b", " ".repeat(300));
+        assert_eq!(clean_filename(&spaced), "a");
+        for name in [spaced, format!("{}.jpeg", "é".repeat(200)), "x.".repeat(200)] {
+            let kept = clean_filename(&name);
+            assert_eq!(clean_filename(&kept), kept, "cleaning a kept name changes nothing");
+        }
     }
 
     #[test]
