@@ -25,7 +25,7 @@ export async function editText(chatId: string, signalId: string, text: string, m
 
 /** Moves a live location of mine, or (`point` null) stops sharing it. */
 export async function moveLocation(chatId: string, signalId: string, point: Schemas["LocationWire"] | null) {
-  const body = point ? { location: point } : { live: false };
+  const body = point ? { location: point } : ({ live: false } as const);
   replaced(await unwrap(api.PATCH("/api/v1/chats/{chat_id}/signals/{signal_id}", { params: sig(chatId, signalId), body })));
 }
 
@@ -61,9 +61,9 @@ export function typing(chatId: string) {
 }
 
 export async function createChat(kind: "direct" | "group", members: string[], title?: string): Promise<Chat> {
-  const chat = await unwrap(
-    api.POST("/api/v1/chats", { body: { kind, members, title: title ?? null, nonce: kind === "group" ? nonce() : null } }),
-  );
+  // A direct chat has no title; a group has one (a blank one is refused: 422 empty_title).
+  const body = kind === "group" ? { kind, members, title: title ?? "", nonce: nonce() } : { kind, members };
+  const chat = await unwrap(api.POST("/api/v1/chats", { body }));
   setState("chats", chat.id, (old) => ({ ...old, ...chat, members: undefined }));
   if (chat.members) setState("members", chat.id, chat.members);
   return chat;

@@ -111,3 +111,66 @@ fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
     }
     Ok(token.trim())
 }
+
+/// A page size (`limit`) of a query: any whole number from 0, written in decimal; one past
+/// `usize::MAX` counts as `usize::MAX`. The list takes the nearest size it allows (e.g. 1
+/// to 100), so every such number is a good request, as the document says (`minimum: 0`).
+pub fn page_size<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D::Error> {
+    struct PageSize;
+
+    impl serde::de::Visitor<'_> for PageSize {
+        type Value = Option<usize>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a whole number from 0")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(E::invalid_value(serde::de::Unexpected::Str(text), &self));
+            }
+            let saturating = |n: usize, d: u8| n.saturating_mul(10).saturating_add(usize::from(d - b'0'));
+            Ok(Some(text.bytes().fold(0, saturating)))
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Self::Value, E> {
+            Ok(Some(usize::try_from(n).unwrap_or(usize::MAX)))
+        }
+    }
+
+    deserializer.deserialize_any(PageSize)
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, serde::Deserialize)]
+    struct Query {
+        #[serde(default, deserialize_with = "super::page_size")]
+        limit: Option<usize>,
+    }
+
+    /// `limit` of the query string `query`, or `None` if it does not parse.
+    fn limit(query: &str) -> Option<Option<usize>> {
+        let uri: axum::http::Uri = format!("/?{query}").parse().expect("uri");
+        axum::extract::Query::<Query>::try_from_uri(&uri).ok().map(|q| q.0.limit)
+    }
+
+    #[test]
+    fn page_sizes_are_whole_numbers_that_saturate() {
+        let cases = [
+            ("", Some(None)),
+            ("limit=0", Some(Some(0))),
+            ("limit=007", Some(Some(7))),
+            ("limit=18446744073709551615", Some(Some(usize::MAX))),
+            ("limit=63913560489948004483072", Some(Some(usize::MAX))),
+            ("limit=", None),
+            ("limit=-1", None),
+            ("limit=%2B1", None),
+            ("limit=1.0", None),
+            ("limit=ten", None),
+        ];
+        for (query, expected) in cases {
+            assert_eq!(limit(query), expected, "{query:?}");
+        }
+    }
+}

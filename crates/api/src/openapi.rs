@@ -28,8 +28,6 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
 }
 
 const PROBLEM_REF: &str = "#/components/schemas/Problem";
-/// What an id in a path looks like: a decimal number of at most 19 digits (ids are 63-bit).
-const ID_PATTERN: &str = "^[0-9]{1,19}$";
 
 /// Problem responses as `application/problem+json`, and on every operation the errors the
 /// shared extractors and the store give: 400 (a path or query that does not parse, a body
@@ -68,11 +66,21 @@ fn add_errors(path: &str, operation: &mut serde_json::Value, problem: &serde_jso
         .is_some_and(|ps| ps.iter().any(|p| p.get("in").and_then(|i| i.as_str()) == Some("query")));
     if let Some(parameters) = operation.get_mut("parameters").and_then(|p| p.as_array_mut()) {
         for parameter in parameters {
-            let is_id = parameter.get("in").and_then(|i| i.as_str()) == Some("path")
-                && parameter.get("name").and_then(|n| n.as_str()).is_some_and(|n| n.ends_with("_id"));
-            if is_id && let Some(schema) = parameter.get_mut("schema").and_then(|s| s.as_object_mut()) {
-                // Ids are decimal strings; anything else is a 400 `invalid_path`.
-                schema.insert("pattern".into(), ID_PATTERN.into());
+            if parameter.get("in").and_then(|i| i.as_str()) != Some("path") {
+                continue;
+            }
+            let name = parameter.get("name").and_then(|n| n.as_str()).unwrap_or_default().to_string();
+            // Ids are decimal strings (anything else is a 400 `invalid_path`); an emoji is one
+            // emoji (else 422 `invalid_emoji`).
+            let stated = if name.ends_with("_id") {
+                Some(crate::wire::rules::id())
+            } else if name == "emoji" {
+                Some(crate::wire::rules::emoji())
+            } else {
+                None
+            };
+            if let Some(stated) = stated.and_then(|s| serde_json::to_value(s).ok()) {
+                parameter["schema"] = stated;
             }
         }
     }
@@ -104,5 +112,50 @@ fn add_errors(path: &str, operation: &mut serde_json::Value, problem: &serde_jso
     }
     for status in statuses {
         responses.entry(status).or_insert_with(|| problem.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    /// The limits the document states with literal attributes, against the code's.
+    #[test]
+    fn the_document_states_the_limits_of_the_code() {
+        let doc = serde_json::to_value(crate::openapi()).expect("document");
+        let schemas = &doc["components"]["schemas"];
+        let cases = [
+            ("SetStatusIn/properties/clear_after_secs/maximum", json!(service::presence::MAX_CLEAR_AFTER_SECS)),
+            ("SendSignalIn/properties/mentions/maxItems", json!(service::signals::MAX_MENTIONS)),
+            ("SendSignalIn/properties/attachments/maxItems", json!(domain::attachment::MAX_ATTACHMENTS_PER_MESSAGE)),
+            ("LocationWire/properties/accuracy_m/maximum", json!(domain::rules::MAX_LOCATION_ACCURACY_M)),
+        ];
+        for (pointer, limit) in cases {
+            let stated = schemas.pointer(&format!("/{pointer}")).unwrap_or_else(|| panic!("no {pointer}"));
+            assert_eq!(stated.as_f64(), limit.as_f64(), "{pointer}");
+        }
+    }
+
+    /// Every id and emoji of a path has the schema of its rule.
+    #[test]
+    fn path_parameters_state_their_rules() {
+        let doc = serde_json::to_value(crate::openapi()).expect("document");
+        let id = serde_json::to_value(crate::wire::rules::id()).expect("id");
+        let emoji = serde_json::to_value(crate::wire::rules::emoji()).expect("emoji");
+        let mut seen = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for operation in item.as_object().expect("operations").values() {
+                for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                    let name = parameter["name"].as_str().unwrap_or_default();
+                    if parameter["in"] != "path" {
+                        continue;
+                    }
+                    let expected: &Value = if name == "emoji" { &emoji } else { &id };
+                    assert_eq!(&parameter["schema"], expected, "{path} {name}");
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen > 40, "{seen} path parameters");
     }
 }

@@ -91,6 +91,18 @@ pub fn prefix_upper_bound(prefix: &str) -> Option<String> {
     None
 }
 
+/// Longest display name, in characters once trimmed.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 100;
+
+/// A display name a person sets, trimmed: 1 to [`MAX_DISPLAY_NAME_CHARS`] characters.
+pub fn display_name(name: &str) -> Result<&str> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_DISPLAY_NAME_CHARS {
+        return Err(Error::invalid(ErrorCode::InvalidDisplayName, "a display name is 1 to 100 characters"));
+    }
+    Ok(name)
+}
+
 /// A message text: not blank, at most `max` characters.
 pub fn validate_text(text: &str, max: usize) -> Result<()> {
     if text.trim().is_empty() {
@@ -121,13 +133,19 @@ pub fn validate_nonce(nonce: &str) -> Result<()> {
     Ok(())
 }
 
-/// A reaction: one emoji (possibly a sequence with modifiers and joiners), at most 32 bytes,
-/// no ASCII letters, digits, spaces or control characters.
+/// The most characters (Unicode scalar values) of a reaction: enough for every emoji
+/// sequence of 8 code points (a family, a flag of a subdivision, a couple with a heart and
+/// skin tones), and, at 4 bytes a character at most, never more than 32 bytes.
+pub const MAX_EMOJI_CHARS: usize = 8;
+
+/// A reaction: one emoji (possibly a sequence with modifiers and joiners), 1 to
+/// [`MAX_EMOJI_CHARS`] characters, none of them ASCII, a control character or white space.
+/// (A rule in characters only, so the OpenAPI document states it exactly.)
 pub fn validate_emoji(emoji: &str) -> Result<()> {
-    let ok = !emoji.is_empty()
-        && emoji.len() <= 32
-        && emoji.chars().count() <= 10
+    let chars = emoji.chars().count();
+    let ok = (1..=MAX_EMOJI_CHARS).contains(&chars)
         && emoji.chars().all(|c| !c.is_ascii() && !c.is_control() && !c.is_whitespace());
+    debug_assert!(!ok || emoji.len() <= 4 * MAX_EMOJI_CHARS);
     if ok { Ok(()) } else { Err(Error::invalid(ErrorCode::InvalidEmoji, "a reaction is a single emoji")) }
 }
 
@@ -256,10 +274,20 @@ mod tests {
 
     #[test]
     fn emoji() {
-        for good in ["👍", "❤️", "👩🏽‍💻", "🇫🇷"] {
+        // A family (7 characters), a couple with a heart and skin tones (8), England's flag (7).
+        for good in [
+            "👍",
+            "❤️",
+            "👩🏽‍💻",
+            "🇫🇷",
+            "👨‍👩‍👧‍👦",
+            "👩🏻‍❤️‍👨🏼",
+            "🏴\u{e0067}\u{e0062}\u{e0065}\u{e006e}\u{e0067}\u{e007f}",
+            &"👍".repeat(8),
+        ] {
             assert!(validate_emoji(good).is_ok(), "{good}");
         }
-        for bad in ["", "a", ":)", "👍 ", "👍\n", &"👍".repeat(11)] {
+        for bad in ["", "a", ":)", "👍 ", "👍\n", "\u{85}", "\u{a0}", &"👍".repeat(9), &"é".repeat(9)] {
             assert_eq!(validate_emoji(bad).unwrap_err().code, "invalid_emoji", "{bad:?}");
         }
     }

@@ -93,10 +93,7 @@ impl ChatService {
 
     /// Changes the actor's display name.
     pub async fn set_display_name(&self, actor: &User, display_name: &str) -> Result<User> {
-        let name = display_name.trim();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(Error::invalid(ErrorCode::InvalidDisplayName, "a display name is 1 to 100 characters"));
-        }
+        let name = rules::display_name(display_name)?;
         self.store.set_display_name(actor.id, name).await?;
         Ok(User { display_name: name.to_string(), ..actor.clone() })
     }

@@ -34,14 +34,30 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(thumbnail))
 }
 
-/// The form of an upload.
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)] // documents the form; the handler streams it
-pub struct UploadForm {
-    /// The file; its filename is kept, its content type is sniffed from the bytes.
-    #[schema(value_type = String, format = Binary)]
-    file: Vec<u8>,
+/// The form of an upload: the part `file`; other parts are skipped. A part's name is text
+/// of its header, so it holds no control character but tab (else 400 `unreadable_body`).
+pub struct UploadForm;
+
+impl utoipa::PartialSchema for UploadForm {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        let file = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .description(Some("The file; its filename is kept, its content type is sniffed from the bytes."));
+        let header_text =
+            ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"^[^\u0000-\u0008\u000a-\u001f\u007f]*$"));
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some("The form of an upload: the part `file`; other parts are skipped."))
+            .property("file", file)
+            .required("file")
+            .property_names(Some(header_text))
+            .into()
+    }
 }
+
+impl ToSchema for UploadForm {}
 
 /// Uploads a file to a chat (members only), to send it in a message afterwards. The body
 /// streams to storage; a file over the size limit (default 25 MiB) is refused with 413 and
@@ -97,7 +113,8 @@ struct FilesQuery {
     kind: Option<AttachmentKindWire>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
-    /// Page size, 1 to 100 (default 50).
+    /// Page size, 1 to 100 (default 50; a number out of range counts as the nearest).
+    #[serde(default, deserialize_with = "crate::extract::page_size")]
     limit: Option<usize>,
 }
 

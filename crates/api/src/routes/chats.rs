@@ -49,7 +49,8 @@ async fn create_chat(
 struct PageQuery {
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
-    /// Page size, 1 to 100 (default 50).
+    /// Page size, 1 to 100 (default 50; a number out of range counts as the nearest).
+    #[serde(default, deserialize_with = "crate::extract::page_size")]
     limit: Option<usize>,
 }
 

@@ -49,10 +49,7 @@ async fn set_notifications(
         .muted_until
         .as_deref()
         .map(|t| {
-            humantime::parse_rfc3339_weak(t)
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_millis() as i64)
+            crate::wire::time::parse_date_time(t)
                 .ok_or_else(|| Error::invalid(ErrorCode::InvalidMutedUntil, "muted_until is an RFC 3339 time"))
         })
         .transpose()?;

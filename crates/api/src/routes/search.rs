@@ -21,46 +21,49 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct SearchQuery {
-    /// What to find, 1 to 256 characters: words (each must match; case and accents do not
-    /// matter; one typo is forgiven in words of 5 letters or more), `"quoted phrases"`;
-    /// the last word also matches as a prefix unless followed by a space. Nothing in it is
-    /// read as query syntax.
+    /// What to find, 1 to 256 characters, not blank: words (each must match; case and
+    /// accents do not matter; one typo is forgiven in words of 5 letters or more),
+    /// `"quoted phrases"`; the last word also matches as a prefix unless followed by a
+    /// space. Nothing in it is read as query syntax.
     #[serde(default)]
+    #[param(required = true, value_type = crate::wire::rules::SearchText, inline)]
     q: String,
     /// Only messages by this user.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<crate::wire::rules::IdString>, inline)]
     from: Option<Id>,
     /// Only messages with an attachment, or with a link.
     #[param(inline)]
     has: Option<SearchHasWire>,
     /// Only messages sent before this time (RFC 3339, or a date: its midnight UTC).
+    #[param(value_type = Option<crate::wire::rules::DateOrDateTime>, inline)]
     before: Option<String>,
     /// Only messages sent at or after this time (RFC 3339, or a date: its midnight UTC).
+    #[param(value_type = Option<crate::wire::rules::DateOrDateTime>, inline)]
     after: Option<String>,
     /// `relevance` (default) or `recent`.
     #[param(inline)]
     sort: Option<SearchOrderWire>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
-    /// Page size, 1 to 50 (default 20).
+    /// Page size, 1 to 50 (default 20; a number out of range counts as the nearest).
+    #[serde(default, deserialize_with = "crate::extract::page_size")]
     limit: Option<usize>,
 }
 
-/// A time parameter as Unix milliseconds: RFC 3339 (`2026-12-01T09:30:00Z`) or a date
-/// (`2026-12-01`, its midnight UTC). Anything else: 422 `invalid_query`.
+/// A time parameter as Unix milliseconds (none before 1970): an RFC 3339 date-time
+/// (`2026-12-01T09:30:00Z`, any offset) or a date (`2026-12-01`, its midnight UTC).
+/// Anything else: 422 `invalid_query`.
 fn parse_time(name: &str, value: Option<&str>) -> Result<Option<u64>, ApiError> {
     let Some(value) = value else { return Ok(None) };
-    let text = if value.len() == 10 { format!("{value}T00:00:00Z") } else { value.to_string() };
-    let at = humantime::parse_rfc3339_weak(&text)
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .ok_or_else(|| {
+    let at = crate::wire::time::parse_date(value).or_else(|| crate::wire::time::parse_date_time(value)).ok_or_else(
+        || {
             ApiError::from(domain::Error::invalid(
                 ErrorCode::InvalidQuery,
                 format!("`{name}` is a date (2026-12-01) or an RFC 3339 time (2026-12-01T09:30:00Z)"),
             ))
-        })?;
-    Ok(Some(at.as_millis() as u64))
+        },
+    )?;
+    Ok(Some(u64::try_from(at).unwrap_or(0)))
 }
 
 impl SearchQuery {

@@ -84,15 +84,16 @@ struct TimelineQuery {
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Signals older than this id.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<crate::wire::rules::IdString>, inline)]
     before: Option<Id>,
     /// The signals just newer than this id (still returned newest first).
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<crate::wire::rules::IdString>, inline)]
     after: Option<Id>,
     /// The signals around this id, itself included.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<crate::wire::rules::IdString>, inline)]
     around: Option<Id>,
-    /// Page size, 1 to 100 (default 50).
+    /// Page size, 1 to 100 (default 50; a number out of range counts as the nearest).
+    #[serde(default, deserialize_with = "crate::extract::page_size")]
     limit: Option<usize>,
 }
 
@@ -179,10 +180,8 @@ fn invalid_body(detail: &'static str) -> ApiError {
 
 /// An RFC 3339 time as Unix milliseconds.
 fn parse_time(text: &str) -> Result<i64, Error> {
-    let bad = || Error::invalid(ErrorCode::InvalidLocation, "live_until is an RFC 3339 time");
-    let t = humantime::parse_rfc3339_weak(text).map_err(|_| bad())?;
-    let ms = t.duration_since(std::time::UNIX_EPOCH).map_err(|_| bad())?.as_millis();
-    i64::try_from(ms).map_err(|_| bad())
+    crate::wire::time::parse_date_time(text)
+        .ok_or_else(|| Error::invalid(ErrorCode::InvalidLocation, "live_until is an RFC 3339 time"))
 }
 
 /// Adds the caller's reaction (the emoji URL-encoded in the path). Adding twice counts once.
@@ -215,7 +214,8 @@ async fn remove_reaction(
 #[into_params(parameter_in = Query)]
 struct ReactorsQuery {
     cursor: Option<String>,
-    /// Page size, 1 to 1000 (default 100).
+    /// Page size, 1 to 1000 (default 100; a number out of range counts as the nearest).
+    #[serde(default, deserialize_with = "crate::extract::page_size")]
     limit: Option<usize>,
 }
 

@@ -67,8 +67,11 @@ struct FindUsers {
     /// The start of the usernames to find, 1 to 64 characters once trimmed. Compared as
     /// it is (usernames are lowercase: lowercase what a person types); no character in it
     /// is a wildcard.
+    #[param(value_type = Option<crate::wire::rules::UsernamePrefix>, inline)]
     prefix: Option<String>,
-    /// With `prefix`: how many users at most, 1 to 20 (default 10).
+    /// With `prefix`: how many users at most, 1 to 20 (default 10; a number out of range
+    /// counts as the nearest).
+    #[serde(default, deserialize_with = "crate::extract::page_size")]
     limit: Option<usize>,
 }
 

@@ -118,7 +118,7 @@ pub struct StartCallIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallSignalIn {
-    #[schema(value_type = String)]
+    #[schema(value_type = super::rules::IdString)]
     pub to: Id,
     #[serde(rename = "type")]
     pub kind: CallSignalKindWire,

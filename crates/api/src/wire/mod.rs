@@ -51,7 +51,9 @@ macro_rules! wire_enum {
 
 mod calls;
 mod notifications;
+pub mod rules;
 mod search;
+pub mod time;
 pub use calls::*;
 pub use notifications::*;
 pub use search::*;
@@ -188,14 +190,18 @@ pub enum SendableKind {
 #[serde(deny_unknown_fields)]
 pub struct LocationWire {
     /// Degrees, -90 to 90.
+    #[schema(minimum = -90, maximum = 90)]
     pub lat: f64,
     /// Degrees, -180 to 180.
+    #[schema(minimum = -180, maximum = 180)]
     pub lon: f64,
     /// The radius of uncertainty in metres, 0 to 1,000,000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1000000)]
     pub accuracy_m: Option<f64>,
-    /// A name for the place: one line, at most 200 characters.
+    /// A name for the place: one line, at most 200 characters (blank: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<rules::LocationLabel>)]
     pub label: Option<String>,
 }
 
@@ -657,6 +663,7 @@ impl EventData {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DevLoginIn {
+    #[schema(value_type = rules::Username)]
     pub username: String,
     pub display_name: Option<String>,
 }
@@ -671,26 +678,38 @@ pub struct DevLoginOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchMeIn {
+    #[schema(value_type = rules::DisplayName)]
     pub display_name: String,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// A new chat: a direct chat (`members`: the one other person; no title) or a group
+/// (`members`: the others, at least one; a title). The document states the two as a
+/// `oneOf` ([`rules::create_chat`]).
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateChatIn {
     pub kind: ChatKindWire,
     /// The other members (the caller is always a member).
-    #[schema(value_type = Vec<String>)]
     pub members: Vec<Id>,
-    /// Required for a group.
+    /// Required for a group; none for a direct chat.
     pub title: Option<String>,
     /// For a group: a client-chosen id of this creation (1 to 64 visible ASCII
     /// characters), so a retry returns the first group instead of creating another.
     pub nonce: Option<String>,
 }
 
+impl utoipa::PartialSchema for CreateChatIn {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        rules::create_chat()
+    }
+}
+
+impl ToSchema for CreateChatIn {}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchChatIn {
+    #[schema(value_type = rules::Title)]
     pub title: String,
 }
 
@@ -705,7 +724,8 @@ pub struct SetRoleIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMembersIn {
-    #[schema(value_type = Vec<String>)]
+    /// At least one.
+    #[schema(value_type = Vec<rules::IdString>, min_items = 1)]
     pub user_ids: Vec<Id>,
 }
 
@@ -715,21 +735,24 @@ pub struct SendSignalIn {
     pub kind: SendableKind,
     /// The message; may be left out (or blank) when it has attachments.
     #[serde(default)]
+    #[schema(value_type = rules::MessageText)]
     pub text: String,
-    /// Ids of the sender's uploads to this chat not sent yet (at most 10), in the order to
-    /// show them.
+    /// Ids of the sender's uploads to this chat not sent yet (at most 10, each once), in
+    /// the order to show them.
     #[serde(default)]
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<rules::IdString>, max_items = 10)]
     pub attachments: Vec<Id>,
     /// A client-chosen id of this send (1–64 visible ASCII characters): retrying with the
     /// same nonce returns the first signal instead of posting twice.
+    #[schema(value_type = rules::Nonce)]
     pub nonce: String,
-    #[schema(value_type = Option<String>)]
+    /// A signal of this chat (else 422 `reply_to_unknown`).
+    #[schema(value_type = Option<rules::IdString>)]
     pub reply_to: Option<Id>,
     /// Members whose attention it calls (at most 100, each a member of the chat; else 422
     /// `mention_not_member` / `too_many_mentions`).
     #[serde(default)]
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<rules::IdString>, max_items = 100)]
     pub mentions: Vec<Id>,
     /// Calls every member's attention (`@everyone`): owners and admins only (else 403
     /// `not_an_admin`).
@@ -739,18 +762,19 @@ pub struct SendSignalIn {
     pub location: Option<LocationWire>,
     /// For `location`: share it live until then (RFC 3339, at most 8 hours ahead); the
     /// author moves it with `PATCH`.
+    #[schema(value_type = Option<rules::DateTime>)]
     pub live_until: Option<String>,
 }
 
 /// A change to a signal of the caller's: exactly one of `text` (a message; with its
 /// mentions, which replace the old ones), `location` (move a live location) or
-/// `live: false` (stop sharing it live).
-#[derive(Debug, Deserialize, ToSchema)]
+/// `live: false` (stop sharing it live). The document states the three as a `oneOf`
+/// ([`rules::patch_signal`]).
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatchSignalIn {
     pub text: Option<String>,
     /// With `text`: the members the new text mentions.
-    #[schema(value_type = Option<Vec<String>>)]
     pub mentions: Option<Vec<Id>>,
     /// With `text`: `@everyone` (owners and admins only).
     pub mention_everyone: Option<bool>,
@@ -758,6 +782,14 @@ pub struct PatchSignalIn {
     /// `false` stops a live location now.
     pub live: Option<bool>,
 }
+
+impl utoipa::PartialSchema for PatchSignalIn {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        rules::patch_signal()
+    }
+}
+
+impl ToSchema for PatchSignalIn {}
 
 /// The caller's membership after moving the read marker, with what is left to read.
 #[derive(Debug, Serialize, ToSchema)]
@@ -772,7 +804,7 @@ pub struct ReadOut {
 #[serde(deny_unknown_fields)]
 pub struct ReadIn {
     /// The newest signal the caller has read.
-    #[schema(value_type = String)]
+    #[schema(value_type = rules::IdString)]
     pub up_to: Id,
 }
 
@@ -838,7 +870,24 @@ pub struct UserWithPresenceOut {
 pub struct SetStatusIn {
     pub availability: AvailabilityWire,
     /// At most 100 characters, one line; blank or absent: none.
+    #[schema(value_type = Option<rules::StatusText>)]
     pub text: Option<String>,
     /// Back to the default (online, no text) after this many seconds (1 to 2,592,000).
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 1, maximum = 2592000)]
     pub clear_after_secs: Option<u64>,
+}
+
+/// A whole number from 0 as JSON may write it: `220`, or `220.0` (the same integer to JSON
+/// Schema, whose `integer` the document says).
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else { return Ok(None) };
+    if let Some(n) = number.as_u64() {
+        return Ok(Some(n));
+    }
+    match number.as_f64() {
+        // Exactly representable and in range: below 2^64.
+        Some(f) if f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f) => Ok(Some(f as u64)),
+        _ => Err(serde::de::Error::custom(format!("{number} is not a whole number from 0"))),
+    }
 }

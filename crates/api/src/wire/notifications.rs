@@ -40,6 +40,7 @@ pub struct SetNotificationsIn {
     pub level: NotifyLevelWire,
     /// RFC 3339, in the next year; absent or null: not muted.
     #[serde(default)]
+    #[schema(value_type = Option<super::rules::DateTime>)]
     pub muted_until: Option<String>,
 }
 

@@ -222,10 +222,14 @@ async fn levels_and_mutes_decide_who_is_notified() {
         assert_eq!((status, set["level"].as_str()), (StatusCode::OK, Some(level)));
         alice.say(&chat, &format!("not for bob at level {level}")).await;
     }
-    let in_an_hour = humantime::format_rfc3339(std::time::SystemTime::now() + Duration::from_secs(3600)).to_string();
-    let (status, set) = bob.put_json(&path, json!({ "level": "all", "muted_until": in_an_hour })).await;
+    // Any RFC 3339 offset: an hour from now, written as the wall clock of UTC−01:00.
+    let now = std::time::SystemTime::now();
+    let in_an_hour = humantime::format_rfc3339_seconds(now + Duration::from_secs(3600));
+    let at_minus_one = humantime::format_rfc3339_seconds(now).to_string().replace('Z', "-01:00");
+    let (status, set) = bob.put_json(&path, json!({ "level": "all", "muted_until": at_minus_one })).await;
     assert_eq!(status, StatusCode::OK, "{set}");
-    assert!(set["muted_until"].is_string());
+    let muted_until = set["muted_until"].as_str().unwrap_or_default();
+    assert_eq!(muted_until[..19], in_an_hour.to_string()[..19], "{set}");
     let (_, chat_out) = bob.get(&format!("/api/v1/chats/{chat}")).await;
     assert_eq!(chat_out["notifications"], set, "the chat shows its member's settings");
     alice.say(&chat, "muted").await;

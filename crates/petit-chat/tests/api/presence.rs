@@ -223,6 +223,7 @@ async fn bad_statuses_are_refused_with_stable_codes_and_change_nothing() {
             "invalid_clear_after",
         ),
         (json!({ "availability": "away", "clear_after_secs": -1 }), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        (json!({ "availability": "away", "clear_after_secs": 60.5 }), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
         (json!({ "availability": "away", "emoji": "🍜" }), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
         (json!({ "text": "no availability" }), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
     ];
@@ -230,6 +231,9 @@ async fn bad_statuses_are_refused_with_stable_codes_and_change_nothing() {
         let (status, problem) = put_status(&alice, body.clone()).await;
         assert_eq!((status, problem["code"].as_str()), (expected_status, Some(code)), "{body}");
     }
+    // `3600.0` is the integer 3600 to JSON Schema, whose `integer` the document says.
+    let (status, set) = put_status(&alice, json!({ "availability": "away", "clear_after_secs": 3600.0 })).await;
+    assert_eq!((status, set["clears_at"].is_string()), (StatusCode::OK, true), "{set}");
     let (status, _) = put_status(&alice, json!({ "availability": "away", "text": "x".repeat(100) })).await;
     assert_eq!(status, StatusCode::OK, "100 characters are fine");
     let seen = presence_seen_by(&bob, &alice).await;

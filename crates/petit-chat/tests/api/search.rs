@@ -142,6 +142,8 @@ async fn filters_sorting_and_pages() {
     eventually(&alice, &format!("{base}&has=link"), &[&link]).await;
     eventually(&alice, &format!("{base}&has=attachment"), &[]).await;
     eventually(&alice, &format!("{base}&after=2000-01-01&before=2999-01-01T00:00:00Z"), &all).await;
+    eventually(&alice, &format!("{base}&after=1999-12-31T23:00:00-05:00&before=2999-01-01t00:00:00.5%2B09:30"), &all)
+        .await;
     eventually(&alice, &format!("{base}&before=2000-01-01"), &[]).await;
     // Newest first, in pages of 3 that neither skip nor repeat.
     let mut path = format!("{base}&sort=recent&limit=3");
@@ -174,6 +176,8 @@ async fn bad_queries_are_refused_and_change_nothing() {
         ("q=x&cursor=not-a-cursor", "invalid_cursor"),
         ("q=x&before=yesterday", "invalid_query"),
         ("q=x&after=2026-13-45", "invalid_query"),
+        ("q=x&after=2026-12-01T09:30:00", "invalid_query"),
+        ("q=x&after=2026-12-01%2009:30:00Z", "invalid_query"),
     ] {
         for path in [format!("/api/v1/chats/{chat}/search?{query}"), format!("/api/v1/search?{query}")] {
             let response =

@@ -80,8 +80,10 @@ async fn the_timeline_pages_newest_first_without_gaps_or_repeats() {
         }
     }
     assert_eq!(walked, all);
-    // A limit above 100 is capped.
+    // A limit above 100 is capped, whatever its size (the document says any whole number).
     assert_eq!(ids(&alice.get(&format!("{path}?limit=1000")).await.1).len(), 100);
+    assert_eq!(ids(&alice.get(&format!("{path}?limit=63913560489948004483072")).await.1).len(), 100);
+    assert_eq!(ids(&alice.get(&format!("{path}?limit=0")).await.1).len(), 1);
     // before / after / around.
     assert_eq!(ids(&alice.get(&format!("{path}?before={}&limit=3", all[10])).await.1), all[11..14]);
     assert_eq!(ids(&alice.get(&format!("{path}?after={}&limit=3", all[10])).await.1), all[7..10]);
@@ -144,8 +146,14 @@ async fn reactions_count_once_per_person_and_emoji() {
     }
     assert_eq!(alice.delete(&r("👍")).await.1["count"], 1, "removing what is not there changes nothing");
 
-    let (status, p) = bob.put(&format!("/api/v1/chats/{chat}/signals/{sid}/reactions/abc")).await;
-    assert_eq!((status, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_emoji")));
+    // One emoji is 1 to 8 characters, none ASCII, control or white space (as the OpenAPI
+    // document says): a family of 7 is one, 9 thumbs are not.
+    assert_eq!(bob.put(&r("👨‍👩‍👧‍👦")).await.0, StatusCode::OK);
+    assert_eq!(bob.delete(&r("👨‍👩‍👧‍👦")).await.0, StatusCode::OK);
+    for bad in ["abc", "👍 ", "\u{a0}", &"👍".repeat(9)] {
+        let (status, p) = bob.put(&r(bad)).await;
+        assert_eq!((status, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_emoji")), "{bad:?}");
+    }
     let (status, p) = bob.put(&format!("/api/v1/chats/{chat}/signals/42/reactions/{}", enc("👍"))).await;
     assert_eq!((status, p["code"].as_str()), (StatusCode::NOT_FOUND, Some("signal_not_found")));
     let outsider = server.login("outsider").await;
