@@ -14,6 +14,9 @@
 # every target ran. Reproduce with `<fuzz-target>/x86_64-unknown-linux-gnu/release/<target>
 # <artifact>`.
 #
+# `scripts/lib/fuzz.sh build` only installs and builds (scripts/test runs that in the
+# background while the tests run, then fuzzes with the build already made).
+#
 # Knobs: PETIT_CHAT_FUZZ_SECONDS (per target, default 20), PETIT_CHAT_FUZZ_TARGETS (names,
 # default all), PETIT_CHAT_FUZZ_JOBS (targets fuzzed at once, default: the number of
 # cores), PETIT_CHAT_FUZZ_SEED (default 1), PETIT_CHAT_FUZZ_TOOLCHAIN (default
@@ -76,6 +79,7 @@ say "building the fuzz targets ($TOOLCHAIN, sanitizer $SANITIZER) into $CARGO_TA
 build_started=$SECONDS
 nice cargo "+$TOOLCHAIN" fuzz build --sanitizer "$SANITIZER"
 say "built in $((SECONDS - build_started)) s"
+[[ ${1:-} == build ]] && exit 0
 
 triple=$(rustc "+$TOOLCHAIN" -vV | sed -n 's/^host: //p')
 bin_dir=$CARGO_TARGET_DIR/$triple/release
