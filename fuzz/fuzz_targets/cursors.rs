@@ -9,6 +9,8 @@
 
 #![no_main]
 
+mod input;
+
 use domain::{ErrorCode, Id, Result};
 use libfuzzer_sys::fuzz_target;
 use ports::{FilePosition, SignalRange};
@@ -19,13 +21,7 @@ use service::cursor::{
 };
 
 fuzz_target!(|data: &[u8]| {
-    let number = |at: usize| {
-        let mut bytes = [0; 8];
-        let available = data.get(at..).unwrap_or_default();
-        let n = available.len().min(8);
-        bytes[..n].copy_from_slice(&available[..n]);
-        u64::from_le_bytes(bytes)
-    };
+    let number = |at: usize| input::u64_at(data, at);
     check_made(number(0), number(8));
     if let Ok(text) = std::str::from_utf8(data) {
         check_text(text);

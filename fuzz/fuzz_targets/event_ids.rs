@@ -12,17 +12,13 @@
 
 #![no_main]
 
+mod input;
+
 use libfuzzer_sys::fuzz_target;
 use ports::bus::{event_id, parse_event_id};
 
 fuzz_target!(|data: &[u8]| {
-    let number = |at: usize| {
-        let mut bytes = [0; 8];
-        let available = data.get(at..).unwrap_or_default();
-        let n = available.len().min(8);
-        bytes[..n].copy_from_slice(&available[..n]);
-        u64::from_le_bytes(bytes)
-    };
+    let number = |at: usize| input::u64_at(data, at);
     let (epoch_number, seq) = (number(0), number(8));
     // bus-nats' epoch is a stream's creation in hex; bus-local's 8 hex digits of a u32.
     check_round_trip(&format!("{epoch_number:x}"), &format!("{:x}", epoch_number ^ 1), seq);

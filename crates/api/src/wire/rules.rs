@@ -70,9 +70,7 @@ const NONCE_PATTERN: &str = "^[!-~]{1,64}$";
 
 /// An emoji's characters: none ASCII, a control character or white space (its length is
 /// stated apart, in characters: `minLength` / `maxLength`).
-fn emoji_pattern() -> String {
-    r"^[^\u0000-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$".to_string()
-}
+const EMOJI_PATTERN: &str = r"^[^\u0000-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$";
 
 /// A location's label: blank (none), or at most 200 characters without a control character
 /// (`domain::rules::validate_location`).
@@ -188,10 +186,13 @@ fn title() -> ObjectBuilder {
 }
 
 pub fn emoji() -> Object {
-    string(emoji_pattern(), "One emoji: 1 to 8 characters, none of them ASCII, a control character or white space.")
-        .min_length(Some(1))
-        .max_length(Some(MAX_EMOJI_CHARS))
-        .build()
+    string(
+        EMOJI_PATTERN.to_string(),
+        "One emoji: 1 to 8 characters, none of them ASCII, a control character or white space.",
+    )
+    .min_length(Some(1))
+    .max_length(Some(MAX_EMOJI_CHARS))
+    .build()
 }
 
 /// A message's text: at most `limits.max_text_chars` characters (the default is stated).
@@ -390,7 +391,7 @@ mod tests {
         check("nonce", NONCE_PATTERN, |t| rules::validate_nonce(t).is_ok());
         let emoji = |t: &str| {
             let chars = t.chars().count();
-            (1..=MAX_EMOJI_CHARS).contains(&chars) && matches(&emoji_pattern(), t)
+            (1..=MAX_EMOJI_CHARS).contains(&chars) && matches(EMOJI_PATTERN, t)
         };
         for text in samples() {
             assert_eq!(emoji(&text), rules::validate_emoji(&text).is_ok(), "emoji: {text:?}");
