@@ -53,18 +53,33 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     let bus = open_bus(config).await?;
     let blobs = open_blobs(config)?;
     // A tantivy index made just now (a first start, or its directory deleted) is rebuilt
-    // from the store in the background while the server serves.
+    // from the store in the background while the server serves; one its last session did
+    // not close (the process died) gets the messages of its last minutes again.
     let new_index = config.search.kind == SearchKind::Tantivy && !config.search_dir().join("meta.json").exists();
     // A server restarting in this process (tests) may still be letting the index go.
-    let index = open_index(config, Duration::from_secs(10)).await?;
-    if new_index {
+    let (index, unfinished) = open_index_noting_crash(config, Duration::from_secs(10)).await?;
+    let since = unfinished.as_ref().and_then(|t| t.unfinished_since()).filter(|_| !new_index);
+    if new_index || since.is_some() {
         let (store, index) = (store.clone(), index.clone());
         tokio::spawn(async move {
-            match service::reindex::reindex(store, index, None, |_| {}).await {
-                Ok(done) if done.messages > 0 => {
-                    tracing::info!(chats = done.chats_done, messages = done.messages, "search index rebuilt")
+            let done = match since {
+                None => service::reindex::reindex(store, index, None, |_| {}).await,
+                Some(since) => service::reindex::catch_up(store, index, since).await,
+            };
+            match done {
+                Ok(done) => {
+                    if let Some(tantivy) = unfinished {
+                        tantivy.caught_up();
+                    }
+                    if done.messages > 0 {
+                        tracing::info!(
+                            chats = done.chats_done,
+                            messages = done.messages,
+                            ?since,
+                            "search index rebuilt"
+                        );
+                    }
                 }
-                Ok(_) => {}
                 Err(error) => {
                     tracing::error!(%error, "rebuilding the search index failed; run `petit-chat admin reindex`")
                 }
@@ -292,13 +307,25 @@ pub fn open_blobs(config: &Config) -> anyhow::Result<Arc<dyn Blobs>> {
 /// cluster (its template, first index and alias made if need be). One process at a time
 /// writes a tantivy index: one held elsewhere is waited for up to `patience`.
 pub async fn open_index(config: &Config, patience: Duration) -> anyhow::Result<Arc<dyn TextIndex>> {
+    Ok(open_index_noting_crash(config, patience).await?.0)
+}
+
+/// [`open_index`], and the tantivy index itself when its last session did not close it
+/// (see [`search::TantivyIndex::unfinished_since`]).
+async fn open_index_noting_crash(
+    config: &Config,
+    patience: Duration,
+) -> anyhow::Result<(Arc<dyn TextIndex>, Option<search::TantivyIndex>)> {
     Ok(match config.search.kind {
         SearchKind::Tantivy => {
             let dir = config.search_dir();
             let deadline = std::time::Instant::now() + patience;
             loop {
                 match search::TantivyIndex::open(&dir) {
-                    Ok(index) => break Arc::new(index),
+                    Ok(index) => {
+                        let unfinished = index.unfinished_since().map(|_| index.clone());
+                        break (Arc::new(index), unfinished);
+                    }
                     Err(e) if e.kind == domain::ErrorKind::Unavailable && std::time::Instant::now() < deadline => {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
@@ -308,10 +335,13 @@ pub async fn open_index(config: &Config, patience: Duration) -> anyhow::Result<A
                 }
             }
         }
-        SearchKind::OpenSearch => Arc::new(
-            search::OpenSearchIndex::connect(&config.search.opensearch)
-                .await
-                .with_context(|| format!("cannot open the search index at {}", config.search.opensearch.url))?,
+        SearchKind::OpenSearch => (
+            Arc::new(
+                search::OpenSearchIndex::connect(&config.search.opensearch)
+                    .await
+                    .with_context(|| format!("cannot open the search index at {}", config.search.opensearch.url))?,
+            ),
+            None,
         ),
     })
 }

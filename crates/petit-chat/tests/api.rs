@@ -10,6 +10,7 @@ mod api {
     mod calls;
     mod changes;
     mod chats;
+    mod crash;
     mod errors;
     mod events;
     pub mod harness;

@@ -84,8 +84,11 @@ pub struct TextHit {
 /// text as its own query syntax.
 #[async_trait]
 pub trait TextIndex: Send + Sync + 'static {
-    /// Adds or replaces these messages. Returns once they are stored durably; they are
-    /// searchable shortly after (the adapter's refresh, about a second at most).
+    /// Adds or replaces these messages. Returns once they are stored durably, or, for an
+    /// index in process that commits on a timer (tantivy), once a crash before that commit
+    /// is repaired at the next start (the index tells from when to index the store's
+    /// messages again). They are searchable shortly after (the adapter's refresh or
+    /// commit, about a second at most).
     async fn index(&self, signals: &[IndexedSignal]) -> Result<()>;
     /// Removes these messages (those not indexed are ignored).
     async fn remove(&self, signals: &[(ChatId, SignalId)]) -> Result<()>;

@@ -2,7 +2,12 @@
 //! request path, in bulk; deleted ones leave it. Each event's handler hands its message to
 //! one batcher per worker and waits for the batch's write; the event is acknowledged only
 //! after it, so an indexer that dies leaves its events to the next one (indexing again the
-//! same message replaces it: nothing is doubled). Index lag (sent → written) is observed for the metrics.
+//! same message replaces it: nothing is doubled). What "written" means is the index's
+//! (`TextIndex::index`): durable in OpenSearch; in tantivy, added to the writer, committed
+//! within a quarter of a second, and indexed again from the store at the next start if the
+//! process dies first (the embedded shape's chat-event log is in memory too, so only the
+//! store can bring those messages back). Index lag (sent → written) is observed for the
+//! metrics.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,10 +1,12 @@
 //! Rebuilding the text index from the store, the source of truth: every chat's messages
-//! (or one chat's), newest first, in bulk. Indexing is idempotent by message, so a rebuild
-//! can run while the `index` workers index new messages, and can be run again after a stop.
+//! (or one chat's), newest first, in bulk; deleted ones leave it. Indexing is idempotent by
+//! message, so a rebuild can run while the `index` workers index new messages, and can be
+//! run again after a stop. [`catch_up`] does it only for the messages after a point in
+//! time, for an index that lost its last moments in a crash.
 
 use std::sync::Arc;
 
-use domain::{ChatId, Result};
+use domain::{ChatId, Result, SignalId};
 use futures::StreamExt;
 use ports::{IndexedSignal, SignalRange, Store, TextIndex};
 
@@ -27,6 +29,23 @@ pub async fn reindex(
     store: Arc<dyn Store>,
     index: Arc<dyn TextIndex>,
     chat: Option<ChatId>,
+    progress: impl FnMut(ReindexProgress),
+) -> Result<ReindexProgress> {
+    run(store, index, chat, None, progress).await
+}
+
+/// Indexes again every chat's messages with an id above `since` (sent after its time), and
+/// removes those deleted since: what an index that was not closed cleanly (its process
+/// died) may have lost.
+pub async fn catch_up(store: Arc<dyn Store>, index: Arc<dyn TextIndex>, since: SignalId) -> Result<ReindexProgress> {
+    run(store, index, None, Some(since), |_| {}).await
+}
+
+async fn run(
+    store: Arc<dyn Store>,
+    index: Arc<dyn TextIndex>,
+    chat: Option<ChatId>,
+    since: Option<SignalId>,
     mut progress: impl FnMut(ReindexProgress),
 ) -> Result<ReindexProgress> {
     let chats = match chat {
@@ -47,7 +66,7 @@ pub async fn reindex(
     let mut done = ReindexProgress { chats_total: chats.len() as u64, ..ReindexProgress::default() };
     progress(done);
     let mut runs = futures::stream::iter(chats)
-        .map(|chat| reindex_chat(store.clone(), index.clone(), chat))
+        .map(|chat| reindex_chat(store.clone(), index.clone(), chat, since))
         .buffer_unordered(CHATS_AT_ONCE);
     while let Some(messages) = runs.next().await {
         done.messages += messages?;
@@ -57,17 +76,28 @@ pub async fn reindex(
     Ok(done)
 }
 
-/// Indexes one chat's messages; returns how many.
-async fn reindex_chat(store: Arc<dyn Store>, index: Arc<dyn TextIndex>, chat: ChatId) -> Result<u64> {
-    let (mut range, mut count) = (SignalRange::Latest, 0);
+/// Indexes one chat's messages (those after `since`, oldest first, or all, newest first)
+/// and removes its deleted ones; returns how many it indexed.
+async fn reindex_chat(
+    store: Arc<dyn Store>,
+    index: Arc<dyn TextIndex>,
+    chat: ChatId,
+    since: Option<SignalId>,
+) -> Result<u64> {
+    let (mut range, mut count) = (since.map_or(SignalRange::Latest, SignalRange::After), 0);
     loop {
         let page = store.signals(chat, range, PAGE).await?;
         let batch: Vec<IndexedSignal> = page.iter().filter_map(IndexedSignal::of).collect();
+        let deleted: Vec<_> = page.iter().filter(|s| s.is_deleted()).map(|s| (s.chat_id, s.id)).collect();
         index.index(&batch).await?;
+        index.remove(&deleted).await?;
         count += batch.len() as u64;
-        match page.last() {
-            Some(oldest) if page.len() == PAGE => range = SignalRange::Before(oldest.id),
+        // Pages come newest first either way.
+        range = match (page.first(), page.last(), range) {
+            _ if page.len() < PAGE => return Ok(count),
+            (Some(newest), _, SignalRange::After(_)) => SignalRange::After(newest.id),
+            (_, Some(oldest), _) => SignalRange::Before(oldest.id),
             _ => return Ok(count),
-        }
+        };
     }
 }
