@@ -1,6 +1,7 @@
 //! The petit-chat binary's library half: configuration and the wiring of adapters to
 //! ports for each shape. The only crate that names every adapter.
 
+pub mod admin;
 pub mod config;
 pub mod http;
 mod sync;
@@ -123,6 +124,16 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         .with_push(push.clone())
         .with_search(index.clone());
     let shutdown = CancellationToken::new();
+    if config.search.kind == SearchKind::Tantivy {
+        // `petit-chat admin reindex` asks this server, which holds the index, to rebuild it.
+        let reindexer = admin::Reindexer::new(store.clone(), index.clone());
+        if let Err(error) = admin::listen(&admin::socket_path(data_dir), reindexer, shutdown.clone()) {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "no admin socket: `petit-chat admin reindex` cannot reach this server"
+            );
+        }
+    }
     let stats = Arc::new(WorkerStats::default());
     let ports = WorkerPorts { store, bus, blobs, push, index };
     let workers = start_workers(config, ports, stats.clone(), shutdown.child_token()).await?;
@@ -347,14 +358,29 @@ async fn open_index_noting_crash(
 }
 
 /// `petit-chat admin reindex`: rebuilds the text index from the store (one chat's
-/// messages, or every chat's), reporting progress after each chat.
+/// messages, or every chat's), reporting progress after each chat. An embedded index held
+/// by a running server is rebuilt by that server, asked on its admin socket.
 pub async fn reindex(
     config: &Config,
     chat: Option<domain::ChatId>,
     progress: impl FnMut(service::reindex::ReindexProgress),
 ) -> anyhow::Result<service::reindex::ReindexProgress> {
+    let index = match open_index(config, Duration::ZERO).await {
+        Ok(index) => index,
+        Err(held)
+            if config.search.kind == SearchKind::Tantivy
+                && held.downcast_ref::<domain::Error>().is_some_and(|e| e.kind == domain::ErrorKind::Unavailable) =>
+        {
+            let socket = admin::socket_path(&config.server.data_dir);
+            tracing::info!(socket = %socket.display(), "the search index is held by another process: asking the server");
+            return match admin::request_reindex(&socket, chat, progress).await? {
+                Some(done) => Ok(done),
+                None => Err(held.context(format!("no server answers on {} to rebuild the index", socket.display()))),
+            };
+        }
+        Err(e) => return Err(e),
+    };
     let store = open_store(config).await?;
-    let index = open_index(config, Duration::ZERO).await?;
     Ok(service::reindex::reindex(store, index, chat, progress).await?)
 }
 

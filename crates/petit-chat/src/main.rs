@@ -97,8 +97,8 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum AdminTask {
     /// Rebuilds the search index from the database: every chat's messages, or one chat's.
-    /// Safe while the cluster shape serves (indexing is idempotent); the embedded shape's
-    /// index belongs to its server, which must be stopped first.
+    /// Safe while the server serves (indexing is idempotent); in the embedded shape the
+    /// running server holds the index and does the rebuild, asked on `<data dir>/admin.sock`.
     Reindex {
         /// Only this chat.
         #[arg(long)]

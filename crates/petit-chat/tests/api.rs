@@ -5,6 +5,7 @@
 
 mod api {
     mod access;
+    mod admin;
     mod attachments;
     mod auth;
     mod calls;
