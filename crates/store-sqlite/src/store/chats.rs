@@ -52,7 +52,7 @@ impl ChatStore for SqliteStore {
     }
 
     async fn chat(&self, id: ChatId) -> Result<Option<Chat>> {
-        self.read(move |c| {
+        self.read_point(move |c| {
             c.prepare_cached(&format!("SELECT {CHAT_COLUMNS} FROM chats WHERE id = ?1"))?
                 .query_row([id.as_i64()], rows::chat)
                 .optional()
@@ -79,7 +79,7 @@ impl ChatStore for SqliteStore {
     }
 
     async fn member(&self, chat: ChatId, user: UserId) -> Result<Option<Member>> {
-        self.read(move |c| {
+        self.read_point(move |c| {
             c.prepare_cached(&format!("SELECT {MEMBER_COLUMNS} FROM chat_members WHERE chat_id = ?1 AND user_id = ?2"))?
                 .query_row([chat.as_i64(), user.as_i64()], rows::member)
                 .optional()
@@ -88,7 +88,7 @@ impl ChatStore for SqliteStore {
     }
 
     async fn members(&self, chat: ChatId) -> Result<Vec<Member>> {
-        self.read(move |c| {
+        self.read_point(move |c| {
             c.prepare_cached(&format!("SELECT {MEMBER_COLUMNS} FROM chat_members WHERE chat_id = ?1 ORDER BY user_id"))?
                 .query_map([chat.as_i64()], rows::member)?
                 .collect()
@@ -97,7 +97,7 @@ impl ChatStore for SqliteStore {
     }
 
     async fn member_ids(&self, chat: ChatId) -> Result<Vec<UserId>> {
-        self.read(move |c| {
+        self.read_point(move |c| {
             c.prepare_cached("SELECT user_id FROM chat_members WHERE chat_id = ?1 ORDER BY user_id")?
                 .query_map([chat.as_i64()], |r| r.get::<_, i64>(0).map(Id::from_i64))?
                 .collect()

@@ -23,7 +23,7 @@ fn target(user_id: i64, target_id: i64, spec: String, created_at: i64) -> rusqli
 #[async_trait]
 impl NotificationStore for SqliteStore {
     async fn notify_settings(&self, chat: ChatId, user: UserId) -> Result<NotifySettings> {
-        self.read(move |c| {
+        self.read_point(move |c| {
             let row = c
                 .prepare_cached("SELECT level, muted_until FROM member_notify WHERE chat_id = ?1 AND user_id = ?2")?
                 .query_row(params![chat.as_i64(), user.as_i64()], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -34,7 +34,7 @@ impl NotificationStore for SqliteStore {
     }
 
     async fn chat_notify_settings(&self, chat: ChatId) -> Result<Vec<(UserId, NotifySettings)>> {
-        self.read(move |c| {
+        self.read_point(move |c| {
             c.prepare_cached(
                 "SELECT user_id, level, muted_until FROM member_notify WHERE chat_id = ?1 ORDER BY user_id",
             )?

@@ -35,7 +35,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn user(&self, id: UserId) -> Result<Option<User>> {
-        self.read(move |c| {
+        self.read_point(move |c| {
             c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
                 .query_row([id.as_i64()], rows::user)
                 .optional()
