@@ -16,6 +16,7 @@
 #   PEERS          the peers folder                             [../shared/peers]
 #   PEERS_FLAGS    bench.py flags, the same for every server   [-U 40 -G 10 -S 16 -R 16 -D 30]
 #   PEERS_SHAPES   which to run, of: synapse embedded cluster  [synapse embedded cluster]
+#   PEERS_SERVER   the petit-chat binary to run                [target/release/petit-chat]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,7 +34,7 @@ mkdir -p "$OUT"
 [ -f "$PEERS/bench.py" ] || { echo "no $PEERS/bench.py (set PEERS)" >&2; exit 1; }
 
 cargo build --release -p petit-chat -p loadgen
-SERVER=$ROOT/target/release/petit-chat
+SERVER=${PEERS_SERVER:-$ROOT/target/release/petit-chat}
 LOADGEN=$ROOT/target/release/loadgen
 PRIO=()
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
