@@ -43,6 +43,7 @@ macro_rules! store_conformance_tests {
             chats::inbox_orders_by_activity_and_pages,
             chats::watermarks_only_move_forward,
             signals::insert_and_read,
+            signals::a_new_signal_moves_its_chat_to_the_top_of_the_inbox,
             signals::edits_rewrite_a_signal_and_a_tombstone_stays_one,
             signals::nonces_make_sends_idempotent,
             signals::pages_walk_buckets_newest_first,

@@ -23,6 +23,26 @@ fn msg(chat: Id, id: Id, author: Id, text: &str) -> Signal {
     }
 }
 
+/// What the fan-out does after a send: the inserted signal's activity recorded, whether the
+/// store already moved it with the insert or not; an older one never moves it back.
+pub async fn a_new_signal_moves_its_chat_to_the_top_of_the_inbox(f: &Fixture) {
+    let (a, b) = (f.user().await.id, f.user().await.id);
+    let (quiet, busy) = (f.group(&[a, b]).await, f.group(&[a, b]).await);
+    let _newer_chat = f.group(&[a, b]).await;
+    let first = msg(busy.id, f.id(), a, "first");
+    let second = msg(busy.id, f.id(), b, "second");
+    for signal in [&first, &second] {
+        assert_eq!(f.store.insert_signal(signal, None).await.unwrap(), InsertSignalOutcome::Inserted);
+        f.store.record_activity(busy.id, signal.id).await.unwrap();
+    }
+    f.store.record_activity(busy.id, first.id).await.unwrap();
+    for user in [a, b] {
+        let inbox = f.store.inbox(user, None, 10).await.unwrap();
+        assert_eq!((inbox[0].chat_id, inbox[0].activity), (busy.id, second.id), "{inbox:?}");
+        assert!(inbox.iter().any(|e| e.chat_id == quiet.id && e.activity == quiet.id), "{inbox:?}");
+    }
+}
+
 pub async fn insert_and_read(f: &Fixture) {
     let (a, b) = (f.user().await.id, f.user().await.id);
     let chat = f.group(&[a, b]).await;

@@ -6,7 +6,9 @@ use domain::{ChatId, InboxEntry, Result, SignalId, UserId};
 #[async_trait]
 pub trait InboxStore: Send + Sync + 'static {
     /// Moves the chat's last activity forward to `activity` (never back): one write for the
-    /// chat, whatever its number of members.
+    /// chat, whatever its number of members. A store may have moved it already when the
+    /// signal was inserted (SQLite does, in the signal's own transaction); then this finds
+    /// it done and writes nothing.
     async fn record_activity(&self, chat: ChatId, activity: SignalId) -> Result<()>;
     /// A page of the user's chats by last activity (a chat with none recorded: its own id),
     /// newest first, strictly after `after` in that order (`(activity, chat_id)` of the last

@@ -54,6 +54,9 @@ impl TimelineStore for SqliteStore {
                 &format!("INSERT INTO signals ({SIGNAL_COLUMNS}) VALUES ({})", rows::numbered_placeholders(19)),
                 params_from_iter(head.into_iter().chain(content(&s))),
             )?;
+            // The chat's last activity moves with its signal, in the same commit.
+            tx.prepare_cached("UPDATE chats SET activity = ?1 WHERE id = ?2 AND activity < ?1")?
+                .execute([s.id.as_i64(), s.chat_id.as_i64()])?;
             tx.commit()?;
             Ok(InsertSignalOutcome::Inserted)
         })
