@@ -130,17 +130,22 @@ impl Shared {
             return Ok(());
         }
         writer.mark.closed = closed;
-        let payload = serde_json::to_string(&writer.mark).map_err(index_error)?;
-        let done = writer.writer.prepare_commit().and_then(|mut prepared| {
-            prepared.set_payload(&payload);
-            prepared.commit()
-        });
         writer.dirty = false;
-        if let Err(e) = done {
+        if let Err(e) = writer.commit_marked() {
             let _ = writer.writer.rollback();
-            return Err(index_error(e));
+            return Err(e);
         }
         self.reader.reload().map_err(index_error)
+    }
+}
+
+impl Writer {
+    /// Commits what was added, with the mark as the commit's payload.
+    fn commit_marked(&mut self) -> Result<()> {
+        let payload = serde_json::to_string(&self.mark).map_err(index_error)?;
+        let mut prepared = self.writer.prepare_commit().map_err(index_error)?;
+        prepared.set_payload(&payload);
+        prepared.commit().map(drop).map_err(index_error)
     }
 }
 
@@ -148,14 +153,8 @@ impl Drop for Shared {
     fn drop(&mut self) {
         let writer = self.writer.get_mut().unwrap_or_else(|e| e.into_inner());
         writer.mark.closed = true;
-        if let Ok(payload) = serde_json::to_string(&writer.mark) {
-            let done = writer.writer.prepare_commit().and_then(|mut prepared| {
-                prepared.set_payload(&payload);
-                prepared.commit()
-            });
-            if let Err(error) = done {
-                tracing::error!(%error, "search index: the last commit failed; the next start indexes the last minutes again");
-            }
+        if let Err(error) = writer.commit_marked() {
+            tracing::error!(%error, "search index: the last commit failed; the next start indexes the last minutes again");
         }
     }
 }
@@ -170,8 +169,6 @@ fn run_committer(shared: Weak<Shared>) {
             && let Err(error) = shared.commit(&mut writer, false)
         {
             tracing::error!(%error, "search index: a commit failed; what it held is indexed again at the next start");
-            // Dropped by the rollback: the index is no longer caught up.
-            writer.dirty = false;
         }
     }
 }

@@ -7,12 +7,11 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use reqwest::{Method, StatusCode};
-use serde_json::json;
+use reqwest::StatusCode;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use super::harness::{Session, call};
+use super::harness::{Session, login_at};
 
 /// `petit-chat serve` on a loopback port of its own over `data_dir`, and its address.
 async fn serve(data_dir: &std::path::Path) -> (Child, String) {
@@ -43,16 +42,7 @@ async fn serve(data_dir: &std::path::Path) -> (Child, String) {
 }
 
 async fn login(base: &str, username: &str) -> Session {
-    let client = reqwest::Client::new();
-    let (status, body) =
-        call(&client, base, None, Method::POST, "/api/v1/dev/login", Some(json!({ "username": username }))).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    Session {
-        base: base.to_string(),
-        client,
-        token: body["token"].as_str().expect("token").to_string(),
-        id: body["user"]["id"].as_str().expect("id").to_string(),
-    }
+    login_at(&reqwest::Client::new(), base, username).await
 }
 
 #[tokio::test]

@@ -174,15 +174,7 @@ impl TestServer {
 
     /// Logs in with the dev login (creating the user the first time).
     pub async fn login(&self, username: &str) -> Session {
-        let (status, body) =
-            self.call(None, Method::POST, "/api/v1/dev/login", Some(json!({ "username": username }))).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        Session {
-            base: self.base.clone(),
-            client: self.client.clone(),
-            token: body["token"].as_str().expect("token").to_string(),
-            id: body["user"]["id"].as_str().expect("id").to_string(),
-        }
+        login_at(&self.client, &self.base, username).await
     }
 
     pub async fn call(
@@ -193,6 +185,19 @@ impl TestServer {
         body: Option<Value>,
     ) -> (StatusCode, Value) {
         call(&self.client, &self.base, token, method, path, body).await
+    }
+}
+
+/// A dev login of `username` on the server at `base` (this process's or another's).
+pub async fn login_at(client: &reqwest::Client, base: &str, username: &str) -> Session {
+    let (status, body) =
+        call(client, base, None, Method::POST, "/api/v1/dev/login", Some(json!({ "username": username }))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    Session {
+        base: base.to_string(),
+        client: client.clone(),
+        token: body["token"].as_str().expect("token").to_string(),
+        id: body["user"]["id"].as_str().expect("id").to_string(),
     }
 }
 
