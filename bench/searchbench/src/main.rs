@@ -345,6 +345,7 @@ async fn index_bench(
             has_attachment: rng.random_bool(0.05),
             has_link: domain::search::has_link(&text),
             text,
+            revision: 1,
         });
         if pending.len() == batch {
             index.index(&pending).await?;

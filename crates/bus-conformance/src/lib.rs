@@ -40,6 +40,7 @@ macro_rules! bus_conformance_tests {
             chat_log::the_workers_of_a_group_share_its_events_each_handled_once,
             chat_log::events_waiting_for_a_slow_worker_are_not_handed_out_again,
             chat_log::the_events_of_a_chat_come_in_order_one_at_a_time,
+            chat_log::a_group_in_any_order_gets_every_event_once,
             chat_log::an_unacknowledged_event_comes_back,
             chat_log::an_event_whose_worker_died_goes_to_another_worker,
             chat_log::lag_counts_the_events_not_acknowledged,

@@ -23,8 +23,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use domain::{ChatEvent, Event, NotifyJob, Result, UserId};
 use ports::{
-    Bus, ChatEventBus, ChatEventStream, Interest, NotifyJobStream, NotifyQueue, PresenceBus, PresenceExpiryStream,
-    UserEventBus, UserEventStream, UserSubscription,
+    Bus, ChatEventBus, ChatEventStream, GroupSpec, Interest, NotifyJobStream, NotifyQueue, PresenceBus,
+    PresenceExpiryStream, UserEventBus, UserEventStream, UserSubscription,
 };
 
 use crate::user_events::{LiveStream, Sequenced, Subscriber, UserLog};
@@ -163,12 +163,14 @@ impl ChatEventBus for LocalBus {
         Ok(())
     }
 
-    async fn declare_group(&self, group: &str, interest: Interest) -> Result<()> {
-        self.inner.chat_log.declare(group, interest).map(|_| ())
+    // Every group, `EventOrder::Any` too, takes a chat's events in order: one lane of the
+    // log at a time is all one process needs.
+    async fn declare_group(&self, group: &str, spec: GroupSpec) -> Result<()> {
+        self.inner.chat_log.declare(group, spec.interest).map(|_| ())
     }
 
-    async fn chat_events(&self, group: &str, interest: Interest) -> Result<ChatEventStream> {
-        self.inner.chat_log.stream(group, interest)
+    async fn chat_events(&self, group: &str, spec: GroupSpec) -> Result<ChatEventStream> {
+        self.inner.chat_log.stream(group, spec.interest)
     }
 
     async fn group_lag(&self, group: &str) -> Result<u64> {

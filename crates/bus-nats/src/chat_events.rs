@@ -4,7 +4,8 @@
 //! A group is one durable pull consumer per partition (`<group>_<partition>`), each with at
 //! most one event unacknowledged: the workers of the group, on any node, pull from every
 //! partition's consumer, so a partition (and so a chat) is handled in order, one event at a
-//! time, while partitions go on in parallel. A delivery is acknowledged (and confirmed by
+//! time, while partitions go on in parallel. A group that takes events in any order
+//! (`EventOrder::Any`) has [`ANY_ORDER_IN_FLIGHT`] per partition instead. A delivery is acknowledged (and confirmed by
 //! the server) by its `ack`; one dropped without it is handed out again after
 //! `redeliver_delay_ms`, and one whose worker died after `ack_wait_ms`. The stream keeps an
 //! event until every group has acknowledged it. A pull broken by a NATS failure yields an
@@ -19,7 +20,7 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use domain::{ChatEvent, Error, Event, Result};
 use futures::StreamExt;
-use ports::{ChatEventStream, Delivery, Interest};
+use ports::{ChatEventStream, Delivery, EventOrder, GroupSpec};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
@@ -30,8 +31,19 @@ use crate::{Backoff, Inner, config, unavailable};
 const HEARTBEAT: Duration = Duration::from_secs(5);
 /// How long one pull request waits on the server.
 const PULL_EXPIRES: Duration = Duration::from_secs(30);
-/// How many events one pull request asks for.
+/// How many events one pull request asks for, at least (and at least what its consumer may
+/// have in flight).
 const PULL_BATCH: usize = 16;
+/// Events of a partition a group that takes them in any order may have unacknowledged.
+pub(crate) const ANY_ORDER_IN_FLIGHT: i64 = 128;
+
+/// How many events of a partition a group of `order` may have unacknowledged.
+pub(crate) fn in_flight(order: EventOrder) -> i64 {
+    match order {
+        EventOrder::PerChat => 1,
+        EventOrder::Any => ANY_ORDER_IN_FLIGHT,
+    }
+}
 
 /// The header naming the version of a chat event's encoding, and the version this build
 /// writes and reads. A build reads the versions up to its own. Version 2: signals carry
@@ -68,20 +80,21 @@ pub(crate) async fn publish(inner: &Inner, event: &ChatEvent) -> Result<()> {
 /// taken by the worker yet is kept alive (see [`Waiting`]): `ack_wait` counts from when the
 /// worker takes an event, never from when it started to wait behind the worker's other
 /// partitions. Dropping the stream stops the tasks and hands back what was not taken.
-pub(crate) async fn stream(inner: Arc<Inner>, group: &str, interest: Interest) -> Result<ChatEventStream> {
-    inner.declare_group(group, interest).await?;
+pub(crate) async fn stream(inner: Arc<Inner>, group: &str, spec: GroupSpec) -> Result<ChatEventStream> {
+    inner.declare_group(group, spec).await?;
     let consumers = (0..inner.config.partitions).map(|p| config::group_consumer(group, p)).collect();
     let stream = inner.chat_stream.clone();
-    Ok(merged(inner, stream, consumers, decode))
+    Ok(merged(inner, stream, consumers, in_flight(spec.order), decode))
 }
 
-/// The merged pulls of `consumers` (durable, of `stream`), each message decoded by `decode`:
-/// the chat log's partitions for one worker of a group, or the notification queue's. See
-/// [`stream`].
+/// The merged pulls of `consumers` (durable, of `stream`, each with at most `in_flight`
+/// events unacknowledged), each message decoded by `decode`: the chat log's partitions for
+/// one worker of a group, or the notification queue's. See [`stream`].
 pub(crate) fn merged<T: Send + 'static>(
     inner: Arc<Inner>,
     stream: String,
     consumers: Vec<String>,
+    in_flight: i64,
     decode: Decode<T>,
 ) -> Pin<Box<dyn futures::Stream<Item = Result<Delivery<T>>> + Send>> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -96,6 +109,7 @@ pub(crate) fn merged<T: Send + 'static>(
                 stream: stream.clone(),
                 decode,
                 consumer,
+                batch: PULL_BATCH.max(usize::try_from(in_flight).unwrap_or(1)),
                 messages: None,
                 backoff: Backoff::default(),
                 failed: false,
@@ -243,6 +257,8 @@ struct Feed<T> {
     decode: Decode<T>,
     /// The durable consumer of one partition of the group.
     consumer: String,
+    /// How many events a pull request asks for.
+    batch: usize,
     messages: Option<pull::Stream>,
     backoff: Backoff,
     /// The last attempt failed: wait before the next.
@@ -258,13 +274,13 @@ impl<T> Feed<T> {
             .get_consumer_from_stream(&self.consumer, &self.stream)
             .await
             .map_err(|e| unavailable("cannot open a group's consumer", e))?;
-        // The consumer hands out one event at a time (`max_ack_pending = 1`) whatever the
-        // batch; a pull request with room for several stays open on the server, so the
-        // next event comes as soon as the previous is acknowledged, without a new request
-        // (with a batch of one, every event waited for a pull round trip too).
+        // The consumer hands out at most `max_ack_pending` events at a time whatever the
+        // batch; a pull request with room for more stays open on the server, so the next
+        // event comes as soon as one is acknowledged, without a new request (with a batch
+        // of one, every event waited for a pull round trip too).
         consumer
             .stream()
-            .max_messages_per_batch(PULL_BATCH)
+            .max_messages_per_batch(self.batch)
             .heartbeat(HEARTBEAT)
             .expires(PULL_EXPIRES)
             .messages()

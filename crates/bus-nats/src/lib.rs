@@ -40,7 +40,7 @@ use async_nats::jetstream::{self, consumer::pull, kv, stream};
 use async_trait::async_trait;
 use domain::{ChatEvent, Error, ErrorCode, Event, NotifyJob, Result, UserId};
 use ports::{
-    Bus, ChatEventBus, ChatEventStream, Interest, NotifyJobStream, NotifyQueue, PresenceBus, PresenceExpiryStream,
+    Bus, ChatEventBus, ChatEventStream, GroupSpec, NotifyJobStream, NotifyQueue, PresenceBus, PresenceExpiryStream,
     UserEventBus, UserSubscription,
 };
 
@@ -62,7 +62,7 @@ pub(crate) struct Inner {
     pub(crate) presence: kv::Store,
     /// Statuses users set.
     /// The consumer groups this bus has made sure of.
-    pub(crate) declared: std::sync::Mutex<std::collections::HashSet<(String, Interest)>>,
+    pub(crate) declared: std::sync::Mutex<std::collections::HashSet<(String, GroupSpec)>>,
 }
 
 impl std::fmt::Debug for NatsBus {
@@ -213,11 +213,11 @@ impl Inner {
 
     /// Creates the durable consumers of a group (one per partition), or updates them to
     /// this configuration. Once per group and bus.
-    pub(crate) async fn declare_group(&self, group: &str, interest: Interest) -> Result<()> {
+    pub(crate) async fn declare_group(&self, group: &str, spec: GroupSpec) -> Result<()> {
         if !ports::valid_group_name(group) {
             return Err(Error::invalid(ErrorCode::InvalidGroup, format!("{group:?} is not a consumer group name")));
         }
-        let declared = (group.to_string(), interest);
+        let declared = (group.to_string(), spec);
         if self.declared.lock().unwrap_or_else(|e| e.into_inner()).contains(&declared) {
             return Ok(());
         }
@@ -225,13 +225,13 @@ impl Inner {
             let config = pull::Config {
                 durable_name: Some(config::group_consumer(group, partition)),
                 description: Some(format!("Petit chat consumer group {group}, partition {partition}")),
-                filter_subjects: self.config.partition_subjects(partition, interest),
+                filter_subjects: self.config.partition_subjects(partition, spec.interest),
                 ack_policy: jetstream::consumer::AckPolicy::Explicit,
                 ack_wait: self.config.ack_wait(),
                 max_deliver: -1,
-                // One event in flight per partition: the partition's order is kept across
-                // every worker of the group.
-                max_ack_pending: 1,
+                // In order: one event in flight per partition, so the partition's order is
+                // kept across every worker of the group.
+                max_ack_pending: chat_events::in_flight(spec.order),
                 deliver_policy: jetstream::consumer::DeliverPolicy::New,
                 num_replicas: self.config.replicas,
                 ..Default::default()
@@ -267,12 +267,12 @@ impl ChatEventBus for NatsBus {
         chat_events::publish(&self.inner, event).await
     }
 
-    async fn declare_group(&self, group: &str, interest: Interest) -> Result<()> {
-        self.inner.declare_group(group, interest).await
+    async fn declare_group(&self, group: &str, spec: GroupSpec) -> Result<()> {
+        self.inner.declare_group(group, spec).await
     }
 
-    async fn chat_events(&self, group: &str, interest: Interest) -> Result<ChatEventStream> {
-        chat_events::stream(self.inner.clone(), group, interest).await
+    async fn chat_events(&self, group: &str, spec: GroupSpec) -> Result<ChatEventStream> {
+        chat_events::stream(self.inner.clone(), group, spec).await
     }
 
     async fn group_lag(&self, group: &str) -> Result<u64> {

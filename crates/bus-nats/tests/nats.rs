@@ -160,17 +160,17 @@ async fn a_chat_event_fanned_out_twice_after_a_missed_ack_deadline_reaches_each_
         UserSubscription::Gap(_) => panic!("a new subscription is complete"),
     };
     let event = ChatEvent { chat_id: random_id(), event: receipt(user, 1), also_notify: vec![] };
-    a.declare_group(ports::FANOUT_GROUP, ports::Interest::Every).await.unwrap();
+    a.declare_group(ports::FANOUT_GROUP, ports::Interest::Every.into()).await.unwrap();
     a.publish_chat_event(&event).await.unwrap();
     // A slow worker fans it out but misses the ack deadline; the event goes to another
     // worker, which fans it out again. Both carry the same origin.
-    let mut on_a = a.chat_events(ports::FANOUT_GROUP, ports::Interest::Every).await.unwrap();
+    let mut on_a = a.chat_events(ports::FANOUT_GROUP, ports::Interest::Every.into()).await.unwrap();
     let first = tokio::time::timeout(WAIT, on_a.next()).await.unwrap().unwrap().unwrap();
     let origin = first.origin.clone().expect("a JetStream delivery has an origin");
     a.publish_fanned_out(&[user], &first.event.event, &origin).await.unwrap();
     std::mem::forget(first);
     drop(on_a);
-    let mut on_b = b.chat_events(ports::FANOUT_GROUP, ports::Interest::Every).await.unwrap();
+    let mut on_b = b.chat_events(ports::FANOUT_GROUP, ports::Interest::Every.into()).await.unwrap();
     let again = tokio::time::timeout(WAIT, on_b.next()).await.expect("the event comes back").unwrap().unwrap();
     assert_eq!(again.origin.as_deref(), Some(origin.as_str()), "the origin is stable across redeliveries");
     b.publish_fanned_out(&[user], &again.event.event, again.origin.as_deref().unwrap()).await.unwrap();
@@ -334,13 +334,13 @@ async fn a_signal_published_twice_is_fanned_out_once() {
         event: Event::SignalCreated { signal: domain::SignalView { signal, reactions: vec![] } },
         also_notify: vec![],
     };
-    bus.declare_group(ports::FANOUT_GROUP, ports::Interest::Every).await.unwrap();
+    bus.declare_group(ports::FANOUT_GROUP, ports::Interest::Every.into()).await.unwrap();
     // Say the first acknowledgement was lost and the publisher tried again.
     bus.publish_chat_event(&created(signal.clone())).await.unwrap();
     bus.publish_chat_event(&created(signal.clone())).await.unwrap();
     let other = domain::Signal { id: random_id(), ..signal.clone() };
     bus.publish_chat_event(&created(other.clone())).await.unwrap();
-    let mut events = bus.chat_events(ports::FANOUT_GROUP, ports::Interest::Every).await.unwrap();
+    let mut events = bus.chat_events(ports::FANOUT_GROUP, ports::Interest::Every.into()).await.unwrap();
     let mut got = vec![];
     for _ in 0..2 {
         let d = tokio::time::timeout(WAIT, events.next()).await.unwrap().unwrap().unwrap();
@@ -451,7 +451,7 @@ async fn a_chat_event_from_a_newer_build_waits_for_a_newer_worker_and_is_never_d
     let cfg = NatsConfig { ack_wait_ms: 1_000, partitions: 2, ..config("upgrade") };
     let bus = connect(&cfg).await;
     let group = "upgrade";
-    bus.declare_group(group, ports::Interest::Every).await.unwrap();
+    bus.declare_group(group, ports::Interest::Every.into()).await.unwrap();
     let (newer_chat, other_chat) = loop {
         let (a, b) = (random_id(), random_id());
         if ports::chat_partition(a, 2) != ports::chat_partition(b, 2) {
@@ -469,7 +469,7 @@ async fn a_chat_event_from_a_newer_build_waits_for_a_newer_worker_and_is_never_d
     bus.publish_chat_event(&readable).await.unwrap();
 
     // This build's worker hands out only what it can read.
-    let mut events = bus.chat_events(group, ports::Interest::Every).await.unwrap();
+    let mut events = bus.chat_events(group, ports::Interest::Every.into()).await.unwrap();
     let d = tokio::time::timeout(WAIT, events.next()).await.unwrap().unwrap().unwrap();
     assert_eq!(d.event, readable);
     (d.ack)().await.unwrap();

@@ -185,6 +185,21 @@ impl Signal {
     pub fn is_deleted(&self) -> bool {
         matches!(self.body, SignalBody::Deleted { .. })
     }
+
+    /// The revision of this state of the signal: its creation, each edit and its deletion
+    /// have higher ones, in that order, so a copy kept elsewhere (the text index) can
+    /// refuse a state older than the one it holds when writes arrive out of order. The
+    /// time of the change in milliseconds, doubled, plus one for a deletion: a deletion
+    /// outranks an edit of the same millisecond, and never goes below the creation (a
+    /// node's clock behind the one that created the signal).
+    pub fn revision(&self) -> u64 {
+        let created = self.id.unix_ms();
+        let at = |ms: i64| created.max(u64::try_from(ms).unwrap_or(0));
+        match self.body {
+            SignalBody::Deleted { deleted_at, .. } => at(deleted_at) * 2 + 1,
+            _ => self.edited_at.map_or(created, at) * 2,
+        }
+    }
 }
 
 /// A point on the map ("share point"). Checked by [`crate::rules::validate_location`]:

@@ -206,7 +206,7 @@ async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
     };
     for role in WorkerRole::ALL {
         let Some(group) = role.group() else { continue };
-        bus.declare_group(group, role.interest())
+        bus.declare_group(group, role.spec())
             .await
             .with_context(|| format!("cannot declare consumer group {group}"))?;
     }

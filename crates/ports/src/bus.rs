@@ -49,9 +49,10 @@ pub const FANOUT_GROUP: &str = "fanout";
 pub const NOTIFY_GROUP: &str = "notify";
 
 /// Which chat events a consumer group receives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Interest {
     /// Every chat event.
+    #[default]
     Every,
     /// Only the events of these topics (the others never reach its workers).
     Only(&'static [EventTopic]),
@@ -63,6 +64,32 @@ impl Interest {
             Interest::Every => true,
             Interest::Only(topics) => topics.contains(&topic),
         }
+    }
+}
+
+/// How a consumer group takes the events of one chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum EventOrder {
+    /// In order: a chat's next event only once the previous one is acknowledged.
+    #[default]
+    PerChat,
+    /// In any order, many at once: for a group whose writes carry their own versions (the
+    /// indexer's revisions), so a late older event changes nothing. An adapter may still
+    /// hand them out in order.
+    Any,
+}
+
+/// What a consumer group receives, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct GroupSpec {
+    pub interest: Interest,
+    pub order: EventOrder,
+}
+
+impl From<Interest> for GroupSpec {
+    /// The events of `interest`, in order per chat.
+    fn from(interest: Interest) -> Self {
+        Self { interest, order: EventOrder::PerChat }
     }
 }
 
@@ -150,16 +177,16 @@ pub trait ChatEventBus: Send + Sync + 'static {
     /// group declared so far.
     async fn publish_chat_event(&self, event: &ChatEvent) -> Result<()>;
     /// Makes sure the consumer group `group` (see [`valid_group_name`]) exists: from now on
-    /// it keeps every chat event of its `interest` published until a worker of the group
-    /// acknowledges it, whether or not a worker runs. Declaring it again changes nothing
-    /// (or its interest, for the events published from then on).
-    async fn declare_group(&self, group: &str, interest: Interest) -> Result<()>;
+    /// it keeps every chat event of its `spec`'s interest published until a worker of the
+    /// group acknowledges it, whether or not a worker runs. Declaring it again changes
+    /// nothing (or its spec, for the events published from then on).
+    async fn declare_group(&self, group: &str, spec: GroupSpec) -> Result<()>;
     /// The chat events of `group` (declared by this call if need be) for one worker. Workers
     /// of one group, on any node, share its events; every group receives every event of
-    /// its interest. The
-    /// events of one chat are handed out in order, the next only once the previous is
-    /// acknowledged; events of different chats may be held at the same time.
-    async fn chat_events(&self, group: &str, interest: Interest) -> Result<ChatEventStream>;
+    /// its interest. Events of different chats may be held at the same time; the events of
+    /// one chat are handed out in order, the next only once the previous is acknowledged,
+    /// unless the spec's order is [`EventOrder::Any`].
+    async fn chat_events(&self, group: &str, spec: GroupSpec) -> Result<ChatEventStream>;
     /// How many chat events `group` holds that are not acknowledged yet (its lag). Asking
     /// never declares the group.
     async fn group_lag(&self, group: &str) -> Result<u64>;

@@ -12,13 +12,13 @@ pub mod store;
 
 pub use blobs::{BlobBytes, Blobs, DownloadHeaders, StagedBlob};
 pub use bus::{
-    Bus, ChatEventBus, ChatEventStream, Delivery, EventId, FANOUT_GROUP, Interest, NOTIFY_GROUP, NotifyJobStream,
-    NotifyQueue, PresenceBus, PresenceExpiry, PresenceExpiryStream, UserEventBus, UserEventStream, UserSubscription,
-    chat_partition, valid_group_name,
+    Bus, ChatEventBus, ChatEventStream, Delivery, EventId, EventOrder, FANOUT_GROUP, GroupSpec, Interest, NOTIFY_GROUP,
+    NotifyJobStream, NotifyQueue, PresenceBus, PresenceExpiry, PresenceExpiryStream, UserEventBus, UserEventStream,
+    UserSubscription, chat_partition, valid_group_name,
 };
 pub use identity::{Identity, VerifiedIdentity};
 pub use push::{PushGateway, PushMessage, PushOutcome};
-pub use search::{IndexedSignal, TextHit, TextIndex, TextQuery};
+pub use search::{IndexedSignal, RemovedSignal, TextHit, TextIndex, TextQuery};
 pub use store::{
     AttachmentStore, BlobGcStore, BlobHolder, CallStore, ChatFile, ChatStore, CreateUserOutcome, FilePosition,
     InboxStore, InsertSignalOutcome, NotificationStore, ReactionStore, ReceiptStore, RenameOutcome, SignalRange, Store,

@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use domain::search::has_link;
 use domain::{ChatId, ParsedQuery, Result, SearchHas, SearchOrder, Signal, SignalBody, SignalId, UserId};
 
-/// A message as the index holds it. Indexing it again replaces it (by `signal_id`).
+/// A message as the index holds it. Indexing it again replaces it (by `signal_id`) unless
+/// the index holds a higher revision of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexedSignal {
     pub chat_id: ChatId,
@@ -16,6 +17,8 @@ pub struct IndexedSignal {
     pub text: String,
     pub has_attachment: bool,
     pub has_link: bool,
+    /// The revision of this state of the message ([`Signal::revision`]).
+    pub revision: u64,
 }
 
 impl IndexedSignal {
@@ -30,7 +33,24 @@ impl IndexedSignal {
             text: text.clone(),
             has_attachment: !attachments.is_empty(),
             has_link: has_link(text),
+            revision: signal.revision(),
         })
+    }
+}
+
+/// A message to take out of the index: its deletion, at its revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemovedSignal {
+    pub chat_id: ChatId,
+    pub signal_id: SignalId,
+    /// The revision of the deletion ([`Signal::revision`] of the tombstone).
+    pub revision: u64,
+}
+
+impl RemovedSignal {
+    /// The removal a deleted signal asks for (`None` for a signal not deleted).
+    pub fn of(signal: &Signal) -> Option<Self> {
+        signal.is_deleted().then(|| Self { chat_id: signal.chat_id, signal_id: signal.id, revision: signal.revision() })
     }
 }
 
@@ -84,14 +104,19 @@ pub struct TextHit {
 /// text as its own query syntax.
 #[async_trait]
 pub trait TextIndex: Send + Sync + 'static {
-    /// Adds or replaces these messages. Returns once they are stored durably, or, for an
-    /// index in process that commits on a timer (tantivy), once a crash before that commit
-    /// is repaired at the next start (the index tells from when to index the store's
-    /// messages again). They are searchable shortly after (the adapter's refresh or
-    /// commit, about a second at most).
+    /// Adds or replaces these messages, each unless the index holds a higher revision of it
+    /// (a later edit, or its removal): writes may come in any order (the indexer takes many
+    /// events of a chat at once, a reindex runs beside it) and the newest state of each
+    /// message wins; the same revision again replaces it (idempotent). Returns once they
+    /// are stored durably, or, for an index in process that commits on a timer (tantivy),
+    /// once a crash before that commit is repaired at the next start (the index tells from
+    /// when to index the store's messages again). They are searchable shortly after (the
+    /// adapter's refresh or commit, about a second at most).
     async fn index(&self, signals: &[IndexedSignal]) -> Result<()>;
-    /// Removes these messages (those not indexed are ignored).
-    async fn remove(&self, signals: &[(ChatId, SignalId)]) -> Result<()>;
+    /// Removes these messages (also those not indexed yet), each unless the index holds a
+    /// higher revision of it. The index keeps a tombstone of each (found by no search), so
+    /// a write of an older revision that comes later is refused.
+    async fn remove(&self, signals: &[RemovedSignal]) -> Result<()>;
     /// The hits of `query`, in its order, at most `limit` after `offset`.
     async fn search(&self, query: &TextQuery) -> Result<Vec<TextHit>>;
     /// Checks the index answers (for readiness probes).

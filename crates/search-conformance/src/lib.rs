@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use domain::{ChatId, Id, ParsedQuery, SearchHas, SearchOrder, SignalId, UserId};
-use ports::{IndexedSignal, TextIndex, TextQuery};
+use ports::{IndexedSignal, RemovedSignal, TextIndex, TextQuery};
 
 pub use ports;
 
@@ -34,6 +34,7 @@ macro_rules! search_conformance_tests {
             exact_words_rank_above_typos,
             indexing_again_replaces_and_is_idempotent,
             removed_messages_are_no_longer_found,
+            an_older_revision_never_replaces_a_newer_one,
             query_syntax_is_searched_as_text,
             the_index_answers_a_ping,
         );
@@ -68,7 +69,12 @@ fn msg(chat: ChatId, author: UserId, n: u64, text: &str) -> IndexedSignal {
         text: text.to_string(),
         has_attachment: false,
         has_link: domain::search::has_link(text),
+        revision: 2,
     }
+}
+
+fn removal(signal: &IndexedSignal, revision: u64) -> RemovedSignal {
+    RemovedSignal { chat_id: signal.chat_id, signal_id: signal.signal_id, revision }
 }
 
 fn query(text: &str, chats: &[ChatId]) -> TextQuery {
@@ -228,7 +234,7 @@ pub async fn indexing_again_replaces_and_is_idempotent(index: &dyn TextIndex) {
     index.index(std::slice::from_ref(&first)).await.unwrap();
     eventually(index, &query("station ", &[chat]), &ids(&[&first])).await;
     index.index(&[first.clone(), first.clone()]).await.unwrap();
-    let edited = IndexedSignal { text: "see you at the airport".into(), ..first.clone() };
+    let edited = IndexedSignal { text: "see you at the airport".into(), revision: 4, ..first.clone() };
     index.index(std::slice::from_ref(&edited)).await.unwrap();
     eventually(index, &query("airport ", &[chat]), &ids(&[&edited])).await;
     assert_eq!(found(index, &query("station ", &[chat])).await, vec![], "the old text is gone");
@@ -241,11 +247,47 @@ pub async fn removed_messages_are_no_longer_found(index: &dyn TextIndex) {
     let gone = msg(chat, author, 1, "invoice for april");
     index.index(&[kept.clone(), gone.clone()]).await.unwrap();
     eventually(index, &query("invoice ", &[chat]), &ids(&[&kept, &gone])).await;
-    index.remove(&[(chat, gone.signal_id), (chat, fresh())]).await.unwrap();
+    let never_indexed = msg(chat, author, 2, "invoice for may");
+    index.remove(&[removal(&gone, 3), removal(&never_indexed, 3)]).await.unwrap();
     eventually(index, &query("invoice ", &[chat]), &ids(&[&kept])).await;
-    index.remove(&[(chat, gone.signal_id)]).await.unwrap();
+    index.remove(&[removal(&gone, 3)]).await.unwrap();
     index.remove(&[]).await.unwrap();
     eventually(index, &query("invoice ", &[chat]), &ids(&[&kept])).await;
+}
+
+pub async fn an_older_revision_never_replaces_a_newer_one(index: &dyn TextIndex) {
+    let (chat, author) = (fresh(), fresh());
+    let sent = IndexedSignal { revision: 10, ..msg(chat, author, 0, "lunch at noon") };
+    let edited = IndexedSignal { text: "lunch at one".into(), revision: 20, ..sent.clone() };
+    // The edit's event came first (a redelivery, or many events of a chat at once).
+    index.index(std::slice::from_ref(&edited)).await.unwrap();
+    index.index(std::slice::from_ref(&sent)).await.unwrap();
+    // Both in one write, the older last.
+    let other = IndexedSignal { revision: 10, ..msg(chat, author, 1, "dinner at eight") };
+    let other_edited = IndexedSignal { text: "dinner at nine".into(), revision: 20, ..other.clone() };
+    index.index(&[other_edited.clone(), other.clone()]).await.unwrap();
+    // Removed before its creation is indexed: it never appears.
+    let gone = IndexedSignal { revision: 10, ..msg(chat, author, 2, "breakfast at seven") };
+    index.remove(&[removal(&gone, 30)]).await.unwrap();
+    index.index(std::slice::from_ref(&gone)).await.unwrap();
+    // A marker written last: once it is searchable, so is everything before it.
+    let marker = msg(chat, author, 3, "marker");
+    index.index(std::slice::from_ref(&marker)).await.unwrap();
+    eventually(index, &query("marker", &[chat]), &ids(&[&marker])).await;
+    assert_eq!(found(index, &query("at", &[chat])).await.len(), 2, "one document per message, the removed one gone");
+    assert_eq!(found(index, &query("one", &[chat])).await, ids(&[&edited]), "the edit stays");
+    assert_eq!(found(index, &query("noon", &[chat])).await, vec![], "the older text came later and was refused");
+    assert_eq!(found(index, &query("nine", &[chat])).await, ids(&[&other_edited]));
+    assert_eq!(found(index, &query("eight", &[chat])).await, vec![]);
+    assert_eq!(found(index, &query("breakfast", &[chat])).await, vec![], "a removal outranks its older writes");
+    // A newer revision still replaces, after the older ones were refused; an equal one too.
+    let again = IndexedSignal { text: "lunch at two".into(), revision: 40, ..sent.clone() };
+    index.index(std::slice::from_ref(&again)).await.unwrap();
+    eventually(index, &query("two", &[chat]), &ids(&[&again])).await;
+    let same = IndexedSignal { text: "lunch at three".into(), ..again.clone() };
+    index.index(std::slice::from_ref(&same)).await.unwrap();
+    eventually(index, &query("three", &[chat]), &ids(&[&same])).await;
+    assert_eq!(found(index, &query("two", &[chat])).await, vec![]);
 }
 
 pub async fn query_syntax_is_searched_as_text(index: &dyn TextIndex) {

@@ -4,15 +4,19 @@
 //! strict mappings) covers the indices `<index>-*`, and the alias `<index>` names the one
 //! in use (`<index>-1` at first), so an operator can build another and swap the alias.
 //! Documents are routed by chat id: a chat's messages live on one shard, and a search in
-//! one chat asks only that shard. Writes are `_bulk` requests; a person's words only ever
-//! go in `match` queries as values (and a prefix query's value), never in a query string.
+//! one chat asks only that shard. Writes are `_bulk` requests whose documents carry the
+//! message's revision as an external version (`external_gte`): an older revision arriving
+//! late is refused, and a removal writes a tombstone (no text, so never found) that refuses
+//! them too, for as long as the index lives (where a delete's tombstone would last only
+//! `index.gc_deletes`). A person's words only ever go in `match` queries as values (and a
+//! prefix query's value), never in a query string.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::search::{TYPO_MIN_CHARS, fold, words};
 use domain::{ChatId, Error, Id, QueryPart, Result, SearchHas, SearchOrder, SignalId};
-use ports::{IndexedSignal, TextHit, TextIndex, TextQuery};
+use ports::{IndexedSignal, RemovedSignal, TextHit, TextIndex, TextQuery};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -162,6 +166,20 @@ impl OpenSearchIndex {
         }
     }
 
+    /// The action line of a write of a message's `revision`: the index keeps it only if it
+    /// holds no higher one (external versions; an equal one replaces).
+    fn versioned_write(&self, chat: ChatId, signal: SignalId, revision: u64) -> Value {
+        json!({ "index": {
+            "_index": self.config.index,
+            "_id": signal.to_string(),
+            "routing": chat.to_string(),
+            "version": revision,
+            "version_type": "external_gte",
+        } })
+    }
+
+    /// Sends the `_bulk` of `lines`. An item refused because the index holds a higher
+    /// revision of its message (409) is done.
     async fn bulk(&self, lines: Vec<Value>) -> Result<()> {
         if lines.is_empty() {
             return Ok(());
@@ -184,7 +202,7 @@ impl OpenSearchIndex {
         let failed = answer["items"].as_array().into_iter().flatten().find_map(|item| {
             let (action, outcome) = item.as_object()?.iter().next()?;
             let status = outcome["status"].as_u64().unwrap_or(500);
-            let ok = status < 300 || (action == "delete" && status == 404);
+            let ok = status < 300 || (status == 409 && action == "index");
             (!ok).then(|| (status, outcome["error"]["reason"].as_str().unwrap_or("").to_string()))
         });
         match failed {
@@ -273,10 +291,9 @@ fn id_of(value: &Value) -> Option<Id> {
 #[async_trait]
 impl TextIndex for OpenSearchIndex {
     async fn index(&self, signals: &[IndexedSignal]) -> Result<()> {
-        let alias = &self.config.index;
         let mut lines = Vec::with_capacity(signals.len() * 2);
         for s in signals {
-            lines.push(json!({ "index": { "_index": alias, "_id": s.signal_id.to_string(), "routing": s.chat_id.to_string() } }));
+            lines.push(self.versioned_write(s.chat_id, s.signal_id, s.revision));
             lines.push(json!({
                 "chat_id": s.chat_id.as_i64(),
                 "signal_id": s.signal_id.as_i64(),
@@ -289,14 +306,13 @@ impl TextIndex for OpenSearchIndex {
         self.bulk(lines).await
     }
 
-    async fn remove(&self, signals: &[(ChatId, SignalId)]) -> Result<()> {
-        let alias = &self.config.index;
-        let lines = signals
-            .iter()
-            .map(|(chat, signal)| {
-                json!({ "delete": { "_index": alias, "_id": signal.to_string(), "routing": chat.to_string() } })
-            })
-            .collect();
+    async fn remove(&self, signals: &[RemovedSignal]) -> Result<()> {
+        let mut lines = Vec::with_capacity(signals.len() * 2);
+        for s in signals {
+            // A tombstone: the ids and no text, so no query finds it.
+            lines.push(self.versioned_write(s.chat_id, s.signal_id, s.revision));
+            lines.push(json!({ "chat_id": s.chat_id.as_i64(), "signal_id": s.signal_id.as_i64() }));
+        }
         self.bulk(lines).await
     }
 

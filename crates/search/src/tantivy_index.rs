@@ -15,6 +15,7 @@
 //! messages must be indexed again from the store (the server does it as it starts, then
 //! calls [`TantivyIndex::caught_up`]; until then the catch-up stays owed across restarts).
 
+use std::collections::HashMap;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -22,8 +23,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::search::TYPO_MIN_CHARS;
-use domain::{ChatId, Error, Id, QueryPart, Result, SearchHas, SearchOrder, SignalId};
-use ports::{IndexedSignal, TextHit, TextIndex, TextQuery};
+use domain::{Error, Id, QueryPart, Result, SearchHas, SearchOrder, SignalId};
+use ports::{IndexedSignal, RemovedSignal, TextHit, TextIndex, TextQuery};
 use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
 use tantivy::query::{
@@ -31,7 +32,9 @@ use tantivy::query::{
 };
 use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, Schema, TextFieldIndexing, TextOptions};
 use tantivy::tokenizer::{AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
-use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{
+    DocSet, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TERMINATED, TantivyDocument, Term,
+};
 
 /// The analyzer's name in the index's schema.
 const ANALYZER: &str = "petit_chat_folded";
@@ -45,6 +48,9 @@ pub const COMMIT_EVERY: Duration = Duration::from_millis(250);
 /// messages whose events were still on their way to the indexer when the process died
 /// (the index lag stays well under this unless the server is overloaded).
 pub const UNFINISHED_MARGIN: Duration = Duration::from_secs(300);
+
+/// The column of each document's revision (`IndexedSignal::revision`).
+const REVISION: &str = "revision";
 
 /// What each commit records (its payload, JSON).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +73,7 @@ struct Fields {
     text: Field,
     has_attachment: Field,
     has_link: Field,
+    revision: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -81,6 +88,7 @@ fn schema() -> (Schema, Fields) {
         text: builder.add_text_field("text", text),
         has_attachment: builder.add_bool_field("has_attachment", INDEXED),
         has_link: builder.add_bool_field("has_link", INDEXED),
+        revision: builder.add_u64_field(REVISION, FAST),
     };
     (builder.build(), fields)
 }
@@ -116,6 +124,67 @@ struct Writer {
     /// Added or removed since the last commit.
     dirty: bool,
     mark: CommitMark,
+    /// The revision of each message written since the reader last reloaded (which the
+    /// reader does not see yet), by signal id.
+    unseen: HashMap<u64, u64>,
+}
+
+impl Writer {
+    /// Drops what was written since the last commit.
+    fn rollback(&mut self) {
+        let _ = self.writer.rollback();
+        self.unseen.clear();
+        self.dirty = false;
+    }
+
+    /// Commits what was added, with the mark as the commit's payload.
+    fn commit_marked(&mut self) -> Result<()> {
+        let payload = serde_json::to_string(&self.mark).map_err(index_error)?;
+        let mut prepared = self.writer.prepare_commit().map_err(index_error)?;
+        prepared.set_payload(&payload);
+        prepared.commit().map(drop).map_err(index_error)
+    }
+
+    /// Whether a write of `revision` of `signal` is newer than, or as new as, what the
+    /// index holds; if so, notes it as the revision held.
+    fn supersedes(&mut self, searcher: &Searcher, f: Fields, signal: SignalId, revision: u64) -> tantivy::Result<bool> {
+        let held = match self.unseen.get(&signal.0) {
+            Some(held) => Some(*held),
+            None => held_revision(searcher, f, signal)?,
+        };
+        if held.is_some_and(|held| held > revision) {
+            return Ok(false);
+        }
+        self.unseen.insert(signal.0, revision);
+        Ok(true)
+    }
+
+    /// Replaces `signal`'s document (message or tombstone) with `doc`.
+    fn replace(&mut self, f: Fields, signal: SignalId, doc: TantivyDocument) -> tantivy::Result<()> {
+        self.writer.delete_term(Term::from_field_u64(f.signal, signal.0));
+        self.writer.add_document(doc).map(drop)
+    }
+}
+
+/// The revision of `signal` the searcher's segments hold, if any.
+fn held_revision(searcher: &Searcher, f: Fields, signal: SignalId) -> tantivy::Result<Option<u64>> {
+    let term = Term::from_field_u64(f.signal, signal.0);
+    let mut held = None;
+    for segment in searcher.segment_readers() {
+        let Some(mut postings) = segment.inverted_index(f.signal)?.read_postings(&term, IndexRecordOption::Basic)?
+        else {
+            continue;
+        };
+        let revisions = segment.fast_fields().u64(REVISION)?;
+        let mut doc = postings.doc();
+        while doc != TERMINATED {
+            if !segment.is_deleted(doc) {
+                held = held.max(Some(revisions.first(doc).unwrap_or(0)));
+            }
+            doc = postings.advance();
+        }
+    }
+    Ok(held)
 }
 
 impl Shared {
@@ -132,20 +201,12 @@ impl Shared {
         writer.mark.closed = closed;
         writer.dirty = false;
         if let Err(e) = writer.commit_marked() {
-            let _ = writer.writer.rollback();
+            writer.rollback();
             return Err(e);
         }
-        self.reader.reload().map_err(index_error)
-    }
-}
-
-impl Writer {
-    /// Commits what was added, with the mark as the commit's payload.
-    fn commit_marked(&mut self) -> Result<()> {
-        let payload = serde_json::to_string(&self.mark).map_err(index_error)?;
-        let mut prepared = self.writer.prepare_commit().map_err(index_error)?;
-        prepared.set_payload(&payload);
-        prepared.commit().map(drop).map_err(index_error)
+        self.reader.reload().map_err(index_error)?;
+        writer.unseen.clear();
+        Ok(())
     }
 }
 
@@ -173,6 +234,39 @@ fn run_committer(shared: Weak<Shared>) {
     }
 }
 
+/// The error of taking the writer of the index in `dir`.
+fn writer_error(dir: &Path, e: tantivy::TantivyError) -> Error {
+    match e {
+        tantivy::TantivyError::LockFailure(..) => Error::unavailable(format!(
+            "the search index in {} is open in another process: a running `petit-chat serve` holds its \
+             own index; stop it first, or delete the directory and restart the server, which rebuilds it \
+             in the background",
+            dir.display()
+        )),
+        e => index_error(e),
+    }
+}
+
+/// Deletes an index in `dir` written by a build from before revisions (its documents have
+/// none, and its schema cannot take them), once sure no process holds it; the caller
+/// rebuilds it from the store. Whether it did.
+fn discard_outdated(dir: &Path) -> Result<bool> {
+    let Ok(old) = Index::open_in_dir(dir) else { return Ok(false) };
+    if old.schema().get_field(REVISION).is_ok() {
+        return Ok(false);
+    }
+    let writer: IndexWriter = old.writer_with_num_threads(1, WRITER_BYTES).map_err(|e| writer_error(dir, e))?;
+    drop(writer);
+    drop(old);
+    tracing::warn!(dir = %dir.display(), "search index: built before message revisions; rebuilding it from the store");
+    for entry in std::fs::read_dir(dir).map_err(index_error)? {
+        let path = entry.map_err(index_error)?.path();
+        if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) }
+            .map_err(index_error)?;
+    }
+    Ok(true)
+}
+
 impl std::fmt::Debug for TantivyIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TantivyIndex").finish_non_exhaustive()
@@ -184,32 +278,32 @@ impl TantivyIndex {
     /// process may hold an index open for writing.
     pub fn open(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(index_error)?;
+        let discarded = discard_outdated(dir)?;
         let (schema, fields) = schema();
         let directory = tantivy::directory::MmapDirectory::open(dir).map_err(index_error)?;
         let mut index = Index::open_or_create(directory, schema).map_err(index_error)?;
         // A query runs over the segments in parallel, one thread per core.
         index.set_default_multithread_executor().map_err(index_error)?;
         index.tokenizers().register(ANALYZER, analyzer());
-        let writer = index.writer_with_num_threads(1, WRITER_BYTES).map_err(|e| match e {
-            tantivy::TantivyError::LockFailure(..) => Error::unavailable(format!(
-                "the search index in {} is open in another process: a running `petit-chat serve` holds its \
-                 own index; stop it first, or delete the directory and restart the server, which rebuilds it \
-                 in the background",
-                dir.display()
-            )),
-            e => index_error(e),
-        })?;
+        let writer = index.writer_with_num_threads(1, WRITER_BYTES).map_err(|e| writer_error(dir, e))?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(index_error)?;
         let last = index.load_metas().map_err(index_error)?.payload;
         let last: Option<CommitMark> = last.and_then(|p| serde_json::from_str(&p).ok());
         let mut mark = last.unwrap_or_default();
+        if discarded {
+            // Everything the store holds is owed to the new index.
+            mark.owed_since = Some(0);
+        }
         if last.is_some() && !mark.closed {
             let margin = UNFINISHED_MARGIN.as_millis() as u64;
             let since = Id::first_at(Id(mark.newest).unix_ms().saturating_sub(margin).max(domain::id::EPOCH_MS));
             mark.owed_since = Some(mark.owed_since.map_or(since.0, |owed| owed.min(since.0)));
         }
         let unfinished_since = mark.owed_since.map(Id);
-        let shared = Arc::new(Shared { reader, writer: Mutex::new(Writer { writer, dirty: false, mark }) });
+        let shared = Arc::new(Shared {
+            reader,
+            writer: Mutex::new(Writer { writer, dirty: false, mark, unseen: HashMap::new() }),
+        });
         // Open from now on, until a last commit marks it closed (a new index too: one whose
         // first session dies is indexed again from the start).
         {
@@ -245,16 +339,15 @@ impl TantivyIndex {
     async fn write(
         &self,
         commit: bool,
-        work: impl FnOnce(&mut Writer, Fields) -> tantivy::Result<()> + Send + 'static,
+        work: impl FnOnce(&mut Writer, &Searcher, Fields) -> tantivy::Result<()> + Send + 'static,
     ) -> Result<()> {
         let (shared, fields) = (self.shared.clone(), self.fields);
         tokio::task::spawn_blocking(move || {
             let mut writer = shared.lock();
             writer.dirty = true;
-            if let Err(e) = work(&mut writer, fields) {
+            if let Err(e) = work(&mut writer, &shared.reader.searcher(), fields) {
                 // What was added before the failure is dropped, not committed later.
-                let _ = writer.writer.rollback();
-                writer.dirty = false;
+                writer.rollback();
                 return Err(index_error(e));
             }
             if commit { shared.commit(&mut writer, false) } else { Ok(()) }
@@ -360,11 +453,12 @@ impl TextIndex for TantivyIndex {
             return Ok(());
         }
         let signals = signals.to_vec();
-        self.write(false, move |writer, f| {
+        self.write(false, move |writer, searcher, f| {
             for s in signals {
                 writer.mark.newest = writer.mark.newest.max(s.signal_id.0);
-                let writer = &writer.writer;
-                writer.delete_term(Term::from_field_u64(f.signal, s.signal_id.0));
+                if !writer.supersedes(searcher, f, s.signal_id, s.revision)? {
+                    continue;
+                }
                 let mut doc = TantivyDocument::default();
                 doc.add_u64(f.chat, s.chat_id.0);
                 doc.add_u64(f.signal, s.signal_id.0);
@@ -372,21 +466,30 @@ impl TextIndex for TantivyIndex {
                 doc.add_text(f.text, &s.text);
                 doc.add_bool(f.has_attachment, s.has_attachment);
                 doc.add_bool(f.has_link, s.has_link);
-                writer.add_document(doc)?;
+                doc.add_u64(f.revision, s.revision);
+                writer.replace(f, s.signal_id, doc)?;
             }
             Ok(())
         })
         .await
     }
 
-    async fn remove(&self, signals: &[(ChatId, SignalId)]) -> Result<()> {
+    async fn remove(&self, signals: &[RemovedSignal]) -> Result<()> {
         if signals.is_empty() {
             return Ok(());
         }
-        let ids: Vec<SignalId> = signals.iter().map(|(_, s)| *s).collect();
-        self.write(true, move |writer, f| {
-            for id in ids {
-                writer.writer.delete_term(Term::from_field_u64(f.signal, id.0));
+        let signals = signals.to_vec();
+        self.write(true, move |writer, searcher, f| {
+            for s in signals {
+                if !writer.supersedes(searcher, f, s.signal_id, s.revision)? {
+                    continue;
+                }
+                // A tombstone: the ids and the revision, no text, so no query finds it.
+                let mut doc = TantivyDocument::default();
+                doc.add_u64(f.chat, s.chat_id.0);
+                doc.add_u64(f.signal, s.signal_id.0);
+                doc.add_u64(f.revision, s.revision);
+                writer.replace(f, s.signal_id, doc)?;
             }
             Ok(())
         })
@@ -452,6 +555,30 @@ mod tests {
         assert_eq!(second.kind, domain::ErrorKind::Unavailable, "{second}");
     }
 
+    #[tokio::test]
+    async fn an_index_from_before_revisions_is_rebuilt_from_the_whole_store_unless_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut old_schema = Schema::builder();
+        let signal = old_schema.add_u64_field("signal_id", INDEXED | FAST);
+        let old = Index::create_in_dir(dir.path(), old_schema.build()).unwrap();
+        let mut writer: IndexWriter = old.writer_with_num_threads(1, WRITER_BYTES).unwrap();
+        writer.add_document(tantivy::doc!(signal => 5u64)).unwrap();
+        writer.commit().unwrap();
+        let held = TantivyIndex::open(dir.path()).unwrap_err();
+        assert_eq!(held.kind, domain::ErrorKind::Unavailable, "another process holds it: {held}");
+        assert_eq!(Index::open_in_dir(dir.path()).unwrap().reader().unwrap().searcher().num_docs(), 1, "left alone");
+        drop(writer);
+
+        let index = TantivyIndex::open(dir.path()).unwrap();
+        assert_eq!(index.unfinished_since(), Some(Id(0)), "every message is owed");
+        assert_eq!(index.shared.reader.searcher().num_docs(), 0, "the old documents are gone");
+        index.index(&[message(Id(9))]).await.unwrap();
+        drop(index);
+        let index = TantivyIndex::open(dir.path()).unwrap();
+        assert_eq!(index.unfinished_since(), Some(Id(0)), "owed until caught up");
+        assert_eq!(index.shared.reader.searcher().num_docs(), 1, "and kept as it is: its schema is this build's");
+    }
+
     fn message(id: Id) -> IndexedSignal {
         IndexedSignal {
             chat_id: Id(1),
@@ -460,6 +587,7 @@ mod tests {
             text: "hello".into(),
             has_attachment: false,
             has_link: false,
+            revision: 1,
         }
     }
 

@@ -32,6 +32,7 @@ async fn an_index_reopened_keeps_its_messages() {
         text: "kept across a restart".into(),
         has_attachment: false,
         has_link: false,
+        revision: 1,
     };
     TantivyIndex::open(dir.path()).unwrap().index(std::slice::from_ref(&signal)).await.unwrap();
     let reopened = TantivyIndex::open(dir.path()).unwrap();

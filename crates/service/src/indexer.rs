@@ -14,19 +14,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::{ChatEvent, ChatId, Error, Event, EventTopic, Result, SignalId, id::now_ms};
-use ports::{IndexedSignal, Interest, TextHit, TextIndex, TextQuery};
+use domain::{ChatEvent, Error, Event, EventTopic, Result, id::now_ms};
+use ports::{EventOrder, GroupSpec, IndexedSignal, Interest, RemovedSignal, TextHit, TextIndex, TextQuery};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::workers::{DeliveryInfo, GroupHandler};
 
 /// The consumer group of the chat-event log that feeds the text index.
 pub const INDEX_GROUP: &str = "index";
-/// It reads new messages, and signals changed or deleted.
-pub const INDEX_INTEREST: Interest =
-    Interest::Only(&[EventTopic::Message, EventTopic::ImageMessage, EventTopic::Change]);
+/// It reads new messages, and signals changed or deleted, in any order: each write carries
+/// its message's revision, and the index keeps the highest (`TextIndex::index`), so the
+/// bus may hand out many events of a chat at once and fill the bulk writes.
+pub const INDEX_SPEC: GroupSpec = GroupSpec {
+    interest: Interest::Only(&[EventTopic::Message, EventTopic::ImageMessage, EventTopic::Change]),
+    order: EventOrder::Any,
+};
 /// Most messages one bulk write takes.
 const MAX_BATCH: usize = 1000;
+/// Events one worker holds at once: a batch being written and the next filling.
+pub(crate) const EVENTS_IN_HAND: usize = 2 * MAX_BATCH;
 /// How long a batch waits for more messages after its first.
 const LINGER: Duration = Duration::from_millis(5);
 
@@ -104,7 +110,9 @@ impl GroupHandler for Indexer {
             Event::SignalCreated { signal } => &signal.signal,
             // An edit replaces the message's entry (same id).
             Event::SignalUpdated { signal } => signal,
-            Event::SignalDeleted { signal, .. } => return self.index.remove(&[(signal.chat_id, signal.id)]).await,
+            Event::SignalDeleted { signal, .. } => {
+                return self.index.remove(RemovedSignal::of(signal).as_slice()).await;
+            }
             _ => return Ok(()),
         };
         let Some(indexed) = IndexedSignal::of(signal) else { return Ok(()) };
@@ -125,7 +133,7 @@ impl TextIndex for NoTextIndex {
         Ok(())
     }
 
-    async fn remove(&self, _signals: &[(ChatId, SignalId)]) -> Result<()> {
+    async fn remove(&self, _signals: &[RemovedSignal]) -> Result<()> {
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use domain::{ChatId, Result, SignalId};
 use futures::StreamExt;
-use ports::{IndexedSignal, SignalRange, Store, TextIndex};
+use ports::{IndexedSignal, RemovedSignal, SignalRange, Store, TextIndex};
 
 /// Messages read and written per page of a chat's timeline.
 const PAGE: usize = 500;
@@ -88,7 +88,7 @@ async fn reindex_chat(
     loop {
         let page = store.signals(chat, range, PAGE).await?;
         let batch: Vec<IndexedSignal> = page.iter().filter_map(IndexedSignal::of).collect();
-        let deleted: Vec<_> = page.iter().filter(|s| s.is_deleted()).map(|s| (s.chat_id, s.id)).collect();
+        let deleted: Vec<_> = page.iter().filter_map(RemovedSignal::of).collect();
         index.index(&batch).await?;
         index.remove(&deleted).await?;
         count += batch.len() as u64;

@@ -265,11 +265,11 @@ impl ChatEventBus for RefusingBus {
         }
         self.inner.publish_chat_event(event).await
     }
-    async fn declare_group(&self, group: &str, interest: ports::Interest) -> domain::Result<()> {
-        self.inner.declare_group(group, interest).await
+    async fn declare_group(&self, group: &str, spec: ports::GroupSpec) -> domain::Result<()> {
+        self.inner.declare_group(group, spec).await
     }
-    async fn chat_events(&self, group: &str, interest: ports::Interest) -> domain::Result<ports::ChatEventStream> {
-        self.inner.chat_events(group, interest).await
+    async fn chat_events(&self, group: &str, spec: ports::GroupSpec) -> domain::Result<ports::ChatEventStream> {
+        self.inner.chat_events(group, spec).await
     }
     async fn group_lag(&self, group: &str) -> domain::Result<u64> {
         self.inner.group_lag(group).await

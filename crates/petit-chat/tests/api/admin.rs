@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::harness::{Session, TestServer};
 use async_trait::async_trait;
 use domain::{ChatId, IdGenerator, Signal, SignalBody, SignalId};
-use ports::{IndexedSignal, TextHit, TextIndex, TextQuery, TimelineStore};
+use ports::{IndexedSignal, RemovedSignal, TextHit, TextIndex, TextQuery, TimelineStore};
 use reqwest::StatusCode;
 use serde_json::Value;
 use service::reindex::ReindexProgress;
@@ -137,7 +137,7 @@ impl TextIndex for Gated {
         self.open.clone().wait_for(|open| *open).await.unwrap();
         self.inner.index(signals).await
     }
-    async fn remove(&self, signals: &[(ChatId, SignalId)]) -> domain::Result<()> {
+    async fn remove(&self, signals: &[RemovedSignal]) -> domain::Result<()> {
         self.inner.remove(signals).await
     }
     async fn search(&self, query: &TextQuery) -> domain::Result<Vec<TextHit>> {

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use domain::{Error, ErrorCode, Result};
-use ports::{Blobs, Bus, Interest, PushGateway, Store, TextIndex};
+use ports::{Blobs, Bus, GroupSpec, Interest, PushGateway, Store, TextIndex};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use group::{DeliveryInfo, GroupHandler};
@@ -65,13 +65,14 @@ impl WorkerRole {
         }
     }
 
-    /// The chat events its consumer group wants (every one, unless it reads only some).
-    pub fn interest(self) -> Interest {
+    /// The chat events its consumer group wants (every one, unless it reads only some), and
+    /// in which order.
+    pub fn spec(self) -> GroupSpec {
         match self {
-            WorkerRole::Thumbnails => crate::thumbnails::THUMBNAILS_INTEREST,
-            WorkerRole::Notify => crate::notifier::NOTIFY_INTEREST,
-            WorkerRole::Index => crate::indexer::INDEX_INTEREST,
-            _ => Interest::Every,
+            WorkerRole::Thumbnails => crate::thumbnails::THUMBNAILS_INTEREST.into(),
+            WorkerRole::Notify => crate::notifier::NOTIFY_INTEREST.into(),
+            WorkerRole::Index => crate::indexer::INDEX_SPEC,
+            _ => Interest::Every.into(),
         }
     }
 
@@ -250,7 +251,7 @@ impl Workers {
         let WorkerPorts { store, bus, blobs, push, index } = ports;
         for role in roles {
             if let Some(group) = role.group() {
-                bus.declare_group(group, role.interest()).await?;
+                bus.declare_group(group, role.spec()).await?;
             }
         }
         let supervisors = roles
@@ -385,9 +386,14 @@ impl Runner {
         handler: Arc<dyn GroupHandler>,
         shutdown: CancellationToken,
     ) -> Result<()> {
-        let events = self.bus.chat_events(group, self.role.interest()).await?;
+        let events = self.bus.chat_events(group, self.role.spec()).await?;
         let counts = self.stats.group(group);
-        group::consume(events, group, handler, self.settings.concurrency, counts, shutdown).await
+        // The indexer's handlers only wait for their batch's write.
+        let concurrency = match self.role {
+            WorkerRole::Index => crate::indexer::EVENTS_IN_HAND,
+            _ => self.settings.concurrency,
+        };
+        group::consume(events, group, handler, concurrency, counts, shutdown).await
     }
 }
 
