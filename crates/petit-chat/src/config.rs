@@ -90,7 +90,7 @@ pub struct SearchConfig {
     /// `tantivy`: the index's directory; unset, `search` in the data directory.
     pub dir: Option<PathBuf>,
     /// `opensearch`: url, index (the alias), shards, replicas, username, password,
-    /// request_timeout_ms (see `search::OpenSearchConfig`).
+    /// request_timeout_ms, refresh_interval_ms (see `search::OpenSearchConfig`).
     #[serde(flatten)]
     pub opensearch: search::OpenSearchConfig,
 }
@@ -491,6 +491,9 @@ impl Config {
                  in one process, and each node would index only the messages its own workers took"
             );
         }
+        if !(100..=60_000).contains(&self.search.opensearch.refresh_interval_ms) {
+            anyhow::bail!("search.opensearch.refresh_interval_ms must be between 100 and 60000");
+        }
         let roles = self.workers.roles()?;
         if self.bus.kind == BusKind::Local && roles.len() != service::WorkerRole::ALL.len() {
             anyhow::bail!(
@@ -605,6 +608,17 @@ mod tests {
         assert!(config.bus.nats.tls_ca_file.as_ref().is_some_and(|p| p.ends_with("ca.pem")));
         let missing = load("[store]\npassword_file = \"DIR/nowhere\"\n").expect_err("a missing secret file");
         assert!(format!("{missing:#}").contains("store.password_file"), "{missing:#}");
+    }
+
+    #[test]
+    fn the_search_refresh_interval_is_read_and_bounded() {
+        assert_eq!(load("").expect("defaults").search.opensearch.refresh_interval_ms, 500);
+        let config = load("[search]\nrefresh_interval_ms = 2000\n").expect("config");
+        assert_eq!(config.search.opensearch.refresh_interval_ms, 2000);
+        for bad in [0, 99, 60_001] {
+            let refused = load(&format!("[search]\nrefresh_interval_ms = {bad}\n")).expect_err("out of range");
+            assert!(format!("{refused:#}").contains("refresh_interval_ms"), "{refused:#}");
+        }
     }
 
     #[test]

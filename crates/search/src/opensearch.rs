@@ -1,7 +1,7 @@
 //! `TextIndex` on OpenSearch (or Elasticsearch) over its REST API (the cluster shape).
 //!
-//! At start an index template `<index>` (settings: shards, replicas, the folding analyzer;
-//! strict mappings) covers the indices `<index>-*`, and the alias `<index>` names the one
+//! At start an index template `<index>` (settings: shards, replicas, refresh interval, the
+//! folding analyzer; strict mappings) covers the indices `<index>-*`, and the alias `<index>` names the one
 //! in use (`<index>-1` at first), so an operator can build another and swap the alias.
 //! Documents are routed by chat id: a chat's messages live on one shard, and a search in
 //! one chat asks only that shard. Writes are `_bulk` requests whose documents carry the
@@ -35,6 +35,11 @@ pub struct OpenSearchConfig {
     pub username: Option<String>,
     pub password: Option<String>,
     pub request_timeout_ms: u64,
+    /// How often the index makes what was written searchable (its refresh), applied to the
+    /// indices behind the alias at every start. Half OpenSearch's own default (1 s): a
+    /// message is searchable about twice as soon (post -> searchable p99 0.9 s against 1.5–1.7
+    /// s at 200 msgs/s in bench/README.md), for no OpenSearch CPU measurable there.
+    pub refresh_interval_ms: u64,
 }
 
 impl Default for OpenSearchConfig {
@@ -47,6 +52,7 @@ impl Default for OpenSearchConfig {
             username: None,
             password: None,
             request_timeout_ms: 10_000,
+            refresh_interval_ms: 500,
         }
     }
 }
@@ -128,6 +134,7 @@ impl OpenSearchIndex {
                 "settings": {
                     "number_of_shards": self.config.shards,
                     "number_of_replicas": self.config.replicas,
+                    "refresh_interval": self.refresh_interval(),
                     "analysis": {
                         // As the embedded index: split on what is not a letter or a digit,
                         // lower case, fold to ASCII.
@@ -155,7 +162,13 @@ impl OpenSearchIndex {
         let exists =
             self.request(reqwest::Method::HEAD, &format!("_alias/{alias}")).send().await.map_err(unavailable)?;
         if exists.status().is_success() {
-            return Ok(());
+            // A refresh interval changed in the configuration applies to the indices
+            // already there too (the template only to the next).
+            let settings = json!({ "index": { "refresh_interval": self.refresh_interval() } });
+            return self
+                .call(self.request(reqwest::Method::PUT, &format!("{alias}/_settings")).json(&settings))
+                .await
+                .map(drop);
         }
         let first = json!({ "aliases": { alias: { "is_write_index": true } } });
         match self.call(self.request(reqwest::Method::PUT, &format!("{alias}-1")).json(&first)).await {
@@ -176,6 +189,10 @@ impl OpenSearchIndex {
             "version": revision,
             "version_type": "external_gte",
         } })
+    }
+
+    fn refresh_interval(&self) -> String {
+        format!("{}ms", self.config.refresh_interval_ms)
     }
 
     /// Sends the `_bulk` of `lines`. An item refused because the index holds a higher

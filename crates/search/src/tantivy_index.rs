@@ -55,7 +55,7 @@ const REVISION: &str = "revision";
 /// What each commit records (its payload, JSON).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct CommitMark {
-    /// The newest message id ever added.
+    /// The newest message id ever written (a message or a tombstone).
     newest: u64,
     /// The last commit of a session that ended cleanly.
     closed: bool,
@@ -145,23 +145,31 @@ impl Writer {
         prepared.commit().map(drop).map_err(index_error)
     }
 
-    /// Whether a write of `revision` of `signal` is newer than, or as new as, what the
-    /// index holds; if so, notes it as the revision held.
-    fn supersedes(&mut self, searcher: &Searcher, f: Fields, signal: SignalId, revision: u64) -> tantivy::Result<bool> {
-        let held = match self.unseen.get(&signal.0) {
-            Some(held) => Some(*held),
-            None => held_revision(searcher, f, signal)?,
-        };
-        if held.is_some_and(|held| held > revision) {
-            return Ok(false);
+    /// Writes `doc`, of `revision` of `signal` (a message or a tombstone), in place of the
+    /// document the index holds for it, unless that one has a higher revision. A signal
+    /// above every id written before (a new message, the usual case) has none: no lookup.
+    fn write(
+        &mut self,
+        searcher: &Searcher,
+        f: Fields,
+        signal: SignalId,
+        revision: u64,
+        doc: TantivyDocument,
+    ) -> tantivy::Result<()> {
+        if signal.0 <= self.mark.newest {
+            let held = match self.unseen.get(&signal.0) {
+                Some(held) => Some(*held),
+                None => held_revision(searcher, f, signal)?,
+            };
+            if held.is_some_and(|held| held > revision) {
+                return Ok(());
+            }
+            if held.is_some() {
+                self.writer.delete_term(Term::from_field_u64(f.signal, signal.0));
+            }
         }
+        self.mark.newest = self.mark.newest.max(signal.0);
         self.unseen.insert(signal.0, revision);
-        Ok(true)
-    }
-
-    /// Replaces `signal`'s document (message or tombstone) with `doc`.
-    fn replace(&mut self, f: Fields, signal: SignalId, doc: TantivyDocument) -> tantivy::Result<()> {
-        self.writer.delete_term(Term::from_field_u64(f.signal, signal.0));
         self.writer.add_document(doc).map(drop)
     }
 }
@@ -455,10 +463,6 @@ impl TextIndex for TantivyIndex {
         let signals = signals.to_vec();
         self.write(false, move |writer, searcher, f| {
             for s in signals {
-                writer.mark.newest = writer.mark.newest.max(s.signal_id.0);
-                if !writer.supersedes(searcher, f, s.signal_id, s.revision)? {
-                    continue;
-                }
                 let mut doc = TantivyDocument::default();
                 doc.add_u64(f.chat, s.chat_id.0);
                 doc.add_u64(f.signal, s.signal_id.0);
@@ -467,7 +471,7 @@ impl TextIndex for TantivyIndex {
                 doc.add_bool(f.has_attachment, s.has_attachment);
                 doc.add_bool(f.has_link, s.has_link);
                 doc.add_u64(f.revision, s.revision);
-                writer.replace(f, s.signal_id, doc)?;
+                writer.write(searcher, f, s.signal_id, s.revision, doc)?;
             }
             Ok(())
         })
@@ -481,15 +485,12 @@ impl TextIndex for TantivyIndex {
         let signals = signals.to_vec();
         self.write(true, move |writer, searcher, f| {
             for s in signals {
-                if !writer.supersedes(searcher, f, s.signal_id, s.revision)? {
-                    continue;
-                }
                 // A tombstone: the ids and the revision, no text, so no query finds it.
                 let mut doc = TantivyDocument::default();
                 doc.add_u64(f.chat, s.chat_id.0);
                 doc.add_u64(f.signal, s.signal_id.0);
                 doc.add_u64(f.revision, s.revision);
-                writer.replace(f, s.signal_id, doc)?;
+                writer.write(searcher, f, s.signal_id, s.revision, doc)?;
             }
             Ok(())
         })
