@@ -2,7 +2,7 @@
 //! with an expression that builds the adapter: one `#[tokio::test]` per check, so a failure
 //! names its check and the others still run. Every check works in chats of fresh random
 //! ids, so checks can share one index. An index may make writes searchable a moment after
-//! they return (OpenSearch refreshes every second): checks wait for what they expect, up to
+//! they return (at OpenSearch's next refresh): checks wait for what they expect, up to
 //! [`VISIBLE_WITHIN`], and check what must not be found only once a write made with it is
 //! visible.
 
