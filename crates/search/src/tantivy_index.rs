@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::search::TYPO_MIN_CHARS;
-use domain::{Error, Id, QueryPart, Result, SearchHas, SearchOrder, SignalId};
+use domain::{ChatId, Error, Id, QueryPart, Result, SearchHas, SearchOrder, SignalId};
 use ports::{IndexedSignal, RemovedSignal, TextHit, TextIndex, TextQuery};
 use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
@@ -145,16 +145,16 @@ impl Writer {
         prepared.commit().map(drop).map_err(index_error)
     }
 
-    /// Writes `doc`, of `revision` of `signal` (a message or a tombstone), in place of the
-    /// document the index holds for it, unless that one has a higher revision. A signal
-    /// above every id written before (a new message, the usual case) has none: no lookup.
-    fn write(
+    /// Writes `revision` of `signal` of `chat` with the fields of `doc` (a message's; none
+    /// for a tombstone) in place of the document the index holds for it, unless that one
+    /// has a higher revision. A signal above every id written before (a new message, the
+    /// usual case) has none: no lookup.
+    fn put(
         &mut self,
         searcher: &Searcher,
         f: Fields,
-        signal: SignalId,
-        revision: u64,
-        doc: TantivyDocument,
+        (chat, signal, revision): (ChatId, SignalId, u64),
+        mut doc: TantivyDocument,
     ) -> tantivy::Result<()> {
         if signal.0 <= self.mark.newest {
             let held = match self.unseen.get(&signal.0) {
@@ -170,6 +170,9 @@ impl Writer {
         }
         self.mark.newest = self.mark.newest.max(signal.0);
         self.unseen.insert(signal.0, revision);
+        doc.add_u64(f.chat, chat.0);
+        doc.add_u64(f.signal, signal.0);
+        doc.add_u64(f.revision, revision);
         self.writer.add_document(doc).map(drop)
     }
 }
@@ -464,14 +467,11 @@ impl TextIndex for TantivyIndex {
         self.write(false, move |writer, searcher, f| {
             for s in signals {
                 let mut doc = TantivyDocument::default();
-                doc.add_u64(f.chat, s.chat_id.0);
-                doc.add_u64(f.signal, s.signal_id.0);
                 doc.add_u64(f.author, s.author_id.0);
                 doc.add_text(f.text, &s.text);
                 doc.add_bool(f.has_attachment, s.has_attachment);
                 doc.add_bool(f.has_link, s.has_link);
-                doc.add_u64(f.revision, s.revision);
-                writer.write(searcher, f, s.signal_id, s.revision, doc)?;
+                writer.put(searcher, f, (s.chat_id, s.signal_id, s.revision), doc)?;
             }
             Ok(())
         })
@@ -486,11 +486,7 @@ impl TextIndex for TantivyIndex {
         self.write(true, move |writer, searcher, f| {
             for s in signals {
                 // A tombstone: the ids and the revision, no text, so no query finds it.
-                let mut doc = TantivyDocument::default();
-                doc.add_u64(f.chat, s.chat_id.0);
-                doc.add_u64(f.signal, s.signal_id.0);
-                doc.add_u64(f.revision, s.revision);
-                writer.write(searcher, f, s.signal_id, s.revision, doc)?;
+                writer.put(searcher, f, (s.chat_id, s.signal_id, s.revision), TantivyDocument::default())?;
             }
             Ok(())
         })
