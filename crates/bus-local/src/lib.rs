@@ -12,6 +12,7 @@
 //! deployment, so nobody else needs them, but statuses are lost at restart.
 
 mod chat_log;
+mod delayed;
 mod presence;
 mod user_events;
 
@@ -64,8 +65,8 @@ struct Inner {
     chat_log: Arc<chat_log::ChatLog>,
     /// Notification jobs, in one group.
     notify_log: Arc<chat_log::ChatLog<NotifyJob>>,
-    /// The (user, [`NotifyJob::delay_key`]) pairs with a delayed job waiting for its time.
-    notify_waiting: Mutex<std::collections::HashSet<(UserId, String)>>,
+    /// Delayed notification jobs waiting for their time.
+    notify_delayed: Arc<delayed::Delayed>,
     users: Mutex<HashMap<UserId, UserLog>>,
     presence: presence::Presence,
 }
@@ -89,7 +90,7 @@ impl LocalBus {
                 sequence: AtomicU64::new(0),
                 chat_log: Arc::new(chat_log::ChatLog::new(config.lanes, config.chat_queue, config.ack_wait)),
                 notify_log,
-                notify_waiting: Mutex::new(Default::default()),
+                notify_delayed: Arc::default(),
                 users: Mutex::new(HashMap::new()),
                 presence: presence::Presence::default(),
             }),
@@ -138,16 +139,8 @@ impl NotifyQueue for LocalBus {
             self.inner.notify_log.publish(job).await;
             return Ok(());
         };
-        let pair = (job.user_id, job.delay_key());
-        if !self.inner.notify_waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(pair.clone()) {
-            return Ok(());
-        }
-        let (inner, job) = (self.inner.clone(), job.clone());
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            inner.notify_waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&pair);
-            inner.notify_log.publish(&job).await;
-        });
+        let at = tokio::time::Instant::now() + delay;
+        self.inner.notify_delayed.queue(job, at, &self.inner.notify_log);
         Ok(())
     }
 
@@ -253,6 +246,33 @@ mod tests {
             ack_wait: Duration::from_secs(1),
             ..LocalBusConfig::default()
         })));
+    }
+
+    #[tokio::test]
+    async fn a_delayed_job_due_sooner_is_not_held_back_by_one_due_later() {
+        let bus = LocalBus::new(LocalBusConfig::default());
+        let mut jobs = bus.notification_jobs().await.unwrap();
+        let job = |user: u64| NotifyJob {
+            user_id: domain::Id(user),
+            chat_id: domain::Id(9),
+            signal_id: domain::Id(1),
+            action: domain::NotifyAction::Message,
+            mentioned: false,
+            retry: None,
+        };
+        let queued = tokio::time::Instant::now();
+        bus.queue_notification(&job(1), Some(Duration::from_secs(3))).await.unwrap();
+        // The timer is asleep until job 1's time when job 2 comes.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        bus.queue_notification(&job(2), Some(Duration::from_millis(300))).await.unwrap();
+        let first = jobs.next().await.unwrap().unwrap();
+        let waited = queued.elapsed();
+        assert_eq!(first.event.user_id, domain::Id(2));
+        assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(2), "after {waited:?}");
+        (first.ack)().await.unwrap();
+        let second = jobs.next().await.unwrap().unwrap();
+        assert_eq!(second.event.user_id, domain::Id(1));
+        assert!(queued.elapsed() >= Duration::from_secs(3));
     }
 
     #[tokio::test]

@@ -20,12 +20,14 @@ pub(crate) struct Presence {
 
 #[derive(Default)]
 struct State {
-    /// Per user: connection id → deadline. A user with no entry is offline and was reported so.
-    connections: HashMap<UserId, HashMap<String, Instant>>,
+    /// Per user: (connection id, deadline), one per open stream. A user has a handful at
+    /// most, so a vector (one small allocation per online user) rather than a map. A user
+    /// with no entry is offline and was reported so.
+    connections: HashMap<UserId, Vec<(Box<str>, Instant)>>,
 }
 
-fn live(connections: &HashMap<String, Instant>, now: Instant) -> bool {
-    connections.values().any(|deadline| *deadline > now)
+fn live(connections: &[(Box<str>, Instant)], now: Instant) -> bool {
+    connections.iter().any(|(_, deadline)| *deadline > now)
 }
 
 impl Presence {
@@ -39,9 +41,15 @@ impl Presence {
         let connections = state.connections.entry(user).or_default();
         // Connections that expired without a close (and were not swept yet) go now: the
         // user is back before anyone was told they left.
-        connections.retain(|_, deadline| *deadline > now);
+        connections.retain(|(_, deadline)| *deadline > now);
         let came_online = connections.is_empty();
-        connections.insert(connection.to_string(), now + ttl);
+        match connections.iter_mut().find(|(id, _)| &**id == connection) {
+            Some((_, deadline)) => *deadline = now + ttl,
+            None => {
+                connections.reserve_exact(1);
+                connections.push((connection.into(), now + ttl));
+            }
+        }
         came_online
     }
 
@@ -49,7 +57,7 @@ impl Presence {
         let now = Instant::now();
         let mut state = self.lock();
         let Some(connections) = state.connections.get_mut(&user) else { return false };
-        connections.remove(connection);
+        connections.retain(|(id, _)| &**id != connection);
         if live(connections, now) {
             return false;
         }
@@ -77,7 +85,7 @@ impl Presence {
         let next = state
             .connections
             .values()
-            .flat_map(|c| c.values())
+            .flat_map(|c| c.iter().map(|(_, deadline)| deadline))
             .min()
             .map_or(SWEEP_AT_MOST_EVERY, |deadline| deadline.saturating_duration_since(now));
         (expired, next.clamp(Duration::from_millis(10), SWEEP_AT_MOST_EVERY))

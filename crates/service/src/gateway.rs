@@ -2,10 +2,20 @@
 //! WebSocket for call signalling can reuse it). It subscribes from the client's position
 //! (replay, then live, or a gap), keeps the user online while it lives (presence
 //! heartbeats, a close when dropped) and notes each durable event handed to the transport
-//! as delivered. The transport only frames what [`GatewaySession::next`] returns.
+//! as delivered. The session is a [`Stream`] of [`Outgoing`]; the transport only frames
+//! what it yields.
+//!
+//! It is a plain `Stream`, polled in place, rather than an `async` loop: an open stream
+//! holds only the session itself (no generator holding it again, no presence renewal's
+//! future inline), which matters at tens of thousands of idle streams per node
+//! (bench/README.md, "Memory per open stream again").
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
 use domain::{Event, Result, User, UserId};
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use ports::{EventId, UserEventStream, UserSubscription};
 
 use crate::presence::{PRESENCE_HEARTBEAT, new_connection_id};
@@ -32,8 +42,19 @@ pub struct GatewaySession {
     presence: PresenceGuard,
     delivery: DeliveryTracker,
     heartbeat: tokio::time::Interval,
-    /// What to hand out before the live events: ready, and resync after a gap.
-    opening: Vec<Outgoing>,
+    /// What comes before the live events: `ready`, then `resync` after a gap.
+    opening: Opening,
+    /// A presence renewal under way: boxed, and only while it runs (every
+    /// [`PRESENCE_HEARTBEAT`]), so an idle session does not carry its future.
+    renewing: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+}
+
+/// What a session still owes before its live events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    Ready { then_resync: bool },
+    Resync,
+    Done,
 }
 
 impl std::fmt::Debug for GatewaySession {
@@ -55,11 +76,6 @@ impl GatewaySession {
             UserSubscription::Gap(stream) => (true, stream),
         };
         let presence = PresenceGuard::open(service.clone(), user.id).await;
-        let mut opening = vec![Outgoing::Ready { user_id: user.id }];
-        if gap {
-            opening.push(Outgoing::Resync { reason: "the events since Last-Event-ID are no longer available" });
-        }
-        opening.reverse();
         let start = tokio::time::Instant::now() + PRESENCE_HEARTBEAT;
         Ok(Self {
             user: user.id,
@@ -67,35 +83,55 @@ impl GatewaySession {
             presence,
             delivery,
             heartbeat: tokio::time::interval_at(start, PRESENCE_HEARTBEAT),
-            opening,
+            opening: Opening::Ready { then_resync: gap },
+            renewing: None,
         })
     }
 
-    /// The next thing to send; `None` when the stream is over. Renews presence meanwhile.
-    /// A durable event returned here counts as delivered to the user.
-    pub async fn next(&mut self) -> Option<Outgoing> {
-        if let Some(first) = self.opening.pop() {
-            return Some(first);
+    fn outgoing(&self, item: Result<(Option<EventId>, Event)>) -> Outgoing {
+        match item {
+            Ok((Some(id), event)) => {
+                self.delivery.written(self.user, &event);
+                Outgoing::Durable { id, event }
+            }
+            Ok((None, event)) => Outgoing::Ephemeral { event },
+            Err(error) => {
+                tracing::info!(%error, user = %self.user, "live stream fell behind; asking the client to resync");
+                Outgoing::Resync { reason: "this stream fell behind" }
+            }
+        }
+    }
+}
+
+/// The next thing to send; `None` when the stream is over. Renews presence meanwhile. A
+/// durable event yielded here counts as delivered to the user.
+impl Stream for GatewaySession {
+    type Item = Outgoing;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Outgoing>> {
+        let this = self.get_mut();
+        match this.opening {
+            Opening::Ready { then_resync } => {
+                this.opening = if then_resync { Opening::Resync } else { Opening::Done };
+                return Poll::Ready(Some(Outgoing::Ready { user_id: this.user }));
+            }
+            Opening::Resync => {
+                this.opening = Opening::Done;
+                let reason = "the events since Last-Event-ID are no longer available";
+                return Poll::Ready(Some(Outgoing::Resync { reason }));
+            }
+            Opening::Done => {}
         }
         loop {
-            let item = tokio::select! {
-                item = self.live.next() => item?,
-                _ = self.heartbeat.tick() => {
-                    self.presence.renew().await;
-                    continue;
-                }
-            };
-            return Some(match item {
-                Ok((Some(id), event)) => {
-                    self.delivery.written(self.user, &event);
-                    Outgoing::Durable { id, event }
-                }
-                Ok((None, event)) => Outgoing::Ephemeral { event },
-                Err(error) => {
-                    tracing::info!(%error, user = %self.user, "live stream fell behind; asking the client to resync");
-                    Outgoing::Resync { reason: "this stream fell behind" }
-                }
-            });
+            if let Some(renewing) = &mut this.renewing {
+                ready!(renewing.as_mut().poll(cx));
+                this.renewing = None;
+            }
+            if let Poll::Ready(item) = this.live.poll_next_unpin(cx) {
+                return Poll::Ready(item.map(|item| this.outgoing(item)));
+            }
+            ready!(this.heartbeat.poll_tick(cx));
+            this.renewing = Some(Box::pin(this.presence.renewal()));
         }
     }
 }
@@ -112,13 +148,17 @@ struct PresenceGuard {
 impl PresenceGuard {
     async fn open(service: ChatService, user: UserId) -> Self {
         let guard = Self { service, user, connection: new_connection_id() };
-        guard.renew().await;
+        guard.renewal().await;
         guard
     }
 
-    async fn renew(&self) {
-        if let Err(error) = self.service.stream_heartbeat(self.user, &self.connection).await {
-            tracing::warn!(%error, user = %self.user, "cannot renew a stream's presence");
+    /// A heartbeat for this connection, owning what it needs (it runs beside the session).
+    fn renewal(&self) -> impl Future<Output = ()> + Send + 'static {
+        let (service, user, connection) = (self.service.clone(), self.user, self.connection.clone());
+        async move {
+            if let Err(error) = service.stream_heartbeat(user, &connection).await {
+                tracing::warn!(%error, %user, "cannot renew a stream's presence");
+            }
         }
     }
 }

@@ -97,21 +97,38 @@ async fn events(
     let header = headers.get("last-event-id").and_then(|v| v.to_str().ok());
     let last = header.or(last_event_id.as_deref()).filter(|v| !v.is_empty());
     let slot = state.limits.open_stream(user.id)?;
-    let mut session = GatewaySession::open(&state.service, state.delivery.clone(), &user, last).await?;
+    let session = GatewaySession::open(&state.service, state.delivery.clone(), &user, last).await?;
     let metrics = state.metrics.clone();
-    let viewer = user.id;
-    let stream = async_stream::stream! {
-        let _open = (StreamGauge::open(metrics.clone()), slot);
-        while let Some(outgoing) = session.next().await {
-            let is_event = matches!(outgoing, Outgoing::Durable { .. } | Outgoing::Ephemeral { .. });
-            yield Ok(frame(outgoing, viewer));
-            if is_event {
-                metrics.events_sent.inc();
-            }
-        }
-    };
+    let stream = EventStream { _open: (StreamGauge::open(metrics.clone()), slot), session, metrics, viewer: user.id };
     let stream = stream.take_until(state.shutdown.clone().cancelled_owned());
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(state.settings.sse_heartbeat).text("heartbeat")))
+}
+
+/// The frames of one session, counted, with the open stream's gauge and limit slot kept
+/// until it ends. A plain `Stream`: a generator would hold the session twice.
+struct EventStream {
+    session: GatewaySession,
+    metrics: std::sync::Arc<crate::Metrics>,
+    viewer: domain::Id,
+    _open: (StreamGauge, crate::limits::StreamSlot),
+}
+
+impl Stream for EventStream {
+    type Item = Result<SseEvent, Infallible>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let outgoing = std::task::ready!(this.session.poll_next_unpin(cx));
+        std::task::Poll::Ready(outgoing.map(|outgoing| {
+            if matches!(outgoing, Outgoing::Durable { .. } | Outgoing::Ephemeral { .. }) {
+                this.metrics.events_sent.inc();
+            }
+            Ok(frame(outgoing, this.viewer))
+        }))
+    }
 }
 
 /// One SSE frame: `id:` for durable events only, so a reconnection's `Last-Event-ID` stays
