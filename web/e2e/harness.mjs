@@ -2,7 +2,7 @@
 // a free loopback port, this build's web client from web/dist) and Debian's Chromium
 // driven by playwright-core (no browser is downloaded: PETIT_CHAT_CHROMIUM or
 // /usr/bin/chromium). Both stop when the test ends.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -122,10 +122,17 @@ export async function apiAs(page, base, method, path, body) {
 }
 
 /**
+ * A cluster-shape run's own name for what it creates on the stack: its keyspace, NATS
+ * stream prefix, S3 key prefix and search index (`web_e2e_<8 hex digits>`, the form
+ * scripts/lib/stack_cleanup.py removes).
+ */
+export const clusterTag = () => `web_e2e_${Math.floor(Math.random() * 2 ** 32).toString(16).padStart(8, "0")}`;
+
+/**
  * Starts node `n` of a cluster-shape test on port `port`: `deploy/local/cluster.toml` (the
- * stack's Cassandra, NATS, S3, OpenSearch and Keycloak), with a keyspace, stream prefix
- * and search index of this run's own (`tag`). Keycloak's dev realm lets the web client
- * come back to 127.0.0.1:18080 and :18081 only, hence fixed ports.
+ * stack's Cassandra, NATS, S3, OpenSearch and Keycloak), with what it creates named by
+ * `tag` (see `clusterTag`; `removeFromStack` removes it). Keycloak's dev realm lets the
+ * web client come back to 127.0.0.1:18080 and :18081 only, hence fixed ports.
  */
 export async function startClusterNode(n, port, tag) {
   const data = mkdtempSync(join(tmpdir(), "petit-chat-e2e-node-"));
@@ -133,15 +140,28 @@ export async function startClusterNode(n, port, tag) {
   const child = spawn(binary(), ["serve", "--listen", `127.0.0.1:${port}`, "--config", config, "--data-dir", data, "--web-dir", join(web, "dist")], {
     env: {
       ...process.env,
-      PETIT_CHAT__STORE__KEYSPACE: `web_e2e_${tag}`,
-      PETIT_CHAT__BUS__PREFIX: `we_${tag}`,
-      PETIT_CHAT__SEARCH__INDEX: `web_e2e_${tag}`,
+      PETIT_CHAT__STORE__KEYSPACE: tag,
+      PETIT_CHAT__BUS__PREFIX: tag,
+      PETIT_CHAT__BLOBS__PREFIX: tag,
+      PETIT_CHAT__SEARCH__INDEX: tag,
       PETIT_CHAT__SERVER__NODE_ID: String(n),
       RUST_LOG: process.env.RUST_LOG ?? "warn,scylla=error",
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
   return started(child, data);
+}
+
+/**
+ * Removes from the stack what the nodes of run `tag` created (scripts/lib/stack_cleanup.py,
+ * with the stack tools' python), so runs do not pile keyspaces, streams and indices up.
+ * Reports a failure without failing the tests: they ran.
+ */
+export function removeFromStack(tag) {
+  const root = join(web, "..");
+  const python = execFileSync(join(root, "scripts", "lib", "pytools.sh"), ["stack"], { encoding: "utf8" }).trim();
+  const cleanup = spawnSync(python, [join(root, "scripts", "lib", "stack_cleanup.py"), tag], { encoding: "utf8" });
+  if (cleanup.status !== 0) console.error(`could not remove all of ${tag} from the stack:\n${cleanup.stderr}`);
 }
 
 async function started(child, data) {

@@ -3,11 +3,11 @@
 // and sign out at Keycloak. Needs the stack: `scripts/stack up` (scripts/test starts it).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { seriousViolations, startBrowser, startClusterNode, startDirectChat } from "../harness.mjs";
+import { clusterTag, removeFromStack, seriousViolations, startBrowser, startClusterNode, startDirectChat } from "../harness.mjs";
 
 let nodes = [];
 let browser;
-const tag = Math.floor(Math.random() * 2 ** 32).toString(16);
+const tag = clusterTag();
 
 before(async () => {
   nodes = await Promise.all([startClusterNode(1, 18080, tag), startClusterNode(2, 18081, tag)]);
@@ -17,6 +17,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await Promise.all(nodes.map((n) => n.stop()));
+  removeFromStack(tag);
 });
 
 /** Signs in on `base` through Keycloak's login page (dev realm test passwords). */
