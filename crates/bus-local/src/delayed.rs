@@ -12,8 +12,9 @@ use tokio::time::Instant;
 
 use crate::chat_log::ChatLog;
 
-#[derive(Default)]
 pub(crate) struct Delayed {
+    /// Where due jobs go; gone once the bus is dropped.
+    log: Weak<ChatLog<NotifyJob>>,
     state: Mutex<State>,
     /// Wakes the timer when a job due sooner than the one it sleeps for arrives.
     wake: Notify,
@@ -31,12 +32,16 @@ struct State {
 }
 
 impl Delayed {
+    pub(crate) fn new(log: &Arc<ChatLog<NotifyJob>>) -> Self {
+        Self { log: Arc::downgrade(log), state: Mutex::default(), wake: Notify::new() }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Queues `job` for `at`, unless a job of the same user and delay key waits already.
-    pub(crate) fn queue(self: &Arc<Self>, job: &NotifyJob, at: Instant, log: &Arc<ChatLog<NotifyJob>>) {
+    pub(crate) fn queue(self: &Arc<Self>, job: &NotifyJob, at: Instant) {
         let (start, earliest) = {
             let mut state = self.lock();
             if !state.waiting.insert((job.user_id, job.delay_key())) {
@@ -49,7 +54,7 @@ impl Delayed {
             (!std::mem::replace(&mut state.timer, true), earliest)
         };
         if start {
-            tokio::spawn(run(self.clone(), Arc::downgrade(log)));
+            tokio::spawn(run(self.clone()));
         } else if earliest {
             self.wake.notify_one();
         }
@@ -78,11 +83,11 @@ impl Delayed {
 
 /// The timer: publishes each job when it is due; ends when nothing waits, or when the log
 /// is gone (the bus was dropped).
-async fn run(delayed: Arc<Delayed>, log: Weak<ChatLog<NotifyJob>>) {
+async fn run(delayed: Arc<Delayed>) {
     loop {
         let (due, next) = delayed.take_due(Instant::now());
         if !due.is_empty() {
-            let Some(log) = log.upgrade() else { return };
+            let Some(log) = delayed.log.upgrade() else { return };
             for job in &due {
                 log.publish(job).await;
             }
@@ -93,7 +98,7 @@ async fn run(delayed: Arc<Delayed>, log: Weak<ChatLog<NotifyJob>>) {
             () = tokio::time::sleep_until(next) => {}
             () = delayed.wake.notified() => {}
         }
-        if log.strong_count() == 0 {
+        if delayed.log.strong_count() == 0 {
             return;
         }
     }

@@ -89,8 +89,8 @@ impl LocalBus {
                 epoch: format!("{:08x}", rand::random::<u32>()),
                 sequence: AtomicU64::new(0),
                 chat_log: Arc::new(chat_log::ChatLog::new(config.lanes, config.chat_queue, config.ack_wait)),
+                notify_delayed: Arc::new(delayed::Delayed::new(&notify_log)),
                 notify_log,
-                notify_delayed: Arc::default(),
                 users: Mutex::new(HashMap::new()),
                 presence: presence::Presence::default(),
             }),
@@ -140,7 +140,7 @@ impl NotifyQueue for LocalBus {
             return Ok(());
         };
         let at = tokio::time::Instant::now() + delay;
-        self.inner.notify_delayed.queue(job, at, &self.inner.notify_log);
+        self.inner.notify_delayed.queue(job, at);
         Ok(())
     }
 
