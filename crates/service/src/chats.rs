@@ -40,10 +40,10 @@ impl ChatService {
         Ok((chat, member))
     }
 
-    /// The actor's membership of the chat; "not found" for outsiders, whether or not the
-    /// chat exists. One read: what a request needs when it does not show the chat itself.
-    pub(crate) async fn membership(&self, actor: &User, chat_id: ChatId) -> Result<Member> {
-        self.store.member(chat_id, actor.id).await?.ok_or_else(Error::chat_not_found)
+    /// The actor's role in the chat; "not found" for outsiders, whether or not the chat
+    /// exists. One read: what a request needs when it does not show the chat itself.
+    pub(crate) async fn membership(&self, actor: &User, chat_id: ChatId) -> Result<Role> {
+        self.store.role(chat_id, actor.id).await?.ok_or_else(Error::chat_not_found)
     }
 
     pub async fn members_of(&self, actor: &User, chat_id: ChatId) -> Result<Vec<Member>> {

@@ -57,7 +57,7 @@ impl ChatService {
     /// text for a location, a live location past its end). The signal keeps its id and gets
     /// `edited_at`.
     pub async fn edit_signal(&self, actor: &User, chat_id: ChatId, id: SignalId, edit: SignalEdit) -> Result<Signal> {
-        let member = self.membership(actor, chat_id).await?;
+        let role = self.membership(actor, chat_id).await?;
         let signal = self.store.signal(chat_id, id).await?.ok_or_else(Error::signal_not_found)?;
         if signal.author_id != actor.id {
             return Err(Error::forbidden(ErrorCode::NotTheAuthor, "only its author may change a signal"));
@@ -71,7 +71,7 @@ impl ChatService {
                 } else {
                     String::new()
                 };
-                let mentions = self.check_mentions(&member, mentions, everyone).await?;
+                let mentions = self.check_mentions(chat_id, role, mentions, everyone).await?;
                 SignalBody::Msg { text, reply_to, attachments, mentions, everyone }
             }
             (SignalBody::Location { live_until: Some(end), .. }, SignalEdit::Move(location)) if end > now => {
@@ -104,9 +104,9 @@ impl ChatService {
     /// It stays in the timeline as a tombstone; its files are released for the collector.
     /// Deleting a deleted signal again changes nothing and announces nothing.
     pub async fn delete_signal(&self, actor: &User, chat_id: ChatId, id: SignalId) -> Result<Signal> {
-        let member = self.membership(actor, chat_id).await?;
+        let role = self.membership(actor, chat_id).await?;
         let signal = self.store.signal(chat_id, id).await?.ok_or_else(Error::signal_not_found)?;
-        if signal.author_id != actor.id && !member.role.manages_members() {
+        if signal.author_id != actor.id && !role.manages_members() {
             return Err(Error::forbidden(
                 ErrorCode::NotTheAuthor,
                 "only its author, or an owner or admin of the chat, may delete a signal",

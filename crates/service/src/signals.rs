@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use domain::{
-    AttachmentId, ChatEvent, ChatId, Error, ErrorCode, Event, Member, Page, ReactionCount, Result, Role, Signal,
-    SignalBody, SignalId, SignalKind, SignalView, User, UserId, rules,
+    AttachmentId, ChatEvent, ChatId, Error, ErrorCode, Event, Page, ReactionCount, Result, Role, Signal, SignalBody,
+    SignalId, SignalKind, SignalView, User, UserId, rules,
 };
 use ports::{InsertSignalOutcome, SignalRange};
 
@@ -39,11 +39,12 @@ impl ChatService {
     /// only from an owner or admin (else 403 `not_an_admin`).
     pub(crate) async fn check_mentions(
         &self,
-        member: &Member,
+        chat_id: ChatId,
+        role: Role,
         mut mentions: Vec<UserId>,
         everyone: bool,
     ) -> Result<Vec<UserId>> {
-        if everyone && member.role == Role::Member {
+        if everyone && role == Role::Member {
             return Err(Error::forbidden(ErrorCode::NotAnAdmin, "only the owner or an admin may mention everyone"));
         }
         mentions.sort();
@@ -58,7 +59,7 @@ impl ChatService {
             return Ok(mentions);
         }
         let members: std::collections::HashSet<_> =
-            self.store.members(member.chat_id).await?.into_iter().map(|m| m.user_id).collect();
+            self.store.members(chat_id).await?.into_iter().map(|m| m.user_id).collect();
         if mentions.iter().any(|u| !members.contains(u)) {
             return Err(Error::invalid(
                 ErrorCode::MentionNotMember,
@@ -81,8 +82,8 @@ impl ChatService {
         } else {
             String::new()
         };
-        let member = self.membership(actor, chat_id).await?;
-        let mentions = self.check_mentions(&member, msg.mentions, msg.everyone).await?;
+        let role = self.membership(actor, chat_id).await?;
+        let mentions = self.check_mentions(chat_id, role, msg.mentions, msg.everyone).await?;
         if let Some(reply_to) = msg.reply_to
             && self.store.signal(chat_id, reply_to).await?.is_none()
         {

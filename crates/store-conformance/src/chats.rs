@@ -21,6 +21,10 @@ pub async fn chat_and_members(f: &Fixture) {
     assert_eq!(f.store.member(chat.id, b).await.unwrap().unwrap().role, Role::Owner);
     assert_eq!(f.store.member(chat.id, a).await.unwrap().unwrap().role, Role::Member);
     assert_eq!(f.store.member(chat.id, f.id()).await.unwrap(), None);
+    assert_eq!(f.store.role(chat.id, b).await.unwrap(), Some(Role::Owner));
+    assert_eq!(f.store.role(chat.id, a).await.unwrap(), Some(Role::Member));
+    assert_eq!(f.store.role(chat.id, f.id()).await.unwrap(), None, "not a member");
+    assert_eq!(f.store.role(f.id(), a).await.unwrap(), None, "no such chat");
     f.store.set_chat_title(chat.id, "renamed").await.unwrap();
     assert_eq!(f.store.chat(chat.id).await.unwrap().unwrap().title.as_deref(), Some("renamed"));
 }
@@ -54,9 +58,11 @@ pub async fn membership_changes(f: &Fixture) {
     // Adding an existing member leaves them as they are.
     f.store.add_members(chat.id, &[member(chat.id, b, Role::Member), member(chat.id, c, Role::Member)]).await.unwrap();
     assert_eq!(f.store.member(chat.id, b).await.unwrap().unwrap().role, Role::Admin);
+    assert_eq!(f.store.role(chat.id, b).await.unwrap(), Some(Role::Admin));
     assert_eq!(f.store.members(chat.id).await.unwrap().len(), 3);
     f.store.remove_member(chat.id, a).await.unwrap();
     assert_eq!(f.store.member(chat.id, a).await.unwrap(), None);
+    assert_eq!(f.store.role(chat.id, a).await.unwrap(), None, "a member who left has no role");
     assert_eq!(f.store.members(chat.id).await.unwrap().len(), 2);
     let inbox = f.store.inbox(a, None, 10).await.unwrap();
     assert!(inbox.iter().all(|e| e.chat_id != chat.id), "a chat I left is not in my inbox");

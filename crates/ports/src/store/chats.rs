@@ -22,6 +22,9 @@ pub trait ChatStore: Send + Sync + 'static {
     async fn chat_ids(&self, after: Option<ChatId>, limit: usize) -> Result<Vec<ChatId>>;
     async fn set_chat_title(&self, id: ChatId, title: &str) -> Result<()>;
     async fn member(&self, chat: ChatId, user: UserId) -> Result<Option<Member>>;
+    /// The member's role, or `None` for someone who is not a member: what a permission
+    /// check needs (on the CQL store, one read where `member` takes two).
+    async fn role(&self, chat: ChatId, user: UserId) -> Result<Option<Role>>;
     /// All members of a chat, ordered by user id.
     async fn members(&self, chat: ChatId) -> Result<Vec<Member>>;
     /// The user ids of a chat's members, ordered (what the fan-out needs, and no more).

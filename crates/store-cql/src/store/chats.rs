@@ -60,6 +60,12 @@ impl ChatStore for CqlStore {
         first::<MemberRow>(row)?.map(|row| to_member(row, delivered)).transpose()
     }
 
+    async fn role(&self, chat: ChatId, user: UserId) -> Result<Option<Role>> {
+        first::<(String,)>(self.run(&self.st.role, (chat.as_i64(), user.as_i64())).await?)?
+            .map(|(role,)| Role::parse(&role).ok_or_else(|| corrupt("member")))
+            .transpose()
+    }
+
     async fn members(&self, chat: ChatId) -> Result<Vec<Member>> {
         let (rows_of_members, delivered) =
             tokio::try_join!(self.run(&self.st.members, (chat.as_i64(),)), self.delivered(chat))?;

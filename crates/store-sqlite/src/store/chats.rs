@@ -87,6 +87,18 @@ impl ChatStore for SqliteStore {
         .await
     }
 
+    async fn role(&self, chat: ChatId, user: UserId) -> Result<Option<Role>> {
+        self.read_point(move |c| {
+            c.prepare_cached("SELECT role FROM chat_members WHERE chat_id = ?1 AND user_id = ?2")?
+                .query_row([chat.as_i64(), user.as_i64()], |row| {
+                    let role: String = row.get(0)?;
+                    Role::parse(&role).ok_or_else(|| rows::bad(0, "role"))
+                })
+                .optional()
+        })
+        .await
+    }
+
     async fn members(&self, chat: ChatId) -> Result<Vec<Member>> {
         self.read_point(move |c| {
             c.prepare_cached(&format!("SELECT {MEMBER_COLUMNS} FROM chat_members WHERE chat_id = ?1 ORDER BY user_id"))?
