@@ -35,6 +35,8 @@ use statements::Statements;
 pub struct CqlStore {
     session: Arc<Session>,
     st: Arc<Statements>,
+    /// `chat_buckets` rows this process wrote: see [`CqlStore::write_bucket_row`].
+    buckets: Arc<timeline::WrittenBuckets>,
 }
 
 impl std::fmt::Debug for CqlStore {
@@ -54,7 +56,7 @@ impl CqlStore {
             .await
             .map_err(|e| Error::unavailable(format!("cql: use keyspace: {e}")))?;
         let st = Arc::new(Statements::prepare(&session).await?);
-        Ok(Self { session, st })
+        Ok(Self { session, st, buckets: Arc::default() })
     }
 
     /// Applies pending migrations and returns the versions applied.

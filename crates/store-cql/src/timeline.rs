@@ -170,8 +170,18 @@ impl CqlStore {
         Ok(applied)
     }
 
+    /// Lists `id`'s bucket in `chat_buckets`, unless this process already did: a bucket
+    /// holds [`domain::id::BUCKET_MS`] of a chat's signals and its row never changes, so a busy
+    /// chat costs one such write per bucket and node instead of one per signal. Rows are
+    /// never deleted, so a row once written stays written.
     async fn write_bucket_row(&self, chat: ChatId, id: SignalId) -> Result<()> {
-        self.run(&self.st.insert_bucket, (chat.as_i64(), id.bucket())).await.map(drop)
+        let key = (chat.as_i64(), id.bucket());
+        if self.buckets.contains(key) {
+            return Ok(());
+        }
+        self.run(&self.st.insert_bucket, key).await?;
+        self.buckets.insert(key);
+        Ok(())
     }
 
     /// Called when the nonce of `retry` is already claimed by signal `first`; the caller
@@ -292,5 +302,27 @@ impl CqlStore {
             out.push(to_signal(row)?);
         }
         Ok(())
+    }
+}
+
+/// The `(chat, bucket)` rows of `chat_buckets` this process wrote, at most
+/// [`WrittenBuckets::CAPACITY`] (then forgotten all at once: forgetting only costs a
+/// write again).
+#[derive(Default)]
+pub(crate) struct WrittenBuckets(std::sync::Mutex<std::collections::HashSet<(i64, i64)>>);
+
+impl WrittenBuckets {
+    const CAPACITY: usize = 100_000;
+
+    fn contains(&self, key: (i64, i64)) -> bool {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).contains(&key)
+    }
+
+    fn insert(&self, key: (i64, i64)) {
+        let mut written = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if written.len() >= Self::CAPACITY {
+            written.clear();
+        }
+        written.insert(key);
     }
 }
