@@ -14,6 +14,7 @@ pub mod edits;
 pub mod fanout;
 pub mod gateway;
 pub mod indexer;
+mod known_users;
 mod notifications;
 pub mod notifier;
 pub mod presence;
@@ -57,6 +58,8 @@ pub struct ChatService {
     push: Option<Arc<dyn ports::PushGateway>>,
     /// The text index searches ask ([`indexer::NoTextIndex`] until one is given).
     index: Arc<dyn ports::TextIndex>,
+    /// Callers provisioned lately, so a request need not read its caller from the store.
+    known_users: Arc<known_users::KnownUsers>,
     /// Work a request or a stream left to finish after it (a closed stream's presence, an
     /// event waiting for the bus), waited for at shutdown.
     background: TaskTracker,
@@ -86,6 +89,7 @@ impl ChatService {
             typing: Arc::default(),
             push: None,
             index: Arc::new(indexer::NoTextIndex),
+            known_users: Arc::default(),
             background: TaskTracker::new(),
         }
     }

@@ -14,8 +14,13 @@ pub enum Provisioned {
 }
 
 impl ChatService {
-    /// The user a verified identity belongs to, created on first sight.
+    /// The user a verified identity belongs to, created on first sight. Answered from
+    /// memory when this node provisioned the same claims within a minute
+    /// ([`crate::known_users`]).
     pub async fn user_for_identity(&self, identity: &VerifiedIdentity) -> Result<User> {
+        if let Some(user) = self.known_users.get(identity) {
+            return Ok(user);
+        }
         Ok(self.provision(identity).await?.0)
     }
 
@@ -24,6 +29,12 @@ impl ChatService {
     /// subject): a username held by someone else is a conflict, never a takeover. A rename
     /// to a username someone else holds keeps the old username (and is logged).
     pub async fn provision(&self, identity: &VerifiedIdentity) -> Result<(User, Provisioned)> {
+        let (user, outcome) = self.provision_in_store(identity).await?;
+        self.known_users.put(&user);
+        Ok((user, outcome))
+    }
+
+    async fn provision_in_store(&self, identity: &VerifiedIdentity) -> Result<(User, Provisioned)> {
         if let Some(mut user) = self.store.user_by_subject(&identity.issuer, &identity.subject).await? {
             let mut outcome = Provisioned::Unchanged;
             if let Some(name) = identity.display_name.as_deref().filter(|n| *n != user.display_name) {
@@ -95,6 +106,8 @@ impl ChatService {
     pub async fn set_display_name(&self, actor: &User, display_name: &str) -> Result<User> {
         let name = rules::display_name(display_name)?;
         self.store.set_display_name(actor.id, name).await?;
-        Ok(User { display_name: name.to_string(), ..actor.clone() })
+        let user = User { display_name: name.to_string(), ..actor.clone() };
+        self.known_users.put(&user);
+        Ok(user)
     }
 }
