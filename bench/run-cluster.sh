@@ -46,6 +46,7 @@
 #                      (Cassandra and NATS are part of the system measured: not "other")
 #   BENCH_NICE         niceness of the nodes and the load generator    [-10]
 #   BENCH_RUST_LOG     the nodes' log filter          [info,tower_http=warn,scylla=error]
+#   BENCH_SERVER       the nodes' binary, for an A/B of two builds  [target/release/petit-chat]
 # Everything is bounded: every phase has a duration and a post count, the load generator
 # has a deadline, and traffic goes only to 127.0.0.1.
 set -euo pipefail
@@ -76,7 +77,7 @@ source "$ROOT/bench/cluster-nodes.sh"
 cluster_check_stack
 
 cargo build --release -p petit-chat -p loadgen
-SERVER=target/release/petit-chat
+SERVER=${BENCH_SERVER:-target/release/petit-chat}
 LOADGEN=target/release/loadgen
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
