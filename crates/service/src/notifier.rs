@@ -1,7 +1,8 @@
 //! Who is told of a new message, and when: the `notify` consumer group's handler. For a
 //! new message, every member but the author whose level allows it (`all`; `mentions` when
-//! mentioned; `none` never; nothing while muted) and who has not read past it gets a job on
-//! their notification queue: at once when they have no live stream anywhere, else after
+//! mentioned; `none` never; nothing while muted), who has not read past it and who has a
+//! push target (a job for nowhere would only be dropped) gets a job on their notification
+//! queue: at once when they have no live stream anywhere, else after
 //! `delay` (they may read it meanwhile: the push worker checks again before sending). A
 //! member who reads a chat gets a `clear` job, when they have somewhere to push it.
 
@@ -55,6 +56,9 @@ impl GroupHandler for Notifier {
                     })
                     .map(|m| m.user_id)
                     .collect();
+                // A job for someone with nowhere to push it would only be dropped by the push
+                // worker: one query here spares a presence read and a queued job per member.
+                let told = self.store.users_with_push_targets(&told).await?;
                 if told.is_empty() {
                     return Ok(());
                 }

@@ -60,6 +60,23 @@ pub async fn push_targets_belong_to_their_user(f: &Fixture) {
     assert_eq!(f.store.push_targets(a.id).await.unwrap(), vec![second]);
 }
 
+pub async fn users_with_push_targets_are_those_a_notification_can_reach(f: &Fixture) {
+    let (a, b, c) = (f.user().await.id, f.user().await.id, f.user().await.id);
+    let (a1, a2, c1) = (webhook(f, a, 1), webhook(f, a, 2), webhook(f, c, 3));
+    for t in [&a1, &a2, &c1] {
+        f.store.add_push_target(t).await.unwrap();
+    }
+    // In the order given, once each, whatever the number of targets.
+    assert_eq!(f.store.users_with_push_targets(&[c, b, a]).await.unwrap(), vec![c, a]);
+    assert_eq!(f.store.users_with_push_targets(&[b]).await.unwrap(), vec![]);
+    assert_eq!(f.store.users_with_push_targets(&[]).await.unwrap(), vec![]);
+    // Until their last target goes.
+    f.store.delete_push_target(a, a1.id).await.unwrap();
+    assert_eq!(f.store.users_with_push_targets(&[a, b, c]).await.unwrap(), vec![a, c]);
+    f.store.delete_push_target(a, a2.id).await.unwrap();
+    assert_eq!(f.store.users_with_push_targets(&[a, b, c]).await.unwrap(), vec![c]);
+}
+
 pub async fn a_sent_push_is_remembered_per_target_and_key(f: &Fixture) {
     let (t1, t2) = (f.id(), f.id());
     let key = f.unique("msg");

@@ -15,6 +15,9 @@ pub trait NotificationStore: Send + Sync + 'static {
     async fn add_push_target(&self, target: &PushTarget) -> Result<()>;
     /// A user's push targets, oldest first.
     async fn push_targets(&self, user: UserId) -> Result<Vec<PushTarget>>;
+    /// Those of `users` who have at least one push target, in the order given: whom a
+    /// notification can reach at all (one query for a chat's members).
+    async fn users_with_push_targets(&self, users: &[UserId]) -> Result<Vec<UserId>>;
     /// Deletes one of the user's targets; false if the user has none with that id.
     async fn delete_push_target(&self, user: UserId, target: PushTargetId) -> Result<bool>;
 

@@ -51,6 +51,19 @@ impl NotificationStore for CqlStore {
             .collect()
     }
 
+    async fn users_with_push_targets(&self, users: &[UserId]) -> Result<Vec<UserId>> {
+        if users.is_empty() {
+            return Ok(vec![]);
+        }
+        let ids: Vec<i64> = users.iter().map(|u| u.as_i64()).collect();
+        let with: std::collections::HashSet<i64> =
+            rows::<(i64,)>(self.run(&self.st.users_with_push_targets, (ids,)).await?)?
+                .into_iter()
+                .map(|(u,)| u)
+                .collect();
+        Ok(users.iter().copied().filter(|u| with.contains(&u.as_i64())).collect())
+    }
+
     async fn delete_push_target(&self, user: UserId, id: PushTargetId) -> Result<bool> {
         let key = (user.as_i64(), id.as_i64());
         let found: Option<(i64,)> = first(self.run(&self.st.push_target, key).await?)?;

@@ -81,6 +81,21 @@ impl NotificationStore for SqliteStore {
         .await
     }
 
+    async fn users_with_push_targets(&self, users: &[UserId]) -> Result<Vec<UserId>> {
+        let users = users.to_vec();
+        self.read(move |c| {
+            let mut has = c.prepare_cached("SELECT EXISTS (SELECT 1 FROM push_targets WHERE user_id = ?1)")?;
+            let mut with = Vec::new();
+            for user in users {
+                if has.query_row([user.as_i64()], |r| r.get::<_, bool>(0))? {
+                    with.push(user);
+                }
+            }
+            Ok(with)
+        })
+        .await
+    }
+
     async fn delete_push_target(&self, user: UserId, id: PushTargetId) -> Result<bool> {
         self.write(move |c| {
             c.prepare_cached("DELETE FROM push_targets WHERE user_id = ?1 AND target_id = ?2")?
