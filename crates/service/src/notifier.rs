@@ -43,18 +43,17 @@ impl GroupHandler for Notifier {
                     return Ok(());
                 }
                 let calls_attention = |user| signal.body.mentions(user) || signal.kind() == SignalKind::Call;
-                let members = self.store.members(signal.chat_id).await?;
+                let members = self.store.read_marks(signal.chat_id).await?;
                 let settings: HashMap<_, _> =
                     self.store.chat_notify_settings(signal.chat_id).await?.into_iter().collect();
                 let now = now_ms() as i64;
                 let told: Vec<_> = members
                     .iter()
-                    .filter(|m| m.user_id != signal.author_id && m.read_up_to < signal.id)
-                    .filter(|m| {
-                        let mentioned = calls_attention(m.user_id);
-                        settings.get(&m.user_id).copied().unwrap_or_default().allows(mentioned, now)
+                    .filter(|(user, read_up_to)| *user != signal.author_id && *read_up_to < signal.id)
+                    .filter(|(user, _)| {
+                        settings.get(user).copied().unwrap_or_default().allows(calls_attention(*user), now)
                     })
-                    .map(|m| m.user_id)
+                    .map(|(user, _)| *user)
                     .collect();
                 // A job for someone with nowhere to push it would only be dropped by the push
                 // worker: one query here spares a presence read and a queued job per member.

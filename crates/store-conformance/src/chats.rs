@@ -182,6 +182,10 @@ pub async fn watermarks_only_move_forward(f: &Fixture) {
     assert_eq!((m.read_up_to, m.delivered_up_to), (s2, s2));
     let untouched = f.store.member(chat.id, b).await.unwrap().unwrap();
     assert_eq!((untouched.read_up_to, untouched.delivered_up_to), (Id::ZERO, Id::ZERO));
+    let mut marks = vec![(a, s2), (b, Id::ZERO)];
+    marks.sort();
+    assert_eq!(f.store.read_marks(chat.id).await.unwrap(), marks, "every member's read marker, by user");
+    assert!(f.store.read_marks(f.id()).await.unwrap().is_empty());
     // In a batch: forward only, and a non-member's mark writes nothing.
     let (s3, outsider) = (f.id(), f.id());
     let marks = [(chat.id, a, s1), (chat.id, b, s3), (chat.id, outsider, s3)];

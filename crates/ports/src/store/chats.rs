@@ -1,7 +1,7 @@
 //! Chats and their members.
 
 use async_trait::async_trait;
-use domain::{Chat, ChatId, Member, Result, Role, UserId};
+use domain::{Chat, ChatId, Member, Result, Role, SignalId, UserId};
 
 #[async_trait]
 pub trait ChatStore: Send + Sync + 'static {
@@ -27,6 +27,9 @@ pub trait ChatStore: Send + Sync + 'static {
     async fn role(&self, chat: ChatId, user: UserId) -> Result<Option<Role>>;
     /// All members of a chat, ordered by user id.
     async fn members(&self, chat: ChatId) -> Result<Vec<Member>>;
+    /// Each member's read marker (`read_up_to`), ordered by user id: what the notifier
+    /// needs of a chat's members (`members` reads the delivery watermarks too).
+    async fn read_marks(&self, chat: ChatId) -> Result<Vec<(UserId, SignalId)>>;
     /// The user ids of a chat's members, ordered (what the fan-out needs, and no more).
     async fn member_ids(&self, chat: ChatId) -> Result<Vec<UserId>>;
     /// Adds members (existing members are left as they are).

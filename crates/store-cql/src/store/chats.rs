@@ -78,6 +78,13 @@ impl ChatStore for CqlStore {
             .collect()
     }
 
+    async fn read_marks(&self, chat: ChatId) -> Result<Vec<(UserId, SignalId)>> {
+        Ok(rows::<(i64, i64)>(self.run(&self.st.read_marks, (chat.as_i64(),)).await?)?
+            .into_iter()
+            .map(|(user, read)| (Id::from_i64(user), Id::from_i64(read)))
+            .collect())
+    }
+
     async fn member_ids(&self, chat: ChatId) -> Result<Vec<UserId>> {
         let ids = rows::<(i64,)>(self.run(&self.st.member_ids, (chat.as_i64(),)).await?)?;
         Ok(ids.into_iter().map(|(id,)| Id::from_i64(id)).collect())

@@ -108,6 +108,17 @@ impl ChatStore for SqliteStore {
         .await
     }
 
+    async fn read_marks(&self, chat: ChatId) -> Result<Vec<(UserId, SignalId)>> {
+        self.read_point(move |c| {
+            c.prepare_cached("SELECT user_id, read_up_to FROM chat_members WHERE chat_id = ?1 ORDER BY user_id")?
+                .query_map([chat.as_i64()], |r| {
+                    Ok((Id::from_i64(r.get::<_, i64>(0)?), Id::from_i64(r.get::<_, i64>(1)?)))
+                })?
+                .collect()
+        })
+        .await
+    }
+
     async fn member_ids(&self, chat: ChatId) -> Result<Vec<UserId>> {
         self.read_point(move |c| {
             c.prepare_cached("SELECT user_id FROM chat_members WHERE chat_id = ?1 ORDER BY user_id")?
