@@ -98,7 +98,7 @@ impl ChatService {
     /// A call of a chat the actor is in (404 `call_not_found` otherwise).
     pub async fn call(&self, actor: &User, id: CallId) -> Result<Call> {
         let call = self.store.call(id).await?.ok_or_else(call_not_found)?;
-        self.store.member(call.chat_id, actor.id).await?.ok_or_else(call_not_found)?;
+        self.store.role(call.chat_id, actor.id).await?.ok_or_else(call_not_found)?;
         Ok(call)
     }
 

@@ -91,7 +91,7 @@ impl ChatService {
             by_chat.entry(hit.chat_id).or_default().push(hit.signal_id);
         }
         let reads = by_chat.into_iter().map(|(chat, ids)| async move {
-            if req.chat.is_none() && self.store.member(chat, actor.id).await?.is_none() {
+            if req.chat.is_none() && self.store.role(chat, actor.id).await?.is_none() {
                 return Ok(vec![]);
             }
             let signals = futures::future::try_join_all(ids.iter().map(|id| self.store.signal(chat, *id))).await?;

@@ -58,8 +58,7 @@ impl ChatService {
         if mentions.is_empty() {
             return Ok(mentions);
         }
-        let members: std::collections::HashSet<_> =
-            self.store.members(chat_id).await?.into_iter().map(|m| m.user_id).collect();
+        let members: std::collections::HashSet<_> = self.store.member_ids(chat_id).await?.into_iter().collect();
         if mentions.iter().any(|u| !members.contains(u)) {
             return Err(Error::invalid(
                 ErrorCode::MentionNotMember,
