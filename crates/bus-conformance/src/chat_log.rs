@@ -169,7 +169,7 @@ pub async fn a_group_in_any_order_gets_every_event_once(bus: &dyn Bus) {
     }
 }
 
-pub async fn the_events_of_a_chat_come_in_order_one_at_a_time(bus: &dyn Bus) {
+pub async fn the_events_of_a_chat_come_in_order_to_one_worker_at_a_time(bus: &dyn Bus) {
     let group = random_group();
     bus.declare_group(&group, ports::Interest::Every.into()).await.unwrap();
     let chat = random_id();
@@ -206,6 +206,68 @@ pub async fn the_events_of_a_chat_come_in_order_one_at_a_time(bus: &dyn Bus) {
         worker.abort();
     }
     assert_eq!(*log.lock().unwrap(), (1..=count).collect::<Vec<_>>(), "in order, each once");
+}
+
+/// Workers that take what they can before acknowledging (the bus may hand a worker several
+/// events of a chat at once): what a worker holds of a chat, no other worker holds, and the
+/// chat's events are handled in the order published, each once.
+pub async fn the_events_of_a_chat_held_together_are_with_one_worker_in_order(bus: &dyn Bus) {
+    let group = random_group();
+    bus.declare_group(&group, ports::Interest::Every.into()).await.unwrap();
+    let chats: Vec<Id> = (0..3).map(|_| random_id()).collect();
+    let count = 40;
+    let log: Arc<Mutex<HashMap<Id, Vec<u64>>>> = Arc::default();
+    // Per chat: the worker holding some of its events, and how many.
+    let holders: Arc<Mutex<HashMap<Id, (usize, usize)>>> = Arc::default();
+    let mut workers = vec![];
+    for worker in 0..2 {
+        let mut events = bus.chat_events(&group, ports::Interest::Every.into()).await.unwrap();
+        let (log, holders) = (log.clone(), holders.clone());
+        workers.push(tokio::spawn(async move {
+            loop {
+                // Takes what comes within 30 ms (at least one), holds it, then handles it.
+                let mut held = vec![events.next().await.unwrap().unwrap()];
+                while let Ok(Some(d)) = tokio::time::timeout(Duration::from_millis(30), events.next()).await {
+                    held.push(d.unwrap());
+                }
+                for d in &held {
+                    let mut holders = holders.lock().unwrap();
+                    let (holder, n) = holders.entry(d.event.chat_id).or_insert((worker, 0));
+                    assert!(*n == 0 || *holder == worker, "two workers hold events of one chat");
+                    *holder = worker;
+                    *n += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % 10)).await;
+                for d in held {
+                    log.lock().unwrap().entry(d.event.chat_id).or_default().push(n_of(&d.event));
+                    holders.lock().unwrap().get_mut(&d.event.chat_id).unwrap().1 -= 1;
+                    (d.ack)().await.unwrap();
+                }
+            }
+        }));
+    }
+    for n in 1..=count {
+        for chat in &chats {
+            bus.publish_chat_event(&event(*chat, n)).await.unwrap();
+        }
+    }
+    let done =
+        |log: &HashMap<Id, Vec<u64>>| chats.iter().all(|c| log.get(c).is_some_and(|l| l.len() >= count as usize));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !done(&log.lock().unwrap()) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for worker in &workers {
+        assert!(!worker.is_finished(), "a worker failed a check");
+    }
+    for worker in workers {
+        worker.abort();
+    }
+    let log = log.lock().unwrap();
+    for chat in &chats {
+        assert_eq!(log.get(chat).cloned().unwrap_or_default(), (1..=count).collect::<Vec<_>>(), "in order, each once");
+    }
 }
 
 pub async fn an_unacknowledged_event_comes_back(bus: &dyn Bus) {

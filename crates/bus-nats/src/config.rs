@@ -161,6 +161,11 @@ impl NatsConfig {
         format!("{}_PRESENCE", self.prefix.to_ascii_uppercase())
     }
 
+    /// The KV bucket of the live workers of each in-order consumer group (`owners.rs`).
+    pub fn workers_bucket(&self) -> String {
+        format!("{}_WORKERS", self.prefix.to_ascii_uppercase())
+    }
+
     /// The core NATS subject of a user's ephemeral events (no stream captures it).
     pub(crate) fn live_subject(&self, user: UserId) -> String {
         format!("{}.live.{}", self.prefix, user.0)
@@ -199,6 +204,16 @@ impl NatsConfig {
         Duration::from_millis(self.ack_wait_ms)
     }
 
+    /// How long an in-order group's partition stays pinned to a pull stream that stopped
+    /// pulling (its worker died): long enough that what that worker held is due again before
+    /// the next worker gets the partition, and so comes first. The server finds expired
+    /// events on a timer of about `ack_wait`, so an event is due again up to twice
+    /// `ack_wait` after it was sent (1.5 × `ack_wait` was measured too short: the
+    /// conformance check `an_event_whose_worker_died_goes_to_another_worker` fails).
+    pub(crate) fn pin_ttl(&self) -> Duration {
+        self.ack_wait() * 2 + Duration::from_millis(self.redeliver_delay_ms)
+    }
+
     pub(crate) fn notify_ack_wait(&self) -> Duration {
         Duration::from_millis(self.notify_ack_wait_ms)
     }
@@ -231,6 +246,8 @@ mod tests {
         assert_eq!(c.partition_subjects(3, images), ["petit_chat.events.3.*.img"]);
         assert_eq!(c.live_subject(domain::Id(42)), "petit_chat.live.42");
         assert_eq!(c.presence_bucket(), "PETIT_CHAT_PRESENCE");
+        assert_eq!(c.workers_bucket(), "PETIT_CHAT_WORKERS");
+        assert!(c.pin_ttl() > c.ack_wait());
     }
 
     type Change = Box<dyn Fn(&mut NatsConfig)>;

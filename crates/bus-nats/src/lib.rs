@@ -4,10 +4,12 @@
 //! - Chat events go to the interest-retention stream `<PREFIX>_CHAT_LOG` (subject
 //!   `<prefix>.events.<partition>.<chat id>.<topic>`), read by consumer groups (`fanout`,
 //!   `thumbnails` on the `img` topic only, …): a
-//!   group is one durable pull consumer per partition, shared by the group's workers on
-//!   every node, with explicit acknowledgement and one event in flight per partition (see
-//!   `chat_events.rs`). Publishing returns once the stream holds the event; the stream
-//!   keeps it until every group has acknowledged it.
+//!   group is one durable pull consumer per partition, with explicit acknowledgement; an
+//!   in-order group's partitions are shared out among its live workers (KV bucket
+//!   `<PREFIX>_WORKERS`), each pinned to its owner, which may hold several of its events
+//!   at once (see `chat_events.rs`, `owners.rs`; pinned consumers need NATS ≥ 2.11).
+//!   Publishing returns once the stream holds the event; the stream keeps it until every
+//!   group has acknowledged it.
 //! - Per-user events go to the limits stream `<PREFIX>_USER_EVENTS` (subject
 //!   `<prefix>.user.<user id>`), kept for `user_events_max_age_secs`. An event id is
 //!   `<stream epoch>-<stream sequence>`: the sequence is the same on every node, so a
@@ -30,6 +32,7 @@
 mod chat_events;
 mod config;
 mod notify;
+mod owners;
 mod presence;
 mod user_events;
 
@@ -60,7 +63,8 @@ pub(crate) struct Inner {
     pub(crate) user_stream: String,
     /// Live connections per user.
     pub(crate) presence: kv::Store,
-    /// Statuses users set.
+    /// The live workers of each in-order consumer group (`owners.rs`).
+    pub(crate) workers: kv::Store,
     /// The consumer groups this bus has made sure of.
     pub(crate) declared: std::sync::Mutex<std::collections::HashSet<(String, GroupSpec)>>,
 }
@@ -131,12 +135,19 @@ impl NatsBus {
             .create_or_update_key_value(bucket)
             .await
             .map_err(|e| unavailable(&format!("cannot create or update bucket {name}"), e))?;
+        let bucket = owners::bucket(config);
+        let name = bucket.bucket.clone();
+        let workers = js
+            .create_or_update_key_value(bucket)
+            .await
+            .map_err(|e| unavailable(&format!("cannot create or update bucket {name}"), e))?;
         let inner = Inner {
             config: config.clone(),
             js,
             chat_stream: config.chat_log_stream(),
             user_stream: config.user_events_stream(),
             presence,
+            workers,
             declared: std::sync::Mutex::default(),
         };
         inner.ensure_streams().await?;
@@ -157,6 +168,7 @@ impl NatsBus {
             config.user_events_stream(),
             config.notify_stream(),
             format!("KV_{}", config.presence_bucket()),
+            format!("KV_{}", config.workers_bucket()),
         ];
         for name in streams {
             match js.delete_stream(&name).await {
@@ -222,6 +234,9 @@ impl Inner {
             return Ok(());
         }
         let consumers = (0..self.config.partitions).map(|partition| {
+            // In order: the partition's events go to one pull stream at a time (pinned),
+            // up to `in_flight` of them unacknowledged (see `owners.rs`).
+            let pinned = spec.order == ports::EventOrder::PerChat;
             let config = pull::Config {
                 durable_name: Some(config::group_consumer(group, partition)),
                 description: Some(format!("Petit chat consumer group {group}, partition {partition}")),
@@ -229,9 +244,14 @@ impl Inner {
                 ack_policy: jetstream::consumer::AckPolicy::Explicit,
                 ack_wait: self.config.ack_wait(),
                 max_deliver: -1,
-                // In order: one event in flight per partition, so the partition's order is
-                // kept across every worker of the group.
                 max_ack_pending: chat_events::in_flight(spec.order),
+                priority_groups: if pinned { vec![owners::PIN_GROUP.to_string()] } else { vec![] },
+                priority_policy: if pinned {
+                    jetstream::consumer::PriorityPolicy::PinnedClient
+                } else {
+                    jetstream::consumer::PriorityPolicy::None
+                },
+                priority_timeout: if pinned { self.config.pin_ttl() } else { Duration::ZERO },
                 deliver_policy: jetstream::consumer::DeliverPolicy::New,
                 num_replicas: self.config.replicas,
                 ..Default::default()

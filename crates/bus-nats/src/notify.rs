@@ -108,5 +108,12 @@ pub(crate) async fn queue(inner: &Inner, job: &NotifyJob, delay: Option<Duration
 pub(crate) fn jobs(inner: Arc<Inner>) -> NotifyJobStream {
     let consumers = (0..inner.config.partitions).map(push_consumer).collect();
     let stream = inner.config.notify_stream();
-    chat_events::merged(inner, stream, consumers, 1, |message| chat_events::decode_version(message, JOB_VERSION))
+    chat_events::merged(
+        inner,
+        stream,
+        consumers,
+        1,
+        |message| chat_events::decode_version(message, JOB_VERSION),
+        chat_events::Partitions::All,
+    )
 }

@@ -480,14 +480,9 @@ async fn a_chat_event_from_a_newer_build_waits_for_a_newer_worker_and_is_never_d
     let stream = js.get_stream(cfg.chat_log_stream()).await.unwrap();
     let consumer: async_nats::jetstream::consumer::PullConsumer =
         stream.get_consumer(&format!("{group}_{partition}")).await.unwrap();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let message = loop {
-        let mut batch = consumer.fetch().max_messages(1).expires(Duration::from_secs(2)).messages().await.unwrap();
-        if let Some(message) = batch.next().await {
-            break message.unwrap();
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the newer event was dropped");
-    };
+    // In-order groups are pinned-client consumers, pulled in the priority group "owner".
+    let mut pull = consumer.stream().group("owner").max_messages_per_batch(1).messages().await.unwrap();
+    let message = tokio::time::timeout(WAIT, pull.next()).await.expect("the newer event was dropped").unwrap().unwrap();
     assert_eq!(&message.payload[..], future_event.as_bytes());
     message.double_ack().await.unwrap();
     assert_eq!(bus.group_lag(group).await.unwrap(), 0);

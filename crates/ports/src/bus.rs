@@ -70,7 +70,11 @@ impl Interest {
 /// How a consumer group takes the events of one chat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum EventOrder {
-    /// In order: a chat's next event only once the previous one is acknowledged.
+    /// In order: a chat's events reach one worker of the group at a time, in the order
+    /// they were published. An adapter may hand that worker several of them before the
+    /// first is acknowledged (so a busy chat's events can be handled together); the worker
+    /// handles them in the order received. Another worker gets the chat's events only once
+    /// the first has acknowledged (or given back, or died with) what it held.
     #[default]
     PerChat,
     /// In any order, many at once: for a group whose writes carry their own versions (the
@@ -108,8 +112,8 @@ pub fn chat_partition(chat: domain::ChatId, partitions: u32) -> u32 {
 /// A chat event (or a notification job: `T`) handed to a worker of a consumer group. The
 /// worker calls `ack` once it is done with it; an event dropped unacknowledged is handed out
 /// again (to this worker or another of the group), and so is one held past the bus's
-/// acknowledgement deadline (its worker died or hung). Until then the group's next event of
-/// the same chat (or job of the same user) waits.
+/// acknowledgement deadline (its worker died or hung). Until then no other worker of the
+/// group gets the same chat's later events (or the same user's later jobs).
 pub struct Delivery<T = ChatEvent> {
     pub event: T,
     pub ack: Ack,
@@ -184,8 +188,8 @@ pub trait ChatEventBus: Send + Sync + 'static {
     /// The chat events of `group` (declared by this call if need be) for one worker. Workers
     /// of one group, on any node, share its events; every group receives every event of
     /// its interest. Events of different chats may be held at the same time; the events of
-    /// one chat are handed out in order, the next only once the previous is acknowledged,
-    /// unless the spec's order is [`EventOrder::Any`].
+    /// one chat are handed out in order, to one worker at a time (see
+    /// [`EventOrder::PerChat`]), unless the spec's order is [`EventOrder::Any`].
     async fn chat_events(&self, group: &str, spec: GroupSpec) -> Result<ChatEventStream>;
     /// How many chat events `group` holds that are not acknowledged yet (its lag). Asking
     /// never declares the group.

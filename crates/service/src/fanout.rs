@@ -13,11 +13,13 @@ use tokio::sync::mpsc;
 use crate::ChatService;
 use crate::workers::{DeliveryInfo, GroupHandler};
 
-/// The `fanout` consumer group's handler: reads the chat's members once per event, moves
-/// the chat's last activity forward for a new signal (one write, whatever the number of
-/// members: "my chats" is ordered by it), and publishes the event to each member's
-/// stream (plus `also_notify`). A redelivered event does it again: activity moves never go
-/// back, and the bus drops the per-user copies of a fan-out it already holds (`origin`).
+/// The `fanout` consumer group's handler: reads the chat's members once per batch of the
+/// chat's events (again after an event that changes them), moves the chat's last activity
+/// forward to its newest new signal (one write, whatever the number of members or events:
+/// "my chats" is ordered by it), and publishes each event to each member's stream (plus
+/// `also_notify`), one event after the other so every stream gets them in order. A
+/// redelivered event does it again: activity moves never go back, and the bus drops the
+/// per-user copies of a fan-out it already holds (`origin`).
 pub(crate) struct Fanout {
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
@@ -27,32 +29,75 @@ impl Fanout {
     pub(crate) fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>) -> Self {
         Self { store, bus }
     }
+
+    /// Publishes `events` (of one chat, in order) to the members' streams.
+    async fn publish(&self, chat: ChatId, events: &[(&ChatEvent, DeliveryInfo<'_>)]) -> Result<()> {
+        let mut members: Option<Vec<UserId>> = None;
+        for (event, info) in events {
+            let mut users = match members.take() {
+                Some(users) => users,
+                None => self.store.member_ids(chat).await?,
+            };
+            let known = users.len();
+            for u in &event.also_notify {
+                if !users.contains(u) {
+                    users.push(*u);
+                }
+            }
+            match info.origin {
+                Some(origin) => self.bus.publish_fanned_out(&users, &event.event, origin).await?,
+                None => self.bus.publish_user_event(&users, &event.event).await?,
+            }
+            if !changes_members(&event.event) {
+                users.truncate(known);
+                members = Some(users);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether the chat's members after `event` may differ from those before.
+fn changes_members(event: &Event) -> bool {
+    match event {
+        Event::ChatCreated { .. } | Event::MembersJoined { .. } | Event::MemberLeft { .. } => true,
+        Event::SignalCreated { .. }
+        | Event::SignalUpdated { .. }
+        | Event::SignalDeleted { .. }
+        | Event::ReactionChanged { .. }
+        | Event::ReceiptUpdated { .. }
+        | Event::MemberRoleChanged { .. }
+        | Event::Typing { .. }
+        | Event::PresenceChanged { .. }
+        | Event::CallSignal { .. } => false,
+    }
 }
 
 #[async_trait::async_trait]
 impl GroupHandler for Fanout {
     async fn handle(&self, event: &ChatEvent, info: DeliveryInfo<'_>) -> Result<()> {
-        let mut users = self.store.member_ids(event.chat_id).await?;
-        for u in &event.also_notify {
-            if !users.contains(u) {
-                users.push(*u);
-            }
-        }
-        // Side by side: both must be done before the event is acknowledged, in no order
-        // (a retry redoes both; inbox moves never go back, the bus drops repeated copies).
-        let inboxes = async {
-            match &event.event {
-                Event::SignalCreated { signal } => self.store.record_activity(event.chat_id, signal.signal.id).await,
-                _ => Ok(()),
+        self.handle_batch(&[(event, info)]).await
+    }
+
+    async fn handle_batch(&self, batch: &[(&ChatEvent, DeliveryInfo<'_>)]) -> Result<()> {
+        let Some((first, _)) = batch.first() else { return Ok(()) };
+        let chat = first.chat_id;
+        // Side by side: both must be done before the events are acknowledged, in no order
+        // (a retry redoes both; activity moves never go back, the bus drops repeated copies).
+        let newest = batch
+            .iter()
+            .filter_map(|(event, _)| match &event.event {
+                Event::SignalCreated { signal } => Some(signal.signal.id),
+                _ => None,
+            })
+            .max();
+        let activity = async {
+            match newest {
+                Some(id) => self.store.record_activity(chat, id).await,
+                None => Ok(()),
             }
         };
-        let streams = async {
-            match info.origin {
-                Some(origin) => self.bus.publish_fanned_out(&users, &event.event, origin).await,
-                None => self.bus.publish_user_event(&users, &event.event).await,
-            }
-        };
-        tokio::try_join!(inboxes, streams).map(|_| ())
+        tokio::try_join!(activity, self.publish(chat, batch)).map(|_| ())
     }
 }
 

@@ -88,6 +88,9 @@ impl Cluster {
             // Push gateways on loopback; a killed push worker's job comes back in 3 s.
             .env("PETIT_CHAT__NOTIFICATIONS__ALLOW_PRIVATE_TARGETS", "true")
             .env("PETIT_CHAT__BUS__NOTIFY_ACK_WAIT_MS", "3000")
+            // A killed node's partitions move to another worker when their pins time out,
+            // at twice `ack_wait` plus the redelivery delay: 4.5 s here (10.5 s by default).
+            .env("PETIT_CHAT__BUS__ACK_WAIT_MS", "2000")
             // Calls ring 2 s; the `calls` role looks for unanswered ones every 300 ms.
             .env("PETIT_CHAT__CALLS__RING_SECS", "2")
             .env("PETIT_CHAT__CALLS__SWEEP_INTERVAL_MS", "300")

@@ -354,7 +354,9 @@ impl Runner {
                 ));
                 let jobs = self.bus.notification_jobs().await?;
                 let counts = self.stats.group("push");
-                group::consume(jobs, "push", handler, self.settings.concurrency, counts, shutdown).await
+                // A user's jobs in order.
+                let lane: group::LaneOf<domain::NotifyJob> = Some(|job| job.user_id.0);
+                group::consume(jobs, "push", handler, lane, self.settings.concurrency, counts, shutdown).await
             }
             WorkerRole::Index => {
                 let handler = Arc::new(crate::indexer::Indexer::new(self.index.clone(), self.stats.index.clone()));
@@ -393,7 +395,11 @@ impl Runner {
             WorkerRole::Index => crate::indexer::EVENTS_IN_HAND,
             _ => self.settings.concurrency,
         };
-        group::consume(events, group, handler, concurrency, counts, shutdown).await
+        let lane: group::LaneOf<domain::ChatEvent> = match self.role.spec().order {
+            ports::EventOrder::PerChat => Some(|event| event.chat_id.0),
+            ports::EventOrder::Any => None,
+        };
+        group::consume(events, group, handler, lane, concurrency, counts, shutdown).await
     }
 }
 
