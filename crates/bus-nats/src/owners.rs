@@ -41,7 +41,9 @@ pub(crate) fn bucket(config: &crate::NatsConfig) -> kv::Config {
         description: "Petit chat: the live workers of each in-order consumer group".into(),
         history: 1,
         max_age: WORKER_TTL,
-        storage: jetstream::stream::StorageType::Memory,
+        // File storage, as presence's: a memory stream is gone after a NATS restart, and a
+        // worker could then neither register nor see the others.
+        storage: jetstream::stream::StorageType::File,
         num_replicas: config.replicas,
         ..Default::default()
     }
