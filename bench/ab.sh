@@ -32,7 +32,7 @@ RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"
 
 # Built with the server, as bench/run.sh does (built alone it would unify other features).
-LOADGEN=target/release/loadgen
+LOADGEN=${CARGO_TARGET_DIR:-target}/release/loadgen
 [ -x "$LOADGEN" ] || cargo build --release -p petit-chat -p loadgen
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 PRIO=(nice -n "$NICE")

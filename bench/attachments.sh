@@ -50,7 +50,7 @@ start() {
     PETIT_CHAT__BLOBS__SECRET_ACCESS_KEY=$PETIT_CHAT_STACK_S3_SECRET_ACCESS_KEY \
     PETIT_CHAT__BLOBS__PREFIX=blobbench-$(date +%s) \
     PETIT_CHAT__LIMITS__MAX_UPLOAD_BYTES=200000000 \
-    RUST_LOG=warn target/release/petit-chat serve --listen 127.0.0.1:0 --data-dir "$data" >"$log.out" 2>"$log" &
+    RUST_LOG=warn "${CARGO_TARGET_DIR:-target}/release/petit-chat" serve --listen 127.0.0.1:0 --data-dir "$data" >"$log.out" 2>"$log" &
     server_pid=$!
     for _ in $(seq 1 100); do
         addr=$(grep -o 'http://127.0.0.1:[0-9]*' "$log.out" | head -1 || true)
@@ -65,11 +65,11 @@ start() {
     echo "# $(date -u +%FT%TZ)  commit $(git rev-parse --short HEAD)  $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
     echo "## blobs on S3 (SeaweedFS $PETIT_CHAT_STACK_S3_ENDPOINT)"
     start s3
-    target/release/blobbench --api "$addr" --s3-endpoint "$PETIT_CHAT_STACK_S3_ENDPOINT" \
+    "${CARGO_TARGET_DIR:-target}/release/blobbench" --api "$addr" --s3-endpoint "$PETIT_CHAT_STACK_S3_ENDPOINT" \
         --s3-bucket "$PETIT_CHAT_STACK_S3_BUCKET" --server-pid "$server_pid" "${EXTRA[@]}"
     stop
     echo "## blobs in a local directory"
     start local
-    target/release/blobbench --api "$addr" --server-pid "$server_pid" "${EXTRA[@]}"
+    "${CARGO_TARGET_DIR:-target}/release/blobbench" --api "$addr" --server-pid "$server_pid" "${EXTRA[@]}"
     stop
 } 2>&1 | tee "$OUT/attachments.txt"

@@ -69,8 +69,8 @@ cluster_check_stack
 PRIO=()
 
 cargo build --release -p petit-chat -p loadgen
-SERVER=target/release/petit-chat
-LOADGEN=target/release/loadgen
+SERVER=${CARGO_TARGET_DIR:-target}/release/petit-chat
+LOADGEN=${CARGO_TARGET_DIR:-target}/release/loadgen
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 {

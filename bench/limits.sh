@@ -20,13 +20,13 @@ done
 for round in 1 2; do for limits in off on; do
   data=$(mktemp -d)
   if [[ $limits == off ]]; then settings=(PETIT_CHAT__LIMITS__RATE__ENABLED=false); else settings=("${raised[@]}"); fi
-  env "${settings[@]}" nice -n -10 target/release/petit-chat serve --listen 127.0.0.1:18090 --data-dir "$data" \
+  env "${settings[@]}" nice -n -10 "${CARGO_TARGET_DIR:-target}/release/petit-chat" serve --listen 127.0.0.1:18090 --data-dir "$data" \
     >"$OUT/server-$limits-$round.log" 2>&1 &
   server=$!
   sleep 2
-  nice -n -10 target/release/loadgen run --base http://127.0.0.1:18090 --streams 200 --group-size 10 --retries 0 \
+  nice -n -10 "${CARGO_TARGET_DIR:-target}/release/loadgen" run --base http://127.0.0.1:18090 --streams 200 --group-size 10 --retries 0 \
     --server-pid "$server" --label "limits-$limits-$round" --results "$OUT/results.jsonl" \
     --phase open:1000:15 --phase closed:64:20 >"$OUT/loadgen-$limits-$round.log" 2>&1
   kill "$server"; wait "$server" || true; rm -rf "$data"
 done; done
-target/release/loadgen table "$OUT/results.jsonl"
+"${CARGO_TARGET_DIR:-target}/release/loadgen" table "$OUT/results.jsonl"

@@ -45,8 +45,8 @@ PRIO=()
 source "$ROOT/bench/cluster-nodes.sh"
 
 cargo build --release -p petit-chat -p loadgen
-SERVER=target/release/petit-chat
-LOADGEN=target/release/loadgen
+SERVER=${CARGO_TARGET_DIR:-target}/release/petit-chat
+LOADGEN=${CARGO_TARGET_DIR:-target}/release/loadgen
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 export PETIT_CHAT__NOTIFICATIONS__ALLOW_PRIVATE_TARGETS=true

@@ -34,8 +34,8 @@ mkdir -p "$OUT"
 [ -f "$PEERS/bench.py" ] || { echo "no $PEERS/bench.py (set PEERS)" >&2; exit 1; }
 
 cargo build --release -p petit-chat -p loadgen
-SERVER=${PEERS_SERVER:-$ROOT/target/release/petit-chat}
-LOADGEN=$ROOT/target/release/loadgen
+SERVER=${PEERS_SERVER:-${CARGO_TARGET_DIR:-$ROOT/target}/release/petit-chat}
+LOADGEN=${CARGO_TARGET_DIR:-$ROOT/target}/release/loadgen
 PRIO=()
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 {

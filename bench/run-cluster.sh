@@ -77,8 +77,8 @@ source "$ROOT/bench/cluster-nodes.sh"
 cluster_check_stack
 
 cargo build --release -p petit-chat -p loadgen
-SERVER=${BENCH_SERVER:-target/release/petit-chat}
-LOADGEN=target/release/loadgen
+SERVER=${BENCH_SERVER:-${CARGO_TARGET_DIR:-target}/release/petit-chat}
+LOADGEN=${CARGO_TARGET_DIR:-target}/release/loadgen
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 echo "fd limit: $(ulimit -n)"

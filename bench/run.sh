@@ -42,8 +42,8 @@ RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"
 
 cargo build --release -p petit-chat -p loadgen
-SERVER=target/release/petit-chat
-LOADGEN=target/release/loadgen
+SERVER=${CARGO_TARGET_DIR:-target}/release/petit-chat
+LOADGEN=${CARGO_TARGET_DIR:-target}/release/loadgen
 
 # 1,000 streams need a few thousand descriptors on each side.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"

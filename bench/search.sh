@@ -15,7 +15,7 @@
 # Needs the stack up (`scripts/stack up`). Knobs: BENCH_OUT [target/bench],
 # SEARCH_MESSAGES [1000000], LIVE_RATE [200], LIVE_SECONDS [60], SEARCH_PARTS
 # [index,embedded,cluster] (which parts run), SEARCH_SERVER (the petit-chat binary to run,
-# for a side-by-side of two builds; default target/release/petit-chat). Traffic goes only to
+# for a side-by-side of two builds; default target/release/petit-chat, or under $CARGO_TARGET_DIR). Traffic goes only to
 # 127.0.0.1.
 set -euo pipefail
 
@@ -27,9 +27,9 @@ export PETIT_CHAT__LIMITS__RATE__ENABLED=false
 OUT=${BENCH_OUT:-$ROOT/target/bench}
 mkdir -p "$OUT"
 cargo build --release -p petit-chat -p searchbench -p loadgen
-SERVER=${SEARCH_SERVER:-$ROOT/target/release/petit-chat}
-LOADGEN=$ROOT/target/release/loadgen
-BENCH=$ROOT/target/release/searchbench
+SERVER=${SEARCH_SERVER:-${CARGO_TARGET_DIR:-$ROOT/target}/release/petit-chat}
+LOADGEN=${CARGO_TARGET_DIR:-$ROOT/target}/release/loadgen
+BENCH=${CARGO_TARGET_DIR:-$ROOT/target}/release/searchbench
 PRIO=()
 source bench/cluster-nodes.sh
 cluster_check_stack

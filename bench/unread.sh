@@ -17,8 +17,8 @@ export PETIT_CHAT__LIMITS__RATE__ENABLED=false
 OUT=${BENCH_OUT:-$ROOT/target/bench}
 mkdir -p "$OUT"
 cargo build --release -p petit-chat -p loadgen
-SERVER=$ROOT/target/release/petit-chat
-LOADGEN=$ROOT/target/release/loadgen
+SERVER=${CARGO_TARGET_DIR:-$ROOT/target}/release/petit-chat
+LOADGEN=${CARGO_TARGET_DIR:-$ROOT/target}/release/loadgen
 PRIO=()
 ARGS=("${UNREAD_CHATS:-50}" "${UNREAD_MESSAGES:-100}" "${UNREAD_ROUNDS:-200}")
 source bench/cluster-nodes.sh
