@@ -63,12 +63,21 @@ impl Registration {
     }
 
     /// Refreshes this worker's key and answers the partitions (of `partitions`) it owns now.
+    /// A bucket that is gone (deleted, or lost with the server's storage) is created again,
+    /// so the workers that are left share out the partitions of those that are not.
     pub(crate) async fn refresh(&self, inner: &Inner, partitions: u32) -> crate::Result<BTreeSet<u32>> {
-        inner
-            .workers
-            .put(&self.key, bytes::Bytes::new())
-            .await
-            .map_err(|e| unavailable("cannot register a worker", e))?;
+        if inner.workers.put(&self.key, bytes::Bytes::new()).await.is_err() {
+            inner
+                .js
+                .create_or_update_key_value(bucket(&inner.config))
+                .await
+                .map_err(|e| unavailable("cannot create the bucket of workers", e))?;
+            inner
+                .workers
+                .put(&self.key, bytes::Bytes::new())
+                .await
+                .map_err(|e| unavailable("cannot register a worker", e))?;
+        }
         let prefix = format!("{}.", self.group);
         let workers: Vec<String> = inner
             .workers

@@ -151,6 +151,42 @@ async fn an_event_id_from_one_node_resumes_on_another_with_exactly_the_gap() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_left_alone_after_the_registry_of_workers_was_deleted_reads_every_chat() {
+    let cfg = config("registry");
+    let (a, b) = (connect(&cfg).await, connect(&cfg).await);
+    let spec = ports::GroupSpec::from(ports::Interest::Every);
+    a.declare_group("registry", spec).await.unwrap();
+    let mut on_a = a.chat_events("registry", spec).await.unwrap();
+    let on_b = b.chat_events("registry", spec).await.unwrap();
+    // Both registered and the partitions shared out; then the bucket goes, and so does B.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    jetstream(&cfg).await.delete_stream(format!("KV_{}", cfg.workers_bucket())).await.unwrap();
+    drop(on_b);
+    let user = random_id();
+    let sent: Vec<ChatEvent> =
+        (0..40).map(|n| ChatEvent { chat_id: random_id(), event: receipt(user, n), also_notify: vec![] }).collect();
+    for event in &sent {
+        a.publish_chat_event(event).await.unwrap();
+    }
+    // A takes B's partitions too: every chat's event reaches it.
+    let mut got = vec![];
+    while got.len() < sent.len() {
+        let delivery = tokio::time::timeout(WAIT, on_a.next())
+            .await
+            .unwrap_or_else(|_| panic!("{} of {} events within {WAIT:?}", got.len(), sent.len()))
+            .unwrap()
+            .unwrap();
+        got.push(delivery.event.chat_id);
+        (delivery.ack)().await.unwrap();
+    }
+    let mut expected: Vec<_> = sent.iter().map(|e| e.chat_id).collect();
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected);
+    delete_streams(&cfg).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chat_event_fanned_out_twice_after_a_missed_ack_deadline_reaches_each_user_once() {
     let cfg = NatsConfig { ack_wait_ms: 1_000, ..config("slowworker") };
     let (a, b) = (connect(&cfg).await, connect(&cfg).await);
