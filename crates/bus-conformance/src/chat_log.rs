@@ -196,17 +196,7 @@ pub async fn the_events_of_a_chat_come_in_order_to_one_worker_at_a_time(bus: &dy
             }
         }));
     }
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while log.lock().unwrap().len() < count as usize && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    for worker in &workers {
-        assert!(!worker.is_finished(), "a worker failed a check");
-    }
-    for worker in workers {
-        worker.abort();
-    }
+    run_until(workers, || log.lock().unwrap().len() >= count as usize).await;
     assert_eq!(*log.lock().unwrap(), (1..=count).collect::<Vec<_>>(), "in order, each once");
 }
 
@@ -255,8 +245,18 @@ pub async fn the_events_of_a_chat_held_together_are_with_one_worker_in_order(bus
     }
     let done =
         |log: &HashMap<Id, Vec<u64>>| chats.iter().all(|c| log.get(c).is_some_and(|l| l.len() >= count as usize));
+    run_until(workers, || done(&log.lock().unwrap())).await;
+    let log = log.lock().unwrap();
+    for chat in &chats {
+        assert_eq!(log.get(chat).cloned().unwrap_or_default(), (1..=count).collect::<Vec<_>>(), "in order, each once");
+    }
+}
+
+/// Lets `workers` (which panic on a failed check) run until `done` or [`WAIT`], and a
+/// moment more for anything handed out twice to show, then checks none failed and stops them.
+async fn run_until(workers: Vec<tokio::task::JoinHandle<()>>, done: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + WAIT;
-    while !done(&log.lock().unwrap()) && tokio::time::Instant::now() < deadline {
+    while !done() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -265,10 +265,6 @@ pub async fn the_events_of_a_chat_held_together_are_with_one_worker_in_order(bus
     }
     for worker in workers {
         worker.abort();
-    }
-    let log = log.lock().unwrap();
-    for chat in &chats {
-        assert_eq!(log.get(chat).cloned().unwrap_or_default(), (1..=count).collect::<Vec<_>>(), "in order, each once");
     }
 }
 

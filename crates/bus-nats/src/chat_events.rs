@@ -291,19 +291,21 @@ impl<T: Send + 'static> Owned<T> {
         for partition in lost {
             if let Some(running) = self.running.remove(&partition) {
                 tracing::info!(consumer = %self.feeds.consumers[partition as usize], "nats: another worker owns this partition now");
-                self.hand_over(partition, running);
+                self.hand_over(&tokio::runtime::Handle::current(), partition, running);
             }
         }
         for &partition in mine {
             self.running.entry(partition).or_insert_with(|| self.feeds.spawn(partition as usize));
         }
     }
+}
 
-    /// Stops pulling `partition` and unpins it, see [`hand_over`].
-    fn hand_over(&self, partition: u32, running: Running) {
+impl<T> Owned<T> {
+    /// Stops pulling `partition` and unpins it on `runtime`, see [`hand_over`].
+    fn hand_over(&self, runtime: &tokio::runtime::Handle, partition: u32, running: Running) {
         running.stop.notify_one();
         let consumer = self.feeds.consumers[partition as usize].clone();
-        tokio::spawn(hand_over(self.feeds.inner.clone(), self.feeds.stream.clone(), consumer, running));
+        runtime.spawn(hand_over(self.feeds.inner.clone(), self.feeds.stream.clone(), consumer, running));
     }
 }
 
@@ -342,16 +344,17 @@ impl<T> Drop for Owned<T> {
         // The others take the partitions at their next refresh; the pins are released here
         // if this process lives on long enough (a worker stopped in a running server), else
         // they time out.
-        for running in self.running.values() {
-            running.stop.notify_one();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            for running in self.running.values() {
+                running.stop.notify_one();
+            }
+            return;
+        };
+        for (partition, running) in std::mem::take(&mut self.running) {
+            self.hand_over(&runtime, partition, running);
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         let (inner, registration) = (self.feeds.inner.clone(), self.registration.clone());
         runtime.spawn(async move { registration.leave(&inner).await });
-        for (partition, running) in std::mem::take(&mut self.running) {
-            let consumer = self.feeds.consumers[partition as usize].clone();
-            runtime.spawn(hand_over(self.feeds.inner.clone(), self.feeds.stream.clone(), consumer, running));
-        }
     }
 }
 

@@ -129,18 +129,8 @@ impl NatsBus {
             .await
             .map_err(|e| unavailable(&format!("cannot connect to {}", config.servers.join(",")), e))?;
         let js = jetstream::ContextBuilder::new().timeout(config.request_timeout()).build(client);
-        let bucket = presence::bucket(config);
-        let name = bucket.bucket.clone();
-        let presence = js
-            .create_or_update_key_value(bucket)
-            .await
-            .map_err(|e| unavailable(&format!("cannot create or update bucket {name}"), e))?;
-        let bucket = owners::bucket(config);
-        let name = bucket.bucket.clone();
-        let workers = js
-            .create_or_update_key_value(bucket)
-            .await
-            .map_err(|e| unavailable(&format!("cannot create or update bucket {name}"), e))?;
+        let presence = key_value(&js, presence::bucket(config)).await?;
+        let workers = key_value(&js, owners::bucket(config)).await?;
         let inner = Inner {
             config: config.clone(),
             js,
@@ -186,6 +176,14 @@ impl NatsBus {
     pub fn config(&self) -> &NatsConfig {
         &self.inner.config
     }
+}
+
+/// Creates the KV bucket of `config`, or updates it to this configuration.
+pub(crate) async fn key_value(js: &jetstream::Context, config: kv::Config) -> Result<kv::Store> {
+    let name = config.bucket.clone();
+    js.create_or_update_key_value(config)
+        .await
+        .map_err(|e| unavailable(&format!("cannot create or update bucket {name}"), e))
 }
 
 impl Inner {

@@ -67,11 +67,7 @@ impl Registration {
     /// so the workers that are left share out the partitions of those that are not.
     pub(crate) async fn refresh(&self, inner: &Inner, partitions: u32) -> crate::Result<BTreeSet<u32>> {
         if inner.workers.put(&self.key, bytes::Bytes::new()).await.is_err() {
-            inner
-                .js
-                .create_or_update_key_value(bucket(&inner.config))
-                .await
-                .map_err(|e| unavailable("cannot create the bucket of workers", e))?;
+            crate::key_value(&inner.js, bucket(&inner.config)).await?;
             inner
                 .workers
                 .put(&self.key, bytes::Bytes::new())
