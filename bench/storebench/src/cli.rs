@@ -42,7 +42,7 @@ pub struct Args {
     #[arg(long, default_value_t = 50)]
     pub page: usize,
     /// Pid of the Cassandra JVM, to report its CPU time per operation
-    /// (`$(cat ~/.local/state/petit-chat/stack/run/cassandra-node1.pid)`).
+    /// (`$(cut -d" " -f1 ~/.local/state/petit-chat/stack/run/cassandra-node1.pid)`).
     #[arg(long)]
     pub server_pid: Option<u32>,
     /// Keep the run's keyspace instead of dropping it at the end.
