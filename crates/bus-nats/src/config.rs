@@ -55,9 +55,9 @@ pub struct NatsConfig {
     /// How long a chat event a worker gave up on (dropped without acknowledging) waits
     /// before it is handed out again.
     pub redeliver_delay_ms: u64,
-    /// Partitions of the chat-event log: each consumer group handles one event per
-    /// partition at a time (so a chat's events in order), partitions in parallel. Fixed
-    /// for a deployment: every node must use the same.
+    /// Partitions of the chat-event log: an in-order consumer group pulls each partition
+    /// from the one worker that owns it, a chat's events in order, partitions in parallel.
+    /// Fixed for a deployment: every node must use the same.
     pub partitions: u32,
     /// Timeout of a JetStream request (publish acknowledgement, stream and consumer
     /// management).
