@@ -17,7 +17,10 @@
 #   bash bench/faults.sh
 #
 # Needs the service stack with three Cassandra nodes: `scripts/stack up --cassandra-nodes 3`
-# (this script runs it: it is idempotent). The nodes use deploy/local/cluster-3.toml with
+# (this script runs it: it is idempotent). The stack keeps its three nodes afterwards, and
+# every later `scripts/stack up` (the test suite's too) starts all three, which makes the
+# CQL tests several times slower on two cores; `scripts/stack purge cassandra`, then
+# `scripts/stack up`, goes back to one node (deleting its data). The nodes use deploy/local/cluster-3.toml with
 # the overrides of bench/run-cluster.sh (dev login, a fresh keyspace and NATS prefix,
 # removed at the end), on fixed ports so that node 1 comes back where its clients look.
 # The request-rate limits are off (the load comes from one address).
@@ -85,6 +88,7 @@ cleanup() {
   cluster_cleanup
   # what this script killed comes back, whatever happened
   scripts/stack up --cassandra-nodes 3 >/dev/null 2>&1 || echo "scripts/stack up failed: see scripts/stack status" >&2
+  echo "the stack keeps a 3-node Cassandra ring: 'scripts/stack purge cassandra && scripts/stack up' goes back to one node" >&2
 }
 trap cleanup EXIT
 
