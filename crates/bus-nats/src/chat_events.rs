@@ -90,7 +90,7 @@ pub(crate) async fn publish(inner: &Inner, event: &ChatEvent) -> Result<()> {
 /// Dropping the stream stops the tasks and hands back what was not taken.
 pub(crate) async fn stream(inner: Arc<Inner>, group: &str, spec: GroupSpec) -> Result<ChatEventStream> {
     inner.declare_group(group, spec).await?;
-    let consumers = (0..inner.config.partitions).map(|p| config::group_consumer(group, p)).collect();
+    let consumers = (0..inner.config.partition_count()).map(|p| config::group_consumer(group, p)).collect();
     let stream = inner.chat_stream.clone();
     let partitions = match spec.order {
         EventOrder::PerChat => Partitions::Owned(Registration::new(group)),
@@ -414,7 +414,7 @@ pub(crate) async fn lag(inner: &Inner, group: &str) -> Result<u64> {
         .get_stream_no_info(&inner.chat_stream)
         .await
         .map_err(|e| unavailable("cannot open the chat log", e))?;
-    let infos = futures::future::try_join_all((0..inner.config.partitions).map(|partition| {
+    let infos = futures::future::try_join_all((0..inner.config.partition_count()).map(|partition| {
         let stream = &stream;
         async move {
             let name = config::group_consumer(group, partition);

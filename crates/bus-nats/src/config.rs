@@ -55,10 +55,13 @@ pub struct NatsConfig {
     /// How long a chat event a worker gave up on (dropped without acknowledging) waits
     /// before it is handed out again.
     pub redeliver_delay_ms: u64,
-    /// Partitions of the chat-event log: an in-order consumer group pulls each partition
-    /// from the one worker that owns it, a chat's events in order, partitions in parallel.
-    /// Fixed for a deployment: every node must use the same.
-    pub partitions: u32,
+    /// Partitions of the chat-event log (and of the notification jobs): an in-order
+    /// consumer group pulls each partition from the one worker that owns it, a chat's
+    /// events in order, partitions in parallel. Fixed for a deployment: the chat log
+    /// records the count it was made with, and a node set to another count refuses to
+    /// start. Unset (the default), a node takes the recorded count, or
+    /// [`NEW_DEPLOYMENT_PARTITIONS`] for a new deployment.
+    pub partitions: Option<u32>,
     /// Timeout of a JetStream request (publish acknowledgement, stream and consumer
     /// management).
     pub request_timeout_ms: u64,
@@ -88,7 +91,7 @@ impl Default for NatsConfig {
             ack_wait_ms: 5_000,
             notify_ack_wait_ms: 30_000,
             redeliver_delay_ms: 500,
-            partitions: 64,
+            partitions: None,
             request_timeout_ms: 5_000,
             ping_timeout_ms: 2_000,
             connect_timeout_ms: 5_000,
@@ -96,6 +99,20 @@ impl Default for NatsConfig {
         }
     }
 }
+
+/// Partitions of a new deployment's chat log when `bus.partitions` is not set. Fewer
+/// partitions are fewer durable consumers for NATS to keep (their state written up to ten
+/// times a second each, and every acknowledgement checking all of them for interest); a
+/// partition's owner runs its chats in parallel, so 16 lose no parallelism on a node of a
+/// few cores (bench/README.md, "Fewer partitions").
+pub const NEW_DEPLOYMENT_PARTITIONS: u32 = 16;
+
+/// Partitions of a chat log made before the count was recorded in its metadata: the
+/// default then.
+pub(crate) const UNRECORDED_PARTITIONS: u32 = 64;
+
+/// The chat log's metadata key that records its partition count.
+pub(crate) const PARTITIONS_KEY: &str = "petit_chat.partitions";
 
 /// The durable consumer of one partition of a consumer group.
 pub(crate) fn group_consumer(group: &str, partition: u32) -> String {
@@ -132,13 +149,19 @@ impl NatsConfig {
         if self.notify_ack_wait_ms < 1000 {
             return bad("bus.notify_ack_wait_ms must be at least 1000".into());
         }
-        if !(1..=256).contains(&self.partitions) {
-            return bad(format!("bus.partitions is {}, must be 1 to 256", self.partitions));
+        if let Some(n) = self.partitions.filter(|n| !(1..=256).contains(n)) {
+            return bad(format!("bus.partitions is {n}, must be 1 to 256"));
         }
         if self.user.is_some() != self.password.is_some() {
             return bad("bus.user and bus.password go together".into());
         }
         Ok(())
+    }
+
+    /// The partitions this configuration runs with: the setting, which a connected bus has
+    /// resolved (see [`NEW_DEPLOYMENT_PARTITIONS`]).
+    pub fn partition_count(&self) -> u32 {
+        self.partitions.unwrap_or(NEW_DEPLOYMENT_PARTITIONS)
     }
 
     /// The chat-event log, read by the consumer groups.
@@ -174,7 +197,7 @@ impl NatsConfig {
     /// `<prefix>.events.<partition>.<chat id>.<topic>`: a group of some topics filters on
     /// the last token, so the events it does not want never reach it.
     pub(crate) fn chat_log_subject(&self, event: &ChatEvent) -> String {
-        let partition = ports::chat_partition(event.chat_id, self.partitions);
+        let partition = ports::chat_partition(event.chat_id, self.partition_count());
         format!("{}.events.{partition}.{}.{}", self.prefix, event.chat_id.0, event.topic().as_str())
     }
 
@@ -239,7 +262,7 @@ mod tests {
             event: domain::Event::MemberLeft { chat_id: domain::Id(7), user_id: domain::Id(1), by: domain::Id(1) },
             also_notify: vec![],
         };
-        let p = ports::chat_partition(domain::Id(7), 64);
+        let p = ports::chat_partition(domain::Id(7), NEW_DEPLOYMENT_PARTITIONS);
         assert_eq!(c.chat_log_subject(&event), format!("petit_chat.events.{p}.7.other"));
         assert_eq!(c.partition_subjects(3, Interest::Every), ["petit_chat.events.3.>"]);
         let images = Interest::Only(&[domain::EventTopic::ImageMessage]);
@@ -264,8 +287,8 @@ mod tests {
             ("zero max age", Box::new(|c| c.user_events_max_age_secs = 0)),
             ("negative max bytes", Box::new(|c| c.user_events_max_bytes = Some(-1))),
             ("tiny ack wait", Box::new(|c| c.ack_wait_ms = 10)),
-            ("zero partitions", Box::new(|c| c.partitions = 0)),
-            ("too many partitions", Box::new(|c| c.partitions = 257)),
+            ("zero partitions", Box::new(|c| c.partitions = Some(0))),
+            ("too many partitions", Box::new(|c| c.partitions = Some(257))),
             ("user without password", Box::new(|c| c.user = Some("u".into()))),
         ];
         for (what, change) in cases {

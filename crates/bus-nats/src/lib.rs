@@ -48,7 +48,7 @@ use ports::{
 };
 
 pub use chat_events::{EVENT_VERSION, EVENT_VERSION_HEADER};
-pub use config::NatsConfig;
+pub use config::{NEW_DEPLOYMENT_PARTITIONS, NatsConfig};
 
 /// The NATS JetStream bus. Cheap to clone; clones share one connection.
 #[derive(Clone)]
@@ -129,6 +129,7 @@ impl NatsBus {
             .await
             .map_err(|e| unavailable(&format!("cannot connect to {}", config.servers.join(",")), e))?;
         let js = jetstream::ContextBuilder::new().timeout(config.request_timeout()).build(client);
+        let config = &NatsConfig { partitions: Some(partitions(&js, config).await?), ..config.clone() };
         let presence = key_value(&js, presence::bucket(config)).await?;
         let workers = key_value(&js, owners::bucket(config)).await?;
         let inner = Inner {
@@ -178,6 +179,43 @@ impl NatsBus {
     }
 }
 
+/// The partitions of the deployment: those the chat log records (see
+/// [`config::NEW_DEPLOYMENT_PARTITIONS`]). A setting that differs from them is refused:
+/// events of a partition the node would not read would wait forever.
+async fn partitions(js: &jetstream::Context, config: &NatsConfig) -> Result<u32> {
+    let name = config.chat_log_stream();
+    let recorded = match js.get_stream(&name).await {
+        Ok(stream) => Some(
+            stream
+                .cached_info()
+                .config
+                .metadata
+                .get(config::PARTITIONS_KEY)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(config::UNRECORDED_PARTITIONS),
+        ),
+        Err(e)
+            if matches!(e.kind(), jetstream::context::GetStreamErrorKind::JetStream(j)
+            if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
+        {
+            None
+        }
+        Err(e) => return Err(unavailable(&format!("cannot read stream {name}"), e)),
+    };
+    match (config.partitions, recorded) {
+        (Some(set), Some(made)) if set != made => Err(Error::invalid(
+            ErrorCode::InvalidConfig,
+            format!(
+                "bus.partitions is {set}, but this deployment's chat log ({name}) has {made} partitions: \
+                 every node must use the count the deployment was made with (set bus.partitions = {made}, \
+                 or leave it out)"
+            ),
+        )),
+        (_, Some(made)) => Ok(made),
+        (set, None) => Ok(set.unwrap_or(config::NEW_DEPLOYMENT_PARTITIONS)),
+    }
+}
+
 /// Creates the KV bucket of `config`, or updates it to this configuration.
 pub(crate) async fn key_value(js: &jetstream::Context, config: kv::Config) -> Result<kv::Store> {
     let name = config.bucket.clone();
@@ -197,6 +235,7 @@ impl Inner {
             storage: stream::StorageType::File,
             num_replicas: c.replicas,
             max_age: Duration::from_secs(c.chat_events_max_age_secs),
+            metadata: [(config::PARTITIONS_KEY.to_string(), c.partition_count().to_string())].into(),
             ..Default::default()
         };
         let user = stream::Config {
@@ -231,7 +270,7 @@ impl Inner {
         if self.declared.lock().unwrap_or_else(|e| e.into_inner()).contains(&declared) {
             return Ok(());
         }
-        let consumers = (0..self.config.partitions).map(|partition| {
+        let consumers = (0..self.config.partition_count()).map(|partition| {
             // In order: the partition's events go to one pull stream at a time (pinned),
             // up to `in_flight` of them unacknowledged (see `owners.rs`).
             let pinned = spec.order == ports::EventOrder::PerChat;

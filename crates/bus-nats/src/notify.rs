@@ -44,7 +44,7 @@ pub(crate) fn stream_config(inner: &Inner) -> stream::Config {
 /// Creates or updates the push consumers, one per partition.
 pub(crate) async fn declare_consumers(inner: &Inner) -> Result<()> {
     let c = &inner.config;
-    let consumers = (0..c.partitions).map(|partition| {
+    let consumers = (0..c.partition_count()).map(|partition| {
         let config = pull::Config {
             durable_name: Some(push_consumer(partition)),
             description: Some(format!("Petit chat push workers, partition {partition}")),
@@ -76,7 +76,7 @@ fn push_consumer(partition: u32) -> String {
 pub(crate) async fn queue(inner: &Inner, job: &NotifyJob, delay: Option<Duration>) -> Result<()> {
     let c = &inner.config;
     let payload = serde_json::to_vec(job).map_err(|e| Error::internal(format!("cannot encode a job: {e}")))?;
-    let partition = ports::chat_partition(job.user_id, c.partitions);
+    let partition = ports::chat_partition(job.user_id, c.partition_count());
     let due_subject = format!("{}.notify.{partition}.{}", c.prefix, job.user_id.0);
     let mut message =
         PublishMessage::build().payload(payload.into()).header(EVENT_VERSION_HEADER, JOB_VERSION.to_string().as_str());
@@ -106,7 +106,7 @@ pub(crate) async fn queue(inner: &Inner, job: &NotifyJob, delay: Option<Duration
 }
 
 pub(crate) fn jobs(inner: Arc<Inner>) -> NotifyJobStream {
-    let consumers = (0..inner.config.partitions).map(push_consumer).collect();
+    let consumers = (0..inner.config.partition_count()).map(push_consumer).collect();
     let stream = inner.config.notify_stream();
     chat_events::merged(
         inner,

@@ -347,6 +347,49 @@ async fn ping_answers_and_a_bad_configuration_is_refused() {
     delete_streams(&cfg).await;
 }
 
+/// The chat log records its partition count: a new deployment gets
+/// `NEW_DEPLOYMENT_PARTITIONS` unless set, a node set to another count than the recorded
+/// one is refused and changes nothing, and a chat log made before the count was recorded
+/// keeps the 64 partitions it was made with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_partition_count_is_the_deployments_and_another_is_refused() {
+    let recorded = |cfg: NatsConfig| async move {
+        let stream = jetstream(&cfg).await.get_stream(cfg.chat_log_stream()).await.unwrap();
+        stream.cached_info().config.metadata.get("petit_chat.partitions").cloned()
+    };
+    let cfg = config("partitions");
+    let bus = connect(&cfg).await;
+    assert_eq!(bus.config().partitions, Some(bus_nats::NEW_DEPLOYMENT_PARTITIONS));
+    assert_eq!(recorded(cfg.clone()).await.as_deref(), Some(bus_nats::NEW_DEPLOYMENT_PARTITIONS.to_string().as_str()));
+    let other = NatsConfig { partitions: Some(64), ..cfg.clone() };
+    let refused = NatsBus::connect(&other).await.unwrap_err();
+    assert_eq!(refused.code, "invalid_config");
+    assert!(refused.detail.contains("has 16 partitions"), "{}", refused.detail);
+    assert_eq!(recorded(cfg.clone()).await.as_deref(), Some("16"), "the refused node changed the record");
+    let same = NatsConfig { partitions: Some(16), ..cfg.clone() };
+    assert_eq!(connect(&same).await.config().partitions, Some(16));
+    delete_streams(&cfg).await;
+
+    // A chat log from before the record: made here as that build made it, with no metadata.
+    let old = config("partitions_old");
+    jetstream(&old)
+        .await
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: old.chat_log_stream(),
+            subjects: vec![format!("{}.events.>", old.prefix)],
+            retention: async_nats::jetstream::stream::RetentionPolicy::Interest,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let bus = connect(&old).await;
+    assert_eq!(bus.config().partitions, Some(64));
+    assert_eq!(recorded(old.clone()).await.as_deref(), Some("64"));
+    let fewer = NatsConfig { partitions: Some(16), ..old.clone() };
+    assert_eq!(NatsBus::connect(&fewer).await.unwrap_err().code, "invalid_config");
+    delete_streams(&old).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signal_published_twice_is_fanned_out_once() {
     let cfg = config("dedup");
@@ -484,7 +527,7 @@ async fn concurrent_connections_on_two_nodes_make_one_online_and_one_offline_tra
 /// build handles it; this build's workers go on with the other partitions meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chat_event_from_a_newer_build_waits_for_a_newer_worker_and_is_never_dropped() {
-    let cfg = NatsConfig { ack_wait_ms: 1_000, partitions: 2, ..config("upgrade") };
+    let cfg = NatsConfig { ack_wait_ms: 1_000, partitions: Some(2), ..config("upgrade") };
     let bus = connect(&cfg).await;
     let group = "upgrade";
     bus.declare_group(group, ports::Interest::Every.into()).await.unwrap();
