@@ -20,9 +20,10 @@
 # (this script runs it: it is idempotent). The stack keeps its three nodes afterwards, and
 # every later `scripts/stack up` (the test suite's too) starts all three, which makes the
 # CQL tests several times slower on two cores; `scripts/stack purge cassandra`, then
-# `scripts/stack up`, goes back to one node (deleting its data). The nodes use deploy/local/cluster-3.toml with
-# the overrides of bench/run-cluster.sh (dev login, a fresh keyspace and NATS prefix,
-# removed at the end), on fixed ports so that node 1 comes back where its clients look.
+# `scripts/stack up`, goes back to one node (deleting its data). The nodes use
+# deploy/local/cluster-3.toml with the overrides of bench/run-cluster.sh (dev login, a
+# fresh keyspace and NATS prefix, removed at the end), on fixed ports so that node 1 comes
+# back where its clients look.
 # The request-rate limits are off (the load comes from one address).
 #
 # Output in $BENCH_OUT: faults-events.jsonl (each fault and recovery, with its Unix time),

@@ -164,9 +164,7 @@ impl NatsBus {
         for name in streams {
             match js.delete_stream(&name).await {
                 Ok(_) => {}
-                Err(e)
-                    if matches!(e.kind(), jetstream::context::GetStreamErrorKind::JetStream(j)
-                    if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) => {}
+                Err(e) if stream_not_found(&e) => {}
                 Err(e) => return Err(unavailable(&format!("cannot delete stream {name}"), e)),
             }
         }
@@ -194,12 +192,7 @@ async fn partitions(js: &jetstream::Context, config: &NatsConfig) -> Result<u32>
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(config::UNRECORDED_PARTITIONS),
         ),
-        Err(e)
-            if matches!(e.kind(), jetstream::context::GetStreamErrorKind::JetStream(j)
-            if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
-        {
-            None
-        }
+        Err(e) if stream_not_found(&e) => None,
         Err(e) => return Err(unavailable(&format!("cannot read stream {name}"), e)),
     };
     match (config.partitions, recorded) {
@@ -214,6 +207,12 @@ async fn partitions(js: &jetstream::Context, config: &NatsConfig) -> Result<u32>
         (_, Some(made)) => Ok(made),
         (set, None) => Ok(set.unwrap_or(config::NEW_DEPLOYMENT_PARTITIONS)),
     }
+}
+
+/// Whether a stream lookup or deletion failed because the stream does not exist.
+fn stream_not_found(error: &jetstream::context::GetStreamError) -> bool {
+    matches!(error.kind(), jetstream::context::GetStreamErrorKind::JetStream(j)
+        if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND)
 }
 
 /// Creates the KV bucket of `config`, or updates it to this configuration.
