@@ -9,7 +9,7 @@ use domain::{ChatEvent, Id};
 use futures::StreamExt;
 use ports::{Bus, ChatEventStream, Delivery};
 
-use crate::{WAIT, random_id, receipt};
+use crate::{WAIT, publish_key, random_id, receipt};
 
 /// A consumer group of its own for one check.
 fn random_group() -> String {
@@ -47,7 +47,7 @@ pub async fn every_group_receives_every_event(bus: &dyn Bus) {
     let mut published = BTreeSet::new();
     for n in 1..=4 {
         for chat in &chats {
-            bus.publish_chat_event(&event(*chat, n)).await.unwrap();
+            bus.publish_chat_event(&event(*chat, n), &publish_key()).await.unwrap();
             published.insert((*chat, n));
         }
     }
@@ -97,7 +97,7 @@ async fn share(bus: &dyn Bus, workers: [Worker; 2], chats: usize, settle: Durati
     }
     let chats: Vec<Id> = (0..chats).map(|_| random_id()).collect();
     for chat in &chats {
-        bus.publish_chat_event(&event(*chat, 1)).await.unwrap();
+        bus.publish_chat_event(&event(*chat, 1), &publish_key()).await.unwrap();
     }
     let mut handled: HashMap<Id, Vec<&str>> = HashMap::new();
     while handled.len() < chats.len() {
@@ -147,7 +147,7 @@ pub async fn a_group_in_any_order_gets_every_event_once(bus: &dyn Bus) {
     bus.declare_group(&group, spec).await.unwrap();
     let chat = random_id();
     for n in 1..=40 {
-        bus.publish_chat_event(&event(chat, n)).await.unwrap();
+        bus.publish_chat_event(&event(chat, n), &publish_key()).await.unwrap();
     }
     let a = bus.chat_events(&group, spec).await.unwrap();
     let b = bus.chat_events(&group, spec).await.unwrap();
@@ -177,7 +177,7 @@ pub async fn the_events_of_a_chat_come_in_order_to_one_worker_at_a_time(bus: &dy
     let chat = random_id();
     let count = 30;
     for n in 1..=count {
-        bus.publish_chat_event(&event(chat, n)).await.unwrap();
+        bus.publish_chat_event(&event(chat, n), &publish_key()).await.unwrap();
     }
     let log: Arc<Mutex<Vec<u64>>> = Arc::default();
     let holding = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -240,7 +240,7 @@ pub async fn the_events_of_a_chat_held_together_are_with_one_worker_in_order(bus
     }
     for n in 1..=count {
         for chat in &chats {
-            bus.publish_chat_event(&event(*chat, n)).await.unwrap();
+            bus.publish_chat_event(&event(*chat, n), &publish_key()).await.unwrap();
         }
     }
     let done =
@@ -273,7 +273,7 @@ pub async fn an_unacknowledged_event_comes_back(bus: &dyn Bus) {
     bus.declare_group(&group, ports::Interest::Every.into()).await.unwrap();
     let mut events = bus.chat_events(&group, ports::Interest::Every.into()).await.unwrap();
     let sent = ChatEvent { chat_id: random_id(), event: receipt(random_id(), 1), also_notify: vec![random_id()] };
-    bus.publish_chat_event(&sent).await.unwrap();
+    bus.publish_chat_event(&sent, &publish_key()).await.unwrap();
     let first = take(&mut events).await;
     assert_eq!((&first.event, first.redeliveries), (&sent, 0));
     drop(first); // given up without an acknowledgement: must come again
@@ -289,8 +289,8 @@ pub async fn an_event_whose_worker_died_goes_to_another_worker(bus: &dyn Bus) {
     bus.declare_group(&group, ports::Interest::Every.into()).await.unwrap();
     let chat = random_id();
     let mut dying = bus.chat_events(&group, ports::Interest::Every.into()).await.unwrap();
-    bus.publish_chat_event(&event(chat, 1)).await.unwrap();
-    bus.publish_chat_event(&event(chat, 2)).await.unwrap();
+    bus.publish_chat_event(&event(chat, 1), &publish_key()).await.unwrap();
+    bus.publish_chat_event(&event(chat, 2), &publish_key()).await.unwrap();
     let first = take(&mut dying).await;
     assert_eq!(n_of(&first.event), 1);
     // The worker dies without a word: neither an acknowledgement nor a hand-back.
@@ -312,7 +312,7 @@ pub async fn lag_counts_the_events_not_acknowledged(bus: &dyn Bus) {
     bus.declare_group(&group, ports::Interest::Every.into()).await.unwrap();
     assert_eq!(bus.group_lag(&group).await.unwrap(), 0, "a new group has nothing to do");
     for _ in 0..3 {
-        bus.publish_chat_event(&event(random_id(), 1)).await.unwrap();
+        bus.publish_chat_event(&event(random_id(), 1), &publish_key()).await.unwrap();
     }
     assert_eq!(bus.group_lag(&group).await.unwrap(), 3);
     let mut events = bus.chat_events(&group, ports::Interest::Every.into()).await.unwrap();
@@ -378,7 +378,7 @@ pub async fn a_group_of_some_topics_receives_only_those_in_order(bus: &dyn Bus) 
             1 => message(chat, n, false),
             _ => event(chat, n),
         };
-        bus.publish_chat_event(&e).await.unwrap();
+        bus.publish_chat_event(&e, &publish_key()).await.unwrap();
         sent.push(e);
     }
     let mut events = bus.chat_events(&only, images.into()).await.unwrap();

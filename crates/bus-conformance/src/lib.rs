@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)] // test code: a failed unwrap is a failed check
 
 pub mod chat_log;
+pub mod fence;
 pub mod notify;
 pub mod presence;
 pub mod user_events;
@@ -53,6 +54,8 @@ macro_rules! bus_conformance_tests {
             presence::ephemeral_events_reach_open_streams_only_without_an_id_and_are_never_replayed,
             presence::presence_follows_the_open_connections_of_a_user_on_any_node,
             presence::an_unclosed_connection_expires_by_itself_and_is_reported_once,
+            fence::a_nonce_is_claimed_once_per_chat_and_author,
+            fence::concurrent_attempts_agree_on_one,
         );
     };
 }
@@ -70,6 +73,11 @@ macro_rules! __bus_checks {
             }
         )*
     };
+}
+
+/// A key no other publication uses ([`ports::ChatEventBus::publish_chat_event`]).
+pub fn publish_key() -> String {
+    format!("test-{:032x}", rand::random::<u128>())
 }
 
 pub(crate) fn random_id() -> Id {

@@ -8,11 +8,12 @@
 //! Notification jobs go to a log of their own with one group (`push`), in lanes by user;
 //! a delayed job waits on a timer (lost at restart, as everything here).
 //!
-//! Presence and statuses live in memory (`presence.rs`): the process is the whole
-//! deployment, so nobody else needs them, but statuses are lost at restart.
+//! Presence lives in memory (`presence.rs`), and so does the nonce fence (`fence.rs`):
+//! the process is the whole deployment, so nobody else needs them.
 
 mod chat_log;
 mod delayed;
+mod fence;
 mod presence;
 mod user_events;
 
@@ -22,10 +23,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::{ChatEvent, Event, NotifyJob, Result, UserId};
+use domain::{ChatEvent, ChatId, Event, NotifyJob, Result, SignalId, UserId};
 use ports::{
-    Bus, ChatEventBus, ChatEventStream, GroupSpec, Interest, NotifyJobStream, NotifyQueue, PresenceBus,
-    PresenceExpiryStream, UserEventBus, UserEventStream, UserSubscription,
+    Bus, ChatEventBus, ChatEventStream, GroupSpec, Interest, NonceClaim, NonceFence, NotifyJobStream, NotifyQueue,
+    PresenceBus, PresenceExpiryStream, UserEventBus, UserEventStream, UserSubscription,
 };
 
 use crate::user_events::{LiveStream, Sequenced, Subscriber, UserLog};
@@ -69,6 +70,7 @@ struct Inner {
     notify_delayed: Arc<delayed::Delayed>,
     users: Mutex<HashMap<UserId, UserLog>>,
     presence: presence::Presence,
+    fence: fence::Fence,
 }
 
 impl std::fmt::Debug for LocalBus {
@@ -93,6 +95,7 @@ impl LocalBus {
                 notify_log,
                 users: Mutex::new(HashMap::new()),
                 presence: presence::Presence::default(),
+                fence: fence::Fence::default(),
             }),
         }
     }
@@ -119,6 +122,13 @@ impl LocalBus {
         if let Some(log) = self.users().get_mut(&user) {
             log.close_stream(subscriber);
         }
+    }
+}
+
+#[async_trait]
+impl NonceFence for LocalBus {
+    async fn claim_nonce(&self, chat: ChatId, author: UserId, nonce: &str, id: SignalId) -> Result<NonceClaim> {
+        Ok(self.inner.fence.claim(chat, author, nonce, id))
     }
 }
 
@@ -151,7 +161,9 @@ impl NotifyQueue for LocalBus {
 
 #[async_trait]
 impl ChatEventBus for LocalBus {
-    async fn publish_chat_event(&self, event: &ChatEvent) -> Result<()> {
+    /// In one process a publish answers whether it landed: there are no repeats to drop,
+    /// and the key goes unused.
+    async fn publish_chat_event(&self, event: &ChatEvent, _key: &str) -> Result<()> {
         self.inner.chat_log.publish(event).await;
         Ok(())
     }

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, AckKind, consumer::pull};
-use domain::{ChatEvent, Error, Event, Result};
+use domain::{ChatEvent, Error, Result};
 use futures::StreamExt;
 use ports::{ChatEventStream, Delivery, EventOrder, GroupSpec};
 use serde::de::DeserializeOwned;
@@ -62,17 +62,16 @@ pub const EVENT_VERSION: u32 = 2;
 /// of a newer build, during a rolling upgrade).
 const UNREADABLE_RETRY: Duration = Duration::from_secs(5);
 
-/// Publishes a chat event. A `signal.created` carries its signal id as the message id, so
-/// publishing it again within the stream's duplicate window (two minutes), say after a
-/// publish whose acknowledgement was lost, does not deliver it twice.
-pub(crate) async fn publish(inner: &Inner, event: &ChatEvent) -> Result<()> {
+/// Publishes a chat event with `key` as its message id, so publishing it again within the
+/// stream's duplicate window (two minutes) does not deliver it twice: a retry after a
+/// publish whose acknowledgement was lost, or the publishes the client buffered while
+/// disconnected and sends all at once on reconnecting.
+pub(crate) async fn publish(inner: &Inner, event: &ChatEvent, key: &str) -> Result<()> {
     let payload = serde_json::to_vec(event).map_err(|e| Error::internal(format!("cannot encode a chat event: {e}")))?;
-    let mut message = PublishMessage::build()
+    let message = PublishMessage::build()
         .payload(payload.into())
-        .header(EVENT_VERSION_HEADER, EVENT_VERSION.to_string().as_str());
-    if let Event::SignalCreated { signal } = &event.event {
-        message = message.message_id(format!("signal-{}", signal.signal.id.0));
-    }
+        .header(EVENT_VERSION_HEADER, EVENT_VERSION.to_string().as_str())
+        .message_id(key);
     let ack = inner
         .js
         .send_publish(inner.config.chat_log_subject(event), message)

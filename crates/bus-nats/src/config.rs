@@ -189,6 +189,11 @@ impl NatsConfig {
         format!("{}_WORKERS", self.prefix.to_ascii_uppercase())
     }
 
+    /// The KV bucket of the nonce fence (`fence.rs`).
+    pub fn nonces_bucket(&self) -> String {
+        format!("{}_NONCES", self.prefix.to_ascii_uppercase())
+    }
+
     /// The core NATS subject of a user's ephemeral events (no stream captures it).
     pub(crate) fn live_subject(&self, user: UserId) -> String {
         format!("{}.live.{}", self.prefix, user.0)

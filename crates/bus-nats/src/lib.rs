@@ -23,14 +23,18 @@
 //! - Notification jobs go to the work-queue stream `<PREFIX>_NOTIFY`, a subject per user
 //!   (`<prefix>.notify.<partition>.<user id>`), shared by the push workers through one
 //!   durable consumer per partition; delayed jobs are message schedules (see `notify.rs`).
-//! - Presence is a KV bucket, `<PREFIX>_PRESENCE` (see `presence.rs`); expired connections reach one node through the durable consumer
-//!   `presence_expiry`. Per-key TTLs need NATS ≥ 2.11.
+//! - Presence is a KV bucket, `<PREFIX>_PRESENCE` (see `presence.rs`); expired
+//!   connections reach one node through the durable consumer `presence_expiry`. Per-key
+//!   TTLs need NATS ≥ 2.11.
+//! - The nonce fence is a KV bucket, `<PREFIX>_NONCES`, whose claims are KV creates
+//!   (see `fence.rs`).
 //!
 //! Streams, buckets and consumers are created or updated at [`NatsBus::connect`]. NATS
 //! failures become `unavailable` errors (503).
 
 mod chat_events;
 mod config;
+mod fence;
 mod notify;
 mod owners;
 mod presence;
@@ -41,10 +45,10 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, kv, stream};
 use async_trait::async_trait;
-use domain::{ChatEvent, Error, ErrorCode, Event, NotifyJob, Result, UserId};
+use domain::{ChatEvent, ChatId, Error, ErrorCode, Event, NotifyJob, Result, SignalId, UserId};
 use ports::{
-    Bus, ChatEventBus, ChatEventStream, GroupSpec, NotifyJobStream, NotifyQueue, PresenceBus, PresenceExpiryStream,
-    UserEventBus, UserSubscription,
+    Bus, ChatEventBus, ChatEventStream, GroupSpec, NonceClaim, NonceFence, NotifyJobStream, NotifyQueue, PresenceBus,
+    PresenceExpiryStream, UserEventBus, UserSubscription,
 };
 
 pub use chat_events::{EVENT_VERSION, EVENT_VERSION_HEADER};
@@ -65,6 +69,8 @@ pub(crate) struct Inner {
     pub(crate) presence: kv::Store,
     /// The live workers of each in-order consumer group (`owners.rs`).
     pub(crate) workers: kv::Store,
+    /// The nonce fence (`fence.rs`).
+    pub(crate) nonces: kv::Store,
     /// The consumer groups this bus has made sure of.
     pub(crate) declared: std::sync::Mutex<std::collections::HashSet<(String, GroupSpec)>>,
 }
@@ -132,6 +138,7 @@ impl NatsBus {
         let config = &NatsConfig { partitions: Some(partitions(&js, config).await?), ..config.clone() };
         let presence = key_value(&js, presence::bucket(config)).await?;
         let workers = key_value(&js, owners::bucket(config)).await?;
+        let nonces = key_value(&js, fence::bucket(config)).await?;
         let inner = Inner {
             config: config.clone(),
             js,
@@ -139,6 +146,7 @@ impl NatsBus {
             user_stream: config.user_events_stream(),
             presence,
             workers,
+            nonces,
             declared: std::sync::Mutex::default(),
         };
         inner.ensure_streams().await?;
@@ -160,6 +168,7 @@ impl NatsBus {
             config.notify_stream(),
             format!("KV_{}", config.presence_bucket()),
             format!("KV_{}", config.workers_bucket()),
+            format!("KV_{}", config.nonces_bucket()),
         ];
         for name in streams {
             match js.delete_stream(&name).await {
@@ -306,6 +315,13 @@ impl Inner {
 }
 
 #[async_trait]
+impl NonceFence for NatsBus {
+    async fn claim_nonce(&self, chat: ChatId, author: UserId, nonce: &str, id: SignalId) -> Result<NonceClaim> {
+        self.inner.claim_nonce(chat, author, nonce, id).await
+    }
+}
+
+#[async_trait]
 impl Bus for NatsBus {
     async fn ping(&self) -> Result<()> {
         let timeout = Duration::from_millis(self.inner.config.ping_timeout_ms.max(1));
@@ -319,8 +335,8 @@ impl Bus for NatsBus {
 
 #[async_trait]
 impl ChatEventBus for NatsBus {
-    async fn publish_chat_event(&self, event: &ChatEvent) -> Result<()> {
-        chat_events::publish(&self.inner, event).await
+    async fn publish_chat_event(&self, event: &ChatEvent, key: &str) -> Result<()> {
+        chat_events::publish(&self.inner, event, key).await
     }
 
     async fn declare_group(&self, group: &str, spec: GroupSpec) -> Result<()> {

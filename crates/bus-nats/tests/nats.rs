@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bus_conformance::publish_key;
 use bus_nats::{NatsBus, NatsConfig};
 use domain::{ChatEvent, Event, Id};
 use futures::StreamExt;
@@ -166,7 +167,7 @@ async fn a_worker_left_alone_after_the_registry_of_workers_was_deleted_reads_eve
     let sent: Vec<ChatEvent> =
         (0..40).map(|n| ChatEvent { chat_id: random_id(), event: receipt(user, n), also_notify: vec![] }).collect();
     for event in &sent {
-        a.publish_chat_event(event).await.unwrap();
+        a.publish_chat_event(event, &publish_key()).await.unwrap();
     }
     // A takes B's partitions too: every chat's event reaches it.
     let mut got = vec![];
@@ -197,7 +198,7 @@ async fn a_chat_event_fanned_out_twice_after_a_missed_ack_deadline_reaches_each_
     };
     let event = ChatEvent { chat_id: random_id(), event: receipt(user, 1), also_notify: vec![] };
     a.declare_group(ports::FANOUT_GROUP, ports::Interest::Every.into()).await.unwrap();
-    a.publish_chat_event(&event).await.unwrap();
+    a.publish_chat_event(&event, &publish_key()).await.unwrap();
     // A slow worker fans it out but misses the ack deadline; the event goes to another
     // worker, which fans it out again. Both carry the same origin.
     let mut on_a = a.chat_events(ports::FANOUT_GROUP, ports::Interest::Every.into()).await.unwrap();
@@ -390,8 +391,11 @@ async fn the_partition_count_is_the_deployments_and_another_is_refused() {
     delete_streams(&old).await;
 }
 
+/// A publication repeated under its key (its acknowledgement was lost, or the client held
+/// it while disconnected and sent it again with the retry) is received once; the same
+/// event under another key (a reaction added, removed and added again) is another event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_signal_published_twice_is_fanned_out_once() {
+async fn a_publication_repeated_under_its_key_is_received_once() {
     let cfg = config("dedup");
     let bus = connect(&cfg).await;
     let chat = random_id();
@@ -413,20 +417,24 @@ async fn a_signal_published_twice_is_fanned_out_once() {
         event: Event::SignalCreated { signal: domain::SignalView { signal, reactions: vec![] } },
         also_notify: vec![],
     };
+    let read = ChatEvent { chat_id: chat, event: receipt(random_id(), 1), also_notify: vec![] };
     bus.declare_group(ports::FANOUT_GROUP, ports::Interest::Every.into()).await.unwrap();
-    // Say the first acknowledgement was lost and the publisher tried again.
-    bus.publish_chat_event(&created(signal.clone())).await.unwrap();
-    bus.publish_chat_event(&created(signal.clone())).await.unwrap();
+    let (signal_key, read_key) = (format!("signal-{}", signal.id), publish_key());
+    bus.publish_chat_event(&created(signal.clone()), &signal_key).await.unwrap();
+    bus.publish_chat_event(&created(signal.clone()), &signal_key).await.unwrap();
+    bus.publish_chat_event(&read, &read_key).await.unwrap();
+    bus.publish_chat_event(&read, &read_key).await.unwrap();
+    bus.publish_chat_event(&read, &publish_key()).await.unwrap();
     let other = domain::Signal { id: random_id(), ..signal.clone() };
-    bus.publish_chat_event(&created(other.clone())).await.unwrap();
+    bus.publish_chat_event(&created(other.clone()), &format!("signal-{}", other.id)).await.unwrap();
     let mut events = bus.chat_events(ports::FANOUT_GROUP, ports::Interest::Every.into()).await.unwrap();
     let mut got = vec![];
-    for _ in 0..2 {
+    for _ in 0..4 {
         let d = tokio::time::timeout(WAIT, events.next()).await.unwrap().unwrap().unwrap();
         got.push(d.event.clone());
         (d.ack)().await.unwrap();
     }
-    assert_eq!(got, vec![created(signal), created(other)], "in order, each once");
+    assert_eq!(got, vec![created(signal), read.clone(), read, created(other)], "in order, each once");
     assert!(tokio::time::timeout(Duration::from_millis(500), events.next()).await.is_err(), "a duplicate came");
     delete_streams(&cfg).await;
 }
@@ -545,7 +553,7 @@ async fn a_chat_event_from_a_newer_build_waits_for_a_newer_worker_and_is_never_d
     let future_event = r#"{"chat_id":"1","event":{"type":"poll_created","poll":{}}}"#;
     js.publish_with_headers(subject, headers, future_event.into()).await.unwrap().await.unwrap();
     let readable = ChatEvent { chat_id: other_chat, event: receipt(random_id(), 1), also_notify: vec![] };
-    bus.publish_chat_event(&readable).await.unwrap();
+    bus.publish_chat_event(&readable, &publish_key()).await.unwrap();
 
     // This build's worker hands out only what it can read.
     let mut events = bus.chat_events(group, ports::Interest::Every.into()).await.unwrap();

@@ -21,7 +21,7 @@ use bus_nats::NatsBus;
 use domain::IdGenerator;
 use identity_dev::DevIdentity;
 use identity_oidc::OidcIdentity;
-use ports::{Blobs, Bus, Identity, PushGateway, Store, TextIndex};
+use ports::{Blobs, Bus, Identity, NonceFence, PushGateway, Store, TextIndex};
 use service::{ChatService, DeliveryTracker, WorkerPorts, WorkerRole, WorkerSettings, WorkerStats, Workers};
 use store_cql::CqlStore;
 use store_sqlite::{Durability, SqliteStore};
@@ -50,8 +50,8 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
 
     let web = web_settings(config)?;
-    let store = open_store(config).await?;
     let bus = open_bus(config).await?;
+    let store = open_store(config, Some(bus.clone())).await?;
     let blobs = open_blobs(config)?;
     // A tantivy index made just now (a first start, or its directory deleted) is rebuilt
     // from the store in the background while the server serves; one its last session did
@@ -257,8 +257,8 @@ pub async fn run_workers(config: Config, metrics_listen: Option<SocketAddr>) -> 
     if config.workers.roles()?.is_empty() {
         anyhow::bail!("`petit-chat worker` needs at least one role (--roles fanout,presence)");
     }
-    let store = open_store(&config).await?;
     let bus = open_bus(&config).await?;
+    let store = open_store(&config, Some(bus.clone())).await?;
     let stats = Arc::new(WorkerStats::default());
     let blobs = open_blobs(&config)?;
     let push = open_push(&config, &store).await?;
@@ -285,7 +285,9 @@ pub async fn run_workers(config: Config, metrics_listen: Option<SocketAddr>) -> 
 }
 
 /// Opens the configured store (the SQLite file in the data directory, or the CQL cluster).
-async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+/// A process that sends messages passes its bus's nonce fence (see
+/// [`CqlStore::with_nonce_fence`]); one-off commands, which send none, pass `None`.
+async fn open_store(config: &Config, fence: Option<Arc<dyn NonceFence>>) -> anyhow::Result<Arc<dyn Store>> {
     let data_dir = &config.server.data_dir;
     Ok(match config.store.kind {
         StoreKind::Sqlite => {
@@ -296,7 +298,13 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             let path = data_dir.join("petit-chat.db");
             Arc::new(SqliteStore::open(&path, durability).with_context(|| format!("cannot open {}", path.display()))?)
         }
-        StoreKind::Cql => Arc::new(CqlStore::connect(&config.store.cql).await.context("cannot open the CQL store")?),
+        StoreKind::Cql => {
+            let store = CqlStore::connect(&config.store.cql).await.context("cannot open the CQL store")?;
+            Arc::new(match fence {
+                Some(fence) => store.with_nonce_fence(fence),
+                None => store,
+            })
+        }
     })
 }
 
@@ -380,13 +388,13 @@ pub async fn reindex(
         }
         Err(e) => return Err(e),
     };
-    let store = open_store(config).await?;
+    let store = open_store(config, None).await?;
     Ok(service::reindex::reindex(store, index, chat, progress).await?)
 }
 
 /// `petit-chat sync-users`: one user sync against the configured store, then exit.
 pub async fn sync_users_once(config: &Config) -> anyhow::Result<SyncReport> {
-    let store = open_store(config).await?;
+    let store = open_store(config, None).await?;
     let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(LocalBusConfig::default()));
     let ids = Arc::new(config.server.node_id.map_or_else(IdGenerator::with_random_node, IdGenerator::new));
     let service = ChatService::new(store, bus, open_blobs(config)?, ids, config.domain_limits());
@@ -396,7 +404,7 @@ pub async fn sync_users_once(config: &Config) -> anyhow::Result<SyncReport> {
 /// `petit-chat dead-letters`: the latest `limit` dead letters of the configured store,
 /// newest first.
 pub async fn dead_letters(config: &Config, limit: usize) -> anyhow::Result<Vec<domain::DeadLetter>> {
-    Ok(open_store(config).await?.dead_letters(limit).await?)
+    Ok(open_store(config, None).await?.dead_letters(limit).await?)
 }
 
 /// Runs the server until Ctrl-C or SIGTERM, then drains: live streams end, requests in

@@ -1,10 +1,12 @@
-//! NATS goes away mid-run and comes back, under two `petit-chat serve` processes. A
-//! message whose event cannot reach the bus is not acknowledged (503, retry); its event is
-//! published by the node once NATS is back, or by the client's retry (same nonce, any
-//! node) when that node died meanwhile — and every event arrives exactly once, and so does
-//! every notification of an offline member (the notification queue is on NATS too). It stops and
-//! restarts the stack's NATS, so it is not part of the default `cargo test` run
-//! (`test = false`): `scripts/test` runs it alone, after the main run.
+//! NATS goes away mid-run and comes back, under two `petit-chat serve` processes. A send
+//! is refused before anything is stored (503: its nonce is claimed at the bus's nonce
+//! fence, on NATS), and the client's retry (same nonce, any node) stores it once. A change
+//! that is stored but whose event cannot reach the bus (an edit) is not acknowledged
+//! either (503); the node publishes its event once NATS is back. Every event arrives
+//! exactly once, and so does every notification of an offline member (the notification
+//! queue is on NATS too). It stops and restarts the stack's NATS, so it is not part of the
+//! default `cargo test` run (`test = false`): `scripts/test` runs it alone, after the main
+//! run.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed check
 
@@ -54,8 +56,12 @@ async fn a_nats_outage_loses_no_acknowledged_message_and_duplicates_none() {
     drop(stream);
 
     harness::stack(&["down", "nats"]);
-    // Both nodes refuse to acknowledge; A keeps the event to publish later, B dies with it.
+    // Both nodes refuse the sends. A stores the edit but refuses to acknowledge it, and
+    // keeps its event to publish later.
     let (status, problem) = post(&alice, &chat, "during, on A", "nats-outage-a").await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")), "{problem}");
+    let before_path = format!("/api/v1/chats/{chat}/signals/{}", before.data["signal"]["id"].as_str().unwrap());
+    let (status, problem) = alice.patch(&before_path, json!({ "text": "before, edited" })).await;
     assert_eq!((status, problem["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")), "{problem}");
     let alice_on_b = on(&b, &alice);
     let (status, _) = post(&alice_on_b, &chat, "during, on B", "nats-outage-b").await;
@@ -72,12 +78,13 @@ async fn a_nats_outage_loses_no_acknowledged_message_and_duplicates_none() {
         assert!(Instant::now() < deadline, "node A not ready again within 120 s");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    // The client retries both sends on A: the same signals come back (200), nothing new is stored.
+    // The client retries both sends on A: each is stored now (201), or, if a first attempt
+    // claimed its nonce before NATS went, stored under that attempt's id (200).
     let deadline = Instant::now() + Duration::from_secs(60);
     for (text, nonce) in [("during, on A", "nats-outage-a"), ("during, on B", "nats-outage-b")] {
         loop {
             let (status, signal) = post(&alice, &chat, text, nonce).await;
-            if status == StatusCode::OK {
+            if status == StatusCode::CREATED || status == StatusCode::OK {
                 assert_eq!(signal["text"], text);
                 break;
             }
@@ -88,20 +95,27 @@ async fn a_nats_outage_loses_no_acknowledged_message_and_duplicates_none() {
     }
     alice.say(&chat, "after").await;
 
-    // Bob resumes from before the outage: every message once, in order, nothing more.
+    // Bob resumes from before the outage: every message once, in order, and the edit once,
+    // nothing more.
     let mut resumed = bob.stream(Some(&last)).await;
-    let mut got = vec![];
-    while got.len() < 3 {
-        let e = resumed.next_named("signal.created").await;
-        got.push(e.data["signal"]["text"].as_str().unwrap().to_string());
+    let (mut created, mut updated) = (vec![], vec![]);
+    while created.len() < 3 || updated.is_empty() {
+        let e = resumed.next().await;
+        let text = e.data["signal"]["text"].as_str().unwrap_or_default().to_string();
+        match e.event.as_str() {
+            "signal.created" if e.data["signal"]["kind"] == "msg" => created.push(text),
+            "signal.updated" => updated.push(text),
+            _ => {}
+        }
     }
-    assert_eq!(got, ["during, on A", "during, on B", "after"]);
+    assert_eq!(created, ["during, on A", "during, on B", "after"]);
+    assert_eq!(updated, ["before, edited"]);
     while let Some(e) = resumed.try_next(Duration::from_secs(2)).await {
-        assert_ne!(e.event, "signal.created", "duplicate {e:?}");
+        assert!(!["signal.created", "signal.updated"].contains(&e.event.as_str()), "duplicate {e:?}");
     }
     let (_, page) = bob.get(&format!("/api/v1/chats/{chat}/signals")).await;
     let texts: Vec<&str> = page["items"].as_array().unwrap().iter().filter_map(|s| s["text"].as_str()).collect();
-    assert_eq!(texts, ["after", "during, on B", "during, on A", "before"], "stored once each");
+    assert_eq!(texts, ["after", "during, on B", "during, on A", "before, edited"], "stored once each");
     drop(resumed);
 
     // Carol was told of each message once, the ones sent during the outage included.

@@ -7,14 +7,14 @@
 //!
 //! The bus also keeps what must be shared by every node but is not worth the store:
 //! presence (which users have a live connection somewhere, with heartbeats that expire by
-//! themselves when a node dies). The statuses users set are durable: they are in the
-//! `Store`.
+//! themselves when a node dies), and the nonce fence, where concurrent attempts of one
+//! send meet. The statuses users set are durable: they are in the `Store`.
 
 use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::{ChatEvent, Event, EventTopic, NotifyJob, Result, UserId};
+use domain::{ChatEvent, ChatId, Event, EventTopic, NotifyJob, Result, SignalId, UserId};
 use futures::Stream;
 
 /// The id of a per-user event, opaque to clients (`id:` in SSE, `Last-Event-ID` back).
@@ -178,8 +178,11 @@ impl std::fmt::Debug for UserSubscription {
 #[async_trait]
 pub trait ChatEventBus: Send + Sync + 'static {
     /// Appends a chat event to the log. Returns once the bus holds it for every consumer
-    /// group declared so far.
-    async fn publish_chat_event(&self, event: &ChatEvent) -> Result<()>;
+    /// group declared so far. `key` names this publication: publishing again under the
+    /// same key within two minutes (a retry of a publish whose answer was lost, or that a
+    /// client held while disconnected and sent once reconnected) adds nothing, on a bus
+    /// that can hold a publish without answering. Another event needs another key.
+    async fn publish_chat_event(&self, event: &ChatEvent, key: &str) -> Result<()>;
     /// Makes sure the consumer group `group` (see [`valid_group_name`]) exists: from now on
     /// it keeps every chat event of its `spec`'s interest published until a worker of the
     /// group acknowledges it, whether or not a worker runs. Declaring it again changes
@@ -249,10 +252,37 @@ pub trait NotifyQueue: Send + Sync + 'static {
     async fn notification_jobs(&self) -> Result<NotifyJobStream>;
 }
 
-/// The whole bus: chat events, user events, presence, notification jobs, and a readiness
-/// probe.
+/// How long a [`NonceFence`] holds a claim, at least. A store that records nonces with
+/// plain writes behind the fence must finish recording one well within it (see
+/// [`NonceFence`]).
+pub const NONCE_FENCE_WINDOW: Duration = Duration::from_secs(600);
+
+/// Who claimed a send's nonce first ([`NonceFence::claim_nonce`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NonceClaim {
+    /// This attempt: no other attempt claimed the nonce within the window.
+    Ours,
+    /// Another attempt, whose signal id this is.
+    Theirs(SignalId),
+}
+
+/// Where the attempts of one send (one chat, author and nonce) meet while they are in
+/// flight: a compare-and-set on every node that holds a claim for
+/// [`NONCE_FENCE_WINDOW`], then forgets it. A store keeps the nonce itself for longer (a
+/// late retry finds it there), so the fence only has to order attempts that overlap,
+/// which lets the store record nonces with plain writes instead of a consensus round.
 #[async_trait]
-pub trait Bus: ChatEventBus + UserEventBus + PresenceBus + NotifyQueue {
+pub trait NonceFence: Send + Sync + 'static {
+    /// Claims `nonce` of `author` in `chat` for signal `id`, unless an attempt claimed it
+    /// within the window: then that attempt's id. Claiming again with the same `id` (a
+    /// repeated request whose answer was lost) answers `Ours`.
+    async fn claim_nonce(&self, chat: ChatId, author: UserId, nonce: &str, id: SignalId) -> Result<NonceClaim>;
+}
+
+/// The whole bus: chat events, user events, presence, notification jobs, the nonce fence,
+/// and a readiness probe.
+#[async_trait]
+pub trait Bus: ChatEventBus + UserEventBus + PresenceBus + NotifyQueue + NonceFence {
     /// Checks the bus answers (for readiness probes).
     async fn ping(&self) -> Result<()>;
 }

@@ -12,9 +12,10 @@ pub mod store;
 
 pub use blobs::{BlobBytes, Blobs, DownloadHeaders, StagedBlob};
 pub use bus::{
-    Bus, ChatEventBus, ChatEventStream, Delivery, EventId, EventOrder, FANOUT_GROUP, GroupSpec, Interest, NOTIFY_GROUP,
-    NotifyJobStream, NotifyQueue, PresenceBus, PresenceExpiry, PresenceExpiryStream, UserEventBus, UserEventStream,
-    UserSubscription, chat_partition, valid_group_name,
+    Bus, ChatEventBus, ChatEventStream, Delivery, EventId, EventOrder, FANOUT_GROUP, GroupSpec, Interest,
+    NONCE_FENCE_WINDOW, NOTIFY_GROUP, NonceClaim, NonceFence, NotifyJobStream, NotifyQueue, PresenceBus,
+    PresenceExpiry, PresenceExpiryStream, UserEventBus, UserEventStream, UserSubscription, chat_partition,
+    valid_group_name,
 };
 pub use identity::{Identity, VerifiedIdentity};
 pub use push::{PushGateway, PushMessage, PushOutcome};

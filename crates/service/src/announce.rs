@@ -88,9 +88,17 @@ fn signal_of(event: &ChatEvent) -> Option<SignalId> {
 impl ChatService {
     /// Publishes a chat event. On failure the caller gets the error (a 503: retry) and the
     /// event is published in the background once the bus is back.
+    ///
+    /// The event's key ([`ports::ChatEventBus::publish_chat_event`]) is the same for every
+    /// try: `signal-<id>` for a new signal, so a client's retry on any node is dropped too,
+    /// and a random one for any other event.
     pub(crate) async fn publish(&self, event: ChatEvent) -> domain::Result<()> {
         let signal = signal_of(&event);
-        let Err(error) = self.bus.publish_chat_event(&event).await else {
+        let key = match signal {
+            Some(id) => format!("signal-{}", id.0),
+            None => format!("event-{:032x}", rand::random::<u128>()),
+        };
+        let Err(error) = self.bus.publish_chat_event(&event, &key).await else {
             if let Some(id) = signal {
                 self.announcements.set(id, State::Published);
             }
@@ -111,7 +119,7 @@ impl ChatService {
             let mut wait = Duration::from_millis(250);
             loop {
                 tokio::time::sleep(wait).await;
-                match service.bus.publish_chat_event(&event).await {
+                match service.bus.publish_chat_event(&event, &key).await {
                     Ok(()) => {
                         if let Some(id) = signal {
                             service.announcements.set(id, State::Published);

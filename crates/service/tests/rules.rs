@@ -247,6 +247,19 @@ impl RefusingBus {
 }
 
 #[async_trait::async_trait]
+impl ports::NonceFence for RefusingBus {
+    async fn claim_nonce(
+        &self,
+        chat: domain::ChatId,
+        author: domain::UserId,
+        nonce: &str,
+        id: domain::SignalId,
+    ) -> domain::Result<ports::NonceClaim> {
+        self.inner.claim_nonce(chat, author, nonce, id).await
+    }
+}
+
+#[async_trait::async_trait]
 impl Bus for RefusingBus {
     async fn ping(&self) -> domain::Result<()> {
         self.inner.ping().await
@@ -255,7 +268,7 @@ impl Bus for RefusingBus {
 
 #[async_trait::async_trait]
 impl ChatEventBus for RefusingBus {
-    async fn publish_chat_event(&self, event: &domain::ChatEvent) -> domain::Result<()> {
+    async fn publish_chat_event(&self, event: &domain::ChatEvent, key: &str) -> domain::Result<()> {
         {
             let mut refuse = self.refuse.lock().unwrap();
             if *refuse == Some(event.event.name()) {
@@ -263,7 +276,7 @@ impl ChatEventBus for RefusingBus {
                 return Err(domain::Error::unavailable("the bus is down for this test"));
             }
         }
-        self.inner.publish_chat_event(event).await
+        self.inner.publish_chat_event(event, key).await
     }
     async fn declare_group(&self, group: &str, spec: ports::GroupSpec) -> domain::Result<()> {
         self.inner.declare_group(group, spec).await

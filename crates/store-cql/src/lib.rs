@@ -1,8 +1,9 @@
 //! The Store port over CQL with the `scylla` driver (ScyllaDB's official Rust driver), for
 //! ScyllaDB and Apache Cassandra alike. Tables follow DESIGN.md's data model: one table
 //! per query, time-bucketed signal partitions, lightweight transactions where a rule must
-//! hold across nodes (unique usernames, one direct chat per pair, idempotent sends, exact
-//! reaction counts, watermarks that never move back). Every statement is prepared.
+//! hold across nodes (unique usernames, one direct chat per pair, exact reaction counts;
+//! idempotent sends too, unless the bus's nonce fence orders them). Every statement is
+//! prepared.
 
 mod config;
 mod retry;
@@ -37,6 +38,10 @@ pub struct CqlStore {
     st: Arc<Statements>,
     /// `chat_buckets` rows this process wrote: see [`CqlStore::write_bucket_row`].
     buckets: Arc<timeline::WrittenBuckets>,
+    /// Where the attempts of a send meet, if the deployment has one: nonces are then
+    /// recorded with plain writes instead of lightweight transactions (see
+    /// [`CqlStore::with_nonce_fence`]).
+    fence: Option<Arc<dyn ports::NonceFence>>,
 }
 
 impl std::fmt::Debug for CqlStore {
@@ -56,7 +61,16 @@ impl CqlStore {
             .await
             .map_err(|e| Error::unavailable(format!("cql: use keyspace: {e}")))?;
         let st = Arc::new(Statements::prepare(&session).await?);
-        Ok(Self { session, st, buckets: Arc::default() })
+        Ok(Self { session, st, buckets: Arc::default(), fence: None })
+    }
+
+    /// This store, claiming send nonces at `fence` and recording them with plain writes
+    /// (see [`CqlStore::insert_fenced`]). Without a fence, a nonce is claimed by a
+    /// lightweight transaction: a Paxos round that costs Cassandra about 8 plain writes.
+    /// Every node of a deployment must do the same: a fenced and an unfenced attempt of one
+    /// send do not see each other's claim while both are in flight.
+    pub fn with_nonce_fence(self, fence: Arc<dyn ports::NonceFence>) -> Self {
+        Self { fence: Some(fence), ..self }
     }
 
     /// Applies pending migrations and returns the versions applied.

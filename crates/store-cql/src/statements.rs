@@ -59,6 +59,8 @@ pub struct Statements {
     pub delete_user_chat: PreparedStatement,
     // signals
     pub claim_nonce: PreparedStatement,
+    pub nonce: PreparedStatement,
+    pub record_nonce: PreparedStatement,
     pub insert_signal: PreparedStatement,
     pub insert_bucket: PreparedStatement,
     pub signal: PreparedStatement,
@@ -215,6 +217,12 @@ impl Statements {
 
             claim_nonce: p(
                 format!("INSERT INTO signal_nonces (chat_id, author_id, nonce, signal_id) VALUES (?, ?, ?, ?) IF NOT EXISTS USING TTL {NONCE_TTL_SECS}"),
+                idem,
+            )
+            .await?,
+            nonce: p("SELECT signal_id FROM signal_nonces WHERE chat_id = ? AND author_id = ? AND nonce = ?".into(), idem).await?,
+            record_nonce: p(
+                format!("INSERT INTO signal_nonces (chat_id, author_id, nonce, signal_id) VALUES (?, ?, ?, ?) USING TTL {NONCE_TTL_SECS}"),
                 idem,
             )
             .await?,

@@ -1,9 +1,11 @@
-//! Signals over CQL: writing one (and completing a send whose nonce was claimed but whose
-//! signal was never written), reading one, and reading pages across the time buckets that
+//! Signals over CQL: writing one (behind the nonce fence, and completing a send whose
+//! nonce was claimed but whose signal was never written), reading one, and reading pages across the time buckets that
 //! `chat_buckets` lists.
 
-use domain::{CallMedia, CallState, ChatId, Id, Result, Signal, SignalBody, SignalId, SignalKind, SignalRow};
-use ports::SignalRange;
+use std::time::Instant;
+
+use domain::{CallMedia, CallState, ChatId, Error, Id, Result, Signal, SignalBody, SignalId, SignalKind, SignalRow};
+use ports::{InsertSignalOutcome, NONCE_FENCE_WINDOW, NonceClaim, NonceFence, SignalRange};
 use scylla::{DeserializeRow, SerializeRow};
 
 use crate::store::{corrupt, first, rows};
@@ -182,6 +184,53 @@ impl CqlStore {
         self.run(&self.st.insert_bucket, key).await?;
         self.buckets.insert(key);
         Ok(())
+    }
+
+    /// Inserts `s` with `nonce`, which `fence` orders among the attempts in flight; the
+    /// `signal_nonces` row, written plainly, answers the retries that come later than the
+    /// fence's window. The fence's claim and the row are asked at once:
+    ///
+    /// - A row naming another signal is authoritative: this is a late retry, or one of a
+    ///   send whose first attempt was completed by a retry (below). `Duplicate` of it.
+    /// - No row, and the claim is this attempt's: the row is written, then the signal, so
+    ///   a stored signal always has its row. If this attempt stops in between, a retry
+    ///   completes it as below.
+    /// - No row, and another attempt holds the claim: that attempt is in flight, or
+    ///   stopped before its row. Its row is written for it (the same row it writes) and
+    ///   [`CqlStore::complete_duplicate`] makes sure its signal exists, so a retry after
+    ///   the window finds the row.
+    ///
+    /// The fence holds a claim for [`NONCE_FENCE_WINDOW`]. An attempt that took half of it
+    /// to get here gives up before writing anything (503, the client retries): a row written
+    /// after the claim expired could otherwise overwrite the row of a later attempt.
+    pub(crate) async fn insert_fenced(
+        &self,
+        fence: &dyn NonceFence,
+        s: &Signal,
+        nonce: &str,
+    ) -> Result<InsertSignalOutcome> {
+        let started = Instant::now();
+        let key = (s.chat_id.as_i64(), s.author_id.as_i64(), nonce);
+        let (claim, recorded) = futures::try_join!(fence.claim_nonce(s.chat_id, s.author_id, nonce, s.id), async {
+            first::<(i64,)>(self.run(&self.st.nonce, key).await?)
+        })?;
+        let first = match (recorded.map(|(id,)| Id::from_i64(id)), claim) {
+            (Some(first), _) if first != s.id => first,
+            (Some(_), _) | (None, NonceClaim::Ours) => {
+                if started.elapsed() > NONCE_FENCE_WINDOW / 2 {
+                    return Err(Error::unavailable("cql: a send took too long to claim its nonce; retry it"));
+                }
+                self.run(&self.st.record_nonce, (key.0, key.1, nonce, s.id.as_i64())).await?;
+                self.write_signal(s).await?;
+                return Ok(InsertSignalOutcome::Inserted);
+            }
+            (None, NonceClaim::Theirs(first)) => {
+                self.run(&self.st.record_nonce, (key.0, key.1, nonce, first.as_i64())).await?;
+                first
+            }
+        };
+        self.complete_duplicate(s, first).await?;
+        Ok(InsertSignalOutcome::Duplicate(first))
     }
 
     /// Called when the nonce of `retry` is already claimed by signal `first`; the caller

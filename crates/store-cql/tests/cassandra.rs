@@ -7,9 +7,11 @@
 
 use std::sync::Arc;
 
+use bus_local::{LocalBus, LocalBusConfig};
 use domain::id::{BUCKET_MS, now_ms};
 use domain::{Id, IdGenerator, Signal, SignalBody, User};
 use ports::{ChatStore, CreateUserOutcome, InsertSignalOutcome, ReactionStore, SignalRange, TimelineStore, UserStore};
+use ports::{NonceClaim, NonceFence};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use store_cql::{CqlConfig, CqlStore, MIGRATIONS};
@@ -35,11 +37,70 @@ mod conformance {
     )));
 }
 
+/// The suite again on a store whose send nonces are claimed at a nonce fence (the local
+/// bus's, which passes the bus conformance suite as the NATS bus's does).
+mod fenced_conformance {
+    use super::*;
+
+    store_conformance::store_conformance_tests!(store_conformance::Fixture::new(Arc::new(
+        Nonces::Fenced.store().await
+    )));
+}
+
+/// How a store under test claims send nonces.
+#[derive(Debug, Clone, Copy)]
+enum Nonces {
+    /// By a lightweight transaction (no fence).
+    Lwt,
+    /// At a nonce fence, recording them with plain writes.
+    Fenced,
+}
+
+impl Nonces {
+    /// A store on the conformance keyspace, with a fence of its own if fenced: a fence
+    /// made here knows no claim, as one whose window has passed.
+    async fn store(self) -> CqlStore {
+        let store = CqlStore::connect(&config(CONFORMANCE_KEYSPACE)).await.expect("the stack's Cassandra must answer");
+        match self {
+            Nonces::Lwt => store,
+            Nonces::Fenced => store.with_nonce_fence(Arc::new(LocalBus::new(LocalBusConfig::default()))),
+        }
+    }
+}
+
+/// Expands to a test per check and way of claiming nonces (`lwt::check`, `fenced::check`).
+macro_rules! on_both_nonce_paths {
+    ($($check:ident),* $(,)?) => {
+        mod lwt {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    super::$check(super::Nonces::Lwt).await
+                }
+            )*
+        }
+        mod fenced {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    super::$check(super::Nonces::Fenced).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_nonce_paths!(
+    a_retry_completes_a_nonce_claimed_without_its_signal,
+    a_repeated_claim_that_finds_its_own_value_is_the_same_claim,
+    a_retry_lists_the_bucket_of_a_signal_stored_without_it,
+);
+
 /// The store on the conformance keyspace, and a raw session on it to write what a failed
 /// or interrupted send leaves behind.
-async fn store_and_raw_session() -> (CqlStore, Session) {
+async fn store_and_raw_session(nonces: Nonces) -> (CqlStore, Session) {
     let cfg = config(CONFORMANCE_KEYSPACE);
-    let store = CqlStore::connect(&cfg).await.expect("the stack's Cassandra must answer");
+    let store = nonces.store().await;
     let session = SessionBuilder::new()
         .known_nodes(&cfg.contact_points)
         .use_keyspace(CONFORMANCE_KEYSPACE, false)
@@ -82,9 +143,8 @@ fn ids_of(page: Vec<Signal>) -> Vec<Id> {
 /// A claim whose signal was never written (the claim's LWT timed out but applied later, or
 /// the process stopped between the claim and the write): the next retry stores the message
 /// under the claimed id instead of answering `Duplicate` of a signal nobody can read.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retry_completes_a_nonce_claimed_without_its_signal() {
-    let (store, session) = store_and_raw_session().await;
+async fn a_retry_completes_a_nonce_claimed_without_its_signal(nonces: Nonces) {
+    let (store, session) = store_and_raw_session(nonces).await;
     let ids = IdGenerator::with_random_node();
     let (chat, author, first) = (ids.next_id(), ids.next_id(), ids.next_id());
     claim_nonce_only(&session, chat, author, "n-lost", first).await;
@@ -107,9 +167,8 @@ async fn a_retry_completes_a_nonce_claimed_without_its_signal() {
 /// are idempotent statements). The repeat finds the row the first try wrote, holding this
 /// attempt's own value: that is this attempt's claim, not someone else's, so the send is
 /// stored and answered `Inserted`, the direct chat and group are the attempt's own.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_repeated_claim_that_finds_its_own_value_is_the_same_claim() {
-    let (store, session) = store_and_raw_session().await;
+async fn a_repeated_claim_that_finds_its_own_value_is_the_same_claim(nonces: Nonces) {
+    let (store, session) = store_and_raw_session(nonces).await;
     let ids = IdGenerator::with_random_node();
     let (chat, author) = (ids.next_id(), ids.next_id());
     let sent = msg(chat, ids.next_id(), author, "claimed, answer lost");
@@ -133,9 +192,8 @@ async fn a_repeated_claim_that_finds_its_own_value_is_the_same_claim() {
 
 /// A send that stopped after the signal row but before its `chat_buckets` row: the signal
 /// is readable by id but in no page, until a retry with the nonce lists its bucket.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retry_lists_the_bucket_of_a_signal_stored_without_it() {
-    let (store, session) = store_and_raw_session().await;
+async fn a_retry_lists_the_bucket_of_a_signal_stored_without_it(nonces: Nonces) {
+    let (store, session) = store_and_raw_session(nonces).await;
     let ids = IdGenerator::with_random_node();
     let (chat, author) = (ids.next_id(), ids.next_id());
     let first = msg(chat, ids.next_id(), author, "stored, not listed");
@@ -158,12 +216,52 @@ async fn a_retry_lists_the_bucket_of_a_signal_stored_without_it() {
     assert_eq!(store.signals(chat, SignalRange::Latest, 10).await.unwrap(), vec![first]);
 }
 
+/// Behind the fence, the `signal_nonces` row answers the retries the fence no longer
+/// knows (its window passed): a late retry is a duplicate of the first attempt, on a
+/// fenced node as on one claiming by LWT (a rolling upgrade mixes them for a while).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_the_fence_forgot_finds_the_recorded_nonce() {
+    let store = Nonces::Fenced.store().await;
+    let ids = IdGenerator::with_random_node();
+    let (chat, author) = (ids.next_id(), ids.next_id());
+    let first = msg(chat, ids.next_id(), author, "sent once");
+    assert_eq!(store.insert_signal(&first, Some("n-late")).await.unwrap(), InsertSignalOutcome::Inserted);
+    for nonces in [Nonces::Fenced, Nonces::Lwt] {
+        let late = msg(chat, ids.next_id(), author, "sent once, retried late");
+        let outcome = nonces.store().await.insert_signal(&late, Some("n-late")).await.unwrap();
+        assert_eq!(outcome, InsertSignalOutcome::Duplicate(first.id), "{nonces:?}");
+    }
+    assert_eq!(store.signals(chat, SignalRange::Latest, 10).await.unwrap(), vec![first]);
+}
+
+/// An attempt that claimed its nonce at the fence and stopped before writing anything: a
+/// retry within the window writes the row and the signal under the first attempt's id,
+/// so a retry after the window finds them and stores nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_completes_a_send_that_stopped_after_its_fence_claim() {
+    let fence = Arc::new(LocalBus::new(LocalBusConfig::default()));
+    let store = Nonces::Lwt.store().await.with_nonce_fence(fence.clone());
+    let ids = IdGenerator::with_random_node();
+    let (chat, author, first) = (ids.next_id(), ids.next_id(), ids.next_id());
+    assert_eq!(fence.claim_nonce(chat, author, "n-stopped", first).await.unwrap(), NonceClaim::Ours);
+
+    let retry = msg(chat, ids.next_id(), author, "sent once");
+    assert_eq!(store.insert_signal(&retry, Some("n-stopped")).await.unwrap(), InsertSignalOutcome::Duplicate(first));
+    let completed = Signal { id: first, ..retry.clone() };
+    assert_eq!(store.signals(chat, SignalRange::Latest, 10).await.unwrap(), vec![completed.clone()]);
+
+    let late = msg(chat, ids.next_id(), author, "sent once, retried late");
+    let outcome = Nonces::Fenced.store().await.insert_signal(&late, Some("n-stopped")).await.unwrap();
+    assert_eq!(outcome, InsertSignalOutcome::Duplicate(first));
+    assert_eq!(store.signals(chat, SignalRange::Latest, 10).await.unwrap(), vec![completed]);
+}
+
 /// `chat_buckets` can list a bucket with no signal (a send whose bucket row landed but not
 /// its signal row). Bucket lists are bounded by the page size, so pages must go on listing
 /// past such buckets rather than come back short.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_list_past_buckets_that_hold_no_signal() {
-    let (store, session) = store_and_raw_session().await;
+    let (store, session) = store_and_raw_session(Nonces::Lwt).await;
     let ids = IdGenerator::with_random_node();
     let (chat, author) = (ids.next_id(), ids.next_id());
     let base = Id::first_at(now_ms() - 30 * BUCKET_MS).bucket();
@@ -334,7 +432,7 @@ impl BeforeMigration {
 /// counts the users found, not the rows passed over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prefix_rows_that_do_not_match_their_user_are_skipped() {
-    let (store, session) = store_and_raw_session().await;
+    let (store, session) = store_and_raw_session(Nonces::Lwt).await;
     let ids = IdGenerator::with_random_node();
     let tag = format!("s{:x}-", rand_suffix());
     let carol = User {
