@@ -45,6 +45,14 @@ pub struct Args {
     /// (`$(cut -d" " -f1 ~/.local/state/petit-chat/stack/run/cassandra-node1.pid)`).
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// NATS to claim nonces at (the stack's): adds the phase of sends behind the NATS
+    /// nonce fence, as a cluster node makes them. Its bucket is removed at the end.
+    #[arg(long, env = "PETIT_CHAT_STACK_NATS_URL")]
+    pub nats: Option<String>,
+    /// Pid of nats-server, to report its CPU time per operation
+    /// (`$(cut -d" " -f1 ~/.local/state/petit-chat/stack/run/nats.pid)`).
+    #[arg(long)]
+    pub nats_pid: Option<u32>,
     /// Keep the run's keyspace instead of dropping it at the end.
     #[arg(long)]
     pub keep_keyspace: bool,

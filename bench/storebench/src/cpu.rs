@@ -23,22 +23,27 @@ pub fn used(pid: Option<u32>) -> Option<Duration> {
     Some(Duration::from_millis((utime + stime) * 1000 / TICKS_PER_SEC))
 }
 
-/// CPU time of the client and (optionally) the server at one instant.
+/// CPU time of the client and (optionally) the database and NATS at one instant.
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
     client: Option<Duration>,
     server: Option<Duration>,
+    nats: Option<Duration>,
 }
 
 impl Sample {
-    pub fn now(server_pid: Option<u32>) -> Self {
-        Self { client: used(None), server: server_pid.and_then(|p| used(Some(p))) }
+    pub fn now(server_pid: Option<u32>, nats_pid: Option<u32>) -> Self {
+        Self {
+            client: used(None),
+            server: server_pid.and_then(|p| used(Some(p))),
+            nats: nats_pid.and_then(|p| used(Some(p))),
+        }
     }
 
-    /// (client, server) CPU time spent since `earlier`.
-    pub fn since(&self, earlier: &Sample) -> (Option<Duration>, Option<Duration>) {
+    /// (client, database, NATS) CPU time spent since `earlier`.
+    pub fn since(&self, earlier: &Sample) -> (Option<Duration>, Option<Duration>, Option<Duration>) {
         let d = |a: Option<Duration>, b: Option<Duration>| Some(a?.saturating_sub(b?));
-        (d(self.client, earlier.client), d(self.server, earlier.server))
+        (d(self.client, earlier.client), d(self.server, earlier.server), d(self.nats, earlier.nats))
     }
 }
 

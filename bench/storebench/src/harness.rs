@@ -102,6 +102,7 @@ pub struct PhaseResult {
     pub timed_out: bool,
     pub client_cpu: Option<Duration>,
     pub server_cpu: Option<Duration>,
+    pub nats_cpu: Option<Duration>,
 }
 
 impl PhaseResult {
@@ -130,6 +131,7 @@ impl PhaseResult {
         let add = |a: Option<Duration>, b: Option<Duration>| Some(a? + b?);
         self.client_cpu = add(self.client_cpu, other.client_cpu);
         self.server_cpu = add(self.server_cpu, other.server_cpu);
+        self.nats_cpu = add(self.nats_cpu, other.nats_cpu);
     }
 }
 
@@ -140,6 +142,7 @@ pub struct Bounds {
     pub concurrency: usize,
     pub limit: Duration,
     pub server_pid: Option<u32>,
+    pub nats_pid: Option<u32>,
 }
 
 /// Runs `worker(task_number, gate)` on `concurrency` tasks and merges what they measured.
@@ -149,7 +152,7 @@ where
     Fut: Future<Output = Tally> + Send + 'static,
 {
     let gate = Arc::new(Gate::new(bounds.ops, bounds.limit));
-    let cpu_before = cpu::Sample::now(bounds.server_pid);
+    let cpu_before = cpu::Sample::now(bounds.server_pid, bounds.nats_pid);
     let start = Instant::now();
     let tasks: Vec<_> = (0..bounds.concurrency).map(|w| tokio::spawn(worker(w, gate.clone()))).collect();
     let mut tally = Tally::new();
@@ -160,7 +163,7 @@ where
         }
     }
     let elapsed = start.elapsed();
-    let (client_cpu, server_cpu) = cpu::Sample::now(bounds.server_pid).since(&cpu_before);
+    let (client_cpu, server_cpu, nats_cpu) = cpu::Sample::now(bounds.server_pid, bounds.nats_pid).since(&cpu_before);
     let timed_out = gate.timed_out.load(Ordering::Relaxed) && gate.next.load(Ordering::Relaxed) < bounds.ops;
-    PhaseResult { name, tally, elapsed, timed_out, client_cpu, server_cpu }
+    PhaseResult { name, tally, elapsed, timed_out, client_cpu, server_cpu, nats_cpu }
 }

@@ -4,9 +4,10 @@
 //! settings, on the same node, in the same run. See `bench/STORE.md`.
 //!
 //! A run creates a fresh keyspace (the adapter's migrations plus two baseline tables),
-//! runs an unreported warm-up round, then `--rounds` measured rounds of eight phases, each
-//! bounded by `--ops` and `--phase-secs` with `--concurrency` requests in flight:
-//! adapter inserts with and without a nonce, raw inserts, raw lightweight transactions,
+//! runs an unreported warm-up round, then `--rounds` measured rounds of eight phases (nine
+//! with `--nats`), each bounded by `--ops` and `--phase-secs` with `--concurrency`
+//! requests in flight: adapter inserts with a nonce (claimed by LWT, and with `--nats`
+//! behind the NATS nonce fence) and without one, raw inserts, raw lightweight transactions,
 //! then adapter and raw page reads (the latest page, and walks down the timeline); even
 //! rounds run the baseline first. Adapter sends that fail are sent again with the same
 //! nonce, as a client retries, and what that finds is printed. It prints Markdown tables
@@ -25,6 +26,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use bus_nats::{NatsBus, NatsConfig};
 use clap::Parser;
 use store_cql::{CqlConfig, CqlStore};
 
@@ -33,7 +35,7 @@ use crate::fixture::Fixture;
 use crate::harness::Bounds;
 use crate::raw::Raw;
 use crate::report::{merge_rounds, ratios, table};
-use crate::round::round;
+use crate::round::{Stores, round};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -47,6 +49,19 @@ async fn main() -> anyhow::Result<()> {
         ..CqlConfig::default()
     };
     let store = CqlStore::connect(&config).await.context("CqlStore::connect")?;
+    let nats = args.nats.as_ref().map(|url| NatsConfig {
+        servers: vec![url.clone()],
+        prefix: format!("storebench_{nanos:x}"),
+        ..NatsConfig::default()
+    });
+    let fenced = match &nats {
+        Some(nats) => {
+            let bus = NatsBus::connect(nats).await.context("NatsBus::connect")?;
+            Some(store.clone().with_nonce_fence(Arc::new(bus)))
+        }
+        None => None,
+    };
+    let stores = Stores { lwt: store, fenced };
     let raw = Raw::setup(&config).await?;
     println!("keyspace {} on {} ({})", config.keyspace, args.contact_points, server_info(&raw).await);
     println!(
@@ -60,12 +75,17 @@ async fn main() -> anyhow::Result<()> {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
     let fx = Arc::new(Fixture::new(args.text_bytes, args.chats, args.page, nanos));
-    let bounds =
-        |ops| Bounds { ops, concurrency: args.concurrency, limit: args.phase_limit(), server_pid: args.server_pid };
+    let bounds = |ops| Bounds {
+        ops,
+        concurrency: args.concurrency,
+        limit: args.phase_limit(),
+        server_pid: args.server_pid,
+        nats_pid: args.nats_pid,
+    };
 
     if args.warmup_ops > 0 {
         println!("warm-up round ({} ops/phase), load average {}", args.warmup_ops, cpu::load_average());
-        let warm = round(&store, &raw, &fx, &bounds(args.warmup_ops), false).await;
+        let warm = round(&stores, &raw, &fx, &bounds(args.warmup_ops), false).await;
         let errors: u64 = warm.iter().map(|r| r.tally.errors).sum();
         println!("warm-up done, {errors} errors");
     }
@@ -74,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
         let load = cpu::load_average();
         // Even rounds run the baseline's phases first.
         let raw_first = n % 2 == 0;
-        let results = round(&store, &raw, &fx, &bounds(args.ops), raw_first).await;
+        let results = round(&stores, &raw, &fx, &bounds(args.ops), raw_first).await;
         let order = if raw_first { "raw first" } else { "adapter first" };
         table(&format!("Round {n}, {order} (load average before: {load})"), &results);
         rounds.push(results);
@@ -89,6 +109,9 @@ async fn main() -> anyhow::Result<()> {
     if !args.keep_keyspace {
         let drop = format!("DROP KEYSPACE IF EXISTS {}", config.keyspace);
         raw.session.query_unpaged(drop.as_str(), &[]).await.context("drop keyspace")?;
+    }
+    if let Some(nats) = &nats {
+        NatsBus::delete_streams(nats).await.context("delete the run's NATS streams")?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::harness::PhaseResult;
 
 pub const ADAPTER_INSERT_NONCE: &str = "adapter insert_signal + nonce";
+pub const ADAPTER_INSERT_FENCED: &str = "adapter insert_signal + nonce, NATS fence";
 pub const ADAPTER_INSERT_PLAIN: &str = "adapter insert_signal, no nonce";
 pub const RAW_INSERT: &str = "raw INSERT";
 pub const RAW_LWT: &str = "raw INSERT IF NOT EXISTS";
@@ -16,6 +17,7 @@ pub const RAW_WALK: &str = "raw SELECT signal_id < walk";
 /// Every phase, in the order tables list them.
 pub const PHASES: &[&str] = &[
     ADAPTER_INSERT_NONCE,
+    ADAPTER_INSERT_FENCED,
     ADAPTER_INSERT_PLAIN,
     RAW_INSERT,
     RAW_LWT,
@@ -31,6 +33,8 @@ const PAIRS: &[(&str, &str)] = &[
     (ADAPTER_INSERT_PLAIN, RAW_INSERT),
     (RAW_LWT, RAW_INSERT),
     (ADAPTER_INSERT_NONCE, ADAPTER_INSERT_PLAIN),
+    (ADAPTER_INSERT_FENCED, ADAPTER_INSERT_PLAIN),
+    (ADAPTER_INSERT_FENCED, ADAPTER_INSERT_NONCE),
     (ADAPTER_LATEST, RAW_LATEST),
     (ADAPTER_WALK, RAW_WALK),
 ];
@@ -46,14 +50,14 @@ fn per_op_ms(cpu: Option<Duration>, ops: u64) -> String {
 pub fn table(title: &str, results: &[PhaseResult]) {
     println!("\n### {title}\n");
     println!(
-        "| phase | ok ops | errors | time s | ops/s | p50 ms | p99 ms | max ms | rows/op | server CPU ms/op | client CPU ms/op |"
+        "| phase | ok ops | errors | time s | ops/s | p50 ms | p99 ms | max ms | rows/op | server CPU ms/op | NATS CPU ms/op | client CPU ms/op |"
     );
-    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     for r in results {
         let ops = r.ok_ops();
         let stop = if r.timed_out { " (time limit)" } else { "" };
         println!(
-            "| {}{stop} | {ops} | {} | {:.1} | {:.0} | {:.2} | {:.2} | {:.1} | {:.1} | {} | {} |",
+            "| {}{stop} | {ops} | {} | {:.1} | {:.0} | {:.2} | {:.2} | {:.1} | {:.1} | {} | {} | {} |",
             r.name,
             r.tally.errors,
             r.elapsed.as_secs_f64(),
@@ -63,6 +67,7 @@ pub fn table(title: &str, results: &[PhaseResult]) {
             r.max_ms(),
             r.tally.rows as f64 / ops.max(1) as f64,
             per_op_ms(r.server_cpu, ops),
+            per_op_ms(r.nats_cpu, ops),
             per_op_ms(r.client_cpu, ops),
         );
     }

@@ -17,20 +17,35 @@ use crate::{adapter, raw};
 /// The chats each phase writes, fresh per round.
 struct Chats {
     nonce: Arc<[ChatId]>,
+    fenced: Arc<[ChatId]>,
     plain: Arc<[ChatId]>,
     raw: Arc<[ChatId]>,
     lwt: Arc<[ChatId]>,
 }
 
-pub async fn round(store: &CqlStore, raw: &Raw, fx: &Arc<Fixture>, b: &Bounds, raw_first: bool) -> Vec<PhaseResult> {
+/// The stores a round sends through: claiming nonces by LWT, and behind the NATS nonce
+/// fence if there is one.
+pub struct Stores {
+    pub lwt: CqlStore,
+    pub fenced: Option<CqlStore>,
+}
+
+pub async fn round(stores: &Stores, raw: &Raw, fx: &Arc<Fixture>, b: &Bounds, raw_first: bool) -> Vec<PhaseResult> {
+    let store = &stores.lwt;
     let bucket = fx.current_bucket();
-    let c = Chats { nonce: fx.new_chats(), plain: fx.new_chats(), raw: fx.new_chats(), lwt: fx.new_chats() };
+    let c = Chats {
+        nonce: fx.new_chats(),
+        fenced: fx.new_chats(),
+        plain: fx.new_chats(),
+        raw: fx.new_chats(),
+        lwt: fx.new_chats(),
+    };
     let mut out = vec![];
     if raw_first {
         out.extend(raw_inserts(raw, fx, b, &c).await);
-        out.extend(adapter_inserts(store, fx, b, &c).await);
+        out.extend(adapter_inserts(stores, fx, b, &c).await);
     } else {
-        out.extend(adapter_inserts(store, fx, b, &c).await);
+        out.extend(adapter_inserts(stores, fx, b, &c).await);
         out.extend(raw_inserts(raw, fx, b, &c).await);
     }
     if fx.current_bucket() != bucket {
@@ -53,9 +68,16 @@ pub async fn round(store: &CqlStore, raw: &Raw, fx: &Arc<Fixture>, b: &Bounds, r
 
 /// The adapter's inserts; sends that failed are then sent again (and reported) the way a
 /// client retries through the service, to see what a failed send leaves behind.
-async fn adapter_inserts(store: &CqlStore, fx: &Arc<Fixture>, b: &Bounds, c: &Chats) -> Vec<PhaseResult> {
+async fn adapter_inserts(stores: &Stores, fx: &Arc<Fixture>, b: &Bounds, c: &Chats) -> Vec<PhaseResult> {
     let mut out = vec![];
-    for (name, chats, nonce) in [(ADAPTER_INSERT_NONCE, &c.nonce, true), (ADAPTER_INSERT_PLAIN, &c.plain, false)] {
+    let fenced = stores.fenced.as_ref().map(|store| (ADAPTER_INSERT_FENCED, store, &c.fenced, true));
+    let phases = [(ADAPTER_INSERT_NONCE, &stores.lwt, &c.nonce, true)].into_iter().chain(fenced).chain([(
+        ADAPTER_INSERT_PLAIN,
+        &stores.lwt,
+        &c.plain,
+        false,
+    )]);
+    for (name, store, chats, nonce) in phases {
         let failed = adapter::Failed::default();
         out.push(
             run_phase(name, b, |_, g| {
