@@ -6,7 +6,8 @@ Usage: stack_cleanup.py TAG
 
 TAG names the run's own resources, as the run configured its server:
   keyspace        TAG                       (PETIT_CHAT__STORE__KEYSPACE)
-  NATS streams    TAG (upper case)_CHAT_LOG, _USER_EVENTS, _NOTIFY and KV_TAG_PRESENCE
+  NATS streams    TAG (upper case)_CHAT_LOG, _USER_EVENTS, _NOTIFY, and the KV buckets'
+                  streams KV_TAG_PRESENCE, _WORKERS and _NONCES
                                             (PETIT_CHAT__BUS__PREFIX, as bus_nats names them)
   S3 keys         under TAG/ in the stack's bucket (PETIT_CHAT__BLOBS__PREFIX)
   search index    TAG-* and the template TAG (PETIT_CHAT__SEARCH__INDEX)
@@ -65,7 +66,8 @@ def delete_streams(tag):
     protocol ($JS.API.STREAM.DELETE.<name>; a stream that is not there is fine)."""
     url = urllib.parse.urlparse(env("NATS_URL"))
     upper = tag.upper()
-    names = [f"{upper}_CHAT_LOG", f"{upper}_USER_EVENTS", f"{upper}_NOTIFY", f"KV_{upper}_PRESENCE"]
+    names = [f"{upper}_CHAT_LOG", f"{upper}_USER_EVENTS", f"{upper}_NOTIFY"]
+    names += [f"KV_{upper}_{bucket}" for bucket in ("PRESENCE", "WORKERS", "NONCES")]
     with socket.create_connection((url.hostname, url.port or 4222), timeout=30) as sock:
         reader = sock.makefile("rb")
         if not reader.readline().startswith(b"INFO "):
