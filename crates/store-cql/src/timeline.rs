@@ -1,6 +1,6 @@
 //! Signals over CQL: writing one (behind the nonce fence, and completing a send whose
-//! nonce was claimed but whose signal was never written), reading one, and reading pages across the time buckets that
-//! `chat_buckets` lists.
+//! nonce was claimed but whose signal was never written), reading one, and reading pages
+//! across the time buckets that `chat_buckets` lists.
 
 use std::time::Instant;
 
