@@ -15,9 +15,10 @@ pub struct NatsConfig {
     /// NATS server URLs (`nats://host:4222`, `tls://host:4222`); the client learns the rest
     /// of a cluster from the ones it reaches.
     pub servers: Vec<String>,
-    /// Prefix of every subject (`<prefix>.chat.<chat id>`, `<prefix>.user.<user id>`,
-    /// `<prefix>.live.<user id>`) and, upper-cased, of the stream and bucket names
-    /// (`<PREFIX>_CHAT_EVENTS`, `<PREFIX>_USER_EVENTS`, `<PREFIX>_PRESENCE`, `<PREFIX>_STATUS`).
+    /// Prefix of every subject (`<prefix>.events.…`, `<prefix>.user.<user id>`,
+    /// `<prefix>.stored.<user id>`, `<prefix>.live.<user id>`, `<prefix>.notify.…`) and,
+    /// upper-cased, of the stream and bucket names (`<PREFIX>_CHAT_LOG`,
+    /// `<PREFIX>_USER_EVENTS`, `<PREFIX>_NOTIFY`, `<PREFIX>_PRESENCE`, …).
     /// Lowercase letters, digits and `_`. Deployments sharing one NATS account need
     /// distinct prefixes; all nodes of one deployment use the same.
     pub prefix: String,
@@ -71,6 +72,10 @@ pub struct NatsConfig {
     pub connect_timeout_ms: u64,
     /// How long to keep trying to connect at start.
     pub connect_wait_secs: u64,
+    /// How often a node makes sure the per-user event stream still republishes what it
+    /// stores (live streams read it there): a node of a release before the rule removes
+    /// it when it starts, and the next check puts it back.
+    pub stream_check_secs: u64,
 }
 
 impl Default for NatsConfig {
@@ -96,6 +101,7 @@ impl Default for NatsConfig {
             ping_timeout_ms: 2_000,
             connect_timeout_ms: 5_000,
             connect_wait_secs: 60,
+            stream_check_secs: 30,
         }
     }
 }
@@ -228,6 +234,22 @@ impl NatsConfig {
         format!("{}.user.*", self.prefix)
     }
 
+    /// The core NATS subject where the per-user event stream republishes what it stored
+    /// for a user, with its sequence and the user's previous one (see `user_events.rs`).
+    pub(crate) fn stored_subject(&self, user: UserId) -> String {
+        format!("{}.stored.{}", self.prefix, user.0)
+    }
+
+    /// The per-user event stream's republish rule: `<prefix>.user.<id>` to
+    /// `<prefix>.stored.<id>`.
+    pub(crate) fn user_republish(&self) -> async_nats::jetstream::stream::Republish {
+        async_nats::jetstream::stream::Republish {
+            source: self.user_subjects(),
+            destination: format!("{}.stored.{{{{wildcard(1)}}}}", self.prefix),
+            headers_only: false,
+        }
+    }
+
     pub(crate) fn ack_wait(&self) -> Duration {
         Duration::from_millis(self.ack_wait_ms)
     }
@@ -273,6 +295,8 @@ mod tests {
         let images = Interest::Only(&[domain::EventTopic::ImageMessage]);
         assert_eq!(c.partition_subjects(3, images), ["petit_chat.events.3.*.img"]);
         assert_eq!(c.live_subject(domain::Id(42)), "petit_chat.live.42");
+        assert_eq!(c.stored_subject(domain::Id(42)), "petit_chat.stored.42");
+        assert_eq!(c.user_republish().destination, "petit_chat.stored.{{wildcard(1)}}");
         assert_eq!(c.presence_bucket(), "PETIT_CHAT_PRESENCE");
         assert_eq!(c.workers_bucket(), "PETIT_CHAT_WORKERS");
         assert!(c.pin_ttl() > c.ack_wait());

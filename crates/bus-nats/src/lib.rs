@@ -14,9 +14,11 @@
 //!   `<prefix>.user.<user id>`), kept for `user_events_max_age_secs`. An event id is
 //!   `<stream epoch>-<stream sequence>`: the sequence is the same on every node, so a
 //!   client resumes with `Last-Event-ID` on any node; the epoch (the stream's creation
-//!   time) tells ids of a deleted and recreated stream apart. A live stream is an
-//!   ephemeral consumer filtered on the user's subject that this adapter recreates from
-//!   the last delivered sequence when it is lost (see `user_events.rs`).
+//!   time) tells ids of a deleted and recreated stream apart. The stream republishes each
+//!   event it stores to the core subject `<prefix>.stored.<user id>`, with its sequence
+//!   and the user's previous one: a live stream subscribes there, and only when it sees
+//!   it missed something reads the stream through an ephemeral consumer until it has
+//!   caught up (see `user_events.rs`).
 //! - Ephemeral per-user events (typing, presence) are core NATS messages on
 //!   `<prefix>.live.<user id>`, outside every stream: each live stream subscribes to its
 //!   user's subject and merges them, without ids, with the durable ones.
@@ -71,6 +73,10 @@ pub(crate) struct Inner {
     pub(crate) workers: kv::Store,
     /// The nonce fence (`fence.rs`).
     pub(crate) nonces: kv::Store,
+    /// Counts the connection's (re)connections and the republish rule's restorations: a
+    /// live stream may have missed what was stored meanwhile, so each looks
+    /// (`user_events.rs`).
+    pub(crate) misses: Arc<tokio::sync::watch::Sender<u64>>,
     /// The consumer groups this bus has made sure of.
     pub(crate) declared: std::sync::Mutex<std::collections::HashSet<(String, GroupSpec)>>,
 }
@@ -109,16 +115,24 @@ impl NatsBus {
     }
 
     async fn try_connect(config: &NatsConfig) -> Result<Self> {
+        let misses = Arc::new(tokio::sync::watch::Sender::new(0u64));
+        let missed = misses.clone();
         let mut options = async_nats::ConnectOptions::new()
             .name(&config.connection_name)
             .connection_timeout(Duration::from_millis(config.connect_timeout_ms.max(1)))
             .request_timeout(Some(config.request_timeout()))
             .require_tls(config.tls_required)
-            .event_callback(|event| async move {
-                match event {
-                    async_nats::Event::Connected => tracing::info!("nats: connected"),
-                    async_nats::Event::Disconnected => tracing::warn!("nats: disconnected, reconnecting"),
-                    other => tracing::warn!(event = %other, "nats: connection event"),
+            .event_callback(move |event| {
+                let missed = missed.clone();
+                async move {
+                    if matches!(event, async_nats::Event::Connected) {
+                        missed.send_modify(|n| *n += 1);
+                    }
+                    match event {
+                        async_nats::Event::Connected => tracing::info!("nats: connected"),
+                        async_nats::Event::Disconnected => tracing::warn!("nats: disconnected, reconnecting"),
+                        other => tracing::warn!(event = %other, "nats: connection event"),
+                    }
                 }
             });
         if let (Some(user), Some(password)) = (&config.user, &config.password) {
@@ -147,12 +161,15 @@ impl NatsBus {
             presence,
             workers,
             nonces,
+            misses,
             declared: std::sync::Mutex::default(),
         };
         inner.ensure_streams().await?;
         inner.expiry_consumer().await?;
         notify::declare_consumers(&inner).await?;
-        Ok(Self { inner: Arc::new(inner) })
+        let inner = Arc::new(inner);
+        keep_republishing(&inner);
+        Ok(Self { inner })
     }
 
     /// Deletes the streams and the bucket of `config.prefix` (its consumers go with them):
@@ -178,6 +195,13 @@ impl NatsBus {
             }
         }
         Ok(())
+    }
+
+    /// Drops the connection and makes a new one, as a network failure would: what was
+    /// published to this node's subscriptions meanwhile is lost to them, and the live
+    /// streams catch up from the per-user stream. For operators and tests.
+    pub async fn force_reconnect(&self) -> Result<()> {
+        self.inner.js.client().force_reconnect().await.map_err(|e| unavailable("cannot reconnect", e))
     }
 
     /// The configuration this bus runs with.
@@ -218,6 +242,25 @@ async fn partitions(js: &jetstream::Context, config: &NatsConfig) -> Result<u32>
     }
 }
 
+/// Checks every `stream_check_secs` that the per-user stream still republishes, and puts
+/// the rule back if not (a node of an older release that starts updates the stream to its
+/// own configuration, without it). Ends with the bus.
+fn keep_republishing(inner: &Arc<Inner>) {
+    let inner = Arc::downgrade(inner);
+    tokio::spawn(async move {
+        loop {
+            let Some(period) = inner.upgrade().map(|i| Duration::from_secs(i.config.stream_check_secs.max(1))) else {
+                return;
+            };
+            tokio::time::sleep(period).await;
+            let Some(inner) = inner.upgrade() else { return };
+            if let Err(error) = inner.ensure_republish().await {
+                tracing::debug!(%error, "nats: cannot check the per-user stream's republish rule");
+            }
+        }
+    });
+}
+
 /// Whether a stream lookup or deletion failed because the stream does not exist.
 fn stream_not_found(error: &jetstream::context::GetStreamError) -> bool {
     matches!(error.kind(), jetstream::context::GetStreamErrorKind::JetStream(j)
@@ -256,6 +299,7 @@ impl Inner {
             num_replicas: c.replicas,
             max_age: Duration::from_secs(c.user_events_max_age_secs),
             max_bytes: c.user_events_max_bytes.unwrap_or(-1),
+            republish: Some(c.user_republish()),
             ..Default::default()
         };
         for config in [chat, user, notify::stream_config(self)] {
@@ -265,6 +309,32 @@ impl Inner {
                 .await
                 .map_err(|e| unavailable(&format!("cannot create or update stream {name}"), e))?;
         }
+        Ok(())
+    }
+
+    /// Puts the per-user stream's republish rule back if it is gone; the live streams then
+    /// look for what they missed meanwhile.
+    async fn ensure_republish(&self) -> Result<()> {
+        let stream = self
+            .js
+            .get_stream(&self.user_stream)
+            .await
+            .map_err(|e| unavailable(&format!("cannot read stream {}", self.user_stream), e))?;
+        let wanted = self.config.user_republish();
+        let mut config = stream.cached_info().config.clone();
+        if config.republish.as_ref() == Some(&wanted) {
+            return Ok(());
+        }
+        config.republish = Some(wanted);
+        self.js
+            .update_stream(config)
+            .await
+            .map_err(|e| unavailable(&format!("cannot update stream {}", self.user_stream), e))?;
+        tracing::warn!(
+            stream = %self.user_stream,
+            "nats: the per-user stream did not republish (a node of an older release started?): rule restored"
+        );
+        self.misses.send_modify(|n| *n += 1);
         Ok(())
     }
 

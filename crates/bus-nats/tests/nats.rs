@@ -42,7 +42,8 @@ async fn delete_streams(config: &NatsConfig) {
     NatsBus::delete_streams(config).await.expect("delete the test's streams");
 }
 
-/// Deletes every consumer of the per-user stream: the live streams lose their consumers.
+/// Deletes every consumer of the per-user stream: a catching-up live stream loses its
+/// consumer.
 async fn delete_live_consumers(config: &NatsConfig) -> usize {
     let js = jetstream(config).await;
     let stream = js.get_stream(config.user_events_stream()).await.unwrap();
@@ -51,6 +52,35 @@ async fn delete_live_consumers(config: &NatsConfig) -> usize {
         stream.delete_consumer(name).await.unwrap();
     }
     names.len()
+}
+
+/// The consumers of the per-user stream, once a live stream that has caught up has had
+/// the time to delete its own: a live stream has one only while catching up.
+async fn live_consumers(config: &NatsConfig) -> usize {
+    let js = jetstream(config).await;
+    let stream = js.get_stream(config.user_events_stream()).await.unwrap();
+    let mut count = 0;
+    for _ in 0..20 {
+        count = stream.consumer_names().count().await;
+        if count == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    count
+}
+
+/// Runs `publish` while the per-user stream does not republish what it stores: the live
+/// streams miss those events, as when their connection loses them.
+async fn unrepublished<F: std::future::Future<Output = ()>>(config: &NatsConfig, publish: F) {
+    let js = jetstream(config).await;
+    let mut stream = js.get_stream(config.user_events_stream()).await.unwrap();
+    let mut settings = stream.info().await.unwrap().config.clone();
+    let rule = settings.republish.take().expect("the per-user stream republishes");
+    js.update_stream(settings.clone()).await.unwrap();
+    publish.await;
+    settings.republish = Some(rule);
+    js.update_stream(settings).await.unwrap();
 }
 
 async fn purge_user_events(config: &NatsConfig) {
@@ -247,40 +277,112 @@ async fn a_position_the_retention_removed_is_a_gap_that_continues_live() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_live_stream_whose_consumer_is_lost_resumes_without_a_gap_or_a_duplicate() {
-    let cfg = config("resume");
+async fn a_live_stream_needs_no_consumer_and_catches_up_on_what_it_missed_without_a_gap_or_a_duplicate() {
+    let cfg = config("catch_up");
+    let bus = connect(&cfg).await;
+    let (user, other) = (random_id(), random_id());
+    let mut live = complete(bus.subscribe_user(user, None).await.unwrap());
+    // Other users' events between a user's do not look like missed ones.
+    for n in 1..=3 {
+        bus.publish_user_event(&[user], &receipt(user, n)).await.unwrap();
+        bus.publish_user_event(&[other], &receipt(other, n)).await.unwrap();
+    }
+    for n in 1..=3 {
+        assert_eq!(next(&mut live).await.1, receipt(user, n));
+    }
+    assert_eq!(live_consumers(&cfg).await, 0, "a live stream reads what the stream republishes");
+    unrepublished(&cfg, async {
+        for n in 4..=6 {
+            bus.publish_user_event(&[user], &receipt(user, n)).await.unwrap();
+        }
+    })
+    .await;
+    // The next republished event names the user's previous one, which this stream lacks.
+    bus.publish_user_event(&[user], &receipt(user, 7)).await.unwrap();
+    for n in 4..=7 {
+        assert_eq!(next(&mut live).await.1, receipt(user, n));
+    }
+    bus.publish_user_event(&[user], &receipt(user, 8)).await.unwrap();
+    assert_eq!(next(&mut live).await.1, receipt(user, 8));
+    nothing_more(&mut live).await;
+    assert_eq!(live_consumers(&cfg).await, 0, "caught up, the stream is live again");
+    delete_streams(&cfg).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_stream_catches_up_after_its_connection_was_lost_without_waiting_for_another_event() {
+    let cfg = config("reconnect");
     let bus = connect(&cfg).await;
     let user = random_id();
     let mut live = complete(bus.subscribe_user(user, None).await.unwrap());
     bus.publish_user_event(&[user], &receipt(user, 1)).await.unwrap();
     assert_eq!(next(&mut live).await.1, receipt(user, 1));
-    assert_eq!(delete_live_consumers(&cfg).await, 1);
-    for n in 2..=4 {
-        bus.publish_user_event(&[user], &receipt(user, n)).await.unwrap();
-    }
-    for n in 2..=4 {
-        assert_eq!(next(&mut live).await.1, receipt(user, n));
-    }
-    // Lost again while idle, then more events.
-    assert_eq!(delete_live_consumers(&cfg).await, 1);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    bus.publish_user_event(&[user], &receipt(user, 5)).await.unwrap();
-    assert_eq!(next(&mut live).await.1, receipt(user, 5));
+    unrepublished(&cfg, async { bus.publish_user_event(&[user], &receipt(user, 2)).await.unwrap() }).await;
+    bus.force_reconnect().await.unwrap();
+    assert_eq!(next(&mut live).await.1, receipt(user, 2));
+    bus.publish_user_event(&[user], &receipt(user, 3)).await.unwrap();
+    assert_eq!(next(&mut live).await.1, receipt(user, 3));
     nothing_more(&mut live).await;
     delete_streams(&cfg).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_live_stream_that_cannot_resume_without_a_gap_ends_with_an_error() {
+async fn a_republish_rule_an_older_node_removed_is_put_back_and_live_streams_catch_up() {
+    let cfg = NatsConfig { stream_check_secs: 1, ..config("older_node") };
+    let bus = connect(&cfg).await;
+    let user = random_id();
+    let mut live = complete(bus.subscribe_user(user, None).await.unwrap());
+    // An older node starts: the stream's configuration becomes its, without the rule.
+    let js = jetstream(&cfg).await;
+    let mut settings = js.get_stream(cfg.user_events_stream()).await.unwrap().info().await.unwrap().config.clone();
+    settings.republish = None;
+    js.update_stream(settings).await.unwrap();
+    bus.publish_user_event(&[user], &receipt(user, 1)).await.unwrap();
+    assert_eq!(next(&mut live).await.1, receipt(user, 1), "the rule is put back and the stream catches up");
+    let info = js.get_stream(cfg.user_events_stream()).await.unwrap().info().await.unwrap().config.clone();
+    assert!(info.republish.is_some(), "the rule is back");
+    bus.publish_user_event(&[user], &receipt(user, 2)).await.unwrap();
+    assert_eq!(next(&mut live).await.1, receipt(user, 2));
+    nothing_more(&mut live).await;
+    assert_eq!(live_consumers(&cfg).await, 0, "caught up, the stream is live again");
+    delete_streams(&cfg).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_whose_consumer_is_lost_resumes_without_a_gap_or_a_duplicate() {
+    let cfg = config("resume");
+    let bus = connect(&cfg).await;
+    let user = random_id();
+    let mut live = complete(bus.subscribe_user(user, None).await.unwrap());
+    for n in 1..=3 {
+        bus.publish_user_event(&[user], &receipt(user, n)).await.unwrap();
+    }
+    let (first, _) = next(&mut live).await;
+    drop(live);
+    let mut replay = complete(bus.subscribe_user(user, Some(&first)).await.unwrap());
+    assert_eq!(next(&mut replay).await.1, receipt(user, 2));
+    assert_eq!(delete_live_consumers(&cfg).await, 1);
+    bus.publish_user_event(&[user], &receipt(user, 4)).await.unwrap();
+    for n in 3..=4 {
+        assert_eq!(next(&mut replay).await.1, receipt(user, n));
+    }
+    bus.publish_user_event(&[user], &receipt(user, 5)).await.unwrap();
+    assert_eq!(next(&mut replay).await.1, receipt(user, 5));
+    nothing_more(&mut replay).await;
+    assert_eq!(live_consumers(&cfg).await, 0, "caught up, the stream is live again");
+    delete_streams(&cfg).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_stream_that_cannot_catch_up_without_a_gap_ends_with_an_error() {
     let cfg = config("lost");
     let bus = connect(&cfg).await;
     let user = random_id();
     let mut live = complete(bus.subscribe_user(user, None).await.unwrap());
     bus.publish_user_event(&[user], &receipt(user, 1)).await.unwrap();
     assert_eq!(next(&mut live).await.1, receipt(user, 1));
-    // While the stream is not read: its consumer goes, an event for it comes and expires.
-    assert_eq!(delete_live_consumers(&cfg).await, 1);
-    bus.publish_user_event(&[user], &receipt(user, 2)).await.unwrap();
+    // An event the stream misses expires before the next one comes.
+    unrepublished(&cfg, async { bus.publish_user_event(&[user], &receipt(user, 2)).await.unwrap() }).await;
     purge_user_events(&cfg).await;
     bus.publish_user_event(&[user], &receipt(user, 3)).await.unwrap();
     let item = tokio::time::timeout(WAIT, live.next()).await.expect("no news in time").expect("stream ended");
@@ -290,12 +392,14 @@ async fn a_live_stream_that_cannot_resume_without_a_gap_ends_with_an_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idle_live_stream_keeps_its_position_current_so_a_later_loss_is_no_gap() {
+async fn an_idle_live_stream_keeps_its_position_current_so_an_expired_last_event_is_not_missed() {
     // A short retention makes the position refresh every second.
     let cfg = NatsConfig { user_events_max_age_secs: 4, ..config("idle") };
     let bus = connect(&cfg).await;
     let (user, other) = (random_id(), random_id());
     let mut live = complete(bus.subscribe_user(user, None).await.unwrap());
+    bus.publish_user_event(&[user], &receipt(user, 1)).await.unwrap();
+    assert_eq!(next(&mut live).await.1, receipt(user, 1));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(item) = live.next().await {
@@ -308,11 +412,11 @@ async fn an_idle_live_stream_keeps_its_position_current_so_a_later_loss_is_no_ga
         bus.publish_user_event(&[other], &receipt(other, n)).await.unwrap();
     }
     tokio::time::sleep(Duration::from_millis(2_500)).await; // the position moves past them
-    purge_user_events(&cfg).await; // ... and they are gone
-    assert_eq!(delete_live_consumers(&cfg).await, 1);
-    bus.publish_user_event(&[user], &receipt(user, 1)).await.unwrap();
+    purge_user_events(&cfg).await; // ... and the user's last event is gone
+    bus.publish_user_event(&[user], &receipt(user, 2)).await.unwrap();
     let item = tokio::time::timeout(WAIT, rx.recv()).await.expect("no news in time").expect("stream ended");
-    assert_eq!(item.expect("an idle stream resumes without a gap").1, receipt(user, 1));
+    assert_eq!(item.expect("an idle stream goes on without a gap").1, receipt(user, 2));
+    assert_eq!(live_consumers(&cfg).await, 0, "nor does it take the expired event for a missed one");
     delete_streams(&cfg).await;
 }
 
