@@ -115,12 +115,13 @@ async fn share(bus: &dyn Bus, workers: [Worker; 2], chats: usize, settle: Durati
 }
 
 pub async fn the_workers_of_a_group_share_its_events_each_handled_once(bus: &dyn Bus) {
-    // Each worker is busy for a while with each event, after acknowledging it: 60 events
-    // keep one worker busy for 6 s, time for a bus that shares a group's partitions out
-    // among its workers to hand the late one its share (a second or two on NATS).
+    // Each worker is busy for a while with each event, after acknowledging it: 120 events
+    // keep one worker busy for 12 s, time for a bus that shares a group's partitions out
+    // among its workers to hand the late one its share (a second or two on NATS; 60
+    // events, 6 s, were once too few with the suite's other tests running on 2 cores).
     let busy = |name| Worker { name, before_ack: Duration::ZERO, after_ack: Duration::from_millis(100) };
     // Acknowledged events do not come again, even past the acknowledgement deadline.
-    let handled = share(bus, [busy("a"), busy("b")], 60, Duration::from_millis(2_500)).await;
+    let handled = share(bus, [busy("a"), busy("b")], 120, Duration::from_millis(2_500)).await;
     for workers in &handled {
         assert_eq!(workers.len(), 1, "an event handled by {workers:?}");
     }
