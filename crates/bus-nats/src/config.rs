@@ -237,7 +237,11 @@ impl NatsConfig {
     /// The core NATS subject where the per-user event stream republishes what it stored
     /// for a user, with its sequence and the user's previous one (see `user_events.rs`).
     pub(crate) fn stored_subject(&self, user: UserId) -> String {
-        format!("{}.stored.{}", self.prefix, user.0)
+        self.stored_subject_of(user.0)
+    }
+
+    fn stored_subject_of(&self, user: impl std::fmt::Display) -> String {
+        format!("{}.stored.{user}", self.prefix)
     }
 
     /// The per-user event stream's republish rule: `<prefix>.user.<id>` to
@@ -245,7 +249,7 @@ impl NatsConfig {
     pub(crate) fn user_republish(&self) -> async_nats::jetstream::stream::Republish {
         async_nats::jetstream::stream::Republish {
             source: self.user_subjects(),
-            destination: format!("{}.stored.{{{{wildcard(1)}}}}", self.prefix),
+            destination: self.stored_subject_of("{{wildcard(1)}}"),
             headers_only: false,
         }
     }

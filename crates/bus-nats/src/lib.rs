@@ -76,7 +76,7 @@ pub(crate) struct Inner {
     /// Counts the connection's (re)connections and the republish rule's restorations: a
     /// live stream may have missed what was stored meanwhile, so each looks
     /// (`user_events.rs`).
-    pub(crate) misses: Arc<tokio::sync::watch::Sender<u64>>,
+    pub(crate) misses: tokio::sync::watch::Sender<u64>,
     /// The consumer groups this bus has made sure of.
     pub(crate) declared: std::sync::Mutex<std::collections::HashSet<(String, GroupSpec)>>,
 }
@@ -115,7 +115,7 @@ impl NatsBus {
     }
 
     async fn try_connect(config: &NatsConfig) -> Result<Self> {
-        let misses = Arc::new(tokio::sync::watch::Sender::new(0u64));
+        let misses = tokio::sync::watch::Sender::new(0u64);
         let missed = misses.clone();
         let mut options = async_nats::ConnectOptions::new()
             .name(&config.connection_name)
@@ -246,12 +246,10 @@ async fn partitions(js: &jetstream::Context, config: &NatsConfig) -> Result<u32>
 /// the rule back if not (a node of an older release that starts updates the stream to its
 /// own configuration, without it). Ends with the bus.
 fn keep_republishing(inner: &Arc<Inner>) {
+    let period = Duration::from_secs(inner.config.stream_check_secs.max(1));
     let inner = Arc::downgrade(inner);
     tokio::spawn(async move {
         loop {
-            let Some(period) = inner.upgrade().map(|i| Duration::from_secs(i.config.stream_check_secs.max(1))) else {
-                return;
-            };
             tokio::time::sleep(period).await;
             let Some(inner) = inner.upgrade() else { return };
             if let Err(error) = inner.ensure_republish().await {

@@ -273,8 +273,8 @@ enum Trouble {
 impl Feed {
     /// A feed of what is stored after `state`.
     fn new(inner: Arc<Inner>, subject: String, stored: async_nats::Subscriber, state: &StreamState) -> Self {
-        let mut misses = inner.misses.subscribe();
-        misses.mark_unchanged();
+        // A new receiver has seen the current count: only later misses wake it.
+        let misses = inner.misses.subscribe();
         let mut feed = Feed {
             inner,
             subject,

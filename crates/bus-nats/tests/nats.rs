@@ -70,12 +70,19 @@ async fn live_consumers(config: &NatsConfig) -> usize {
     count
 }
 
+/// The per-user stream's configuration as the server has it now.
+async fn user_stream_settings(
+    js: &async_nats::jetstream::Context,
+    config: &NatsConfig,
+) -> async_nats::jetstream::stream::Config {
+    js.get_stream(config.user_events_stream()).await.unwrap().cached_info().config.clone()
+}
+
 /// Runs `publish` while the per-user stream does not republish what it stores: the live
 /// streams miss those events, as when their connection loses them.
 async fn unrepublished<F: std::future::Future<Output = ()>>(config: &NatsConfig, publish: F) {
     let js = jetstream(config).await;
-    let mut stream = js.get_stream(config.user_events_stream()).await.unwrap();
-    let mut settings = stream.info().await.unwrap().config.clone();
+    let mut settings = user_stream_settings(&js, config).await;
     let rule = settings.republish.take().expect("the per-user stream republishes");
     js.update_stream(settings.clone()).await.unwrap();
     publish.await;
@@ -334,13 +341,12 @@ async fn a_republish_rule_an_older_node_removed_is_put_back_and_live_streams_cat
     let mut live = complete(bus.subscribe_user(user, None).await.unwrap());
     // An older node starts: the stream's configuration becomes its, without the rule.
     let js = jetstream(&cfg).await;
-    let mut settings = js.get_stream(cfg.user_events_stream()).await.unwrap().info().await.unwrap().config.clone();
+    let mut settings = user_stream_settings(&js, &cfg).await;
     settings.republish = None;
     js.update_stream(settings).await.unwrap();
     bus.publish_user_event(&[user], &receipt(user, 1)).await.unwrap();
     assert_eq!(next(&mut live).await.1, receipt(user, 1), "the rule is put back and the stream catches up");
-    let info = js.get_stream(cfg.user_events_stream()).await.unwrap().info().await.unwrap().config.clone();
-    assert!(info.republish.is_some(), "the rule is back");
+    assert!(user_stream_settings(&js, &cfg).await.republish.is_some(), "the rule is back");
     bus.publish_user_event(&[user], &receipt(user, 2)).await.unwrap();
     assert_eq!(next(&mut live).await.1, receipt(user, 2));
     nothing_more(&mut live).await;
