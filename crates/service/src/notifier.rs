@@ -57,7 +57,7 @@ impl GroupHandler for Notifier {
                     .collect();
                 // A job for someone with nowhere to push it would only be dropped by the push
                 // worker: one query here spares a presence read and a queued job per member.
-                let told = self.store.users_with_push_targets(&told).await?;
+                let told = self.store.members_with_push_targets(signal.chat_id, &told).await?;
                 if told.is_empty() {
                     return Ok(());
                 }

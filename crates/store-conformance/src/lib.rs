@@ -64,7 +64,7 @@ macro_rules! store_conformance_tests {
             calls::a_call_changes_over_its_version_only_and_leaves_the_ringing_list_when_answered,
             notifications::settings_are_kept_per_member_and_chat,
             notifications::push_targets_belong_to_their_user,
-            notifications::users_with_push_targets_are_those_a_notification_can_reach,
+            notifications::members_with_push_targets_are_those_a_notification_can_reach,
             notifications::a_sent_push_is_remembered_per_target_and_key,
             notifications::dead_letters_list_newest_first,
             notifications::a_server_key_is_the_first_one_stored,

@@ -1,8 +1,8 @@
 //! Notification settings, push targets, sent records, dead letters and server keys.
 
-use domain::{DeadLetter, NotifyLevel, NotifySettings, PushTarget, PushTargetSpec};
+use domain::{DeadLetter, NotifyLevel, NotifySettings, PushTarget, PushTargetSpec, Role};
 
-use crate::Fixture;
+use crate::{Fixture, member};
 
 fn webhook(f: &Fixture, user: domain::UserId, created_at: i64) -> PushTarget {
     PushTarget {
@@ -60,21 +60,47 @@ pub async fn push_targets_belong_to_their_user(f: &Fixture) {
     assert_eq!(f.store.push_targets(a.id).await.unwrap(), vec![second]);
 }
 
-pub async fn users_with_push_targets_are_those_a_notification_can_reach(f: &Fixture) {
+pub async fn members_with_push_targets_are_those_a_notification_can_reach(f: &Fixture) {
     let (a, b, c) = (f.user().await.id, f.user().await.id, f.user().await.id);
+    let chat = f.group(&[a, b, c]).await.id;
     let (a1, a2, c1) = (webhook(f, a, 1), webhook(f, a, 2), webhook(f, c, 3));
+    // Nobody can be reached before they add a target.
+    assert_eq!(f.store.members_with_push_targets(chat, &[a, b, c]).await.unwrap(), vec![]);
     for t in [&a1, &a2, &c1] {
         f.store.add_push_target(t).await.unwrap();
     }
-    // In the order given, once each, whatever the number of targets.
-    assert_eq!(f.store.users_with_push_targets(&[c, b, a]).await.unwrap(), vec![c, a]);
-    assert_eq!(f.store.users_with_push_targets(&[b]).await.unwrap(), vec![]);
-    assert_eq!(f.store.users_with_push_targets(&[]).await.unwrap(), vec![]);
+    // In the order given, once each, whatever the number of targets: a target added after
+    // joining counts in the chats joined before it.
+    assert_eq!(f.store.members_with_push_targets(chat, &[c, b, a]).await.unwrap(), vec![c, a]);
+    assert_eq!(f.store.members_with_push_targets(chat, &[b]).await.unwrap(), vec![]);
+    assert_eq!(f.store.members_with_push_targets(chat, &[]).await.unwrap(), vec![]);
+    // And in the chats joined after it.
+    let later = f.group(&[b, c]).await.id;
+    let (d, e) = (f.user().await.id, f.user().await.id);
+    f.store.add_push_target(&webhook(f, d, 4)).await.unwrap();
+    f.store
+        .add_members(
+            later,
+            &[member(later, a, Role::Member), member(later, d, Role::Member), member(later, e, Role::Member)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(f.store.members_with_push_targets(later, &[a, b, c, d, e]).await.unwrap(), vec![a, c, d]);
+    // A user who is not a member is answered as any other.
+    let elsewhere = f.group(&[e]).await.id;
+    assert_eq!(f.store.members_with_push_targets(elsewhere, &[d, b]).await.unwrap(), vec![d]);
     // Until their last target goes.
     f.store.delete_push_target(a, a1.id).await.unwrap();
-    assert_eq!(f.store.users_with_push_targets(&[a, b, c]).await.unwrap(), vec![a, c]);
+    assert_eq!(f.store.members_with_push_targets(chat, &[a, b, c]).await.unwrap(), vec![a, c]);
     f.store.delete_push_target(a, a2.id).await.unwrap();
-    assert_eq!(f.store.users_with_push_targets(&[a, b, c]).await.unwrap(), vec![c]);
+    assert_eq!(f.store.members_with_push_targets(chat, &[a, b, c]).await.unwrap(), vec![c]);
+    assert_eq!(f.store.members_with_push_targets(later, &[a, c, d]).await.unwrap(), vec![c, d]);
+    // A member who left and came back without a target is not reached; with one, is.
+    f.store.remove_member(later, e).await.unwrap();
+    f.store.add_members(later, &[member(later, e, Role::Member)]).await.unwrap();
+    assert_eq!(f.store.members_with_push_targets(later, &[e]).await.unwrap(), vec![]);
+    f.store.add_push_target(&webhook(f, e, 5)).await.unwrap();
+    assert_eq!(f.store.members_with_push_targets(later, &[e]).await.unwrap(), vec![e]);
 }
 
 pub async fn a_sent_push_is_remembered_per_target_and_key(f: &Fixture) {

@@ -35,6 +35,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (14, "status_clears", include_str!("../migrations/0014_status_clears.cql")),
     (15, "users_by_initial", include_str!("../migrations/0015_users_by_initial.cql")),
     (16, "reactions_by_bucket", include_str!("../migrations/0016_reactions_by_bucket.cql")),
+    (17, "member_push_hint", include_str!("../migrations/0017_member_push_hint.cql")),
 ];
 
 const LEASE_SECS: i32 = 120;

@@ -127,6 +127,8 @@ pub struct Statements {
     pub insert_push_target: PreparedStatement,
     pub push_targets: PreparedStatement,
     pub users_with_push_targets: PreparedStatement,
+    pub members_pushable: PreparedStatement,
+    pub set_member_pushable: PreparedStatement,
     pub push_target: PreparedStatement,
     pub delete_push_target: PreparedStatement,
     pub push_sent: PreparedStatement,
@@ -355,6 +357,12 @@ impl Statements {
             insert_push_target: p("INSERT INTO push_targets (user_id, target_id, spec, created_at) VALUES (?, ?, ?, ?)".into(), idem).await?,
             push_targets: p("SELECT user_id, target_id, spec, created_at FROM push_targets WHERE user_id = ?".into(), idem).await?,
             users_with_push_targets: p("SELECT user_id FROM push_targets WHERE user_id IN ? PER PARTITION LIMIT 1".into(), idem).await?,
+            members_pushable: p("SELECT user_id, pushable FROM member_notify WHERE chat_id = ? AND user_id IN ?".into(), idem).await?,
+            set_member_pushable: p(
+                "UPDATE member_notify USING TIMESTAMP ? SET pushable = ? WHERE chat_id = ? AND user_id = ?".into(),
+                idem,
+            )
+            .await?,
             push_target: p("SELECT target_id FROM push_targets WHERE user_id = ? AND target_id = ?".into(), idem).await?,
             delete_push_target: p("DELETE FROM push_targets WHERE user_id = ? AND target_id = ?".into(), idem).await?,
             push_sent: p("SELECT key FROM push_sent WHERE target_id = ? AND key = ?".into(), idem).await?,

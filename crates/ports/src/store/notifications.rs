@@ -15,9 +15,12 @@ pub trait NotificationStore: Send + Sync + 'static {
     async fn add_push_target(&self, target: &PushTarget) -> Result<()>;
     /// A user's push targets, oldest first.
     async fn push_targets(&self, user: UserId) -> Result<Vec<PushTarget>>;
-    /// Those of `users` who have at least one push target, in the order given: whom a
-    /// notification can reach at all (one query for a chat's members).
-    async fn users_with_push_targets(&self, users: &[UserId]) -> Result<Vec<UserId>>;
+    /// Those of `users` (members of `chat`) who have at least one push target, in the order
+    /// given: whom a notification of a message in `chat` can reach at all. Called for every
+    /// message, so an adapter may keep a per-member hint beside the chat's members to answer
+    /// without reading each user's targets (the CQL store does); the answer is exact all the
+    /// same. A user who is not a member of `chat` is answered as any other.
+    async fn members_with_push_targets(&self, chat: ChatId, users: &[UserId]) -> Result<Vec<UserId>>;
     /// Deletes one of the user's targets; false if the user has none with that id.
     async fn delete_push_target(&self, user: UserId, target: PushTargetId) -> Result<bool>;
 

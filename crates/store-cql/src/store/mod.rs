@@ -1,7 +1,7 @@
 //! The CQL adapter of the Store port: one file per aggregate trait, with the statement and
 //! row helpers they share here. Signal writes and timeline pages are in `crate::timeline`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -122,6 +122,7 @@ impl CqlStore {
                 let now = activity_timestamp(Id::first_at(domain::id::now_ms()));
                 self.run(&self.st.set_user_chat_activity, (now, chat.as_i64(), m.user_id.as_i64(), chat.as_i64()))
                     .await?;
+                self.note_pushable(chat, m.user_id).await?;
             }
             Ok::<_, Error>(())
         }))

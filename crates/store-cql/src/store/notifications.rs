@@ -1,5 +1,6 @@
 //! Notifications over CQL (`ports::NotificationStore`): `member_notify ((chat_id),
-//! user_id)` (a chat's settings in one partition, for the notifier), `push_targets
+//! user_id)` (a chat's settings in one partition, for the notifier, with each member's
+//! push hint: see [`CqlStore::note_pushable`]), `push_targets
 //! ((user_id), target_id)`, `push_sent ((target_id, key))` with a week's TTL,
 //! `push_dead_letters ((shard), at DESC, …)` with 30 days', and `server_keys ((name))`
 //! claimed by a lightweight transaction so every node uses the same key.
@@ -19,15 +20,22 @@ fn settings(level: &str, muted_until: Option<i64>) -> Result<NotifySettings> {
 #[async_trait]
 impl NotificationStore for CqlStore {
     async fn notify_settings(&self, chat: ChatId, user: UserId) -> Result<NotifySettings> {
-        let row: Option<(String, Option<i64>)> =
+        // A row with no level holds only the member's push hint: settings never set.
+        let row: Option<(Option<String>, Option<i64>)> =
             first(self.run(&self.st.notify_settings, (chat.as_i64(), user.as_i64())).await?)?;
-        row.map_or(Ok(NotifySettings::default()), |(level, muted)| settings(&level, muted))
+        match row {
+            Some((Some(level), muted)) => settings(&level, muted),
+            _ => Ok(NotifySettings::default()),
+        }
     }
 
     async fn chat_notify_settings(&self, chat: ChatId) -> Result<Vec<(UserId, NotifySettings)>> {
-        let rows: Vec<(i64, String, Option<i64>)> =
+        let rows: Vec<(i64, Option<String>, Option<i64>)> =
             rows(self.run(&self.st.chat_notify_settings, (chat.as_i64(),)).await?)?;
-        rows.into_iter().map(|(user, level, muted)| Ok((Id::from_i64(user), settings(&level, muted)?))).collect()
+        rows.into_iter()
+            .filter_map(|(user, level, muted)| Some((user, level?, muted)))
+            .map(|(user, level, muted)| Ok((Id::from_i64(user), settings(&level, muted)?)))
+            .collect()
     }
 
     async fn set_notify_settings(&self, chat: ChatId, user: UserId, s: &NotifySettings) -> Result<()> {
@@ -38,7 +46,12 @@ impl NotificationStore for CqlStore {
     async fn add_push_target(&self, t: &PushTarget) -> Result<()> {
         let spec = serde_json::to_string(&t.spec).map_err(|e| Error::internal(e.to_string()))?;
         let values = (t.user_id.as_i64(), t.id.as_i64(), spec, t.created_at);
-        self.run(&self.st.insert_push_target, values).await.map(drop)
+        // The hint of every chat of theirs says "can be pushed to" before the target is
+        // written (should this call stop between the two, no chat keeps a `false`) and
+        // again after (a chat joined meanwhile whose join did not see the target yet).
+        self.mark_pushable_everywhere(t.user_id).await?;
+        self.run(&self.st.insert_push_target, values).await?;
+        self.mark_pushable_everywhere(t.user_id).await
     }
 
     async fn push_targets(&self, user: UserId) -> Result<Vec<PushTarget>> {
@@ -51,16 +64,26 @@ impl NotificationStore for CqlStore {
             .collect()
     }
 
-    async fn users_with_push_targets(&self, users: &[UserId]) -> Result<Vec<UserId>> {
+    async fn members_with_push_targets(&self, chat: ChatId, users: &[UserId]) -> Result<Vec<UserId>> {
         if users.is_empty() {
             return Ok(vec![]);
         }
+        // One partition read for the chat's hints; `push_targets` only for the members a
+        // `false` does not rule out (in a chat of web-only users: nobody).
         let ids: Vec<i64> = users.iter().map(|u| u.as_i64()).collect();
-        let with: std::collections::HashSet<i64> =
-            rows::<(i64,)>(self.run(&self.st.users_with_push_targets, (ids,)).await?)?
+        let ruled_out: HashSet<i64> =
+            rows::<(i64, Option<bool>)>(self.run(&self.st.members_pushable, (chat.as_i64(), &ids)).await?)?
                 .into_iter()
-                .map(|(u,)| u)
+                .filter_map(|(user, pushable)| (pushable == Some(false)).then_some(user))
                 .collect();
+        let asked: Vec<i64> = ids.into_iter().filter(|u| !ruled_out.contains(u)).collect();
+        if asked.is_empty() {
+            return Ok(vec![]);
+        }
+        let with: HashSet<i64> = rows::<(i64,)>(self.run(&self.st.users_with_push_targets, (asked,)).await?)?
+            .into_iter()
+            .map(|(u,)| u)
+            .collect();
         Ok(users.iter().copied().filter(|u| with.contains(&u.as_i64())).collect())
     }
 
@@ -115,4 +138,42 @@ impl NotificationStore for CqlStore {
             _ => Err(corrupt("server_keys")),
         }
     }
+}
+
+/// The notifier's per-member push hint, `member_notify.pushable`. It may say "no push
+/// target" (`false`) only when that is certain: a member is ruled out by it and never asked
+/// about in `push_targets`. So:
+///
+/// - a join writes it after the membership and `user_chats` rows, from a read of the
+///   user's targets that follows them: `true`, or `false` at timestamp 1, so that any
+///   `true` written by anyone at any time wins over it;
+/// - adding a target writes `true` on every chat in `user_chats` after the target is
+///   written. Either the join's read sees the target, or the listing sees the chat: the
+///   two sides each write before they read;
+/// - nothing ever writes `false` again: a member whose last target went keeps `true`, and
+///   `push_targets` answers for them (exactly, at the cost of the read the hint spares
+///   the others).
+///
+/// A row without a hint (members from before it existed) is asked about as well.
+impl CqlStore {
+    pub(crate) async fn note_pushable(&self, chat: ChatId, user: UserId) -> Result<()> {
+        let has = first::<(i64,)>(self.run(&self.st.users_with_push_targets, (vec![user.as_i64()],)).await?)?.is_some();
+        self.set_pushable(chat, user, has).await
+    }
+
+    async fn set_pushable(&self, chat: ChatId, user: UserId, pushable: bool) -> Result<()> {
+        let at = if pushable { now_micros() } else { 1 };
+        self.run(&self.st.set_member_pushable, (at, pushable, chat.as_i64(), user.as_i64())).await.map(drop)
+    }
+
+    async fn mark_pushable_everywhere(&self, user: UserId) -> Result<()> {
+        let chats = rows::<(i64, Option<i64>)>(self.run(&self.st.user_chats, (user.as_i64(),)).await?)?;
+        let at = now_micros();
+        let values: Vec<_> = chats.into_iter().map(|(chat, _)| (at, true, chat, user.as_i64())).collect();
+        self.run_batched(&self.st.set_member_pushable, values).await
+    }
+}
+
+fn now_micros() -> i64 {
+    domain::id::now_ms() as i64 * 1000
 }

@@ -81,7 +81,8 @@ impl NotificationStore for SqliteStore {
         .await
     }
 
-    async fn users_with_push_targets(&self, users: &[UserId]) -> Result<Vec<UserId>> {
+    async fn members_with_push_targets(&self, _chat: ChatId, users: &[UserId]) -> Result<Vec<UserId>> {
+        // One indexed lookup per user on the local file: no hint needed.
         let users = users.to_vec();
         self.read(move |c| {
             let mut has = c.prepare_cached("SELECT EXISTS (SELECT 1 FROM push_targets WHERE user_id = ?1)")?;
