@@ -75,6 +75,12 @@ fn activity_timestamp(activity: Id) -> i64 {
     (activity.unix_ms() as i64) * 1000 + (activity.0 & 0xfff) as i64 % 1000
 }
 
+/// The current time as a write timestamp (microseconds), on the scale of
+/// [`activity_timestamp`].
+fn now_timestamp() -> i64 {
+    domain::id::now_ms() as i64 * 1000
+}
+
 /// Ids grouped by bucket.
 fn by_bucket(ids: &[SignalId]) -> BTreeMap<i64, Vec<i64>> {
     let mut map: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
@@ -119,7 +125,7 @@ impl CqlStore {
             if applied {
                 // Written at the current time, not the chat's: a row deleted when the user
                 // left must not shadow it if they come back.
-                let now = activity_timestamp(Id::first_at(domain::id::now_ms()));
+                let now = now_timestamp();
                 self.run(&self.st.set_user_chat_activity, (now, chat.as_i64(), m.user_id.as_i64(), chat.as_i64()))
                     .await?;
                 self.note_pushable(chat, m.user_id).await?;

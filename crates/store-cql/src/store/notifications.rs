@@ -162,18 +162,14 @@ impl CqlStore {
     }
 
     async fn set_pushable(&self, chat: ChatId, user: UserId, pushable: bool) -> Result<()> {
-        let at = if pushable { now_micros() } else { 1 };
+        let at = if pushable { now_timestamp() } else { 1 };
         self.run(&self.st.set_member_pushable, (at, pushable, chat.as_i64(), user.as_i64())).await.map(drop)
     }
 
     async fn mark_pushable_everywhere(&self, user: UserId) -> Result<()> {
         let chats = rows::<(i64, Option<i64>)>(self.run(&self.st.user_chats, (user.as_i64(),)).await?)?;
-        let at = now_micros();
+        let at = now_timestamp();
         let values: Vec<_> = chats.into_iter().map(|(chat, _)| (at, true, chat, user.as_i64())).collect();
         self.run_batched(&self.st.set_member_pushable, values).await
     }
-}
-
-fn now_micros() -> i64 {
-    domain::id::now_ms() as i64 * 1000
 }
