@@ -107,11 +107,12 @@ impl Default for NatsConfig {
 }
 
 /// Partitions of a new deployment's chat log when `bus.partitions` is not set. Fewer
-/// partitions are fewer durable consumers for NATS to keep (their state written up to ten
-/// times a second each, and every acknowledgement checking all of them for interest); a
-/// partition's owner runs its chats in parallel, so 16 lose no parallelism on a node of a
-/// few cores (bench/README.md, "Fewer partitions").
-pub const NEW_DEPLOYMENT_PARTITIONS: u32 = 16;
+/// partitions are fewer durable consumers for NATS to keep: each busy one has its state
+/// written to a file ten times a second (a fifth of NATS's CPU under load with 16), and
+/// every acknowledgement checks all of them for interest. A partition's owner runs its
+/// chats in parallel, so 8 lose no parallelism on a node of a few cores; they cap a group
+/// at 8 busy workers (bench/README.md, "Fewer partitions" and "NATS's own profile").
+pub const NEW_DEPLOYMENT_PARTITIONS: u32 = 8;
 
 /// Partitions of a chat log made before the count was recorded in its metadata: the
 /// default then.

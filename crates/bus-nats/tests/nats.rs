@@ -472,13 +472,14 @@ async fn the_partition_count_is_the_deployments_and_another_is_refused() {
     let bus = connect(&cfg).await;
     assert_eq!(bus.config().partitions, Some(bus_nats::NEW_DEPLOYMENT_PARTITIONS));
     assert_eq!(recorded(cfg.clone()).await.as_deref(), Some(bus_nats::NEW_DEPLOYMENT_PARTITIONS.to_string().as_str()));
+    let n = bus_nats::NEW_DEPLOYMENT_PARTITIONS;
     let other = NatsConfig { partitions: Some(64), ..cfg.clone() };
     let refused = NatsBus::connect(&other).await.unwrap_err();
     assert_eq!(refused.code, "invalid_config");
-    assert!(refused.detail.contains("has 16 partitions"), "{}", refused.detail);
-    assert_eq!(recorded(cfg.clone()).await.as_deref(), Some("16"), "the refused node changed the record");
-    let same = NatsConfig { partitions: Some(16), ..cfg.clone() };
-    assert_eq!(connect(&same).await.config().partitions, Some(16));
+    assert!(refused.detail.contains(&format!("has {n} partitions")), "{}", refused.detail);
+    assert_eq!(recorded(cfg.clone()).await, Some(n.to_string()), "the refused node changed the record");
+    let same = NatsConfig { partitions: Some(n), ..cfg.clone() };
+    assert_eq!(connect(&same).await.config().partitions, Some(n));
     delete_streams(&cfg).await;
 
     // A chat log from before the record: made here as that build made it, with no metadata.
