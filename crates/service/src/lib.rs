@@ -23,6 +23,8 @@ mod receipts;
 pub mod reindex;
 pub mod search;
 pub mod signals;
+#[cfg(test)]
+mod testing;
 pub mod thumbnails;
 mod tickets;
 mod users;

@@ -286,14 +286,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)] // test code: a failed unwrap is a failed check
 
     use super::*;
-    use domain::{IdGenerator, Limits};
-    use ports::{UserEventStream, UserSubscription, VerifiedIdentity};
-
-    async fn user(service: &ChatService, name: &str) -> User {
-        let identity =
-            VerifiedIdentity { issuer: "test".into(), subject: name.into(), username: name.into(), display_name: None };
-        service.user_for_identity(&identity).await.unwrap()
-    }
+    use crate::testing::user;
+    use ports::{UserEventStream, UserSubscription};
 
     async fn presence_event(stream: &mut UserEventStream) -> Presence {
         loop {
@@ -306,14 +300,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_user_whose_node_died_goes_offline_for_their_contacts() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(
-            store_sqlite::SqliteStore::open(&dir.path().join("db"), store_sqlite::Durability::Normal).unwrap(),
-        );
-        let bus: Arc<dyn Bus> = Arc::new(bus_local::LocalBus::new(bus_local::LocalBusConfig::default()));
-        let blobs: Arc<dyn ports::Blobs> = Arc::new(blobs::LocalBlobs::open(dir.path().join("blobs")).unwrap());
-        let ids = Arc::new(IdGenerator::new(1));
-        let service = ChatService::new(store.clone(), bus.clone(), blobs.clone(), ids, Limits::default());
+        let crate::testing::TestService { service, store, bus, blobs, dir: _dir } = crate::testing::service();
         crate::Workers::start_all(store, bus.clone(), blobs).await.unwrap();
         let (alice, bob, carol) =
             (user(&service, "alice").await, user(&service, "bob").await, user(&service, "carol").await);
