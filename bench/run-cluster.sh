@@ -47,6 +47,8 @@
 #   BENCH_NICE         niceness of the nodes and the load generator    [-10]
 #   BENCH_RUST_LOG     the nodes' log filter          [info,tower_http=warn,scylla=error]
 #   BENCH_SERVER       the nodes' binary, for an A/B of two builds  [target/release/petit-chat]
+#   BENCH_LAG          1: each consumer group's lag every second to cluster-lag.jsonl
+#                      (bench/group_lag.py; NATS's /jsz, a little of its CPU)   [0]
 # Everything is bounded: every phase has a duration and a post count, the load generator
 # has a deadline, and traffic goes only to 127.0.0.1.
 set -euo pipefail
@@ -67,6 +69,7 @@ MAX_LOAD=${BENCH_MAX_LOAD:-1.5}
 LOAD_WAIT=${BENCH_LOAD_WAIT:-180}
 NICE=${BENCH_NICE:--10}
 RETRIES=${BENCH_RETRIES:-1}
+LAG=${BENCH_LAG:-0}
 MAX_OTHER=${BENCH_MAX_OTHER:-15}
 mkdir -p "$OUT"
 RESULTS="$OUT/cluster-results.jsonl"
@@ -92,10 +95,11 @@ echo "priority: ${PRIO[*]:-normal}"
   echo "cassandra pid $CASSANDRA_PID, nats pid $NATS_PID"
 } | tee "$OUT/cluster-machine.txt"
 
-sampler_pid=""
+sampler_pid="" lag_pid=""
 stop_nodes() {
   if [ -n "$sampler_pid" ]; then kill "$sampler_pid" 2>/dev/null || true; fi
-  sampler_pid=""
+  if [ -n "$lag_pid" ]; then kill "$lag_pid" 2>/dev/null || true; fi
+  sampler_pid="" lag_pid=""
   cluster_stop_nodes
 }
 cleanup() {
@@ -125,6 +129,11 @@ echo "== nodes: 0 http://$addr0 (pid ${node_pids[0]}), 1 http://$addr1 (pid ${no
 # CPU of both nodes, Cassandra and NATS every 5 s while the load runs (bounded count).
 top -b -d 5 -n 200 -p "${node_pids[0]},${node_pids[1]},$CASSANDRA_PID,$NATS_PID" >"$OUT/cluster-top.txt" 2>&1 &
 sampler_pid=$!
+lag_pid=""
+if [ "$LAG" = 1 ]; then
+  python3 "$ROOT/bench/group_lag.py" "$PETIT_CHAT_STACK_NATS_MONITOR_URL" "$PREFIX" "$OUT/cluster-lag.jsonl" &
+  lag_pid=$!
+fi
 
 phase_args=()
 for p in $PHASES; do phase_args+=(--phase "$p"); done
