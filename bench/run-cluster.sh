@@ -129,7 +129,6 @@ echo "== nodes: 0 http://$addr0 (pid ${node_pids[0]}), 1 http://$addr1 (pid ${no
 # CPU of both nodes, Cassandra and NATS every 5 s while the load runs (bounded count).
 top -b -d 5 -n 200 -p "${node_pids[0]},${node_pids[1]},$CASSANDRA_PID,$NATS_PID" >"$OUT/cluster-top.txt" 2>&1 &
 sampler_pid=$!
-lag_pid=""
 if [ "$LAG" = 1 ]; then
   python3 "$ROOT/bench/group_lag.py" "$PETIT_CHAT_STACK_NATS_MONITOR_URL" "$PREFIX" "$OUT/cluster-lag.jsonl" &
   lag_pid=$!

@@ -470,9 +470,9 @@ async fn the_partition_count_is_the_deployments_and_another_is_refused() {
     };
     let cfg = config("partitions");
     let bus = connect(&cfg).await;
-    assert_eq!(bus.config().partitions, Some(bus_nats::NEW_DEPLOYMENT_PARTITIONS));
-    assert_eq!(recorded(cfg.clone()).await.as_deref(), Some(bus_nats::NEW_DEPLOYMENT_PARTITIONS.to_string().as_str()));
     let n = bus_nats::NEW_DEPLOYMENT_PARTITIONS;
+    assert_eq!(bus.config().partitions, Some(n));
+    assert_eq!(recorded(cfg.clone()).await, Some(n.to_string()));
     let other = NatsConfig { partitions: Some(64), ..cfg.clone() };
     let refused = NatsBus::connect(&other).await.unwrap_err();
     assert_eq!(refused.code, "invalid_config");
