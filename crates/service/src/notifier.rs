@@ -30,7 +30,8 @@ pub(crate) struct Notifier {
 
 /// What the notifier reads of a chat to decide who is told of its new messages: read once
 /// for a batch of the chat's events, after all of them were stored (as a read per event
-/// would be), so a busy chat costs three reads per batch, not per message.
+/// would be), so a busy chat costs at most three reads per batch, not per message; two
+/// when no member has anywhere to push to (the settings of such a chat decide nothing).
 struct ChatView {
     /// Each member and how far they have read.
     read_marks: Vec<(UserId, SignalId)>,
@@ -47,11 +48,16 @@ impl Notifier {
     /// Reads what decides who is told of the chat's new messages.
     async fn view(&self, chat: ChatId) -> Result<ChatView> {
         let read_marks = self.store.read_marks(chat).await?;
-        let settings = self.store.chat_notify_settings(chat).await?.into_iter().collect();
         let members: Vec<UserId> = read_marks.iter().map(|(user, _)| *user).collect();
         // A job for someone with nowhere to push it would only be dropped by the push
         // worker: one query here spares a presence read and a queued job per member.
-        let pushable = self.store.members_with_push_targets(chat, &members).await?.into_iter().collect();
+        let pushable: HashSet<UserId> =
+            self.store.members_with_push_targets(chat, &members).await?.into_iter().collect();
+        let settings = if pushable.is_empty() {
+            HashMap::new()
+        } else {
+            self.store.chat_notify_settings(chat).await?.into_iter().collect()
+        };
         Ok(ChatView { read_marks, settings, pushable })
     }
 
