@@ -49,6 +49,9 @@
 #   BENCH_SERVER       the nodes' binary, for an A/B of two builds  [target/release/petit-chat]
 #   BENCH_LAG          1: each consumer group's lag every second to cluster-lag.jsonl
 #                      (bench/group_lag.py; NATS's /jsz, a little of its CPU)   [0]
+# The nodes inherit the environment, so any PETIT_CHAT__* setting reaches them: e.g.
+# PETIT_CHAT__WORKERS__ROLES=fanout,presence for API nodes that run the fan-out and no
+# other worker (issue 10's shape; every group is still declared).
 # Everything is bounded: every phase has a duration and a post count, the load generator
 # has a deadline, and traffic goes only to 127.0.0.1.
 set -euo pipefail
