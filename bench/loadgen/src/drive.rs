@@ -46,8 +46,8 @@ pub const RETRY_PAUSE: Duration = Duration::from_millis(250);
 
 impl Posting {
     /// Sends the `n`-th post of a phase: groups take turns, and so do the members of each,
-    /// and the nodes.
-    async fn post(&self, phase: u32, n: u64) {
+    /// and the nodes. `due`: when an open loop owed it.
+    async fn post(&self, phase: u32, n: u64, due: Option<Instant>) {
         let groups = self.groups.len() as u64;
         let group_index = (n % groups) as u32;
         let group = &self.groups[group_index as usize];
@@ -56,7 +56,7 @@ impl Posting {
         let node = (n % self.apis.len() as u64) as usize;
         // Pushes never go to the author; live streams do.
         let exempt = if self.pushes { 1u64 << author_index } else { 0 };
-        let (seq, _) = self.tally.begin_post(phase, group_index, node as u8, exempt);
+        let (seq, _) = self.tally.begin_post(phase, group_index, node as u8, exempt, due);
         let text = message_text(seq, self.text_bytes);
         let nonce = format!("{}-{seq}", self.run_tag);
         let answer = self
@@ -142,13 +142,15 @@ pub async fn open_loop(posting: &Arc<Posting>, phase: u32, rate: f64, duration: 
         }
         let due = ((elapsed.as_secs_f64() * rate) as u64 + 1).min(max_posts);
         while due_so_far < due {
+            // The k-th send (from 0) is due k / rate seconds into the phase.
+            let due_at = start + Duration::from_secs_f64(due_so_far as f64 / rate);
             due_so_far += 1;
             match permits.clone().try_acquire_owned() {
                 Ok(permit) => {
                     let posting = posting.clone();
                     let n = sent;
                     tokio::spawn(async move {
-                        posting.post(phase, n).await;
+                        posting.post(phase, n, Some(due_at)).await;
                         drop(permit);
                     });
                     sent += 1;
@@ -182,7 +184,7 @@ pub async fn closed_loop(
                     if n >= max_posts {
                         break;
                     }
-                    posting.post(phase, n).await;
+                    posting.post(phase, n, None).await;
                 }
             })
         })

@@ -233,6 +233,7 @@ async fn run_phase(posting: &Arc<Posting>, args: &RunArgs, phase: Phase, setup_m
             deliveries_expected_cross: (nodes > 1).then_some(counts.expected_cross),
             lost_cross: (nodes > 1).then_some(counts.lost_cross),
             answer: Latency::of(&p.answer),
+            send_late: matches!(phase, Phase::Open { .. }).then(|| Latency::of(&p.late)),
             resyncs,
             streams_ended,
             foreign_signals,

@@ -82,6 +82,10 @@ pub struct PhaseResult {
     pub lost_cross: Option<u64>,
     /// Post sent → its HTTP answer.
     pub answer: Latency,
+    /// Open loop: how late the load generator made its sends, against when they were due
+    /// (the latencies above start when a send is made, so this is not in them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_late: Option<Latency>,
     /// Since the run began: `resync` events, streams that ended, unknown signals.
     pub resyncs: u64,
     pub streams_ended: u64,
@@ -156,6 +160,12 @@ impl PhaseResult {
             self.load_avg_1m.map_or_else(|| "?".into(), |l| format!("{l:.2}")),
             self.rss(),
         );
+        if let Some(late) = self.send_late {
+            out.push_str(&format!(
+                "; sends made late p50 {:.1} ms p99 {:.1} ms max {:.1} ms",
+                late.p50_ms, late.p99_ms, late.max_ms
+            ));
+        }
         if let (Some(cross), Some(same)) = (self.delivery_cross, self.delivery_same) {
             out.push_str(&format!(
                 "; {} nodes: cross-node delivery p50 {:.1} ms p99 {:.1} ms max {:.1} ms, same-node p50 {:.1} ms \

@@ -46,6 +46,9 @@ pub struct PhaseTally {
     pub delivery_same: Histogram<u64>,
     /// Post → its HTTP answer.
     pub answer: Histogram<u64>,
+    /// Open loop: a send's due time → when it was made (the load generator's own delay,
+    /// which sends the posts it owes at once, as a burst).
+    pub late: Histogram<u64>,
     pub deliveries: u64,
     pub duplicates: u64,
     /// Deliveries to a stream whose user is not in the post's group.
@@ -64,6 +67,7 @@ impl PhaseTally {
             delivery_cross: hist(),
             delivery_same: hist(),
             answer: hist(),
+            late: hist(),
             deliveries: 0,
             duplicates: 0,
             misrouted: 0,
@@ -142,10 +146,14 @@ impl Tally {
     }
 
     /// Registers a post about to be sent to `node`; returns its sequence number and send time.
-    /// The members of mask `exempt` are not to receive it (the author of a push).
-    pub fn begin_post(&self, phase: u32, group: u32, node: u8, exempt: u64) -> (u64, Instant) {
+    /// The members of mask `exempt` are not to receive it (the author of a push). `due`: when
+    /// an open loop owed it.
+    pub fn begin_post(&self, phase: u32, group: u32, node: u8, exempt: u64, due: Option<Instant>) -> (u64, Instant) {
         let mut inner = self.lock();
         let sent_at = Instant::now();
+        if let Some(due) = due {
+            inner.phases[phase as usize].late.saturating_record(micros(sent_at.saturating_duration_since(due)));
+        }
         inner.posts.push(Post { group, phase, node, sent_at, state: PostState::InFlight, delivered_to: 0, exempt });
         ((inner.posts.len() - 1) as u64, sent_at)
     }
@@ -285,8 +293,8 @@ mod tests {
     fn losses_duplicates_and_misroutes_are_counted() {
         let t = Tally::new(3, 1);
         let phase = t.begin_phase();
-        let (a, _) = t.begin_post(phase, 0, 0, 0);
-        let (b, _) = t.begin_post(phase, 1, 0, 0);
+        let (a, _) = t.begin_post(phase, 0, 0, 0, None);
+        let (b, _) = t.begin_post(phase, 1, 0, 0, None);
         t.end_post(a, true);
         t.end_post(b, true);
         let now = Instant::now();
@@ -312,7 +320,7 @@ mod tests {
         assert_eq!(stream_node(1, 3, 4, 2), 1);
         let t = Tally::new(4, 2);
         let phase = t.begin_phase();
-        let (a, _) = t.begin_post(phase, 1, 1, 0);
+        let (a, _) = t.begin_post(phase, 1, 1, 0, None);
         t.end_post(a, true);
         let now = Instant::now();
         for member in [0, 1, 3] {
@@ -322,6 +330,19 @@ mod tests {
         assert_eq!((c.expected, c.lost, c.expected_cross, c.lost_cross), (4, 1, 2, 1));
         t.with_phase(phase, |p| {
             assert_eq!((p.delivery_cross.len(), p.delivery_same.len()), (1, 2));
+        });
+    }
+
+    #[test]
+    fn an_open_loop_send_made_late_is_counted_from_when_it_was_due() {
+        let t = Tally::new(2, 1);
+        let phase = t.begin_phase();
+        let due = Instant::now().checked_sub(std::time::Duration::from_millis(40)).unwrap();
+        t.begin_post(phase, 0, 0, 0, Some(due));
+        t.begin_post(phase, 0, 0, 0, None);
+        t.with_phase(phase, |p| {
+            assert_eq!(p.late.len(), 1, "a closed-loop send owes nothing");
+            assert!(p.late.max() >= 40_000, "late by at least 40 ms: {} µs", p.late.max());
         });
     }
 }
