@@ -102,8 +102,12 @@ async fn open_session(config: &CqlConfig) -> Result<Session> {
         .load_balancing_policy(policy.build())
         .retry_policy(Arc::new(retry::IdempotentTimeoutRetry))
         .build();
+    // Only this keyspace's metadata: routing needs its replication, and the driver reads
+    // the metadata again after every schema change, so a server beside many others (the
+    // test suites make a keyspace per test) would read theirs too.
     let mut builder = SessionBuilder::new()
         .known_nodes(&config.contact_points)
+        .keyspaces_to_fetch([config.keyspace.as_str()])
         .connection_timeout(Duration::from_millis(config.connect_timeout_ms))
         .default_execution_profile_handle(profile.into_handle());
     if let (Some(user), Some(password)) = (&config.username, &config.password) {
