@@ -77,11 +77,13 @@ pub async fn drop_keyspace(session: &Session, ks: &str) -> Result<()> {
 /// they get their own, longer timeout.
 const DDL_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Runs one schema statement. A statement that changes the schema returns once every node
+/// agrees on it: the driver waits for that itself (its session's default
+/// `schema_agreement_automatic_waiting`), and an agreement it cannot reach is this error.
 async fn ddl(session: &Session, cql: &str) -> Result<()> {
     let mut statement = scylla::statement::unprepared::Statement::new(cql);
     statement.set_request_timeout(Some(DDL_TIMEOUT));
     session.query_unpaged(statement, &[]).await.map_err(|e| Error::unavailable(format!("cql: {cql}: {e}")))?;
-    session.await_schema_agreement().await.map_err(unavailable)?;
     Ok(())
 }
 
