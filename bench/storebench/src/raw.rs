@@ -49,6 +49,7 @@ impl Raw {
             .build();
         let session = SessionBuilder::new()
             .known_nodes(&config.contact_points)
+            .keyspaces_to_fetch([config.keyspace.as_str()])
             .connection_timeout(Duration::from_millis(config.connect_timeout_ms))
             .default_execution_profile_handle(profile.into_handle())
             .build()
@@ -66,8 +67,8 @@ impl Raw {
                  signal_id bigint, PRIMARY KEY ((chat_id, author_id, nonce)))"
             ),
         ] {
+            // The driver waits for schema agreement after each of these itself.
             session.query_unpaged(ddl.as_str(), &[]).await.with_context(|| ddl.clone())?;
-            session.await_schema_agreement().await?;
         }
         let prepare = |cql: String, idempotent: bool| {
             let session = &session;
