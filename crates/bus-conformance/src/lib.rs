@@ -8,6 +8,7 @@
 
 pub mod chat_log;
 pub mod fence;
+pub mod membership;
 pub mod notify;
 pub mod presence;
 pub mod user_events;
@@ -56,6 +57,7 @@ macro_rules! bus_conformance_tests {
             presence::an_unclosed_connection_expires_by_itself_and_is_reported_once,
             fence::a_nonce_is_claimed_once_per_chat_and_author,
             fence::concurrent_attempts_agree_on_one,
+            membership::membership_news_reaches_every_subscriber_in_order,
         );
     };
 }

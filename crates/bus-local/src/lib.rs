@@ -25,8 +25,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use domain::{ChatEvent, ChatId, Event, NotifyJob, Result, SignalId, UserId};
 use ports::{
-    Bus, ChatEventBus, ChatEventStream, GroupSpec, Interest, NonceClaim, NonceFence, NotifyJobStream, NotifyQueue,
-    PresenceBus, PresenceExpiryStream, UserEventBus, UserEventStream, UserSubscription,
+    Bus, ChatEventBus, ChatEventStream, GroupSpec, Interest, MembershipNews, MembershipNewsStream, MembershipWord,
+    NonceClaim, NonceFence, NotifyJobStream, NotifyQueue, PresenceBus, PresenceExpiryStream, UserEventBus,
+    UserEventStream, UserSubscription,
 };
 
 use crate::user_events::{LiveStream, Sequenced, Subscriber, UserLog};
@@ -71,6 +72,8 @@ struct Inner {
     users: Mutex<HashMap<UserId, UserLog>>,
     presence: presence::Presence,
     fence: fence::Fence,
+    /// Membership news, to every subscriber.
+    membership: tokio::sync::broadcast::Sender<ChatId>,
 }
 
 impl std::fmt::Debug for LocalBus {
@@ -96,6 +99,7 @@ impl LocalBus {
                 users: Mutex::new(HashMap::new()),
                 presence: presence::Presence::default(),
                 fence: fence::Fence::default(),
+                membership: tokio::sync::broadcast::Sender::new(MEMBERSHIP_BACKLOG),
             }),
         }
     }
@@ -129,6 +133,31 @@ impl LocalBus {
 impl NonceFence for LocalBus {
     async fn claim_nonce(&self, chat: ChatId, author: UserId, nonce: &str, id: SignalId) -> Result<NonceClaim> {
         Ok(self.inner.fence.claim(chat, author, nonce, id))
+    }
+}
+
+/// Membership changes a subscriber may fall behind by before it is told it missed some.
+const MEMBERSHIP_BACKLOG: usize = 1024;
+
+#[async_trait]
+impl MembershipNews for LocalBus {
+    async fn membership_changed(&self, chat: ChatId) -> Result<()> {
+        // No subscriber is no error: nobody remembers anything.
+        let _ = self.inner.membership.send(chat);
+        Ok(())
+    }
+
+    async fn membership_news(&self) -> Result<MembershipNewsStream> {
+        use tokio::sync::broadcast::error::RecvError;
+        let news = self.inner.membership.subscribe();
+        Ok(Box::pin(futures::stream::unfold(news, |mut news| async move {
+            let word = match news.recv().await {
+                Ok(chat) => MembershipWord::Changed(chat),
+                Err(RecvError::Lagged(_)) => MembershipWord::Missed,
+                Err(RecvError::Closed) => return None,
+            };
+            Some((word, news))
+        })))
     }
 }
 

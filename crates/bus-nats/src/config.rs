@@ -206,6 +206,11 @@ impl NatsConfig {
         format!("{}.live.{}", self.prefix, user.0)
     }
 
+    /// The core NATS subject of membership news (`membership.rs`; no stream captures it).
+    pub(crate) fn membership_subject(&self) -> String {
+        format!("{}.membership", self.prefix)
+    }
+
     /// `<prefix>.events.<partition>.<chat id>.<topic>`: a group of some topics filters on
     /// the last token, so the events it does not want never reach it.
     pub(crate) fn chat_log_subject(&self, event: &ChatEvent) -> String {
@@ -300,6 +305,7 @@ mod tests {
         let images = Interest::Only(&[domain::EventTopic::ImageMessage]);
         assert_eq!(c.partition_subjects(3, images), ["petit_chat.events.3.*.img"]);
         assert_eq!(c.live_subject(domain::Id(42)), "petit_chat.live.42");
+        assert_eq!(c.membership_subject(), "petit_chat.membership");
         assert_eq!(c.stored_subject(domain::Id(42)), "petit_chat.stored.42");
         assert_eq!(c.user_republish().destination, "petit_chat.stored.{{wildcard(1)}}");
         assert_eq!(c.presence_bucket(), "PETIT_CHAT_PRESENCE");

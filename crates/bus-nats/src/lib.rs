@@ -25,6 +25,8 @@
 //! - Notification jobs go to the work-queue stream `<PREFIX>_NOTIFY`, a subject per user
 //!   (`<prefix>.notify.<partition>.<user id>`), shared by the push workers through one
 //!   durable consumer per partition; delayed jobs are message schedules (see `notify.rs`).
+//! - Membership news (a chat's members or roles changed) are core NATS messages on
+//!   `<prefix>.membership`, outside every stream (see `membership.rs`).
 //! - Presence is a KV bucket, `<PREFIX>_PRESENCE` (see `presence.rs`); expired
 //!   connections reach one node through the durable consumer `presence_expiry`. Per-key
 //!   TTLs need NATS ≥ 2.11.
@@ -37,6 +39,7 @@
 mod chat_events;
 mod config;
 mod fence;
+mod membership;
 mod notify;
 mod owners;
 mod presence;
@@ -49,8 +52,8 @@ use async_nats::jetstream::{self, consumer::pull, kv, stream};
 use async_trait::async_trait;
 use domain::{ChatEvent, ChatId, Error, ErrorCode, Event, NotifyJob, Result, SignalId, UserId};
 use ports::{
-    Bus, ChatEventBus, ChatEventStream, GroupSpec, NonceClaim, NonceFence, NotifyJobStream, NotifyQueue, PresenceBus,
-    PresenceExpiryStream, UserEventBus, UserSubscription,
+    Bus, ChatEventBus, ChatEventStream, GroupSpec, MembershipNews, MembershipNewsStream, NonceClaim, NonceFence,
+    NotifyJobStream, NotifyQueue, PresenceBus, PresenceExpiryStream, UserEventBus, UserSubscription,
 };
 
 pub use chat_events::{EVENT_VERSION, EVENT_VERSION_HEADER};
@@ -77,6 +80,9 @@ pub(crate) struct Inner {
     /// live stream may have missed what was stored meanwhile, so each looks
     /// (`user_events.rs`).
     pub(crate) misses: tokio::sync::watch::Sender<u64>,
+    /// Counts the messages the connection dropped because a subscription fell too far
+    /// behind (slow consumers), whichever it was (`membership.rs`).
+    pub(crate) drops: tokio::sync::watch::Sender<u64>,
     /// The consumer groups this bus has made sure of.
     pub(crate) declared: std::sync::Mutex<std::collections::HashSet<(String, GroupSpec)>>,
 }
@@ -117,16 +123,20 @@ impl NatsBus {
     async fn try_connect(config: &NatsConfig) -> Result<Self> {
         let misses = tokio::sync::watch::Sender::new(0u64);
         let missed = misses.clone();
+        let drops = tokio::sync::watch::Sender::new(0u64);
+        let dropped = drops.clone();
         let mut options = async_nats::ConnectOptions::new()
             .name(&config.connection_name)
             .connection_timeout(Duration::from_millis(config.connect_timeout_ms.max(1)))
             .request_timeout(Some(config.request_timeout()))
             .require_tls(config.tls_required)
             .event_callback(move |event| {
-                let missed = missed.clone();
+                let (missed, dropped) = (missed.clone(), dropped.clone());
                 async move {
-                    if matches!(event, async_nats::Event::Connected) {
-                        missed.send_modify(|n| *n += 1);
+                    match event {
+                        async_nats::Event::Connected => missed.send_modify(|n| *n += 1),
+                        async_nats::Event::SlowConsumer(_) => dropped.send_modify(|n| *n += 1),
+                        _ => {}
                     }
                     match event {
                         async_nats::Event::Connected => tracing::info!("nats: connected"),
@@ -162,6 +172,7 @@ impl NatsBus {
             workers,
             nonces,
             misses,
+            drops,
             declared: std::sync::Mutex::default(),
         };
         inner.ensure_streams().await?;
@@ -386,6 +397,17 @@ impl Inner {
 impl NonceFence for NatsBus {
     async fn claim_nonce(&self, chat: ChatId, author: UserId, nonce: &str, id: SignalId) -> Result<NonceClaim> {
         self.inner.claim_nonce(chat, author, nonce, id).await
+    }
+}
+
+#[async_trait]
+impl MembershipNews for NatsBus {
+    async fn membership_changed(&self, chat: ChatId) -> Result<()> {
+        membership::publish(&self.inner, chat).await
+    }
+
+    async fn membership_news(&self) -> Result<MembershipNewsStream> {
+        membership::subscribe(&self.inner).await
     }
 }
 

@@ -121,7 +121,8 @@ pub(crate) async fn subscribe(inner: Arc<Inner>, user: UserId, after: Option<&st
     };
     let ephemeral = subscribe(inner.config.live_subject(user)).await?;
     let stored = subscribe(inner.config.stored_subject(user)).await?;
-    // The server has the interest once it answered the flush's ping.
+    // A flush only writes the subscriptions out: the server has them once it has answered
+    // a request sent after them on this connection (the stream's state, read below).
     client.flush().await.map_err(|e| unavailable("cannot subscribe to user events", e))?;
     Ok(match subscribe_durable(inner, user, after, stored).await? {
         UserSubscription::Complete(durable) => UserSubscription::Complete(with_ephemeral(durable, ephemeral)),

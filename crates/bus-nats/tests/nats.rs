@@ -13,7 +13,9 @@ use bus_conformance::publish_key;
 use bus_nats::{NatsBus, NatsConfig};
 use domain::{ChatEvent, Event, Id};
 use futures::StreamExt;
-use ports::{Bus, ChatEventBus, PresenceBus, UserEventBus, UserEventStream, UserSubscription};
+use ports::{
+    Bus, ChatEventBus, MembershipNews, MembershipWord, PresenceBus, UserEventBus, UserEventStream, UserSubscription,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -330,6 +332,42 @@ async fn a_live_stream_catches_up_after_its_connection_was_lost_without_waiting_
     bus.publish_user_event(&[user], &receipt(user, 3)).await.unwrap();
     assert_eq!(next(&mut live).await.1, receipt(user, 3));
     nothing_more(&mut live).await;
+    delete_streams(&cfg).await;
+}
+
+/// The next membership word, whatever it is (a test's prefix is its own: nobody else's).
+async fn next_word(news: &mut ports::MembershipNewsStream, what: &str) -> MembershipWord {
+    tokio::time::timeout(WAIT, news.next())
+        .await
+        .unwrap_or_else(|_| panic!("no word in time: {what}"))
+        .expect("news ended")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn membership_news_from_one_node_reaches_the_other_and_a_reconnection_says_some_was_missed() {
+    let cfg = config("membership");
+    let (a, b) = (connect(&cfg).await, connect(&cfg).await);
+    let mut on_b = b.membership_news().await.unwrap();
+    let chat = random_id();
+    a.membership_changed(chat).await.unwrap();
+    assert_eq!(next_word(&mut on_b, "the change").await, MembershipWord::Changed(chat));
+    // What is published while b reconnects never reaches it: b is told it may have missed
+    // some, and hears what comes after.
+    b.force_reconnect().await.unwrap();
+    assert_eq!(next_word(&mut on_b, "the reconnection").await, MembershipWord::Missed);
+    // b's subscription is back on the server a moment after the reconnection is told: news
+    // is published until it arrives.
+    let later = random_id();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        assert!(tokio::time::Instant::now() < deadline, "b never heard of the change after reconnecting");
+        a.membership_changed(later).await.unwrap();
+        match tokio::time::timeout(Duration::from_millis(200), on_b.next()).await {
+            Ok(Some(MembershipWord::Changed(c))) => break assert_eq!(c, later),
+            Ok(Some(MembershipWord::Missed)) | Err(_) => {}
+            Ok(None) => panic!("news ended"),
+        }
+    }
     delete_streams(&cfg).await;
 }
 

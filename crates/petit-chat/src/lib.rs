@@ -124,6 +124,8 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         .with_push(push.clone())
         .with_search(index.clone());
     let shutdown = CancellationToken::new();
+    // Senders' roles are remembered while this node hears of membership changes.
+    service.follow_membership_news(shutdown.child_token());
     if config.search.kind == SearchKind::Tantivy {
         // `petit-chat admin reindex` asks this server, which holds the index, to rebuild it.
         let reindexer = admin::Reindexer::new(store.clone(), index.clone());

@@ -97,6 +97,38 @@ async fn the_clients_of_a_killed_node_resume_on_another() {
     drop((stream, resumed));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_removed_on_one_node_is_refused_on_the_other_within_a_second() {
+    let cluster = Cluster::new();
+    let (a, b) = (cluster.node(41).await, cluster.node(42).await);
+    let alice = a.session("alice").await;
+    let bob_on_b = b.session("bob").await;
+    let chat = alice.group("removal across nodes", &[&bob_on_b]).await;
+    // Bob sends on B, twice: B remembers his membership.
+    say_all(&bob_on_b, &chat, &["one", "two"]).await;
+    let (status, _) = alice.delete(&format!("/api/v1/chats/{chat}/members/{}", bob_on_b.id)).await;
+    assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
+    let removed = std::time::Instant::now();
+    let mut accepted = 0;
+    loop {
+        let nonce = format!("n-{:x}", rand::random::<u64>());
+        let body = json!({ "kind": "msg", "text": "after", "nonce": nonce });
+        let (status, answer) = bob_on_b.post(&format!("/api/v1/chats/{chat}/signals"), body).await;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            assert_eq!(answer["code"], "chat_not_found");
+            break;
+        }
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{answer}");
+        accepted += 1;
+        assert!(removed.elapsed() < Duration::from_secs(1), "B still took {accepted} sends a second after");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Refused from then on.
+    let nonce = format!("n-{:x}", rand::random::<u64>());
+    let body = json!({ "kind": "msg", "text": "later", "nonce": nonce });
+    assert_eq!(bob_on_b.post(&format!("/api/v1/chats/{chat}/signals"), body).await.0, reqwest::StatusCode::NOT_FOUND);
+}
+
 /// The next `presence.changed` about `user` within `wait`: its `online` flag.
 async fn online_flag_within(stream: &mut EventStream, user: &Session, wait: Duration) -> Option<bool> {
     let deadline = tokio::time::Instant::now() + wait;

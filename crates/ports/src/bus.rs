@@ -279,10 +279,36 @@ pub trait NonceFence: Send + Sync + 'static {
     async fn claim_nonce(&self, chat: ChatId, author: UserId, nonce: &str, id: SignalId) -> Result<NonceClaim>;
 }
 
-/// The whole bus: chat events, user events, presence, notification jobs, the nonce fence,
-/// and a readiness probe.
+/// Word that a chat's members or roles changed ([`MembershipNews::membership_news`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MembershipWord {
+    /// The members or roles of this chat changed.
+    Changed(ChatId),
+    /// Some word may have been lost (a reconnection, a backlog dropped): any chat may
+    /// have changed.
+    Missed,
+}
+
+/// Word of membership changes from every node, as it comes; ends when the subscription is
+/// lost.
+pub type MembershipNewsStream = Pin<Box<dyn Stream<Item = MembershipWord> + Send>>;
+
+/// Word, between the nodes, that a chat's membership changed, so that what a node
+/// remembers of memberships (the send path's cache) is forgotten on every node. Not
+/// retained, at most once: a subscriber is told when it may have missed some.
 #[async_trait]
-pub trait Bus: ChatEventBus + UserEventBus + PresenceBus + NotifyQueue + NonceFence {
+pub trait MembershipNews: Send + Sync + 'static {
+    /// Tells the subscribers on every node (this one too) that `chat`'s members or roles
+    /// changed.
+    async fn membership_changed(&self, chat: ChatId) -> Result<()>;
+    /// The word published from when this returns.
+    async fn membership_news(&self) -> Result<MembershipNewsStream>;
+}
+
+/// The whole bus: chat events, user events, presence, notification jobs, the nonce fence,
+/// membership news, and a readiness probe.
+#[async_trait]
+pub trait Bus: ChatEventBus + UserEventBus + PresenceBus + NotifyQueue + NonceFence + MembershipNews {
     /// Checks the bus answers (for readiness probes).
     async fn ping(&self) -> Result<()>;
 }

@@ -13,9 +13,9 @@ pub mod store;
 pub use blobs::{BlobBytes, Blobs, DownloadHeaders, StagedBlob};
 pub use bus::{
     Bus, ChatEventBus, ChatEventStream, Delivery, EventId, EventOrder, FANOUT_GROUP, GroupSpec, Interest,
-    NONCE_FENCE_WINDOW, NOTIFY_GROUP, NonceClaim, NonceFence, NotifyJobStream, NotifyQueue, PresenceBus,
-    PresenceExpiry, PresenceExpiryStream, UserEventBus, UserEventStream, UserSubscription, chat_partition,
-    valid_group_name,
+    MembershipNews, MembershipNewsStream, MembershipWord, NONCE_FENCE_WINDOW, NOTIFY_GROUP, NonceClaim, NonceFence,
+    NotifyJobStream, NotifyQueue, PresenceBus, PresenceExpiry, PresenceExpiryStream, UserEventBus, UserEventStream,
+    UserSubscription, chat_partition, valid_group_name,
 };
 pub use identity::{Identity, VerifiedIdentity};
 pub use push::{PushGateway, PushMessage, PushOutcome};

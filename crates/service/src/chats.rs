@@ -280,25 +280,32 @@ impl ChatService {
         }
         // Every step can be done again, and the membership goes last: a call that fails
         // half-way leaves the member in, so its retry finds them and finishes the change
-        // (the `left` signal is written once: its nonce names this membership).
-        if target.role == Role::Owner {
-            let successor = members
-                .iter()
-                .filter(|m| m.user_id != user)
-                .max_by_key(|m| (m.role, std::cmp::Reverse(m.joined_at), std::cmp::Reverse(m.user_id)));
-            if let Some(successor) = successor {
-                self.store.set_role(chat_id, successor.user_id, Role::Owner).await?;
+        // (the `left` signal is written once: its nonce names this membership). Done or
+        // half done, the senders' remembered roles are forgotten before the answer.
+        let steps = async {
+            if target.role == Role::Owner {
+                let successor = members
+                    .iter()
+                    .filter(|m| m.user_id != user)
+                    .max_by_key(|m| (m.role, std::cmp::Reverse(m.joined_at), std::cmp::Reverse(m.user_id)));
+                if let Some(successor) = successor {
+                    self.store.set_role(chat_id, successor.user_id, Role::Owner).await?;
+                }
             }
-        }
-        let nonce = format!("left-{}-{}", user.0, target.joined_at);
-        self.write_membership_signal_once(chat_id, actor.id, SignalBody::Left { users: vec![user] }, &nonce).await?;
-        self.publish(ChatEvent {
-            chat_id,
-            event: Event::MemberLeft { chat_id, user_id: user, by: actor.id },
-            also_notify: vec![user],
-        })
-        .await?;
-        self.store.remove_member(chat_id, user).await
+            let nonce = format!("left-{}-{}", user.0, target.joined_at);
+            self.write_membership_signal_once(chat_id, actor.id, SignalBody::Left { users: vec![user] }, &nonce)
+                .await?;
+            self.publish(ChatEvent {
+                chat_id,
+                event: Event::MemberLeft { chat_id, user_id: user, by: actor.id },
+                also_notify: vec![user],
+            })
+            .await?;
+            self.store.remove_member(chat_id, user).await
+        };
+        let done = steps.await;
+        self.membership_changed(chat_id).await;
+        done
     }
 
     /// Changes a member's role in a group. Only the owner does it, and not to themselves;
@@ -328,13 +335,18 @@ impl ChatService {
         if target.role == role {
             return Ok(target);
         }
-        self.store.set_role(chat_id, user, role).await?;
-        self.announce_role(chat_id, user, role, actor.id).await?;
-        if role == Role::Owner {
-            self.store.set_role(chat_id, actor.id, Role::Admin).await?;
-            self.announce_role(chat_id, actor.id, Role::Admin, actor.id).await?;
-        }
-        Ok(Member { role, ..target })
+        let steps = async {
+            self.store.set_role(chat_id, user, role).await?;
+            self.announce_role(chat_id, user, role, actor.id).await?;
+            if role == Role::Owner {
+                self.store.set_role(chat_id, actor.id, Role::Admin).await?;
+                self.announce_role(chat_id, actor.id, Role::Admin, actor.id).await?;
+            }
+            Ok(Member { role, ..target })
+        };
+        let done = steps.await;
+        self.membership_changed(chat_id).await;
+        done
     }
 
     async fn announce_role(&self, chat_id: ChatId, user_id: UserId, role: Role, by: UserId) -> Result<()> {

@@ -21,6 +21,7 @@ pub mod presence;
 pub mod pusher;
 mod receipts;
 pub mod reindex;
+pub mod role_cache;
 pub mod search;
 pub mod signals;
 #[cfg(test)]
@@ -62,6 +63,8 @@ pub struct ChatService {
     index: Arc<dyn ports::TextIndex>,
     /// Callers provisioned lately, so a request need not read its caller from the store.
     known_users: Arc<known_users::KnownUsers>,
+    /// The roles of senders, remembered while membership news is heard.
+    roles: Arc<role_cache::RoleCache>,
     /// Work a request or a stream left to finish after it (a closed stream's presence, an
     /// event waiting for the bus), waited for at shutdown.
     background: TaskTracker,
@@ -92,6 +95,7 @@ impl ChatService {
             push: None,
             index: Arc::new(indexer::NoTextIndex),
             known_users: Arc::default(),
+            roles: Arc::default(),
             background: TaskTracker::new(),
         }
     }

@@ -81,7 +81,7 @@ impl ChatService {
         } else {
             String::new()
         };
-        let role = self.membership(actor, chat_id).await?;
+        let role = self.sender_role(actor, chat_id).await?;
         let mentions = self.check_mentions(chat_id, role, msg.mentions, msg.everyone).await?;
         if let Some(reply_to) = msg.reply_to
             && self.store.signal(chat_id, reply_to).await?.is_none()

@@ -260,6 +260,16 @@ impl ports::NonceFence for RefusingBus {
 }
 
 #[async_trait::async_trait]
+impl ports::MembershipNews for RefusingBus {
+    async fn membership_changed(&self, chat: domain::ChatId) -> domain::Result<()> {
+        self.inner.membership_changed(chat).await
+    }
+    async fn membership_news(&self) -> domain::Result<ports::MembershipNewsStream> {
+        self.inner.membership_news().await
+    }
+}
+
+#[async_trait::async_trait]
 impl Bus for RefusingBus {
     async fn ping(&self) -> domain::Result<()> {
         self.inner.ping().await

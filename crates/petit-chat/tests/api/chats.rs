@@ -146,6 +146,38 @@ async fn when_the_owner_leaves_someone_else_owns_the_group() {
     assert_eq!(owners.len(), 1);
 }
 
+/// Posts a message with a fresh nonce, optionally calling everyone's attention.
+async fn post_message(by: &Session, chat: &str, everyone: bool) -> (StatusCode, Value) {
+    let nonce = format!("n-{:x}", rand::random::<u64>());
+    let body = json!({ "kind": "msg", "text": "hi", "nonce": nonce, "mention_everyone": everyone });
+    by.post(&format!("/api/v1/chats/{chat}/signals"), body).await
+}
+
+#[tokio::test]
+async fn a_demoted_or_removed_member_is_refused_from_the_moment_the_change_is_answered() {
+    let server = TestServer::start().await;
+    let (owner, bob) = (server.login("owner").await, server.login("bob").await);
+    let chat = owner.group("Team", &[&bob]).await;
+    assert_eq!(set_role(&owner, &chat, &bob, "admin").await.0, StatusCode::OK);
+    // Bob sends as an admin, twice: the second send finds his role remembered.
+    for _ in 0..2 {
+        let (status, signal) = post_message(&bob, &chat, true).await;
+        assert_eq!(status, StatusCode::CREATED, "{signal}");
+    }
+    assert_eq!(set_role(&owner, &chat, &bob, "member").await.0, StatusCode::OK);
+    let (status, problem) = post_message(&bob, &chat, true).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::FORBIDDEN, Some("not_an_admin")));
+    assert_eq!(post_message(&bob, &chat, false).await.0, StatusCode::CREATED);
+    let (status, _) = owner.delete(&format!("/api/v1/chats/{chat}/members/{}", bob.id)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, problem) = post_message(&bob, &chat, false).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::NOT_FOUND, Some("chat_not_found")));
+    // Added back, he sends again at once (an outsider is never remembered).
+    let (status, _) = owner.post(&format!("/api/v1/chats/{chat}/members"), json!({ "user_ids": [bob.id] })).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(post_message(&bob, &chat, false).await.0, StatusCode::CREATED);
+}
+
 async fn set_role(by: &Session, chat: &str, who: &Session, role: &str) -> (StatusCode, Value) {
     by.patch(&format!("/api/v1/chats/{chat}/members/{}", who.id), json!({ "role": role })).await
 }
