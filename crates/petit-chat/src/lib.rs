@@ -22,6 +22,7 @@ use domain::IdGenerator;
 use identity_dev::DevIdentity;
 use identity_oidc::OidcIdentity;
 use ports::{Blobs, Bus, Identity, NonceFence, PushGateway, Store, TextIndex};
+use service::membership_cache::MembershipCache;
 use service::{ChatService, DeliveryTracker, WorkerPorts, WorkerRole, WorkerSettings, WorkerStats, Workers};
 use store_cql::CqlStore;
 use store_sqlite::{Durability, SqliteStore};
@@ -120,12 +121,14 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
 
     let ids = Arc::new(config.server.node_id.map_or_else(IdGenerator::with_random_node, IdGenerator::new));
     let push = open_push(config, &store).await?;
+    let shutdown = CancellationToken::new();
+    // Senders' roles and chats' members are remembered while this node hears of
+    // membership changes.
+    let membership = MembershipCache::followed(bus.clone(), shutdown.child_token());
     let service = ChatService::new(store.clone(), bus.clone(), blobs.clone(), ids, config.domain_limits())
         .with_push(push.clone())
-        .with_search(index.clone());
-    let shutdown = CancellationToken::new();
-    // Senders' roles are remembered while this node hears of membership changes.
-    service.follow_membership_news(shutdown.child_token());
+        .with_search(index.clone())
+        .with_membership_cache(membership.clone());
     if config.search.kind == SearchKind::Tantivy {
         // `petit-chat admin reindex` asks this server, which holds the index, to rebuild it.
         let reindexer = admin::Reindexer::new(store.clone(), index.clone());
@@ -137,7 +140,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         }
     }
     let stats = Arc::new(WorkerStats::default());
-    let ports = WorkerPorts { store, bus, blobs, push, index };
+    let ports = WorkerPorts { store, bus, blobs, push, index, membership };
     let workers = start_workers(config, ports, stats.clone(), shutdown.child_token()).await?;
     let delivery = DeliveryTracker::start(service.clone(), Duration::from_millis(250));
     let sync_every = config.identity.oidc.sync_interval_secs;
@@ -269,7 +272,8 @@ pub async fn run_workers(config: Config, metrics_listen: Option<SocketAddr>) -> 
     } else {
         Arc::new(service::indexer::NoTextIndex)
     };
-    let ports = WorkerPorts { store, bus: bus.clone(), blobs, push, index };
+    let membership = MembershipCache::followed(bus.clone(), CancellationToken::new());
+    let ports = WorkerPorts { store, bus: bus.clone(), blobs, push, index, membership };
     let workers = start_workers(&config, ports, stats.clone(), CancellationToken::new()).await?;
     let mut metrics_note = String::new();
     if let Some(addr) = metrics_listen {

@@ -235,7 +235,10 @@ impl ChatService {
         let now = (now_ms() as i64).max(current.iter().map(|m| m.joined_at).max().unwrap_or(0) + 1);
         let rows: Vec<Member> = new.iter().map(|u| new_member(chat_id, *u, Role::Member, now)).collect();
         if !rows.is_empty() {
-            self.store.add_members(chat_id, &rows).await?;
+            let added = self.store.add_members(chat_id, &rows).await;
+            // Written or half written: the fan-out sends to the new members from now on.
+            self.membership_changed(chat_id).await;
+            added?;
         }
         // The people this call added, and those a recent call by the same actor added who are
         // named again: a retry after a failure finishes what that call may have left undone

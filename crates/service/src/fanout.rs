@@ -11,23 +11,40 @@ use ports::{Bus, Store};
 use tokio::sync::mpsc;
 
 use crate::ChatService;
+use crate::membership_cache::{Lookup, MembershipCache};
 use crate::workers::{DeliveryInfo, GroupHandler};
 
-/// The `fanout` consumer group's handler: reads the chat's members once per batch of the
-/// chat's events (again after an event that changes them), moves the chat's last activity
-/// forward to its newest new signal (one write, whatever the number of members or events:
-/// "my chats" is ordered by it), and publishes each event to each member's stream (plus
+/// The `fanout` consumer group's handler: takes the chat's members from the node's
+/// [`MembershipCache`] or reads them once per batch of the chat's events (and again after
+/// an event that changes them: the node forgets them then, as the news of the change may
+/// not have come yet), moves the chat's last activity forward to its newest new signal
+/// (one write, whatever the number of members or events: "my chats" is ordered by it),
+/// and publishes each event to each member's stream (plus
 /// `also_notify`), one event after the other so every stream gets them in order. A
 /// redelivered event does it again: activity moves never go back, and the bus drops the
 /// per-user copies of a fan-out it already holds (`origin`).
 pub(crate) struct Fanout {
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
+    cache: Arc<MembershipCache>,
 }
 
 impl Fanout {
-    pub(crate) fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>) -> Self {
-        Self { store, bus }
+    pub(crate) fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, cache: Arc<MembershipCache>) -> Self {
+        Self { store, bus, cache }
+    }
+
+    /// The chat's members: remembered, or read (and remembered).
+    async fn members(&self, chat: ChatId) -> Result<Vec<UserId>> {
+        let generation = match self.cache.members(chat) {
+            Lookup::Known(members) => return Ok(members),
+            Lookup::Unknown(generation) => generation,
+        };
+        let members = self.store.member_ids(chat).await?;
+        if let Some(generation) = generation {
+            self.cache.remember_members(chat, &members, generation);
+        }
+        Ok(members)
     }
 
     /// Publishes `events` (of one chat, in order) to the members' streams.
@@ -36,7 +53,7 @@ impl Fanout {
         for (event, info) in events {
             let mut users = match members.take() {
                 Some(users) => users,
-                None => self.store.member_ids(chat).await?,
+                None => self.members(chat).await?,
             };
             let known = users.len();
             for u in &event.also_notify {
@@ -48,7 +65,10 @@ impl Fanout {
                 Some(origin) => self.bus.publish_fanned_out(&users, &event.event, origin).await?,
                 None => self.bus.publish_user_event(&users, &event.event).await?,
             }
-            if !changes_members(&event.event) {
+            if changes_members(&event.event) {
+                // What the node remembers may predate the change: forgotten here at once.
+                self.cache.forget_chat(chat);
+            } else {
                 users.truncate(known);
                 members = Some(users);
             }
@@ -147,5 +167,86 @@ async fn flush(service: &ChatService, pending: &mut HashMap<(ChatId, UserId), Si
     let marks: Vec<(ChatId, UserId, SignalId)> = pending.drain().map(|((chat, user), sid)| (chat, user, sid)).collect();
     if let Err(error) = service.mark_delivered(&marks).await {
         tracing::warn!(%error, marks = marks.len(), "cannot record deliveries");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)] // test code: a failed unwrap is a failed check
+
+    use std::time::Duration;
+
+    use domain::{Id, Member, Role};
+    use futures::StreamExt;
+    use ports::{UserEventStream, UserSubscription};
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::testing::{TestService, user};
+
+    async fn stream(bus: &Arc<dyn Bus>, user: UserId) -> UserEventStream {
+        match bus.subscribe_user(user, None).await.unwrap() {
+            UserSubscription::Complete(s) => s,
+            UserSubscription::Gap(_) => panic!("a fresh subscription has no gap"),
+        }
+    }
+
+    /// Receipts of `chat` the stream gets within a moment, by their `read_up_to`.
+    async fn receipts(stream: &mut UserEventStream) -> Vec<u64> {
+        let mut got = vec![];
+        while let Ok(Some(item)) = tokio::time::timeout(Duration::from_millis(200), stream.next()).await {
+            if let (_, Event::ReceiptUpdated { read_up_to, .. }) = item.unwrap() {
+                got.push(read_up_to.0);
+            }
+        }
+        got
+    }
+
+    /// The fan-out reads a chat's members once, then uses what it remembers until the news
+    /// of a change (sent by the node that made it, after its store writes) makes it read them
+    /// again: the removed member gets nothing more, the added one everything after.
+    #[tokio::test]
+    async fn the_fanout_remembers_a_chats_members_until_news_of_a_change() {
+        let TestService { service, store, bus, dir: _dir, .. } = crate::testing::service();
+        let [alice, bob, carol] =
+            [user(&service, "alice").await, user(&service, "bob").await, user(&service, "carol").await];
+        let (chat, _) = service.create_group(&alice, "g", &[bob.id], None).await.unwrap();
+        let cache = MembershipCache::followed(bus.clone(), CancellationToken::new());
+        while cache.members(chat.id) == Lookup::Unknown(None) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let fanout = Fanout::new(store.clone(), bus.clone(), cache.clone());
+        let (mut bobs, mut carols) = (stream(&bus, bob.id).await, stream(&bus, carol.id).await);
+        let receipt = |n: u64| ChatEvent {
+            chat_id: chat.id,
+            event: Event::ReceiptUpdated { chat_id: chat.id, user_id: alice.id, read_up_to: Id(n), unread: None },
+            also_notify: vec![],
+        };
+        let info = || DeliveryInfo { origin: None, redeliveries: 0 };
+        fanout.handle(&receipt(1), info()).await.unwrap();
+        // The store changes behind the node's back (no news yet): what it remembers is used.
+        store.remove_member(chat.id, bob.id).await.unwrap();
+        store
+            .add_members(
+                chat.id,
+                &[Member {
+                    chat_id: chat.id,
+                    user_id: carol.id,
+                    role: Role::Member,
+                    joined_at: 1,
+                    delivered_up_to: Id::ZERO,
+                    read_up_to: Id::ZERO,
+                }],
+            )
+            .await
+            .unwrap();
+        fanout.handle(&receipt(2), info()).await.unwrap();
+        bus.membership_changed(chat.id).await.unwrap();
+        while matches!(cache.members(chat.id), Lookup::Known(_)) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        fanout.handle(&receipt(3), info()).await.unwrap();
+        assert_eq!(receipts(&mut bobs).await, [1, 2]);
+        assert_eq!(receipts(&mut carols).await, [3]);
     }
 }

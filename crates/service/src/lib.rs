@@ -15,13 +15,13 @@ pub mod fanout;
 pub mod gateway;
 pub mod indexer;
 mod known_users;
+pub mod membership_cache;
 mod notifications;
 pub mod notifier;
 pub mod presence;
 pub mod pusher;
 mod receipts;
 pub mod reindex;
-pub mod role_cache;
 pub mod search;
 pub mod signals;
 #[cfg(test)]
@@ -64,7 +64,7 @@ pub struct ChatService {
     /// Callers provisioned lately, so a request need not read its caller from the store.
     known_users: Arc<known_users::KnownUsers>,
     /// The roles of senders, remembered while membership news is heard.
-    roles: Arc<role_cache::RoleCache>,
+    membership_cache: Arc<membership_cache::MembershipCache>,
     /// Work a request or a stream left to finish after it (a closed stream's presence, an
     /// event waiting for the bus), waited for at shutdown.
     background: TaskTracker,
@@ -95,9 +95,16 @@ impl ChatService {
             push: None,
             index: Arc::new(indexer::NoTextIndex),
             known_users: Arc::default(),
-            roles: Arc::default(),
+            membership_cache: Arc::default(),
             background: TaskTracker::new(),
         }
+    }
+
+    /// Senders' roles are remembered in `cache` (off unless it is
+    /// [`membership_cache::MembershipCache::followed`]).
+    pub fn with_membership_cache(mut self, cache: Arc<membership_cache::MembershipCache>) -> Self {
+        self.membership_cache = cache;
+        self
     }
 
     /// Searches go to `index`.

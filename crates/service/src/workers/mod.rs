@@ -224,6 +224,8 @@ pub struct WorkerPorts {
     pub blobs: Arc<dyn Blobs>,
     pub push: Arc<dyn PushGateway>,
     pub index: Arc<dyn TextIndex>,
+    /// What the fan-out remembers of chats' members.
+    pub membership: Arc<crate::membership_cache::MembershipCache>,
 }
 
 /// Running workers. [`Workers::stop`] drains them.
@@ -248,7 +250,7 @@ impl Workers {
         settings: WorkerSettings,
         shutdown: CancellationToken,
     ) -> Result<Self> {
-        let WorkerPorts { store, bus, blobs, push, index } = ports;
+        let WorkerPorts { store, bus, blobs, push, index, membership } = ports;
         for role in roles {
             if let Some(group) = role.group() {
                 bus.declare_group(group, role.spec()).await?;
@@ -264,6 +266,7 @@ impl Workers {
                     blobs: blobs.clone(),
                     push: push.clone(),
                     index: index.clone(),
+                    membership: membership.clone(),
                     stats: stats.clone(),
                     settings,
                 };
@@ -279,7 +282,8 @@ impl Workers {
     pub async fn start_all(store: Arc<dyn Store>, bus: Arc<dyn Bus>, blobs: Arc<dyn Blobs>) -> Result<Self> {
         let (stats, settings) = (Arc::default(), WorkerSettings::default());
         let push = Arc::new(crate::pusher::NoPushGateway);
-        let ports = WorkerPorts { store, bus, blobs, push, index: Arc::new(crate::indexer::NoTextIndex) };
+        let index = Arc::new(crate::indexer::NoTextIndex);
+        let ports = WorkerPorts { store, bus, blobs, push, index, membership: Arc::default() };
         Self::start(&WorkerRole::ALL, ports, stats, settings, CancellationToken::new()).await
     }
 
@@ -300,6 +304,7 @@ struct Runner {
     blobs: Arc<dyn Blobs>,
     push: Arc<dyn PushGateway>,
     index: Arc<dyn TextIndex>,
+    membership: Arc<crate::membership_cache::MembershipCache>,
     stats: Arc<WorkerStats>,
     settings: WorkerSettings,
 }
@@ -308,7 +313,8 @@ impl Runner {
     async fn run(self, shutdown: CancellationToken) -> Result<()> {
         match self.role {
             WorkerRole::Fanout => {
-                let handler = Arc::new(crate::fanout::Fanout::new(self.store.clone(), self.bus.clone()));
+                let handler =
+                    Arc::new(crate::fanout::Fanout::new(self.store.clone(), self.bus.clone(), self.membership.clone()));
                 self.consume_group(ports::FANOUT_GROUP, handler, shutdown).await
             }
             WorkerRole::Thumbnails => {
