@@ -191,6 +191,15 @@ mod tests {
         }
     }
 
+    /// Waits until `done`, at most 5 s.
+    async fn until(what: &str, done: impl Fn() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !done() {
+            assert!(tokio::time::Instant::now() < deadline, "{what}: not within 5 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Receipts of `chat` the stream gets within a moment, by their `read_up_to`.
     async fn receipts(stream: &mut UserEventStream) -> Vec<u64> {
         let mut got = vec![];
@@ -212,9 +221,7 @@ mod tests {
             [user(&service, "alice").await, user(&service, "bob").await, user(&service, "carol").await];
         let (chat, _) = service.create_group(&alice, "g", &[bob.id], None).await.unwrap();
         let cache = MembershipCache::followed(bus.clone(), CancellationToken::new());
-        while cache.members(chat.id) == Lookup::Unknown(None) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        until("the cache is on", || cache.members(chat.id) != Lookup::Unknown(None)).await;
         let fanout = Fanout::new(store.clone(), bus.clone(), cache.clone());
         let (mut bobs, mut carols) = (stream(&bus, bob.id).await, stream(&bus, carol.id).await);
         let receipt = |n: u64| ChatEvent {
@@ -242,9 +249,7 @@ mod tests {
             .unwrap();
         fanout.handle(&receipt(2), info()).await.unwrap();
         bus.membership_changed(chat.id).await.unwrap();
-        while matches!(cache.members(chat.id), Lookup::Known(_)) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        until("the news is heard", || !matches!(cache.members(chat.id), Lookup::Known(_))).await;
         fanout.handle(&receipt(3), info()).await.unwrap();
         assert_eq!(receipts(&mut bobs).await, [1, 2]);
         assert_eq!(receipts(&mut carols).await, [3]);
