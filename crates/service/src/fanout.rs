@@ -11,7 +11,7 @@ use ports::{Bus, Store};
 use tokio::sync::mpsc;
 
 use crate::ChatService;
-use crate::membership_cache::{Lookup, MembershipCache};
+use crate::membership_cache::{MembershipCache, read_through};
 use crate::workers::{DeliveryInfo, GroupHandler};
 
 /// The `fanout` consumer group's handler: takes the chat's members from the node's
@@ -19,10 +19,10 @@ use crate::workers::{DeliveryInfo, GroupHandler};
 /// an event that changes them: the node forgets them then, as the news of the change may
 /// not have come yet), moves the chat's last activity forward to its newest new signal
 /// (one write, whatever the number of members or events: "my chats" is ordered by it),
-/// and publishes each event to each member's stream (plus
-/// `also_notify`), one event after the other so every stream gets them in order. A
-/// redelivered event does it again: activity moves never go back, and the bus drops the
-/// per-user copies of a fan-out it already holds (`origin`).
+/// and publishes each event to each member's stream (plus `also_notify`), one event after
+/// the other so every stream gets them in order. A redelivered event does it again:
+/// activity moves never go back, and the bus drops the per-user copies of a fan-out it
+/// already holds (`origin`).
 pub(crate) struct Fanout {
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
@@ -36,15 +36,10 @@ impl Fanout {
 
     /// The chat's members: remembered, or read (and remembered).
     async fn members(&self, chat: ChatId) -> Result<Vec<UserId>> {
-        let generation = match self.cache.members(chat) {
-            Lookup::Known(members) => return Ok(members),
-            Lookup::Unknown(generation) => generation,
-        };
-        let members = self.store.member_ids(chat).await?;
-        if let Some(generation) = generation {
-            self.cache.remember_members(chat, &members, generation);
-        }
-        Ok(members)
+        read_through(self.cache.lookup_members(chat), self.store.member_ids(chat), |members, generation| {
+            self.cache.remember_members(chat, members, generation)
+        })
+        .await
     }
 
     /// Publishes `events` (of one chat, in order) to the members' streams.
@@ -182,6 +177,7 @@ mod tests {
     use tokio_util::sync::CancellationToken;
 
     use super::*;
+    use crate::membership_cache::Lookup;
     use crate::testing::{TestService, user};
 
     async fn stream(bus: &Arc<dyn Bus>, user: UserId) -> UserEventStream {
@@ -221,7 +217,7 @@ mod tests {
             [user(&service, "alice").await, user(&service, "bob").await, user(&service, "carol").await];
         let (chat, _) = service.create_group(&alice, "g", &[bob.id], None).await.unwrap();
         let cache = MembershipCache::followed(bus.clone(), CancellationToken::new());
-        until("the cache is on", || cache.members(chat.id) != Lookup::Unknown(None)).await;
+        until("the cache is on", || cache.lookup_members(chat.id) != Lookup::Unknown(None)).await;
         let fanout = Fanout::new(store.clone(), bus.clone(), cache.clone());
         let (mut bobs, mut carols) = (stream(&bus, bob.id).await, stream(&bus, carol.id).await);
         let receipt = |n: u64| ChatEvent {
@@ -249,7 +245,7 @@ mod tests {
             .unwrap();
         fanout.handle(&receipt(2), info()).await.unwrap();
         bus.membership_changed(chat.id).await.unwrap();
-        until("the news is heard", || !matches!(cache.members(chat.id), Lookup::Known(_))).await;
+        until("the news is heard", || !matches!(cache.lookup_members(chat.id), Lookup::Known(_))).await;
         fanout.handle(&receipt(3), info()).await.unwrap();
         assert_eq!(receipts(&mut bobs).await, [1, 2]);
         assert_eq!(receipts(&mut carols).await, [3]);

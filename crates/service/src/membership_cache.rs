@@ -20,6 +20,7 @@
 //! publishes no news: during a rolling upgrade [`LIFETIME`] is the only bound.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -160,7 +161,7 @@ impl MembershipCache {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn role(&self, chat: ChatId, user: UserId) -> Lookup<Role> {
+    pub(crate) fn lookup_role(&self, chat: ChatId, user: UserId) -> Lookup<Role> {
         let now = Instant::now();
         self.state().lookup(chat, |k| k.roles.get(&user).filter(|(_, until)| now < *until).map(|(role, _)| *role))
     }
@@ -172,7 +173,7 @@ impl MembershipCache {
         });
     }
 
-    pub(crate) fn members(&self, chat: ChatId) -> Lookup<Vec<UserId>> {
+    pub(crate) fn lookup_members(&self, chat: ChatId) -> Lookup<Vec<UserId>> {
         let now = Instant::now();
         self.state().lookup(chat, |k| k.members.as_ref().filter(|(_, until)| now < *until).map(|(m, _)| m.clone()))
     }
@@ -203,18 +204,32 @@ impl MembershipCache {
     }
 }
 
+/// What `lookup` found, or what `read` gives, handed to `remember` with the generation it
+/// was read in when the cache is on.
+pub(crate) async fn read_through<T>(
+    lookup: Lookup<T>,
+    read: impl Future<Output = domain::Result<T>>,
+    remember: impl FnOnce(&T, u64),
+) -> domain::Result<T> {
+    let generation = match lookup {
+        Lookup::Known(known) => return Ok(known),
+        Lookup::Unknown(generation) => generation,
+    };
+    let value = read.await?;
+    if let Some(generation) = generation {
+        remember(&value, generation);
+    }
+    Ok(value)
+}
+
 impl ChatService {
     /// The role of a sender: remembered, or read (see the module's documentation).
     pub(crate) async fn sender_role(&self, actor: &domain::User, chat: ChatId) -> domain::Result<Role> {
-        let generation = match self.membership_cache.role(chat, actor.id) {
-            Lookup::Known(role) => return Ok(role),
-            Lookup::Unknown(generation) => generation,
-        };
-        let role = self.membership(actor, chat).await?;
-        if let Some(generation) = generation {
-            self.membership_cache.remember_role(chat, actor.id, role, generation);
-        }
-        Ok(role)
+        let cache = &self.membership_cache;
+        read_through(cache.lookup_role(chat, actor.id), self.membership(actor, chat), |role, generation| {
+            cache.remember_role(chat, actor.id, *role, generation)
+        })
+        .await
     }
 
     /// After a change of `chat`'s members or roles was written (or half written: a failed
@@ -240,7 +255,7 @@ mod tests {
     }
 
     fn generation(cache: &MembershipCache, chat: ChatId, user: UserId) -> u64 {
-        match cache.role(chat, user) {
+        match cache.lookup_role(chat, user) {
             Lookup::Unknown(Some(g)) => g,
             other => panic!("expected an unknown pair of a cache that is on, got {other:?}"),
         }
@@ -249,9 +264,9 @@ mod tests {
     #[test]
     fn an_off_cache_remembers_nothing() {
         let cache = MembershipCache::default();
-        assert_eq!(cache.role(Id(1), Id(2)), Lookup::Unknown(None));
+        assert_eq!(cache.lookup_role(Id(1), Id(2)), Lookup::Unknown(None));
         cache.remember_role(Id(1), Id(2), Role::Member, 0);
-        assert_eq!(cache.role(Id(1), Id(2)), Lookup::Unknown(None));
+        assert_eq!(cache.lookup_role(Id(1), Id(2)), Lookup::Unknown(None));
     }
 
     #[test]
@@ -260,12 +275,12 @@ mod tests {
         let g = generation(&cache, Id(1), Id(2));
         cache.remember_role(Id(1), Id(2), Role::Admin, g);
         cache.remember_role(Id(3), Id(2), Role::Member, g);
-        assert_eq!(cache.role(Id(1), Id(2)), Lookup::Known(Role::Admin));
+        assert_eq!(cache.lookup_role(Id(1), Id(2)), Lookup::Known(Role::Admin));
         cache.forget_chat(Id(1));
-        assert!(matches!(cache.role(Id(1), Id(2)), Lookup::Unknown(Some(_))));
-        assert_eq!(cache.role(Id(3), Id(2)), Lookup::Known(Role::Member), "other chats are kept");
+        assert!(matches!(cache.lookup_role(Id(1), Id(2)), Lookup::Unknown(Some(_))));
+        assert_eq!(cache.lookup_role(Id(3), Id(2)), Lookup::Known(Role::Member), "other chats are kept");
         cache.forget_all();
-        assert!(matches!(cache.role(Id(3), Id(2)), Lookup::Unknown(Some(_))));
+        assert!(matches!(cache.lookup_role(Id(3), Id(2)), Lookup::Unknown(Some(_))));
     }
 
     #[test]
@@ -274,7 +289,7 @@ mod tests {
         let g = generation(&cache, Id(1), Id(2));
         cache.forget_chat(Id(1));
         cache.remember_role(Id(1), Id(2), Role::Member, g);
-        assert!(matches!(cache.role(Id(1), Id(2)), Lookup::Unknown(Some(_))));
+        assert!(matches!(cache.lookup_role(Id(1), Id(2)), Lookup::Unknown(Some(_))));
     }
 
     #[test]
@@ -284,7 +299,7 @@ mod tests {
         cache.remember_role(Id(1), Id(2), Role::Member, g);
         cache.set_on(false);
         cache.set_on(true);
-        assert!(matches!(cache.role(Id(1), Id(2)), Lookup::Unknown(Some(_))));
+        assert!(matches!(cache.lookup_role(Id(1), Id(2)), Lookup::Unknown(Some(_))));
     }
 
     #[tokio::test(start_paused = true)]
@@ -293,26 +308,26 @@ mod tests {
         let g = generation(&cache, Id(1), Id(2));
         cache.remember_role(Id(1), Id(2), Role::Member, g);
         tokio::time::advance(LIFETIME - Duration::from_millis(1)).await;
-        assert_eq!(cache.role(Id(1), Id(2)), Lookup::Known(Role::Member));
+        assert_eq!(cache.lookup_role(Id(1), Id(2)), Lookup::Known(Role::Member));
         tokio::time::advance(Duration::from_millis(1)).await;
-        assert!(matches!(cache.role(Id(1), Id(2)), Lookup::Unknown(Some(_))));
+        assert!(matches!(cache.lookup_role(Id(1), Id(2)), Lookup::Unknown(Some(_))));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_member_list_is_kept_with_the_roles_until_its_chat_is_forgotten_or_it_expires() {
         let cache = on();
-        let Lookup::Unknown(Some(g)) = cache.members(Id(1)) else { panic!("unknown at first") };
+        let Lookup::Unknown(Some(g)) = cache.lookup_members(Id(1)) else { panic!("unknown at first") };
         cache.remember_members(Id(1), &[Id(2), Id(3)], g);
         cache.remember_role(Id(1), Id(2), Role::Owner, g);
-        assert_eq!(cache.members(Id(1)), Lookup::Known(vec![Id(2), Id(3)]));
+        assert_eq!(cache.lookup_members(Id(1)), Lookup::Known(vec![Id(2), Id(3)]));
         assert_eq!(cache.state().len, 3);
         cache.forget_chat(Id(1));
-        assert!(matches!(cache.members(Id(1)), Lookup::Unknown(Some(_))));
-        assert!(matches!(cache.role(Id(1), Id(2)), Lookup::Unknown(Some(_))));
+        assert!(matches!(cache.lookup_members(Id(1)), Lookup::Unknown(Some(_))));
+        assert!(matches!(cache.lookup_role(Id(1), Id(2)), Lookup::Unknown(Some(_))));
         assert_eq!(cache.state().len, 0);
-        let Lookup::Unknown(Some(g)) = cache.members(Id(1)) else { panic!("forgotten") };
+        let Lookup::Unknown(Some(g)) = cache.lookup_members(Id(1)) else { panic!("forgotten") };
         cache.remember_members(Id(1), &[Id(2)], g);
         tokio::time::advance(LIFETIME).await;
-        assert!(matches!(cache.members(Id(1)), Lookup::Unknown(Some(_))));
+        assert!(matches!(cache.lookup_members(Id(1)), Lookup::Unknown(Some(_))));
     }
 }
