@@ -39,7 +39,10 @@ async fn a_cql_outage_is_a_503_and_the_server_recovers_without_restart() {
     let deadline = Instant::now() + Duration::from_secs(180);
     let after = loop {
         let (status, body) = alice.post(&path, json!({ "kind": "msg", "text": "after", "nonce": "outage-2" })).await;
-        if status == StatusCode::CREATED {
+        // 201, or 200 when an earlier try of this nonce was stored though answered 503 (the
+        // cluster still warming up took longer than the request timeout): the retry returns
+        // that one message, and the page below shows it was stored once.
+        if status == StatusCode::CREATED || status == StatusCode::OK {
             break body;
         }
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
