@@ -15,8 +15,8 @@ pub struct NatsConfig {
     /// NATS server URLs (`nats://host:4222`, `tls://host:4222`); the client learns the rest
     /// of a cluster from the ones it reaches.
     pub servers: Vec<String>,
-    /// Prefix of every subject (`<prefix>.events.…`, `<prefix>.user.<user id>`,
-    /// `<prefix>.stored.<user id>`, `<prefix>.live.<user id>`, `<prefix>.notify.…`) and,
+    /// Prefix of every subject (`<prefix>.events.…`, `<prefix>.user.fanout`,
+    /// `<prefix>.stored.fanout`, `<prefix>.live.<user id>`, `<prefix>.notify.…`) and,
     /// upper-cased, of the stream and bucket names (`<PREFIX>_CHAT_LOG`,
     /// `<PREFIX>_USER_EVENTS`, `<PREFIX>_NOTIFY`, `<PREFIX>_PRESENCE`, …).
     /// Lowercase letters, digits and `_`. Deployments sharing one NATS account need
@@ -43,6 +43,11 @@ pub struct NatsConfig {
     /// Cap on the per-user event stream's size; the oldest events go first (a client
     /// resuming from one of them is told to resync). Unset: bounded by age only.
     pub user_events_max_bytes: Option<i64>,
+    /// How many of the last per-user events (of all users) each node with live streams
+    /// keeps in memory, so that a client that comes back within them (on any node) gets
+    /// what it missed; one that comes back later is told to resync. About 1 KB each at
+    /// most (an event and its recipients); also bounded by `user_events_max_age_secs`.
+    pub replay_window_events: u64,
     /// How long a chat event waits for a fan-out worker before it is dropped (no worker
     /// ran for that long).
     pub chat_events_max_age_secs: u64,
@@ -73,7 +78,7 @@ pub struct NatsConfig {
     /// How long to keep trying to connect at start.
     pub connect_wait_secs: u64,
     /// How often a node makes sure the per-user event stream still republishes what it
-    /// stores (live streams read it there): a node of a release before the rule removes
+    /// stores (the nodes' followers read it there): a node of a release before the rule removes
     /// it when it starts, and the next check puts it back.
     pub stream_check_secs: u64,
 }
@@ -92,6 +97,7 @@ impl Default for NatsConfig {
             replicas: 1,
             user_events_max_age_secs: 24 * 3600,
             user_events_max_bytes: None,
+            replay_window_events: 100_000,
             chat_events_max_age_secs: 7 * 24 * 3600,
             ack_wait_ms: 5_000,
             notify_ack_wait_ms: 30_000,
@@ -228,8 +234,10 @@ impl NatsConfig {
         }
     }
 
-    pub(crate) fn user_subject(&self, user: UserId) -> String {
-        format!("{}.user.{}", self.prefix, user.0)
+    /// The subject of the per-user events: one message per event, its recipients in a
+    /// header (`user_events.rs`).
+    pub(crate) fn fanout_subject(&self) -> String {
+        format!("{}.user.fanout", self.prefix)
     }
 
     pub(crate) fn chat_log_subjects(&self) -> String {
@@ -240,10 +248,10 @@ impl NatsConfig {
         format!("{}.user.*", self.prefix)
     }
 
-    /// The core NATS subject where the per-user event stream republishes what it stored
-    /// for a user, with its sequence and the user's previous one (see `user_events.rs`).
-    pub(crate) fn stored_subject(&self, user: UserId) -> String {
-        self.stored_subject_of(user.0)
+    /// The core NATS subjects where the per-user event stream republishes what it
+    /// stores, with its sequence: what each node's follower reads (`follower.rs`).
+    pub(crate) fn stored_subjects(&self) -> String {
+        self.stored_subject_of("*")
     }
 
     fn stored_subject_of(&self, user: impl std::fmt::Display) -> String {
@@ -293,7 +301,7 @@ mod tests {
         assert!(c.validate().is_ok());
         assert_eq!(c.chat_log_stream(), "PETIT_CHAT_CHAT_LOG");
         assert_eq!(c.user_events_stream(), "PETIT_CHAT_USER_EVENTS");
-        assert_eq!(c.user_subject(domain::Id(42)), "petit_chat.user.42");
+        assert_eq!(c.fanout_subject(), "petit_chat.user.fanout");
         let event = ChatEvent {
             chat_id: domain::Id(7),
             event: domain::Event::MemberLeft { chat_id: domain::Id(7), user_id: domain::Id(1), by: domain::Id(1) },
@@ -306,7 +314,7 @@ mod tests {
         assert_eq!(c.partition_subjects(3, images), ["petit_chat.events.3.*.img"]);
         assert_eq!(c.live_subject(domain::Id(42)), "petit_chat.live.42");
         assert_eq!(c.membership_subject(), "petit_chat.membership");
-        assert_eq!(c.stored_subject(domain::Id(42)), "petit_chat.stored.42");
+        assert_eq!(c.stored_subjects(), "petit_chat.stored.*");
         assert_eq!(c.user_republish().destination, "petit_chat.stored.{{wildcard(1)}}");
         assert_eq!(c.presence_bucket(), "PETIT_CHAT_PRESENCE");
         assert_eq!(c.workers_bucket(), "PETIT_CHAT_WORKERS");

@@ -11,14 +11,14 @@
 //!   Publishing returns once the stream holds the event; the stream keeps it until every
 //!   group has acknowledged it.
 //! - Per-user events go to the limits stream `<PREFIX>_USER_EVENTS` (subject
-//!   `<prefix>.user.<user id>`), kept for `user_events_max_age_secs`. An event id is
-//!   `<stream epoch>-<stream sequence>`: the sequence is the same on every node, so a
-//!   client resumes with `Last-Event-ID` on any node; the epoch (the stream's creation
-//!   time) tells ids of a deleted and recreated stream apart. The stream republishes each
-//!   event it stores to the core subject `<prefix>.stored.<user id>`, with its sequence
-//!   and the user's previous one: a live stream subscribes there, and only when it sees
-//!   it missed something reads the stream through an ephemeral consumer until it has
-//!   caught up (see `user_events.rs`).
+//!   `<prefix>.user.fanout`, one message per event, its recipients in a header), kept for
+//!   `user_events_max_age_secs`. An event id is `<stream epoch>-<stream sequence>`: the
+//!   sequence is the same on every node, so a client resumes with `Last-Event-ID` on any
+//!   node; the epoch (the stream's creation time) tells ids of a deleted and recreated
+//!   stream apart. The stream republishes each event it stores to the core subject
+//!   `<prefix>.stored.fanout`, with its sequence: each node with live streams follows it
+//!   there once (`follower.rs`), reading the stream itself only to catch up, and keeps its
+//!   last `replay_window_events` events for replays (`window.rs`); see `user_events.rs`.
 //! - Ephemeral per-user events (typing, presence) are core NATS messages on
 //!   `<prefix>.live.<user id>`, outside every stream: each live stream subscribes to its
 //!   user's subject and merges them, without ids, with the durable ones.
@@ -39,11 +39,13 @@
 mod chat_events;
 mod config;
 mod fence;
+mod follower;
 mod membership;
 mod notify;
 mod owners;
 mod presence;
 mod user_events;
+mod window;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,12 +79,14 @@ pub(crate) struct Inner {
     /// The nonce fence (`fence.rs`).
     pub(crate) nonces: kv::Store,
     /// Counts the connection's (re)connections and the republish rule's restorations: a
-    /// live stream may have missed what was stored meanwhile, so each looks
-    /// (`user_events.rs`).
+    /// node's follower may have missed what was stored meanwhile, so it looks
+    /// (`follower.rs`).
     pub(crate) misses: tokio::sync::watch::Sender<u64>,
     /// Counts the messages the connection dropped because a subscription fell too far
     /// behind (slow consumers), whichever it was (`membership.rs`).
     pub(crate) drops: tokio::sync::watch::Sender<u64>,
+    /// This node's window on the per-user events, and its follower (`follower.rs`).
+    pub(crate) follower: follower::Follower,
     /// The consumer groups this bus has made sure of.
     pub(crate) declared: std::sync::Mutex<std::collections::HashSet<(String, GroupSpec)>>,
 }
@@ -173,6 +177,10 @@ impl NatsBus {
             nonces,
             misses,
             drops,
+            follower: follower::Follower::new(
+                usize::try_from(config.replay_window_events).unwrap_or(usize::MAX),
+                Duration::from_secs(config.user_events_max_age_secs),
+            ),
             declared: std::sync::Mutex::default(),
         };
         inner.ensure_streams().await?;
@@ -209,8 +217,8 @@ impl NatsBus {
     }
 
     /// Drops the connection and makes a new one, as a network failure would: what was
-    /// published to this node's subscriptions meanwhile is lost to them, and the live
-    /// streams catch up from the per-user stream. For operators and tests.
+    /// published to this node's subscriptions meanwhile is lost to them, and the node's
+    /// follower catches up from the per-user stream. For operators and tests.
     pub async fn force_reconnect(&self) -> Result<()> {
         self.inner.js.client().force_reconnect().await.map_err(|e| unavailable("cannot reconnect", e))
     }
@@ -321,8 +329,8 @@ impl Inner {
         Ok(())
     }
 
-    /// Puts the per-user stream's republish rule back if it is gone; the live streams then
-    /// look for what they missed meanwhile.
+    /// Puts the per-user stream's republish rule back if it is gone; the nodes' followers
+    /// then look for what they missed meanwhile.
     async fn ensure_republish(&self) -> Result<()> {
         let stream = self
             .js

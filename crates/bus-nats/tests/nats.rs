@@ -44,20 +44,8 @@ async fn delete_streams(config: &NatsConfig) {
     NatsBus::delete_streams(config).await.expect("delete the test's streams");
 }
 
-/// Deletes every consumer of the per-user stream: a catching-up live stream loses its
-/// consumer.
-async fn delete_live_consumers(config: &NatsConfig) -> usize {
-    let js = jetstream(config).await;
-    let stream = js.get_stream(config.user_events_stream()).await.unwrap();
-    let names: Vec<String> = stream.consumer_names().map(|n| n.unwrap()).collect().await;
-    for name in &names {
-        stream.delete_consumer(name).await.unwrap();
-    }
-    names.len()
-}
-
-/// The consumers of the per-user stream, once a live stream that has caught up has had
-/// the time to delete its own: a live stream has one only while catching up.
+/// The consumers of the per-user stream, once a node that has caught up has had the time
+/// to delete its own: a node's follower has one only while catching up.
 async fn live_consumers(config: &NatsConfig) -> usize {
     let js = jetstream(config).await;
     let stream = js.get_stream(config.user_events_stream()).await.unwrap();
@@ -393,27 +381,36 @@ async fn a_republish_rule_an_older_node_removed_is_put_back_and_live_streams_cat
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replay_whose_consumer_is_lost_resumes_without_a_gap_or_a_duplicate() {
-    let cfg = config("resume");
-    let bus = connect(&cfg).await;
+async fn a_replay_comes_from_the_nodes_window_and_a_position_before_it_is_a_gap() {
+    let cfg = NatsConfig { replay_window_events: 3, ..config("window") };
+    let (a, b) = (connect(&cfg).await, connect(&cfg).await);
     let user = random_id();
-    let mut live = complete(bus.subscribe_user(user, None).await.unwrap());
-    for n in 1..=3 {
-        bus.publish_user_event(&[user], &receipt(user, n)).await.unwrap();
+    let mut live = complete(a.subscribe_user(user, None).await.unwrap());
+    // Node B follows the stream too (the user has another device there), so its window
+    // holds the last three events.
+    let mut on_b = complete(b.subscribe_user(user, None).await.unwrap());
+    let mut ids = vec![];
+    for n in 1..=5 {
+        a.publish_user_event(&[user], &receipt(user, n)).await.unwrap();
+        ids.push(next(&mut live).await.0);
+        assert_eq!(next(&mut on_b).await.0, ids[n as usize - 1], "both nodes name events alike");
     }
-    let (first, _) = next(&mut live).await;
     drop(live);
-    let mut replay = complete(bus.subscribe_user(user, Some(&first)).await.unwrap());
-    assert_eq!(next(&mut replay).await.1, receipt(user, 2));
-    assert_eq!(delete_live_consumers(&cfg).await, 1);
-    bus.publish_user_event(&[user], &receipt(user, 4)).await.unwrap();
-    for n in 3..=4 {
-        assert_eq!(next(&mut replay).await.1, receipt(user, n));
+    // After the first event: the second is no longer in the window.
+    let mut resumed = gap(b.subscribe_user(user, Some(&ids[0])).await.unwrap());
+    a.publish_user_event(&[user], &receipt(user, 6)).await.unwrap();
+    assert_eq!(next(&mut resumed).await.1, receipt(user, 6), "a gap carries live events");
+    assert_eq!(next(&mut on_b).await.1, receipt(user, 6));
+    drop(resumed);
+    // After the third: the fourth, fifth and sixth are, so from memory, with no consumer.
+    let mut resumed = complete(b.subscribe_user(user, Some(&ids[2])).await.unwrap());
+    for n in 4..=6 {
+        assert_eq!(next(&mut resumed).await.1, receipt(user, n));
     }
-    bus.publish_user_event(&[user], &receipt(user, 5)).await.unwrap();
-    assert_eq!(next(&mut replay).await.1, receipt(user, 5));
-    nothing_more(&mut replay).await;
-    assert_eq!(live_consumers(&cfg).await, 0, "caught up, the stream is live again");
+    assert_eq!(live_consumers(&cfg).await, 0, "a replay reads the node's window");
+    a.publish_user_event(&[user], &receipt(user, 7)).await.unwrap();
+    assert_eq!(next(&mut resumed).await.1, receipt(user, 7));
+    nothing_more(&mut resumed).await;
     delete_streams(&cfg).await;
 }
 
@@ -585,26 +582,6 @@ async fn a_publication_repeated_under_its_key_is_received_once() {
     }
     assert_eq!(got, vec![created(signal), read.clone(), read, created(other)], "in order, each once");
     assert!(tokio::time::timeout(Duration::from_millis(500), events.next()).await.is_err(), "a duplicate came");
-    delete_streams(&cfg).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_that_expire_before_a_replay_reads_them_end_the_stream_with_an_error() {
-    // A short retention makes the subscription check itself every second.
-    let cfg = NatsConfig { user_events_max_age_secs: 4, ..config("replay") };
-    let bus = connect(&cfg).await;
-    let user = random_id();
-    let mut live = complete(bus.subscribe_user(user, None).await.unwrap());
-    for n in 1..=3 {
-        bus.publish_user_event(&[user], &receipt(user, n)).await.unwrap();
-    }
-    let (first, _) = next(&mut live).await;
-    drop(live);
-    // The replay of 2 and 3 is granted, but they are removed before it reads them.
-    let mut replay = complete(bus.subscribe_user(user, Some(&first)).await.unwrap());
-    purge_user_events(&cfg).await;
-    let item = tokio::time::timeout(WAIT, replay.next()).await.expect("no news in time").expect("stream ended");
-    assert!(item.is_err(), "the lost replay must be reported, got {:?}", item.map(|(_, e)| e));
     delete_streams(&cfg).await;
 }
 
