@@ -155,7 +155,10 @@ impl Window {
         let covered = after.is_none_or(|after| after + 1 >= self.covered_from);
         let mut replay = vec![];
         if let Some(after) = after.filter(|_| covered) {
-            for entry in self.ring.iter().filter(|e| e.seq > after && e.recipients.contains(&user)) {
+            // The ring is in sequence order: only what follows the position is read (a
+            // node's clients coming back at once each read what they missed, not the ring).
+            let from = self.ring.partition_point(|e| e.seq <= after);
+            for entry in self.ring.range(from..).filter(|e| e.recipients.contains(&user)) {
                 match serde_json::from_slice(&entry.payload) {
                     Ok(event) => replay.push((event_id(&self.epoch, entry.seq), event)),
                     Err(error) => {
