@@ -45,8 +45,9 @@ pub struct NatsConfig {
     pub user_events_max_bytes: Option<i64>,
     /// How many of the last per-user events (of all users) each node with live streams
     /// keeps in memory, so that a client that comes back within them (on any node) gets
-    /// what it missed; one that comes back later is told to resync. About 1 KB each at
-    /// most (an event and its recipients); also bounded by `user_events_max_age_secs`.
+    /// what it missed; one that comes back later is told to resync. An event takes its
+    /// JSON and 8 bytes per recipient (about 0.5 KB for a message to a group of 10); also
+    /// bounded by `user_events_max_age_secs`.
     pub replay_window_events: u64,
     /// How long a chat event waits for a fan-out worker before it is dropped (no worker
     /// ran for that long).
