@@ -61,7 +61,7 @@ const IDLE_STOP: Duration = Duration::from_secs(60);
 
 /// The node's window, and whether a follower feeds it.
 pub(crate) struct Follower {
-    pub(crate) state: std::sync::Mutex<FollowerState>,
+    state: std::sync::Mutex<FollowerState>,
     starting: tokio::sync::Mutex<()>,
 }
 
@@ -92,14 +92,14 @@ pub(crate) async fn ensure_running(inner: &Arc<Inner>) -> Result<()> {
     if inner.follower.lock().running {
         return Ok(());
     }
-    let client = inner.js.client();
-    let stored = client
+    let stored = inner
+        .js
+        .client()
         .subscribe(inner.config.stored_subjects())
         .await
         .map_err(|e| unavailable("cannot subscribe to user events", e))?;
-    // A flush only writes the subscription out: the server has it once it has answered a
-    // request sent after it on this connection (the stream's state, read next).
-    client.flush().await.map_err(|e| unavailable("cannot subscribe to user events", e))?;
+    // The server has the subscription once it has answered a request sent after it on
+    // this connection (a flush only writes it out): the stream's state, read next.
     let state = inner.user_stream_state().await?;
     // The window starts with the last events stored before, read by catching up.
     let capacity = inner.config.replay_window_events;

@@ -117,10 +117,7 @@ pub(crate) async fn subscribe(inner: Arc<Inner>, user: UserId, after: Option<&st
         break match (after, resume) {
             (None, _) => follower.window.join(user, None),
             (Some(_), Some((epoch, seq))) if epoch == follower.window.epoch() => follower.window.join(user, Some(seq)),
-            (Some(_), _) => match follower.window.join(user, None) {
-                Joined::Complete(_, live, id) => Joined::Gap(live, id),
-                other => other,
-            },
+            (Some(_), _) => follower.window.join_lost(user),
         };
     };
     Ok(match joined {

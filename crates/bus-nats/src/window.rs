@@ -108,14 +108,17 @@ impl Window {
     pub(crate) fn hand_out(&mut self, seq: u64, recipients: Box<[UserId]>, payload: Bytes, now: Instant) {
         self.next_seq = seq + 1;
         self.fresh_after = self.fresh_after.max(seq);
-        let mut event: Option<Result<Event, String>> = None;
+        // Decoded, and named, once for all the streams it goes to (if any).
+        let mut event: Option<Result<(EventId, Event), String>> = None;
         for user in recipients.iter() {
             let Some(sessions) = self.sessions.get_mut(user) else { continue };
-            let decoded = event.get_or_insert_with(|| serde_json::from_slice(&payload).map_err(|e| e.to_string()));
+            let decoded = event.get_or_insert_with(|| match serde_json::from_slice(&payload) {
+                Ok(event) => Ok((event_id(&self.epoch, seq), event)),
+                Err(error) => Err(error.to_string()),
+            });
             match decoded {
-                Ok(event) => {
-                    let id = event_id(&self.epoch, seq);
-                    sessions.retain(|s| s.after >= seq || s.tx.try_send((id.clone(), event.clone())).is_ok());
+                Ok(item) => {
+                    sessions.retain(|s| s.after >= seq || s.tx.try_send(item.clone()).is_ok());
                 }
                 Err(error) => {
                     // The client must resync rather than miss it silently.
@@ -149,9 +152,6 @@ impl Window {
     /// Opens a live stream of `user`: after `after` (a sequence the stream still holds
     /// every event after), or, with `None`, from now.
     pub(crate) fn join(&mut self, user: UserId, after: Option<u64>) -> Joined {
-        let (tx, rx) = mpsc::channel(LIVE_BUFFER);
-        let id = self.next_session;
-        self.next_session += 1;
         let covered = after.is_none_or(|after| after + 1 >= self.covered_from);
         let mut replay = vec![];
         if let Some(after) = after.filter(|_| covered) {
@@ -170,12 +170,24 @@ impl Window {
         }
         // Live events after the requested position (a node behind the one that gave it
         // skips what the client has), or after now.
-        let after = match after {
-            Some(after) if covered => after,
-            _ => self.fresh_after,
-        };
+        let (live, id) = self.register(user, after.filter(|_| covered).unwrap_or(self.fresh_after));
+        if covered { Joined::Complete(replay, live, id) } else { Joined::Gap(live, id) }
+    }
+
+    /// Opens a live stream of `user` whose position the stream no longer holds (or never
+    /// gave): live events from now, as a gap.
+    pub(crate) fn join_lost(&mut self, user: UserId) -> Joined {
+        let (live, id) = self.register(user, self.fresh_after);
+        Joined::Gap(live, id)
+    }
+
+    /// A live stream of `user` that gets the events after `after`.
+    fn register(&mut self, user: UserId, after: u64) -> (Live, u64) {
+        let (tx, live) = mpsc::channel(LIVE_BUFFER);
+        let id = self.next_session;
+        self.next_session += 1;
         self.sessions.entry(user).or_default().push(Session { id, after, tx });
-        if covered { Joined::Complete(replay, rx, id) } else { Joined::Gap(rx, id) }
+        (live, id)
     }
 
     /// Closes a live stream.

@@ -21,7 +21,7 @@ use crate::workers::{DeliveryInfo, GroupHandler};
 /// (one write, whatever the number of members or events: "my chats" is ordered by it),
 /// and publishes each event to each member's stream (plus `also_notify`), one event after
 /// the other so every stream gets them in order. A redelivered event does it again:
-/// activity moves never go back, and the bus drops the per-user copies of a fan-out it
+/// activity moves never go back, and the bus drops the publication of a fan-out it
 /// already holds (`origin`).
 pub(crate) struct Fanout {
     store: Arc<dyn Store>,
