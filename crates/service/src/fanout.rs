@@ -1,6 +1,6 @@
-//! The fan-out of chat events (the `fanout` consumer group's handler: the members' streams
-//! and the chat's last activity), and the delivery tracker that turns "written to a stream"
-//! into batched `delivered_up_to` moves.
+//! The fan-out of chat events (the `fanout` consumer group's handler: the members' streams),
+//! and the delivery tracker that turns "written to a stream" into batched `delivered_up_to`
+//! moves.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,12 +17,11 @@ use crate::workers::{DeliveryInfo, GroupHandler};
 /// The `fanout` consumer group's handler: takes the chat's members from the node's
 /// [`MembershipCache`] or reads them once per batch of the chat's events (and again after
 /// an event that changes them: the node forgets them then, as the news of the change may
-/// not have come yet), moves the chat's last activity forward to its newest new signal
-/// (one write, whatever the number of members or events: "my chats" is ordered by it),
-/// and publishes each event to each member's stream (plus `also_notify`), one event after
-/// the other so every stream gets them in order. A redelivered event does it again:
-/// activity moves never go back, and the bus drops the publication of a fan-out it
-/// already holds (`origin`).
+/// not have come yet), and publishes each event to each member's stream (plus
+/// `also_notify`), one event after the other so every stream gets them in order. A
+/// redelivered event does it again: the bus drops the publication of a fan-out it already
+/// holds (`origin`). The chat's last activity ("my chats" is ordered by it) moved with the
+/// signal's insert.
 pub(crate) struct Fanout {
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
@@ -96,23 +95,7 @@ impl GroupHandler for Fanout {
 
     async fn handle_batch(&self, batch: &[(&ChatEvent, DeliveryInfo<'_>)]) -> Result<()> {
         let Some((first, _)) = batch.first() else { return Ok(()) };
-        let chat = first.chat_id;
-        // Side by side: both must be done before the events are acknowledged, in no order
-        // (a retry redoes both; activity moves never go back, the bus drops repeated copies).
-        let newest = batch
-            .iter()
-            .filter_map(|(event, _)| match &event.event {
-                Event::SignalCreated { signal } => Some(signal.signal.id),
-                _ => None,
-            })
-            .max();
-        let activity = async {
-            match newest {
-                Some(id) => self.store.record_activity(chat, id).await,
-                None => Ok(()),
-            }
-        };
-        tokio::try_join!(activity, self.publish(chat, batch)).map(|_| ())
+        self.publish(first.chat_id, batch).await
     }
 }
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use domain::{Chat, ChatKind, Id, Role};
 
+use crate::signals::msg;
 use crate::{Fixture, member};
 
 pub async fn chat_and_members(f: &Fixture) {
@@ -71,7 +72,7 @@ pub async fn membership_changes(f: &Fixture) {
     assert_eq!(f.store.member(chat.id, a).await.unwrap().unwrap().role, Role::Member);
     assert!(f.store.inbox(a, None, 10).await.unwrap().iter().any(|e| e.chat_id == chat.id), "re-added, not listed");
     let activity = f.id();
-    f.store.record_activity(chat.id, activity).await.unwrap();
+    f.store.insert_signal(&msg(chat.id, activity, a, "back"), None).await.unwrap();
     let top = f.store.inbox(a, None, 1).await.unwrap();
     assert_eq!((top[0].chat_id, top[0].activity), (chat.id, activity));
 }
@@ -141,9 +142,7 @@ pub async fn inbox_orders_by_activity_and_pages(f: &Fixture) {
 
     // Activity in chat 1 moves it to the top, for both members and one added since.
     let activity = f.id();
-    f.store.record_activity(chats[1].id, activity).await.unwrap();
-    // An older activity never moves it back.
-    f.store.record_activity(chats[1].id, chats[1].id).await.unwrap();
+    f.store.insert_signal(&msg(chats[1].id, activity, other, "news"), None).await.unwrap();
     let newcomer = f.user().await.id;
     f.store.add_members(chats[1].id, &[member(chats[1].id, newcomer, Role::Member)]).await.unwrap();
     for user in [me, other, newcomer] {

@@ -7,7 +7,7 @@ use ports::{InsertSignalOutcome, SignalRange};
 
 use crate::Fixture;
 
-fn msg(chat: Id, id: Id, author: Id, text: &str) -> Signal {
+pub(crate) fn msg(chat: Id, id: Id, author: Id, text: &str) -> Signal {
     Signal {
         id,
         chat_id: chat,
@@ -23,19 +23,20 @@ fn msg(chat: Id, id: Id, author: Id, text: &str) -> Signal {
     }
 }
 
-/// What the fan-out does after a send: the inserted signal's activity recorded, whether the
-/// store already moved it with the insert or not; an older one never moves it back.
+/// Inserting a signal moves its chat's activity to it, for every member; a signal inserted
+/// after a newer one (two sends that raced) never moves it back.
 pub async fn a_new_signal_moves_its_chat_to_the_top_of_the_inbox(f: &Fixture) {
     let (a, b) = (f.user().await.id, f.user().await.id);
     let (quiet, busy) = (f.group(&[a, b]).await, f.group(&[a, b]).await);
     let _newer_chat = f.group(&[a, b]).await;
     let first = msg(busy.id, f.id(), a, "first");
     let second = msg(busy.id, f.id(), b, "second");
-    for signal in [&first, &second] {
-        assert_eq!(f.store.insert_signal(signal, None).await.unwrap(), InsertSignalOutcome::Inserted);
-        f.store.record_activity(busy.id, signal.id).await.unwrap();
+    for signal in [&second, &first] {
+        assert_eq!(
+            f.store.insert_signal(signal, Some(&signal.id.to_string())).await.unwrap(),
+            InsertSignalOutcome::Inserted
+        );
     }
-    f.store.record_activity(busy.id, first.id).await.unwrap();
     for user in [a, b] {
         let inbox = f.store.inbox(user, None, 10).await.unwrap();
         assert_eq!((inbox[0].chat_id, inbox[0].activity), (busy.id, second.id), "{inbox:?}");

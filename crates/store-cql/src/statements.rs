@@ -6,6 +6,7 @@
 
 use domain::Result;
 use scylla::client::session::Session;
+use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 
 use crate::unavailable;
@@ -61,7 +62,8 @@ pub struct Statements {
     pub claim_nonce: PreparedStatement,
     pub nonce: PreparedStatement,
     pub record_nonce: PreparedStatement,
-    pub insert_signal: PreparedStatement,
+    /// A signal's row and its chat's activity, one unlogged batch (`CqlStore::write_signal_row`).
+    pub insert_signal_and_activity: Batch,
     pub insert_bucket: PreparedStatement,
     pub signal: PreparedStatement,
     pub update_signal: PreparedStatement,
@@ -143,6 +145,9 @@ pub const SIGNAL_COLUMNS: &str = "chat_id, signal_id, author_id, kind, text, rep
 pub const USER_COLUMNS: &str = "id, username, display_name, issuer, subject, created_at";
 pub const MEMBER_COLUMNS: &str = "chat_id, user_id, role, joined_at, delivered_up_to, read_up_to";
 
+/// Moves a chat's last activity: the newest wins by its write timestamp (the activity's).
+const SET_CHAT_ACTIVITY: &str = "UPDATE chat_activity USING TIMESTAMP ? SET activity = ? WHERE chat_id = ?";
+
 /// Nonces are kept a week: a client retrying later than that posts again.
 const NONCE_TTL_SECS: u32 = 7 * 24 * 3600;
 
@@ -205,11 +210,7 @@ impl Statements {
 
             user_chats: p("SELECT chat_id, activity FROM user_chats WHERE user_id = ?".into(), idem).await?,
             chat_activity: p("SELECT chat_id, activity FROM chat_activity WHERE chat_id IN ?".into(), idem).await?,
-            set_chat_activity: p(
-                "UPDATE chat_activity USING TIMESTAMP ? SET activity = ? WHERE chat_id = ?".into(),
-                idem,
-            )
-            .await?,
+            set_chat_activity: p(SET_CHAT_ACTIVITY.into(), idem).await?,
             set_user_chat_activity: p(
                 "UPDATE user_chats USING TIMESTAMP ? SET activity = ? WHERE user_id = ? AND chat_id = ?".into(),
                 idem,
@@ -228,11 +229,19 @@ impl Statements {
                 idem,
             )
             .await?,
-            insert_signal: p(
-                format!("INSERT INTO signals (bucket, {SIGNAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-                idem,
-            )
-            .await?,
+            insert_signal_and_activity: {
+                let mut batch = Batch::new(BatchType::Unlogged);
+                batch.append_statement(
+                    p(
+                        format!("INSERT INTO signals (bucket, {SIGNAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                        idem,
+                    )
+                    .await?,
+                );
+                batch.append_statement(p(SET_CHAT_ACTIVITY.into(), idem).await?);
+                batch.set_is_idempotent(true);
+                batch
+            },
             // The author condition fails on a row that does not exist (a plain `IF` would
             // create one); the deletion condition keeps a tombstone one.
             update_signal: p(

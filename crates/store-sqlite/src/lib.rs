@@ -209,28 +209,4 @@ mod tests {
             store.inbox(Id(7), None, 10).await.expect("inbox").iter().map(|e| (e.chat_id.0, e.activity.0)).collect();
         assert_eq!(order, vec![(10, 500), (20, 20)], "the older chat with the newer message stays first");
     }
-
-    /// The chat's activity moves with the signal's insert (one commit), so the fan-out's
-    /// `record_activity` has nothing left to write.
-    #[tokio::test]
-    async fn inserting_a_signal_moves_its_chat_activity_in_the_same_commit() {
-        use domain::{Signal, SignalBody};
-        let dir = tempfile::tempdir().expect("temp dir");
-        let f = store_conformance::Fixture::new(Arc::new(
-            SqliteStore::open(&dir.path().join("petit-chat.db"), Durability::Normal).expect("open"),
-        ));
-        let me = f.user().await.id;
-        let (older, _newer) = (f.group(&[me]).await, f.group(&[me]).await);
-        let body = SignalBody::Msg {
-            text: "hi".into(),
-            reply_to: None,
-            attachments: vec![],
-            mentions: vec![],
-            everyone: false,
-        };
-        let signal = Signal { id: f.id(), chat_id: older.id, author_id: me, body, edited_at: None };
-        f.store.insert_signal(&signal, None).await.expect("insert");
-        let top = f.store.inbox(me, None, 1).await.expect("inbox");
-        assert_eq!((top[0].chat_id, top[0].activity), (older.id, signal.id));
-    }
 }

@@ -25,8 +25,10 @@ pub enum SignalRange {
 
 #[async_trait]
 pub trait TimelineStore: Send + Sync + 'static {
-    /// Inserts a signal. With a nonce, a second insert by the same author in the same chat
-    /// with the same nonce writes nothing and returns the first signal's id.
+    /// Inserts a signal, and moves its chat's last activity forward to it (never back: a
+    /// signal inserted after a newer one leaves the newer's). With a nonce, a second insert
+    /// by the same author in the same chat with the same nonce writes nothing but what the
+    /// first may have left unwritten, and returns the first signal's id.
     async fn insert_signal(&self, signal: &Signal, nonce: Option<&str>) -> Result<InsertSignalOutcome>;
     /// Rewrites a stored signal's body and edit time (an edit, a moved live location, a
     /// tombstone), unless it is deleted: a tombstone never changes again. Returns whether it

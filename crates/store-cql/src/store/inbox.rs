@@ -5,13 +5,6 @@ use ports::InboxStore;
 
 #[async_trait]
 impl InboxStore for CqlStore {
-    async fn record_activity(&self, chat: ChatId, activity: SignalId) -> Result<()> {
-        // A blind write, the newest activity winning by its write timestamp.
-        self.run(&self.st.set_chat_activity, (activity_timestamp(activity), activity.as_i64(), chat.as_i64()))
-            .await
-            .map(drop)
-    }
-
     async fn inbox(&self, user: UserId, after: Option<(SignalId, ChatId)>, limit: usize) -> Result<Vec<InboxEntry>> {
         // The user's chats (one partition; they number in the hundreds or thousands, not
         // millions), then their activity, 100 chats a query, side by side; ordered here.

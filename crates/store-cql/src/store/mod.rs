@@ -76,7 +76,7 @@ fn to_member(r: MemberRow, delivered: Option<i64>) -> Result<Member> {
 
 /// The write timestamp (microseconds) of an activity: later activity, later timestamp, so
 /// the newest activity wins in `user_chats` without reading first.
-fn activity_timestamp(activity: Id) -> i64 {
+pub(crate) fn activity_timestamp(activity: Id) -> i64 {
     (activity.unix_ms() as i64) * 1000 + (activity.0 & 0xfff) as i64 % 1000
 }
 

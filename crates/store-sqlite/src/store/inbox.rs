@@ -5,30 +5,6 @@ use ports::InboxStore;
 
 #[async_trait]
 impl InboxStore for SqliteStore {
-    /// `insert_signal` already moved the activity, in the signal's own transaction: the
-    /// fan-out's call finds it done with a point read and writes nothing (a write would
-    /// wait for a group commit and its fsync, once per event of a chat, one event of a
-    /// chat at a time: the limit of a busy chat's fan-out).
-    async fn record_activity(&self, chat: ChatId, activity: SignalId) -> Result<()> {
-        let done = self
-            .read_point(move |c| {
-                c.prepare_cached("SELECT activity >= ?1 FROM chats WHERE id = ?2")?
-                    .query_row([activity.as_i64(), chat.as_i64()], |r| r.get::<_, bool>(0))
-                    .optional()
-            })
-            .await?;
-        if done != Some(false) {
-            // Already there, or no such chat (nothing to move).
-            return Ok(());
-        }
-        self.write(move |c| {
-            c.prepare_cached("UPDATE chats SET activity = ?1 WHERE id = ?2 AND activity < ?1")?
-                .execute([activity.as_i64(), chat.as_i64()])?;
-            Ok(())
-        })
-        .await
-    }
-
     async fn inbox(&self, user: UserId, after: Option<(SignalId, ChatId)>, limit: usize) -> Result<Vec<InboxEntry>> {
         let (activity, chat) = after.unwrap_or((Id(i64::MAX as u64), Id(i64::MAX as u64)));
         self.read(move |c| {
