@@ -64,9 +64,6 @@ pub struct Statements {
     pub record_nonce: PreparedStatement,
     /// A signal's row and its chat's activity, one unlogged batch (`CqlStore::write_signal_row`).
     pub insert_signal_and_activity: Batch,
-    /// A send's nonce row, its signal's row and its chat's activity, one logged batch
-    /// (`CqlStore::insert_fenced`).
-    pub insert_nonce_and_signal: Batch,
     pub insert_bucket: PreparedStatement,
     pub signal: PreparedStatement,
     pub update_signal: PreparedStatement,
@@ -151,16 +148,6 @@ pub const MEMBER_COLUMNS: &str = "chat_id, user_id, role, joined_at, delivered_u
 /// Moves a chat's last activity: the newest wins by its write timestamp (the activity's).
 const SET_CHAT_ACTIVITY: &str = "UPDATE chat_activity USING TIMESTAMP ? SET activity = ? WHERE chat_id = ?";
 
-/// A batch of blind writes, safe to run twice.
-fn batch(kind: BatchType, statements: Vec<PreparedStatement>) -> Batch {
-    let mut batch = Batch::new(kind);
-    for statement in statements {
-        batch.append_statement(statement);
-    }
-    batch.set_is_idempotent(true);
-    batch
-}
-
 /// Nonces are kept a week: a client retrying later than that posts again.
 const NONCE_TTL_SECS: u32 = 7 * 24 * 3600;
 
@@ -172,17 +159,6 @@ impl Statements {
             Ok::<_, domain::Error>(st)
         };
         let (idem, once) = (true, false);
-        let record_nonce = p(
-            format!("INSERT INTO signal_nonces (chat_id, author_id, nonce, signal_id) VALUES (?, ?, ?, ?) USING TTL {NONCE_TTL_SECS}"),
-            idem,
-        )
-        .await?;
-        let insert_signal = p(
-            format!("INSERT INTO signals (bucket, {SIGNAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-            idem,
-        )
-        .await?;
-        let set_chat_activity = p(SET_CHAT_ACTIVITY.into(), idem).await?;
         Ok(Self {
             ping: p("SELECT release_version FROM system.local".into(), idem).await?,
             claim_subject: p("INSERT INTO users_by_subject (issuer, subject, user_id) VALUES (?, ?, ?) IF NOT EXISTS".into(), idem).await?,
@@ -234,7 +210,7 @@ impl Statements {
 
             user_chats: p("SELECT chat_id, activity FROM user_chats WHERE user_id = ?".into(), idem).await?,
             chat_activity: p("SELECT chat_id, activity FROM chat_activity WHERE chat_id IN ?".into(), idem).await?,
-            set_chat_activity: set_chat_activity.clone(),
+            set_chat_activity: p(SET_CHAT_ACTIVITY.into(), idem).await?,
             set_user_chat_activity: p(
                 "UPDATE user_chats USING TIMESTAMP ? SET activity = ? WHERE user_id = ? AND chat_id = ?".into(),
                 idem,
@@ -248,9 +224,24 @@ impl Statements {
             )
             .await?,
             nonce: p("SELECT signal_id FROM signal_nonces WHERE chat_id = ? AND author_id = ? AND nonce = ?".into(), idem).await?,
-            record_nonce: record_nonce.clone(),
-            insert_signal_and_activity: batch(BatchType::Unlogged, vec![insert_signal.clone(), set_chat_activity.clone()]),
-            insert_nonce_and_signal: batch(BatchType::Logged, vec![record_nonce, insert_signal, set_chat_activity]),
+            record_nonce: p(
+                format!("INSERT INTO signal_nonces (chat_id, author_id, nonce, signal_id) VALUES (?, ?, ?, ?) USING TTL {NONCE_TTL_SECS}"),
+                idem,
+            )
+            .await?,
+            insert_signal_and_activity: {
+                let mut batch = Batch::new(BatchType::Unlogged);
+                batch.append_statement(
+                    p(
+                        format!("INSERT INTO signals (bucket, {SIGNAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                        idem,
+                    )
+                    .await?,
+                );
+                batch.append_statement(p(SET_CHAT_ACTIVITY.into(), idem).await?);
+                batch.set_is_idempotent(true);
+                batch
+            },
             // The author condition fails on a row that does not exist (a plain `IF` would
             // create one); the deletion condition keeps a tombstone one.
             update_signal: p(

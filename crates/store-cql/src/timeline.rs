@@ -148,11 +148,6 @@ impl Direction {
     }
 }
 
-/// The values of `SET_CHAT_ACTIVITY` that move `s`'s chat to it.
-fn activity_values(s: &Signal) -> (i64, i64, i64) {
-    (activity_timestamp(s.id), s.id.as_i64(), s.chat_id.as_i64())
-}
-
 impl CqlStore {
     /// Writes the signal row and its bucket's `chat_buckets` row. They are independent
     /// (other tables, other partitions) and both idempotent, so they go together: one round
@@ -172,8 +167,9 @@ impl CqlStore {
     /// nothing. Not atomic: a write that failed halfway is completed by the retry
     /// ([`CqlStore::complete_duplicate`]).
     async fn write_signal_row(&self, s: &Signal) -> Result<()> {
+        let activity = (activity_timestamp(s.id), s.id.as_i64(), s.chat_id.as_i64());
         self.session
-            .batch(&self.st.insert_signal_and_activity, (SignalValues::of(s), activity_values(s)))
+            .batch(&self.st.insert_signal_and_activity, (SignalValues::of(s), activity))
             .await
             .map_err(unavailable)?;
         Ok(())
@@ -206,9 +202,9 @@ impl CqlStore {
     ///
     /// - A row naming another signal is authoritative: this is a late retry, or one of a
     ///   send whose first attempt was completed by a retry (below). `Duplicate` of it.
-    /// - No row, and the claim is this attempt's: the row, the signal and its chat's
-    ///   activity are one logged batch (all or none, in one request), so a stored signal
-    ///   always has its row; its bucket row goes beside it (see [`CqlStore::write_signal`]).
+    /// - No row, and the claim is this attempt's: the row is written, then the signal, so
+    ///   a stored signal always has its row. If this attempt stops in between, a retry
+    ///   completes it as below.
     /// - No row, and another attempt holds the claim: that attempt is in flight, or
     ///   stopped before its row. Its row is written for it (the same row it writes) and
     ///   [`CqlStore::complete_duplicate`] makes sure its signal exists, so a retry after
@@ -234,12 +230,8 @@ impl CqlStore {
                 if started.elapsed() > NONCE_FENCE_WINDOW / 2 {
                     return Err(Error::unavailable("cql: a send took too long to claim its nonce; retry it"));
                 }
-                let nonce_row = (key.0, key.1, nonce, s.id.as_i64());
-                let batch = async {
-                    let values = (nonce_row, SignalValues::of(s), activity_values(s));
-                    self.session.batch(&self.st.insert_nonce_and_signal, values).await.map_err(unavailable)
-                };
-                futures::try_join!(batch, self.write_bucket_row(s.chat_id, s.id))?;
+                self.run(&self.st.record_nonce, (key.0, key.1, nonce, s.id.as_i64())).await?;
+                self.write_signal(s).await?;
                 return Ok(InsertSignalOutcome::Inserted);
             }
             (None, NonceClaim::Theirs(first)) => {
