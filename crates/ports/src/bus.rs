@@ -43,7 +43,7 @@ pub type Ack = Box<dyn FnOnce() -> AckFuture + Send>;
 /// The future an [`Ack`] returns.
 pub type AckFuture = Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>;
 
-/// The consumer group of the fan-out workers: the members' live streams and inboxes.
+/// The consumer group of the fan-out workers: the members' live streams.
 pub const FANOUT_GROUP: &str = "fanout";
 /// The consumer group of the notifier: who is told of a new message, and when.
 pub const NOTIFY_GROUP: &str = "notify";

@@ -20,7 +20,7 @@ pub(crate) use group::{DeliveryInfo, GroupHandler};
 /// What a worker process does. `serve` runs every role by default; `worker --roles` any set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum WorkerRole {
-    /// The `fanout` consumer group: chat events to the members' live streams and inboxes.
+    /// The `fanout` consumer group: chat events to the members' live streams.
     Fanout,
     /// Announces users whose last connection expired (their node died) as offline, and
     /// statuses that cleared by themselves.
