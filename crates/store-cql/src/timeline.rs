@@ -8,7 +8,7 @@ use domain::{CallMedia, CallState, ChatId, Error, Id, Result, Signal, SignalBody
 use ports::{InsertSignalOutcome, NONCE_FENCE_WINDOW, NonceClaim, NonceFence, SignalRange};
 use scylla::{DeserializeRow, SerializeRow};
 
-use crate::store::{activity_timestamp, corrupt, first, rows};
+use crate::store::{chat_activity_values, corrupt, first, rows};
 use crate::udt::AttachmentUdt;
 use crate::{CqlStore, lwt, unavailable};
 
@@ -167,7 +167,7 @@ impl CqlStore {
     /// nothing. Not atomic: a write that failed halfway is completed by the retry
     /// ([`CqlStore::complete_duplicate`]).
     async fn write_signal_row(&self, s: &Signal) -> Result<()> {
-        let activity = (activity_timestamp(s.id), s.id.as_i64(), s.chat_id.as_i64());
+        let activity = chat_activity_values(s.chat_id, s.id);
         self.session
             .batch(&self.st.insert_signal_and_activity, (SignalValues::of(s), activity))
             .await
@@ -270,7 +270,7 @@ impl CqlStore {
             self.signal_by_id(retry.chat_id, first),
             self.write_bucket_row(retry.chat_id, first),
             // The first attempt's batch may have stopped halfway too.
-            self.run(&self.st.set_chat_activity, (activity_timestamp(first), first.as_i64(), retry.chat_id.as_i64())),
+            self.run(&self.st.set_chat_activity, chat_activity_values(retry.chat_id, first)),
         )?;
         if stored.is_none() {
             tracing::warn!(

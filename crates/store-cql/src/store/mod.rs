@@ -80,6 +80,11 @@ pub(crate) fn activity_timestamp(activity: Id) -> i64 {
     (activity.unix_ms() as i64) * 1000 + (activity.0 & 0xfff) as i64 % 1000
 }
 
+/// The values of `set_chat_activity` that move `chat`'s last activity to `activity`.
+pub(crate) fn chat_activity_values(chat: ChatId, activity: SignalId) -> (i64, i64, i64) {
+    (activity_timestamp(activity), activity.as_i64(), chat.as_i64())
+}
+
 /// The current time as a write timestamp (microseconds), on the scale of
 /// [`activity_timestamp`].
 fn now_timestamp() -> i64 {
