@@ -96,11 +96,27 @@ describe("sends", () => {
       return json(201, signal(50, { author_id: "1", text: "quick" }));
     });
     const sending = send("7", "quick");
-    apply({ type: "signal.created", signal: signal(50, { author_id: "1", text: "quick" }) }, "7", ignore);
+    const nonce = state.timelines["7"].items[0].pending!.nonce;
+    apply({ type: "signal.created", signal: signal(50, { author_id: "1", text: "quick" }), nonce }, "7", ignore);
     expect(state.timelines["7"].items.map((e) => e.id)).toEqual(["50"]);
     release();
     await sending;
     expect(state.timelines["7"].items.map((e) => [e.id, !!e.pending])).toEqual([["50", false]]);
+  });
+
+  test("my message's event after its send failed (the answer was lost) drops the failed entry: no resend", async () => {
+    answer(() => json(200, { items: [], next_cursor: null }));
+    await loadTimeline("7");
+    answer(() => undefined); // the answer is lost
+    await expect(send("7", "landed")).rejects.toThrow();
+    const { nonce } = requests.find((r) => r.method === "POST")!.body as { nonce: string };
+    expect(state.timelines["7"].items[0].pending).toMatchObject({ nonce, failed: true });
+    apply({ type: "signal.created", signal: signal(60, { author_id: "1", text: "another" }), nonce: "not-mine" }, "7", ignore);
+    apply({ type: "signal.created", signal: signal(61, { author_id: "1", text: "landed" }), nonce }, "7", ignore);
+    expect(state.timelines["7"].items.map((e) => [e.id, !!e.pending])).toEqual([
+      ["60", false],
+      ["61", false],
+    ]);
   });
 
   test("a message of someone else in the chat I look at is read, elsewhere it counts as unread", async () => {

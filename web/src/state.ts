@@ -319,16 +319,12 @@ export function discard(chatId: string, n: string) {
 }
 
 /**
- * My own message came back as an event before its send answered: it takes the place of
- * its pending entry (the oldest one with its text), so it never shows twice.
+ * My own send came back as an event (it carries my nonce): it takes the place of its
+ * pending entry, failed or not, so it never shows twice and is not sent again, whether
+ * the event comes before the send's answer or instead of a lost one.
  */
-function adoptPending(signal: Signal) {
-  const items = state.timelines[signal.chat_id]?.items;
-  const sameFiles = (e: Entry) => (e.attachments ?? []).map((a) => a.id).join() === (signal.attachments ?? []).map((a) => a.id).join();
-  const draft = items?.find(
-    (e) => e.pending && !e.pending.failed && (e.text ?? "") === (signal.text ?? "") && (e.reply_to ?? null) === (signal.reply_to ?? null) && sameFiles(e),
-  );
-  if (draft) discard(signal.chat_id, draft.pending!.nonce);
+function adoptPending(chatId: string, nonce: string | null | undefined) {
+  if (nonce) discard(chatId, nonce);
 }
 
 function bumpActivity(chatId: string, signalId: string) {
@@ -348,7 +344,7 @@ export function apply(event: EventData, visible: string | null, onMarkRead: (cha
     case "signal.created": {
       const s = event.signal;
       batch(() => {
-        if (s.author_id === me) adoptPending(s);
+        if (s.author_id === me) adoptPending(s.chat_id, event.nonce);
         upsert(s, false);
         bumpActivity(s.chat_id, s.id);
         if (state.typing[s.chat_id]?.[s.author_id]) setState("typing", s.chat_id, s.author_id, 0);

@@ -363,7 +363,7 @@ fn message(chat: Id, n: u64, image: bool) -> ChatEvent {
         edited_at: None,
     };
     let signal = domain::SignalView { signal, reactions: vec![] };
-    ChatEvent { chat_id: chat, event: domain::Event::SignalCreated { signal }, also_notify: vec![] }
+    ChatEvent { chat_id: chat, event: domain::Event::SignalCreated { signal, nonce: None }, also_notify: vec![] }
 }
 
 pub async fn a_group_of_some_topics_receives_only_those_in_order(bus: &dyn Bus) {

@@ -560,7 +560,7 @@ async fn a_publication_repeated_under_its_key_is_received_once() {
     };
     let created = |signal: domain::Signal| ChatEvent {
         chat_id: chat,
-        event: Event::SignalCreated { signal: domain::SignalView { signal, reactions: vec![] } },
+        event: Event::SignalCreated { signal: domain::SignalView { signal, reactions: vec![] }, nonce: None },
         also_notify: vec![],
     };
     let read = ChatEvent { chat_id: chat, event: receipt(random_id(), 1), also_notify: vec![] };

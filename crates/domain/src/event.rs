@@ -13,8 +13,15 @@ use crate::model::{Chat, Presence, Signal, SignalView, Unread};
 pub enum Event {
     /// A chat was created with the recipient in it.
     ChatCreated { chat: Chat, members: Vec<UserId> },
-    /// A new entry of a chat's timeline.
-    SignalCreated { signal: SignalView },
+    /// A new entry of a chat's timeline. `nonce` is the one its author sent it with (a
+    /// message or a shared location), so the author's clients can match it to what they
+    /// sent; the API shows it on the author's streams only. Events from builds before it
+    /// have none, and read as such.
+    SignalCreated {
+        signal: SignalView,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nonce: Option<String>,
+    },
     /// A signal changed: a message edited, a live location moved or stopped. Its reactions
     /// did not change.
     SignalUpdated { signal: Signal },
@@ -117,7 +124,7 @@ impl ChatEvent {
     /// The topic of this event.
     pub fn topic(&self) -> EventTopic {
         match &self.event {
-            Event::SignalCreated { signal } => match &signal.signal.body {
+            Event::SignalCreated { signal, .. } => match &signal.signal.body {
                 crate::SignalBody::Msg { attachments, .. }
                     if attachments.iter().any(|a| a.kind == crate::AttachmentKind::Image) =>
                 {
@@ -140,4 +147,39 @@ pub struct ChatEvent {
     pub event: Event,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also_notify: Vec<UserId>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Id, SignalBody};
+
+    /// The nonce was added to `signal.created` without a version bump: events of older
+    /// builds (without it) read as having none. (A build that does not know the field skips
+    /// it: `Event` does not deny unknown fields.)
+    #[test]
+    fn a_signal_created_reads_with_or_without_its_nonce() {
+        let signal = Signal {
+            id: Id(3 << 22),
+            chat_id: Id(1 << 22),
+            author_id: Id(2 << 22),
+            body: SignalBody::Msg {
+                text: "hi".into(),
+                reply_to: None,
+                attachments: vec![],
+                mentions: vec![],
+                everyone: false,
+            },
+            edited_at: None,
+        };
+        let view = SignalView { signal, reactions: vec![] };
+        let without = Event::SignalCreated { signal: view.clone(), nonce: None };
+        let old = serde_json::to_value(&without).unwrap_or_default();
+        assert!(old.get("nonce").is_none(), "{old}");
+        assert_eq!(serde_json::from_value::<Event>(old).ok(), Some(without));
+
+        let with = Event::SignalCreated { signal: view, nonce: Some("n-1".into()) };
+        let new = serde_json::to_string(&with).unwrap_or_default();
+        assert_eq!(serde_json::from_str::<Event>(&new).ok(), Some(with));
+    }
 }

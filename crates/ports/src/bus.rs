@@ -252,9 +252,8 @@ pub trait NotifyQueue: Send + Sync + 'static {
     async fn notification_jobs(&self) -> Result<NotifyJobStream>;
 }
 
-/// How long a [`NonceFence`] holds a claim, at least. A store that records nonces with
-/// plain writes behind the fence must finish recording one well within it (see
-/// [`NonceFence`]).
+/// How long a [`NonceFence`] holds a claim, at least: how long a send's nonce is
+/// remembered in a deployment whose store claims nonces at the fence (the cluster shape).
 pub const NONCE_FENCE_WINDOW: Duration = Duration::from_secs(600);
 
 /// Who claimed a send's nonce first ([`NonceFence::claim_nonce`]).
@@ -266,11 +265,11 @@ pub enum NonceClaim {
     Theirs(SignalId),
 }
 
-/// Where the attempts of one send (one chat, author and nonce) meet while they are in
-/// flight: a compare-and-set on every node that holds a claim for
-/// [`NONCE_FENCE_WINDOW`], then forgets it. A store keeps the nonce itself for longer (a
-/// late retry finds it there), so the fence only has to order attempts that overlap,
-/// which lets the store record nonces with plain writes instead of a consensus round.
+/// Where the attempts of one send (one chat, author and nonce) meet: a compare-and-set on
+/// every node that holds a claim for [`NONCE_FENCE_WINDOW`], then forgets it. A store
+/// behind it keeps nothing of the nonce, so a send costs its database no consensus round
+/// and no read; a retry later than the window is a new message. The author's own
+/// `signal.created` carries the nonce, so a client knows a send landed before it resends.
 #[async_trait]
 pub trait NonceFence: Send + Sync + 'static {
     /// Claims `nonce` of `author` in `chat` for signal `id`, unless an attempt claimed it

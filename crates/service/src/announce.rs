@@ -80,7 +80,7 @@ fn insert((map, order): &mut States, signal: SignalId, state: State) {
 
 fn signal_of(event: &ChatEvent) -> Option<SignalId> {
     match &event.event {
-        Event::SignalCreated { signal } => Some(signal.signal.id),
+        Event::SignalCreated { signal, .. } => Some(signal.signal.id),
         _ => None,
     }
 }

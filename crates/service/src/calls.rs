@@ -91,7 +91,7 @@ impl ChatService {
         self.store.insert_call(&call).await?;
         let signal = call_signal(&call);
         self.store.insert_signal(&signal, None).await?;
-        self.after_signal_stored(signal).await?;
+        self.after_signal_stored(signal, None).await?;
         Ok(call)
     }
 

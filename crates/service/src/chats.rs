@@ -427,9 +427,9 @@ impl ChatService {
     ) -> Result<()> {
         let signal = Signal { id: self.ids.next_id(), chat_id, author_id: author, body, edited_at: None };
         match self.store.insert_signal(&signal, Some(nonce)).await? {
-            InsertSignalOutcome::Inserted => self.after_signal_stored(signal).await,
+            InsertSignalOutcome::Inserted => self.after_signal_stored(signal, None).await,
             InsertSignalOutcome::Duplicate(first) => match self.store.signal(chat_id, first).await? {
-                Some(first) => self.after_signal_stored(first).await,
+                Some(first) => self.after_signal_stored(first, None).await,
                 None => Ok(()),
             },
         }

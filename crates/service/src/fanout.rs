@@ -131,7 +131,7 @@ impl DeliveryTracker {
 
     /// Notes that `event` was written to one of `user`'s streams.
     pub fn written(&self, user: UserId, event: &Event) {
-        if let Event::SignalCreated { signal } = event {
+        if let Event::SignalCreated { signal, .. } = event {
             // Dropping a note under extreme load only delays the watermark to the next signal.
             let _ = self.tx.try_send((signal.signal.chat_id, user, signal.signal.id));
         }

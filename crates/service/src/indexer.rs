@@ -111,7 +111,7 @@ async fn write_batches(index: Arc<dyn TextIndex>, stats: Arc<IndexStats>, mut rx
 impl GroupHandler for Indexer {
     async fn handle(&self, event: &ChatEvent, _info: DeliveryInfo<'_>) -> Result<()> {
         let signal = match &event.event {
-            Event::SignalCreated { signal } => &signal.signal,
+            Event::SignalCreated { signal, .. } => &signal.signal,
             // An edit replaces the message's entry (same id).
             Event::SignalUpdated { signal } => signal,
             Event::SignalDeleted { signal, .. } => {

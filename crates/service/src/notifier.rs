@@ -132,7 +132,7 @@ impl GroupHandler for Notifier {
         let mut view = None;
         for (event, _) in batch {
             match &event.event {
-                Event::SignalCreated { signal } if notifies(&signal.signal) => {
+                Event::SignalCreated { signal, .. } if notifies(&signal.signal) => {
                     let view = match &mut view {
                         Some(view) => view,
                         None => view.insert(self.view(event.chat_id).await?),
@@ -201,7 +201,7 @@ mod tests {
             .iter()
             .map(|s| ChatEvent {
                 chat_id: chat.id,
-                event: Event::SignalCreated { signal: s.clone() },
+                event: Event::SignalCreated { signal: s.clone(), nonce: None },
                 also_notify: vec![],
             })
             .collect();

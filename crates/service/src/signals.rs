@@ -113,7 +113,7 @@ impl ChatService {
         match self.store.insert_signal(&signal, Some(nonce)).await? {
             InsertSignalOutcome::Inserted => {
                 self.record_sent(&signal).await?;
-                self.after_signal_stored(signal.clone()).await?;
+                self.after_signal_stored(signal.clone(), Some(nonce)).await?;
                 Ok((SignalView { signal, reactions: vec![] }, true))
             }
             InsertSignalOutcome::Duplicate(first) => {
@@ -126,7 +126,7 @@ impl ChatService {
                 // process already did). A signal deleted since is not announced again.
                 if !signal.is_deleted() {
                     self.record_sent(&signal).await?;
-                    self.after_signal_stored(signal.clone()).await?;
+                    self.after_signal_stored(signal.clone(), Some(nonce)).await?;
                 }
                 let mut views = self.views(actor.id, chat_id, vec![signal]).await?;
                 Ok((views.remove(0), false))
@@ -144,16 +144,20 @@ impl ChatService {
         }
     }
 
-    /// Announces the signal on the chat-event log. Everything per member (inboxes, live
+    /// Announces the signal on the chat-event log, with the nonce its author sent it with
+    /// (none for a signal the server writes). Everything per member (inboxes, live
     /// streams) happens in the fan-out group, off the request path.
-    pub(crate) async fn after_signal_stored(&self, signal: Signal) -> Result<()> {
+    pub(crate) async fn after_signal_stored(&self, signal: Signal, nonce: Option<&str>) -> Result<()> {
         if !self.announcements.needs_announcing(signal.id) {
             return Ok(());
         }
         let chat_id = signal.chat_id;
         self.publish(ChatEvent {
             chat_id,
-            event: Event::SignalCreated { signal: SignalView { signal, reactions: vec![] } },
+            event: Event::SignalCreated {
+                signal: SignalView { signal, reactions: vec![] },
+                nonce: nonce.map(Into::into),
+            },
             also_notify: vec![],
         })
         .await

@@ -127,7 +127,7 @@ impl Thumbnails {
 #[async_trait::async_trait]
 impl GroupHandler for Thumbnails {
     async fn handle(&self, event: &ChatEvent, _info: DeliveryInfo<'_>) -> Result<()> {
-        let Event::SignalCreated { signal } = &event.event else { return Ok(()) };
+        let Event::SignalCreated { signal, .. } = &event.event else { return Ok(()) };
         let SignalBody::Msg { attachments, .. } = &signal.signal.body else { return Ok(()) };
         let mut seen = HashSet::new();
         for a in attachments.iter().filter(|a| a.kind == AttachmentKind::Image) {

@@ -136,7 +136,7 @@ async fn concurrent_sends_with_one_nonce_store_and_announce_one_message() {
     let created: Vec<_> = drain(&mut bob_events)
         .await
         .into_iter()
-        .filter(|e| matches!(e, Event::SignalCreated { signal } if signal.signal.kind() == SignalKind::Msg))
+        .filter(|e| matches!(e, Event::SignalCreated { signal, .. } if signal.signal.kind() == SignalKind::Msg))
         .collect();
     assert_eq!(created.len(), 1, "a retried send is announced once");
 }

@@ -39,7 +39,7 @@ pub struct CqlStore {
     /// `chat_buckets` rows this process wrote: see [`CqlStore::write_bucket_row`].
     buckets: Arc<timeline::WrittenBuckets>,
     /// Where the attempts of a send meet, if the deployment has one: nonces are then
-    /// recorded with plain writes instead of lightweight transactions (see
+    /// claimed there instead of by lightweight transactions (see
     /// [`CqlStore::with_nonce_fence`]).
     fence: Option<Arc<dyn ports::NonceFence>>,
 }
@@ -64,11 +64,11 @@ impl CqlStore {
         Ok(Self { session, st, buckets: Arc::default(), fence: None })
     }
 
-    /// This store, claiming send nonces at `fence` and recording them with plain writes
-    /// (see [`CqlStore::insert_fenced`]). Without a fence, a nonce is claimed by a
-    /// lightweight transaction: a Paxos round that costs Cassandra about 8 plain writes.
-    /// Every node of a deployment must do the same: a fenced and an unfenced attempt of one
-    /// send do not see each other's claim while both are in flight.
+    /// This store, claiming send nonces at `fence`, which remembers them for its window
+    /// (see [`CqlStore::insert_fenced`]), and writing nothing of them to Cassandra. Without
+    /// a fence, a nonce is claimed by a lightweight transaction (a Paxos round that costs
+    /// Cassandra about 8 plain writes) and kept a week. Every node of a deployment must do
+    /// the same: a fenced and an unfenced attempt of one send do not see each other's claim.
     pub fn with_nonce_fence(self, fence: Arc<dyn ports::NonceFence>) -> Self {
         Self { fence: Some(fence), ..self }
     }

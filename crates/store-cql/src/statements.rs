@@ -60,8 +60,6 @@ pub struct Statements {
     pub delete_user_chat: PreparedStatement,
     // signals
     pub claim_nonce: PreparedStatement,
-    pub nonce: PreparedStatement,
-    pub record_nonce: PreparedStatement,
     /// A signal's row and its chat's activity, one unlogged batch (`CqlStore::write_signal_row`).
     pub insert_signal_and_activity: Batch,
     pub insert_bucket: PreparedStatement,
@@ -148,7 +146,8 @@ pub const MEMBER_COLUMNS: &str = "chat_id, user_id, role, joined_at, delivered_u
 /// Moves a chat's last activity: the newest wins by its write timestamp (the activity's).
 const SET_CHAT_ACTIVITY: &str = "UPDATE chat_activity USING TIMESTAMP ? SET activity = ? WHERE chat_id = ?";
 
-/// Nonces are kept a week: a client retrying later than that posts again.
+/// Nonces claimed by lightweight transactions (no fence) are kept a week: a client
+/// retrying later than that posts again.
 const NONCE_TTL_SECS: u32 = 7 * 24 * 3600;
 
 impl Statements {
@@ -220,12 +219,6 @@ impl Statements {
 
             claim_nonce: p(
                 format!("INSERT INTO signal_nonces (chat_id, author_id, nonce, signal_id) VALUES (?, ?, ?, ?) IF NOT EXISTS USING TTL {NONCE_TTL_SECS}"),
-                idem,
-            )
-            .await?,
-            nonce: p("SELECT signal_id FROM signal_nonces WHERE chat_id = ? AND author_id = ? AND nonce = ?".into(), idem).await?,
-            record_nonce: p(
-                format!("INSERT INTO signal_nonces (chat_id, author_id, nonce, signal_id) VALUES (?, ?, ?, ?) USING TTL {NONCE_TTL_SECS}"),
                 idem,
             )
             .await?,

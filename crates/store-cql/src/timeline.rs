@@ -196,23 +196,18 @@ impl CqlStore {
         Ok(())
     }
 
-    /// Inserts `s` with `nonce`, which `fence` orders among the attempts in flight; the
-    /// `signal_nonces` row, written plainly, answers the retries that come later than the
-    /// fence's window. The fence's claim and the row are asked at once:
+    /// Inserts `s` with `nonce`, which `fence` orders among the attempts of a send: the
+    /// first attempt within the fence's window ([`NONCE_FENCE_WINDOW`]) writes the signal;
+    /// every other one is a `Duplicate` of it, and [`CqlStore::complete_duplicate`] makes
+    /// sure its signal exists (the first attempt may have stopped after its claim). Nothing
+    /// of the nonce is written to Cassandra: a send costs the fence's compare-and-set and
+    /// the signal's writes, no read. A retry later than the window is a new message; the
+    /// author's `signal.created` echoes the nonce, so a client knows its send landed
+    /// before resending (bench/README.md, "The nonce's promise, bounded at the fence").
     ///
-    /// - A row naming another signal is authoritative: this is a late retry, or one of a
-    ///   send whose first attempt was completed by a retry (below). `Duplicate` of it.
-    /// - No row, and the claim is this attempt's: the row is written, then the signal, so
-    ///   a stored signal always has its row. If this attempt stops in between, a retry
-    ///   completes it as below.
-    /// - No row, and another attempt holds the claim: that attempt is in flight, or
-    ///   stopped before its row. Its row is written for it (the same row it writes) and
-    ///   [`CqlStore::complete_duplicate`] makes sure its signal exists, so a retry after
-    ///   the window finds the row.
-    ///
-    /// The fence holds a claim for [`NONCE_FENCE_WINDOW`]. An attempt that took half of it
-    /// to get here gives up before writing anything (503, the client retries): a row written
-    /// after the claim expired could otherwise overwrite the row of a later attempt.
+    /// An attempt that took half of the window to claim gives up before writing anything
+    /// (503, the client retries): written later, its signal could land after the claim
+    /// expired and another attempt had claimed the nonce again.
     pub(crate) async fn insert_fenced(
         &self,
         fence: &dyn NonceFence,
@@ -220,27 +215,19 @@ impl CqlStore {
         nonce: &str,
     ) -> Result<InsertSignalOutcome> {
         let started = Instant::now();
-        let key = (s.chat_id.as_i64(), s.author_id.as_i64(), nonce);
-        let (claim, recorded) = futures::try_join!(fence.claim_nonce(s.chat_id, s.author_id, nonce, s.id), async {
-            first::<(i64,)>(self.run(&self.st.nonce, key).await?)
-        })?;
-        let first = match (recorded.map(|(id,)| Id::from_i64(id)), claim) {
-            (Some(first), _) if first != s.id => first,
-            (Some(_), _) | (None, NonceClaim::Ours) => {
+        match fence.claim_nonce(s.chat_id, s.author_id, nonce, s.id).await? {
+            NonceClaim::Ours => {
                 if started.elapsed() > NONCE_FENCE_WINDOW / 2 {
                     return Err(Error::unavailable("cql: a send took too long to claim its nonce; retry it"));
                 }
-                self.run(&self.st.record_nonce, (key.0, key.1, nonce, s.id.as_i64())).await?;
                 self.write_signal(s).await?;
-                return Ok(InsertSignalOutcome::Inserted);
+                Ok(InsertSignalOutcome::Inserted)
             }
-            (None, NonceClaim::Theirs(first)) => {
-                self.run(&self.st.record_nonce, (key.0, key.1, nonce, first.as_i64())).await?;
-                first
+            NonceClaim::Theirs(first) => {
+                self.complete_duplicate(s, first).await?;
+                Ok(InsertSignalOutcome::Duplicate(first))
             }
-        };
-        self.complete_duplicate(s, first).await?;
-        Ok(InsertSignalOutcome::Duplicate(first))
+        }
     }
 
     /// Called when the nonce of `retry` is already claimed by signal `first`; the caller

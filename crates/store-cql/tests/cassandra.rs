@@ -52,18 +52,24 @@ mod fenced_conformance {
 enum Nonces {
     /// By a lightweight transaction (no fence).
     Lwt,
-    /// At a nonce fence, recording them with plain writes.
+    /// At a nonce fence, which remembers them for its window; Cassandra keeps nothing.
     Fenced,
 }
 
 impl Nonces {
-    /// A store on the conformance keyspace, with a fence of its own if fenced: a fence
-    /// made here knows no claim, as one whose window has passed.
+    /// A store on the conformance keyspace, with a fence of its own if fenced.
     async fn store(self) -> CqlStore {
+        self.store_and_fence().await.0
+    }
+
+    async fn store_and_fence(self) -> (CqlStore, Option<Arc<LocalBus>>) {
         let store = CqlStore::connect(&config(CONFORMANCE_KEYSPACE)).await.expect("the stack's Cassandra must answer");
         match self {
-            Nonces::Lwt => store,
-            Nonces::Fenced => store.with_nonce_fence(Arc::new(LocalBus::new(LocalBusConfig::default()))),
+            Nonces::Lwt => (store, None),
+            Nonces::Fenced => {
+                let fence = Arc::new(LocalBus::new(LocalBusConfig::default()));
+                (store.with_nonce_fence(fence.clone()), Some(fence))
+            }
         }
     }
 }
@@ -96,19 +102,44 @@ on_both_nonce_paths!(
     a_retry_lists_the_bucket_of_a_signal_stored_without_it,
 );
 
-/// The store on the conformance keyspace, and a raw session on it to write what a failed
-/// or interrupted send leaves behind.
-async fn store_and_raw_session(nonces: Nonces) -> (CqlStore, Session) {
-    let cfg = config(CONFORMANCE_KEYSPACE);
-    let store = nonces.store().await;
-    let session = SessionBuilder::new()
-        .known_nodes(&cfg.contact_points)
-        .keyspaces_to_fetch([CONFORMANCE_KEYSPACE])
-        .use_keyspace(CONFORMANCE_KEYSPACE, false)
-        .build()
-        .await
-        .unwrap();
-    (store, session)
+/// The store on the conformance keyspace, a raw session on it to write what a failed or
+/// interrupted send leaves behind, and the fence the store claims nonces at, if any.
+struct Harness {
+    store: CqlStore,
+    session: Session,
+    fence: Option<Arc<LocalBus>>,
+}
+
+impl Harness {
+    async fn new(nonces: Nonces) -> Self {
+        let cfg = config(CONFORMANCE_KEYSPACE);
+        let (store, fence) = nonces.store_and_fence().await;
+        let session = SessionBuilder::new()
+            .known_nodes(&cfg.contact_points)
+            .keyspaces_to_fetch([CONFORMANCE_KEYSPACE])
+            .use_keyspace(CONFORMANCE_KEYSPACE, false)
+            .build()
+            .await
+            .unwrap();
+        Self { store, session, fence }
+    }
+
+    /// Claims `nonce` for `signal` where the store claims it (its fence, or the
+    /// `signal_nonces` row of an LWT), as an attempt that stopped right after its claim.
+    async fn claim_nonce_only(&self, chat: Id, author: Id, nonce: &str, signal: Id) {
+        match &self.fence {
+            Some(fence) => assert_eq!(fence.claim_nonce(chat, author, nonce, signal).await.unwrap(), NonceClaim::Ours),
+            None => {
+                self.session
+                    .query_unpaged(
+                        "INSERT INTO signal_nonces (chat_id, author_id, nonce, signal_id) VALUES (?, ?, ?, ?)",
+                        (chat.as_i64(), author.as_i64(), nonce, signal.as_i64()),
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+    }
 }
 
 fn msg(chat: Id, id: Id, author: Id, text: &str) -> Signal {
@@ -127,16 +158,6 @@ fn msg(chat: Id, id: Id, author: Id, text: &str) -> Signal {
     }
 }
 
-async fn claim_nonce_only(session: &Session, chat: Id, author: Id, nonce: &str, signal: Id) {
-    session
-        .query_unpaged(
-            "INSERT INTO signal_nonces (chat_id, author_id, nonce, signal_id) VALUES (?, ?, ?, ?)",
-            (chat.as_i64(), author.as_i64(), nonce, signal.as_i64()),
-        )
-        .await
-        .unwrap();
-}
-
 fn ids_of(page: Vec<Signal>) -> Vec<Id> {
     page.into_iter().map(|s| s.id).collect()
 }
@@ -145,10 +166,11 @@ fn ids_of(page: Vec<Signal>) -> Vec<Id> {
 /// the process stopped between the claim and the write): the next retry stores the message
 /// under the claimed id instead of answering `Duplicate` of a signal nobody can read.
 async fn a_retry_completes_a_nonce_claimed_without_its_signal(nonces: Nonces) {
-    let (store, session) = store_and_raw_session(nonces).await;
+    let harness = Harness::new(nonces).await;
+    let store = &harness.store;
     let ids = IdGenerator::with_random_node();
     let (chat, author, first) = (ids.next_id(), ids.next_id(), ids.next_id());
-    claim_nonce_only(&session, chat, author, "n-lost", first).await;
+    harness.claim_nonce_only(chat, author, "n-lost", first).await;
     assert_eq!(store.signal(chat, first).await.unwrap(), None);
 
     let retry = msg(chat, ids.next_id(), author, "sent once, stored late");
@@ -169,11 +191,12 @@ async fn a_retry_completes_a_nonce_claimed_without_its_signal(nonces: Nonces) {
 /// attempt's own value: that is this attempt's claim, not someone else's, so the send is
 /// stored and answered `Inserted`, the direct chat and group are the attempt's own.
 async fn a_repeated_claim_that_finds_its_own_value_is_the_same_claim(nonces: Nonces) {
-    let (store, session) = store_and_raw_session(nonces).await;
+    let harness = Harness::new(nonces).await;
+    let store = &harness.store;
     let ids = IdGenerator::with_random_node();
     let (chat, author) = (ids.next_id(), ids.next_id());
     let sent = msg(chat, ids.next_id(), author, "claimed, answer lost");
-    claim_nonce_only(&session, chat, author, "n-repeated", sent.id).await;
+    harness.claim_nonce_only(chat, author, "n-repeated", sent.id).await;
     assert_eq!(store.insert_signal(&sent, Some("n-repeated")).await.unwrap(), InsertSignalOutcome::Inserted);
     assert_eq!(store.signals(chat, SignalRange::Latest, 10).await.unwrap(), vec![sent.clone()]);
     // Another attempt under the same nonce is still a duplicate of it.
@@ -194,12 +217,14 @@ async fn a_repeated_claim_that_finds_its_own_value_is_the_same_claim(nonces: Non
 /// A send that stopped after the signal row but before its `chat_buckets` row: the signal
 /// is readable by id but in no page, until a retry with the nonce lists its bucket.
 async fn a_retry_lists_the_bucket_of_a_signal_stored_without_it(nonces: Nonces) {
-    let (store, session) = store_and_raw_session(nonces).await;
+    let harness = Harness::new(nonces).await;
+    let store = &harness.store;
     let ids = IdGenerator::with_random_node();
     let (chat, author) = (ids.next_id(), ids.next_id());
     let first = msg(chat, ids.next_id(), author, "stored, not listed");
-    claim_nonce_only(&session, chat, author, "n-unlisted", first.id).await;
-    session
+    harness.claim_nonce_only(chat, author, "n-unlisted", first.id).await;
+    harness
+        .session
         .query_unpaged(
             "INSERT INTO signals (bucket, chat_id, signal_id, author_id, kind, text) VALUES (?, ?, ?, ?, 'msg', ?)",
             (first.id.bucket(), chat.as_i64(), first.id.as_i64(), author.as_i64(), first.body.to_row().text),
@@ -217,44 +242,24 @@ async fn a_retry_lists_the_bucket_of_a_signal_stored_without_it(nonces: Nonces) 
     assert_eq!(store.signals(chat, SignalRange::Latest, 10).await.unwrap(), vec![first]);
 }
 
-/// Behind the fence, the `signal_nonces` row answers the retries the fence no longer
-/// knows (its window passed): a late retry is a duplicate of the first attempt, on a
-/// fenced node as on one claiming by LWT (a rolling upgrade mixes them for a while).
+/// Behind the fence, Cassandra keeps nothing of a nonce: a retry later than the fence's
+/// window (a fence made anew knows no claim, as one whose window has passed) is a new
+/// message. That is the promise README's "The nonce fence" documents; the author's
+/// `signal.created` carries the nonce so a client need not resend that late.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retry_after_the_fence_forgot_finds_the_recorded_nonce() {
+async fn a_retry_after_the_fence_forgot_is_a_new_message() {
     let store = Nonces::Fenced.store().await;
     let ids = IdGenerator::with_random_node();
     let (chat, author) = (ids.next_id(), ids.next_id());
     let first = msg(chat, ids.next_id(), author, "sent once");
     assert_eq!(store.insert_signal(&first, Some("n-late")).await.unwrap(), InsertSignalOutcome::Inserted);
-    for nonces in [Nonces::Fenced, Nonces::Lwt] {
-        let late = msg(chat, ids.next_id(), author, "sent once, retried late");
-        let outcome = nonces.store().await.insert_signal(&late, Some("n-late")).await.unwrap();
-        assert_eq!(outcome, InsertSignalOutcome::Duplicate(first.id), "{nonces:?}");
-    }
-    assert_eq!(store.signals(chat, SignalRange::Latest, 10).await.unwrap(), vec![first]);
-}
-
-/// An attempt that claimed its nonce at the fence and stopped before writing anything: a
-/// retry within the window writes the row and the signal under the first attempt's id,
-/// so a retry after the window finds them and stores nothing more.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retry_completes_a_send_that_stopped_after_its_fence_claim() {
-    let fence = Arc::new(LocalBus::new(LocalBusConfig::default()));
-    let store = Nonces::Lwt.store().await.with_nonce_fence(fence.clone());
-    let ids = IdGenerator::with_random_node();
-    let (chat, author, first) = (ids.next_id(), ids.next_id(), ids.next_id());
-    assert_eq!(fence.claim_nonce(chat, author, "n-stopped", first).await.unwrap(), NonceClaim::Ours);
-
-    let retry = msg(chat, ids.next_id(), author, "sent once");
-    assert_eq!(store.insert_signal(&retry, Some("n-stopped")).await.unwrap(), InsertSignalOutcome::Duplicate(first));
-    let completed = Signal { id: first, ..retry.clone() };
-    assert_eq!(store.signals(chat, SignalRange::Latest, 10).await.unwrap(), vec![completed.clone()]);
+    let within = msg(chat, ids.next_id(), author, "sent once, retried at once");
+    assert_eq!(store.insert_signal(&within, Some("n-late")).await.unwrap(), InsertSignalOutcome::Duplicate(first.id));
 
     let late = msg(chat, ids.next_id(), author, "sent once, retried late");
-    let outcome = Nonces::Fenced.store().await.insert_signal(&late, Some("n-stopped")).await.unwrap();
-    assert_eq!(outcome, InsertSignalOutcome::Duplicate(first));
-    assert_eq!(store.signals(chat, SignalRange::Latest, 10).await.unwrap(), vec![completed]);
+    let outcome = Nonces::Fenced.store().await.insert_signal(&late, Some("n-late")).await.unwrap();
+    assert_eq!(outcome, InsertSignalOutcome::Inserted);
+    assert_eq!(store.signals(chat, SignalRange::Latest, 10).await.unwrap(), vec![late, first]);
 }
 
 /// `chat_buckets` can list a bucket with no signal (a send whose bucket row landed but not
@@ -262,7 +267,7 @@ async fn a_retry_completes_a_send_that_stopped_after_its_fence_claim() {
 /// past such buckets rather than come back short.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_list_past_buckets_that_hold_no_signal() {
-    let (store, session) = store_and_raw_session(Nonces::Lwt).await;
+    let Harness { store, session, .. } = Harness::new(Nonces::Lwt).await;
     let ids = IdGenerator::with_random_node();
     let (chat, author) = (ids.next_id(), ids.next_id());
     let base = Id::first_at(now_ms() - 30 * BUCKET_MS).bucket();
@@ -433,7 +438,7 @@ impl BeforeMigration {
 /// counts the users found, not the rows passed over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prefix_rows_that_do_not_match_their_user_are_skipped() {
-    let (store, session) = store_and_raw_session(Nonces::Lwt).await;
+    let Harness { store, session, .. } = Harness::new(Nonces::Lwt).await;
     let ids = IdGenerator::with_random_node();
     let tag = format!("s{:x}-", rand_suffix());
     let carol = User {

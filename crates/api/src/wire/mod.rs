@@ -508,9 +508,16 @@ pub enum EventData {
         #[schema(value_type = Vec<String>)]
         member_ids: Vec<Id>,
     },
-    /// A new entry of a chat's timeline.
+    /// A new entry of a chat's timeline. On its author's own streams, `nonce` is the one
+    /// the send carried (a message or a shared location): a client drops its pending copy
+    /// of that send when this arrives, even if the send's answer was lost, and does not
+    /// send it again. Other members' streams never show it.
     #[serde(rename = "signal.created")]
-    SignalCreated { signal: SignalOut },
+    SignalCreated {
+        signal: SignalOut,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        nonce: Option<String>,
+    },
     /// A signal changed (a message edited, a live location moved or stopped): replace it.
     /// Its reactions did not change (`reactions` is empty here: keep those shown).
     #[serde(rename = "signal.updated")]
@@ -611,14 +618,17 @@ pub enum EventData {
 }
 
 impl EventData {
-    /// The event as `viewer`'s stream shows it (a member's unread counts go to their own
-    /// streams only).
+    /// The event as `viewer`'s stream shows it (a member's unread counts, and a sender's
+    /// nonce, go to their own streams only).
     pub fn for_viewer(event: Event, viewer: Id) -> Self {
         match event {
             Event::ChatCreated { chat, members } => {
                 EventData::ChatCreated { chat: ChatOut::new(chat, None, None), member_ids: members }
             }
-            Event::SignalCreated { signal } => EventData::SignalCreated { signal: SignalOut::from(signal) },
+            Event::SignalCreated { signal, nonce } => {
+                let nonce = nonce.filter(|_| signal.signal.author_id == viewer);
+                EventData::SignalCreated { signal: SignalOut::from(signal), nonce }
+            }
             Event::SignalUpdated { signal } => EventData::SignalUpdated { signal: SignalOut::from(signal) },
             Event::SignalDeleted { signal, by } => EventData::SignalDeleted { signal: SignalOut::from(signal), by },
             Event::ReactionChanged { chat_id, signal_id, emoji, user_id, added, count } => {
@@ -743,7 +753,10 @@ pub struct SendSignalIn {
     #[schema(value_type = Vec<rules::IdString>, max_items = 10)]
     pub attachments: Vec<Id>,
     /// A client-chosen id of this send (1–64 visible ASCII characters): retrying with the
-    /// same nonce returns the first signal instead of posting twice.
+    /// same nonce returns the first signal instead of posting twice, for at least 10
+    /// minutes after the first attempt (the cluster shape remembers a nonce that long; the
+    /// embedded one, for good). The sender's own `signal.created` event carries it back, so
+    /// a client that sees it knows the send landed and does not resend.
     #[schema(value_type = rules::Nonce)]
     pub nonce: String,
     /// A signal of this chat (else 422 `reply_to_unknown`).

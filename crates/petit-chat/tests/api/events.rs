@@ -104,6 +104,44 @@ async fn a_browser_resumes_with_a_fresh_ticket_and_the_position_in_the_query() {
     assert!(resumed.try_next(Duration::from_millis(300)).await.is_none());
 }
 
+/// A send whose answer was lost: its author learns it landed from its own event, which
+/// carries the send's nonce (live, and replayed after a reconnection), so the client does
+/// not send it again. Other members never see the nonce; a retry is not a second event.
+#[tokio::test]
+async fn the_author_s_own_event_carries_the_nonce_and_no_one_else_s_does() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (server.login("alice").await, server.login("bob").await);
+    let chat = alice.group("g", &[&bob]).await;
+    let mut alices = alice.stream(None).await;
+    let mut bobs = bob.stream(None).await;
+    let live = json!({ "kind": "msg", "text": "live", "nonce": "n-live" });
+    let (status, sent) = alice.post(&format!("/api/v1/chats/{chat}/signals"), live).await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    let mine = alices.next_message().await;
+    assert_eq!((&mine.data["signal"]["id"], &mine.data["nonce"]), (&sent["id"], &json!("n-live")));
+    let theirs = bobs.next_message().await;
+    assert_eq!(theirs.data["signal"]["id"], sent["id"]);
+    assert!(theirs.data.get("nonce").is_none(), "another member's copy shows no nonce: {}", theirs.data);
+
+    // Alice's connection is down when she sends (and, say, the answer is lost too): the
+    // replay when she is back carries the nonce.
+    drop(alices);
+    let send = json!({ "kind": "msg", "text": "did it land?", "nonce": "n-echo" });
+    let (status, sent) = alice.post(&format!("/api/v1/chats/{chat}/signals"), send.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    let theirs = bobs.next_message().await;
+    assert!(theirs.data.get("nonce").is_none(), "{}", theirs.data);
+    let mut resumed = alice.stream(mine.id.as_deref()).await;
+    let replayed = resumed.next_message().await;
+    assert_eq!((&replayed.data["signal"]["id"], &replayed.data["nonce"]), (&sent["id"], &json!("n-echo")));
+    // A retry answers the same message and announces nothing new.
+    let (status, again) = alice.post(&format!("/api/v1/chats/{chat}/signals"), send).await;
+    assert_eq!((status, &again["id"]), (StatusCode::OK, &sent["id"]));
+    while let Some(e) = bobs.try_next(Duration::from_millis(300)).await {
+        assert_ne!(e.event, "signal.created", "{}", e.data);
+    }
+}
+
 #[tokio::test]
 async fn a_position_the_server_no_longer_covers_gets_an_explicit_resync() {
     let server = TestServer::start_with(|c| c.bus.replay_per_user = 3).await;

@@ -28,7 +28,8 @@ pub trait TimelineStore: Send + Sync + 'static {
     /// Inserts a signal, and moves its chat's last activity forward to it (never back: a
     /// signal inserted after a newer one leaves the newer's). With a nonce, a second insert
     /// by the same author in the same chat with the same nonce writes nothing but what the
-    /// first may have left unwritten, and returns the first signal's id.
+    /// first may have left unwritten, and returns the first signal's id: for good, or for
+    /// the window of the nonce fence the store was given (`ports::NONCE_FENCE_WINDOW`).
     async fn insert_signal(&self, signal: &Signal, nonce: Option<&str>) -> Result<InsertSignalOutcome>;
     /// Rewrites a stored signal's body and edit time (an edit, a moved live location, a
     /// tombstone), unless it is deleted: a tombstone never changes again. Returns whether it
