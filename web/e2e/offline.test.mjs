@@ -1,5 +1,5 @@
 // Offline and back: the banner while the live connection is down, a send that failed
-// retried once without doubling, what was missed shown after the reconnection; the first
+// retried once without doubling, a send whose answer was lost shown once by its event, what was missed shown after the reconnection; the first
 // unread message jumped to; and no Content-Security-Policy violation on the way.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -22,6 +22,33 @@ after(async () => {
 
 const box = (page) => page.getByRole("textbox", { name: "Message" });
 const message = (page, text) => page.locator("li.message", { hasText: text });
+
+test("a send whose answer is lost: once its own event (with its nonce) arrives, it shows once, with nothing to retry", async () => {
+  // The browser's request fails, then the same request reaches the server after all (a
+  // connection that broke after sending): the message is stored, its answer never read.
+  let lost;
+  await alice.route("**/api/v1/chats/*/signals", async (route) => {
+    const request = route.request();
+    if (request.method() !== "POST") return route.fallback();
+    lost = { url: request.url(), headers: await request.allHeaders(), body: request.postData() };
+    await route.abort("connectionreset");
+  });
+  await box(alice).fill("answer lost on the way");
+  await box(alice).press("Enter");
+  await message(alice, "answer lost on the way").getByText("Not sent.").waitFor();
+  await alice.unroute("**/api/v1/chats/*/signals");
+  const landed = await fetch(lost.url, {
+    method: "POST",
+    headers: { authorization: lost.headers.authorization, "content-type": "application/json" },
+    body: lost.body,
+  });
+  assert.equal(landed.status, 201);
+  await message(bob, "answer lost on the way").waitFor();
+  await message(alice, "answer lost on the way").getByText("Not sent.").waitFor({ state: "detached" });
+  await alice.waitForTimeout(500);
+  assert.equal(await message(alice, "answer lost on the way").count(), 1, "once");
+  assert.equal(await message(alice, "answer lost on the way").getByRole("button", { name: "Retry" }).count(), 0, "nothing to retry");
+});
 
 test("offline: a banner, a failed send retried once, and what was missed after the reconnection", async () => {
   await alice.context().setOffline(true);
