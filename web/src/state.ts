@@ -318,15 +318,6 @@ export function discard(chatId: string, n: string) {
   setState("timelines", chatId, "items", (items) => items.filter((e) => e.pending?.nonce !== n));
 }
 
-/**
- * My own send came back as an event (it carries my nonce): it takes the place of its
- * pending entry, failed or not, so it never shows twice and is not sent again, whether
- * the event comes before the send's answer or instead of a lost one.
- */
-function adoptPending(chatId: string, nonce: string | null | undefined) {
-  if (nonce) discard(chatId, nonce);
-}
-
 function bumpActivity(chatId: string, signalId: string) {
   if (state.chats[chatId] && newer(signalId, state.chats[chatId].last_activity_id)) setState("chats", chatId, "last_activity_id", signalId);
 }
@@ -344,7 +335,10 @@ export function apply(event: EventData, visible: string | null, onMarkRead: (cha
     case "signal.created": {
       const s = event.signal;
       batch(() => {
-        if (s.author_id === me) adoptPending(s.chat_id, event.nonce);
+        // My own send came back (its event carries my nonce): it takes its pending
+        // entry's place, failed or not, so it never shows twice and is not sent again,
+        // whether it comes before the send's answer or instead of a lost one.
+        if (s.author_id === me && event.nonce) discard(s.chat_id, event.nonce);
         upsert(s, false);
         bumpActivity(s.chat_id, s.id);
         if (state.typing[s.chat_id]?.[s.author_id]) setState("typing", s.chat_id, s.author_id, 0);
